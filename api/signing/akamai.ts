@@ -1,0 +1,140 @@
+// Akamai EdgeAuth / Auth Token 2.0, laid out as akamai/EdgeAuth-Token-Node
+// does it. There are no published fixed vectors; tests rebuild tokens with
+// openssl instead.
+import { createHmac } from 'node:crypto';
+import { createKeyring, type KeyEntry } from './keyring.ts';
+import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import type { SignRequest, UrlSigner } from './signer.ts';
+
+export type EdgeAuthAlgorithm = 'sha256' | 'sha1' | 'md5';
+
+export interface EdgeAuthTokenInput {
+  /** Hex string; decoded to bytes before use, as the edge does. */
+  key: string;
+  algorithm?: EdgeAuthAlgorithm;
+  /** Epoch seconds (`st`). */
+  startTime?: number;
+  /** Epoch seconds (`exp`). */
+  endTime: number;
+  /** ACL token: path pattern(s) with `*`/`?`; several are joined with `!`. */
+  acl?: string | readonly string[];
+  /** URL token: the path is hashed but not put into the token. */
+  url?: string;
+  ip?: string;
+  sessionId?: string;
+  data?: string;
+  /** Hashed, never emitted. */
+  salt?: string;
+}
+
+export const HEX_KEY = /^(?:[0-9a-fA-F]{2})+$/;
+
+// The token travels raw in a query string (no escape_early: Node and Python
+// escape differently, and the ACL is never escaped anyway). So every field
+// must already be query-safe and free of `~`, the field delimiter.
+const FIELD = /^(?:[A-Za-z0-9\-._!$'()*+,;=:@/?]|%[0-9A-Fa-f]{2})+$/;
+
+function assertField(value: string, name: string): void {
+  if (!FIELD.test(value)) {
+    throw new Error(`${name} must be non-empty, query-safe and percent-encoded, without "~", "&", "#" or spaces`);
+  }
+}
+
+function assertEpoch(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer of epoch seconds`);
+  }
+}
+
+function aclValue(acl: string | readonly string[]): string {
+  const entries = typeof acl === 'string' ? [acl] : acl;
+  if (entries.length === 0) throw new Error('acl must have at least one entry');
+  for (const entry of entries) {
+    assertField(entry, 'acl');
+    // A `!` inside one entry would silently split it into two ACLs, e.g. `/a!/*` grants `/*`.
+    if (entry.includes('!')) throw new Error('an acl entry must not contain "!" (the ACL delimiter); pass several ACLs as an array');
+  }
+  return entries.join('!');
+}
+
+export function edgeAuthToken(input: EdgeAuthTokenInput): string {
+  if (!HEX_KEY.test(input.key)) {
+    throw new Error('EdgeAuth key must be a non-empty, even-length hex string');
+  }
+  if ((input.acl === undefined) === (input.url === undefined)) {
+    throw new Error('EdgeAuth token needs exactly one of acl or url');
+  }
+  assertEpoch(input.endTime, 'endTime (exp)');
+  if (input.startTime !== undefined) {
+    assertEpoch(input.startTime, 'startTime (st)');
+    // Python's rule (Node only rejects end < start): a zero-length window is useless.
+    if (input.endTime <= input.startTime) throw new Error('endTime (exp) must be after startTime (st)');
+  }
+
+  const fields: string[] = [];
+  if (input.ip !== undefined) {
+    assertField(input.ip, 'ip');
+    fields.push(`ip=${input.ip}`);
+  }
+  if (input.startTime !== undefined) fields.push(`st=${input.startTime}`);
+  fields.push(`exp=${input.endTime}`);
+  if (input.acl !== undefined) fields.push(`acl=${aclValue(input.acl)}`);
+  if (input.sessionId !== undefined) {
+    assertField(input.sessionId, 'sessionId');
+    fields.push(`id=${input.sessionId}`);
+  }
+  if (input.data !== undefined) {
+    assertField(input.data, 'data');
+    fields.push(`data=${input.data}`);
+  }
+
+  const hashed = [...fields];
+  if (input.url !== undefined) {
+    assertField(input.url, 'url');
+    hashed.push(`url=${input.url}`);
+  }
+  if (input.salt !== undefined) {
+    assertField(input.salt, 'salt');
+    hashed.push(`salt=${input.salt}`);
+  }
+
+  const hmac = createHmac(input.algorithm ?? 'sha256', Buffer.from(input.key, 'hex')).update(hashed.join('~')).digest('hex');
+  return [...fields, `hmac=${hmac}`].join('~');
+}
+
+export interface AkamaiSignerOptions {
+  /** Query parameter carrying the token; `__token__` by default, `hdnts` for Segmented Media Protection. */
+  tokenName: string;
+  algorithm: EdgeAuthAlgorithm;
+  /** Put `ip=` into the token. Akamai itself warns this breaks roaming/NAT viewers. */
+  bindClientIp: boolean;
+  /** `material` is the hex key; the edge's token key and transition key hold the two rotation keys. */
+  keys: ReadonlyArray<KeyEntry<string>>;
+}
+
+const TOKEN_NAME = /^[A-Za-z0-9_-]+$/;
+
+export function createAkamaiSigner(options: AkamaiSignerOptions): UrlSigner {
+  if (!TOKEN_NAME.test(options.tokenName)) throw new Error('tokenName must be [A-Za-z0-9_-]+');
+  const keyring = createKeyring(options.keys);
+  for (const key of keyring.keys) {
+    if (!HEX_KEY.test(key.material)) throw new Error(`key ${JSON.stringify(key.id)} must be a non-empty, even-length hex string`);
+  }
+  const { active } = keyring;
+  return {
+    scheme: 'akamai',
+    activeKey: keyring.activeInfo,
+    sign(request: SignRequest): string {
+      validateSignRequest(request);
+      const token = edgeAuthToken({
+        key: active.material,
+        algorithm: options.algorithm,
+        startTime: epochSeconds(request.notBefore),
+        endTime: epochSeconds(request.expiresAt),
+        acl: `${request.scopePath}*`,
+        ...(options.bindClientIp && { ip: requireClientIp(request, 'akamai') }),
+      });
+      return appendQuery(request.origin + request.manifestPath, [[options.tokenName, token]]);
+    },
+  };
+}

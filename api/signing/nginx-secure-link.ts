@@ -1,0 +1,132 @@
+// nginx ngx_http_secure_link_module: `secure_link` + `secure_link_md5`
+// (base64url MD5 with expiry) and the legacy `secure_link_secret` form.
+//
+// Edge config matching the playback signer's default expression. nginx's own
+// `$uri` is decoded and normalised, so the scope is cut from `$request_uri`,
+// the raw bytes we signed. The map must capture exactly the directory the API
+// uses as scopePath (here `/vod/<title>/`), so segments in variant
+// subdirectories still hash to the same scope:
+//
+//   map $request_uri $scope {
+//       "~^(?<dir>/vod/[^/?]+/)" $dir;
+//       default "";
+//   }
+//   location /vod/ {
+//       secure_link     $arg_md5,$arg_expires;
+//       secure_link_md5 "$secure_link_expires$scope my-secret";
+//       if ($secure_link = "")  { return 403; }
+//       if ($secure_link = "0") { return 410; }
+//   }
+//
+// `$secret` in our template stands for the literal secret in that directive.
+// A secret can only be rotated by editing this config (one expression per
+// location), so key rotation here means a short window of redeploying both.
+import { createHash } from 'node:crypto';
+import { createKeyring, type KeyEntry } from './keyring.ts';
+import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import type { SignRequest, UrlSigner } from './signer.ts';
+
+export const NGINX_VARIABLES = ['secure_link_expires', 'uri', 'scope', 'remote_addr', 'secret'] as const;
+export type NginxVariable = (typeof NGINX_VARIABLES)[number];
+
+const VARIABLE = /\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g;
+
+function isNginxVariable(name: string): name is NginxVariable {
+  return (NGINX_VARIABLES as readonly string[]).includes(name);
+}
+
+/** Variable names used by a template; throws on names we cannot supply. */
+export function templateVariables(template: string): Set<NginxVariable> {
+  const used = new Set<NginxVariable>();
+  for (const match of template.matchAll(VARIABLE)) {
+    const name = match[1] ?? match[2] ?? '';
+    if (!isNginxVariable(name)) {
+      throw new Error(`secure_link_md5 template uses unsupported variable $${name}; supported: ${NGINX_VARIABLES.map((v) => `$${v}`).join(', ')}`);
+    }
+    used.add(name);
+  }
+  return used;
+}
+
+/** Substitutes `$name`/`${name}` the way nginx expands the secure_link_md5 expression. */
+export function renderSecureLinkExpression(template: string, values: Partial<Record<NginxVariable, string>>): string {
+  templateVariables(template);
+  return template.replace(VARIABLE, (_match, braced: string | undefined, bare: string | undefined) => {
+    const name = (braced ?? bare ?? '') as NginxVariable;
+    const value = values[name];
+    if (value === undefined) throw new Error(`no value for $${name} in secure_link_md5 template`);
+    return value;
+  });
+}
+
+/** Binary MD5, base64url without padding, as `secure_link` expects in its hash argument. */
+export function secureLinkMd5(expression: string): string {
+  return createHash('md5').update(expression, 'utf8').digest('base64url');
+}
+
+/** Legacy `secure_link_secret`: lowercase hex MD5 of link + secret. */
+export function secureLinkSecretHash(link: string, secret: string): string {
+  return createHash('md5').update(link + secret, 'utf8').digest('hex');
+}
+
+/**
+ * Legacy form `/prefix/<hash>/link` for a `location /prefix/ { secure_link_secret … }`.
+ * It has no expiry and covers one link, so it is not offered as a playback signer.
+ */
+export function secureLinkSecretPath(locationPrefix: string, link: string, secret: string): string {
+  if (!locationPrefix.startsWith('/') || !locationPrefix.endsWith('/')) {
+    throw new Error('locationPrefix must start and end with "/"');
+  }
+  return `${locationPrefix}${secureLinkSecretHash(link, secret)}/${link}`;
+}
+
+export interface NginxSignerOptions {
+  /** secure_link_md5 expression with `$secret` for the secret; must contain `$secure_link_expires`, `$scope` and `$secret`. */
+  expression: string;
+  /** Query parameter names in `secure_link $arg_<hash>,$arg_<expires>`. */
+  hashParam: string;
+  expiresParam: string;
+  keys: ReadonlyArray<KeyEntry<string>>;
+}
+
+export const DEFAULT_NGINX_EXPRESSION = '$secure_link_expires$scope $secret';
+const PARAM = /^[A-Za-z0-9_]+$/;
+
+export function validatePlaybackExpression(expression: string): Set<NginxVariable> {
+  const used = templateVariables(expression);
+  for (const required of ['secure_link_expires', 'scope', 'secret'] as const) {
+    if (!used.has(required)) throw new Error(`secure_link_md5 expression must contain $${required}`);
+  }
+  // One token has to cover the manifest and every segment; $uri would tie it to one file.
+  if (used.has('uri')) throw new Error('secure_link_md5 expression for playback must sign $scope, not $uri');
+  return used;
+}
+
+export function createNginxSigner(options: NginxSignerOptions): UrlSigner {
+  const used = validatePlaybackExpression(options.expression);
+  if (!PARAM.test(options.hashParam) || !PARAM.test(options.expiresParam) || options.hashParam === options.expiresParam) {
+    throw new Error('hashParam and expiresParam must be distinct [A-Za-z0-9_]+ names');
+  }
+  const keyring = createKeyring(options.keys);
+  const { active } = keyring;
+  return {
+    scheme: 'nginx',
+    activeKey: keyring.activeInfo,
+    sign(request: SignRequest): string {
+      validateSignRequest(request);
+      // nginx treats a link as expired only once `expires < now`, i.e. it stays
+      // valid through its whole expiry second; step back one so it never outlives expiresAt.
+      const expires = String(epochSeconds(request.expiresAt) - 1);
+      const expression = renderSecureLinkExpression(options.expression, {
+        secure_link_expires: expires,
+        scope: request.scopePath,
+        secret: active.material,
+        ...(used.has('remote_addr') && { remote_addr: requireClientIp(request, 'nginx') }),
+      });
+      return appendQuery(request.origin + request.manifestPath, [
+        [options.hashParam, secureLinkMd5(expression)],
+        [options.expiresParam, expires],
+      ]);
+    },
+  };
+}
