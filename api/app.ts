@@ -1,0 +1,88 @@
+// The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
+// here; main.ts (or a test) builds the dependencies and passes them in.
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import type { Viewer } from './auth/client-token.ts';
+import { AppError } from './errors.ts';
+import type { Probe } from './health/deep-health.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import type { PlaybackDeps } from './playback/issue-playback-url.ts';
+import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { playbackRoutes } from './routes/playback.ts';
+
+export interface AppDeps extends PlaybackDeps {
+  verifyToken: (authorization: string | undefined) => Viewer;
+  metrics: Metrics;
+  logger: Logger;
+  probes: readonly Probe[];
+  probeTimeoutMs: number;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+
+  app.use(recordRequestMetrics(deps.metrics));
+  app.use(healthRoutes(deps));
+  app.use(metricsRoutes(deps.metrics));
+  app.use(playbackRoutes(deps));
+  app.use(() => {
+    throw new AppError('NOT_FOUND');
+  });
+  app.use(problemHandler(deps));
+  return app;
+}
+
+function recordRequestMetrics(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      // The matched route pattern, never the raw URL: bounded label cardinality.
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  };
+}
+
+/** Body-parser failures carry a `type`; map them to our codes instead of leaking their messages. */
+const PARSER_ERRORS: Record<string, AppError['code']> = {
+  'entity.parse.failed': 'MALFORMED_JSON',
+  'entity.too.large': 'BODY_TOO_LARGE',
+  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'request.aborted': 'MALFORMED_JSON',
+  'request.size.invalid': 'MALFORMED_JSON',
+};
+
+function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    const appError = toAppError(error);
+    if (appError.code === 'INTERNAL_ERROR') {
+      deps.logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+    } else if (appError.status >= 500) {
+      // Operational: log the dependency's error code only, never its message (it may quote SQL).
+      deps.logger.warn({ code: appError.code, cause: describeCause(appError.cause), method: req.method, path: req.path }, appError.message);
+    }
+    if (req.path === '/v1/playback-urls') deps.metrics.denials.inc({ code: appError.code });
+    if (res.headersSent) return;
+    if (appError.retryAfterSeconds !== undefined) res.set('Retry-After', String(appError.retryAfterSeconds));
+    if (appError.status === 401) res.set('WWW-Authenticate', 'Bearer realm="st-api"');
+    res.status(appError.status).set('Cache-Control', 'no-store').type('application/problem+json').send(JSON.stringify(appError.toProblem()));
+  };
+}
+
+function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const parserType = (error as { type?: unknown } | null)?.type;
+  if (typeof parserType === 'string' && parserType in PARSER_ERRORS) return new AppError(PARSER_ERRORS[parserType] ?? 'MALFORMED_JSON');
+  return new AppError('INTERNAL_ERROR', { cause: error });
+}
+
+function describeCause(cause: unknown): string | undefined {
+  const code = (cause as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

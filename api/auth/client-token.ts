@@ -1,0 +1,110 @@
+// Verifies the client JWT issued by the platform's auth service. Each configured key pins its own
+// algorithm, so a token can never choose how it is checked (alg=none, or HS256 keyed with an RSA public key).
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { AppError } from '../errors.ts';
+
+export const TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'HS256', 'HS512'] as const;
+export type TokenAlgorithm = (typeof TOKEN_ALGORITHMS)[number];
+
+export interface TokenKey {
+  /** Matched against the token's `kid` header when the token has one. */
+  kid?: string | undefined;
+  algorithm: TokenAlgorithm;
+  key: KeyObject;
+}
+
+export interface TokenPolicy {
+  issuer: string;
+  audience: string;
+  leewaySeconds: number;
+  maxTokenBytes: number;
+  keys: readonly TokenKey[];
+}
+
+export interface Viewer {
+  userId: string;
+}
+
+const USER_ID_PATTERN = /^[A-Za-z0-9._:@|-]{1,128}$/;
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
+
+export function createTokenVerifier(policy: TokenPolicy): (authorization: string | undefined) => Viewer {
+  return (authorization) => {
+    if (authorization === undefined || authorization === '') throw new AppError('TOKEN_MISSING');
+    if (authorization.length > policy.maxTokenBytes + 'Bearer '.length) {
+      throw new AppError('TOKEN_MALFORMED', { detail: `The token exceeds ${policy.maxTokenBytes} bytes` });
+    }
+    const token = BEARER.exec(authorization)?.[1];
+    if (token === undefined) throw new AppError('TOKEN_MALFORMED', { detail: 'Expected "Authorization: Bearer <JWT>"' });
+
+    const header = decodeHeader(token);
+    const candidates = policy.keys.filter(
+      (key) => key.algorithm === header.alg && (header.kid === undefined || key.kid === undefined || key.kid === header.kid),
+    );
+    if (candidates.length === 0) {
+      throw new AppError('TOKEN_ALGORITHM_REJECTED', { detail: `No accepted key for alg ${JSON.stringify(header.alg)}` });
+    }
+
+    let lastError: AppError | undefined;
+    for (const candidate of candidates) {
+      try {
+        const payload = jwt.verify(token, candidate.key, {
+          algorithms: [candidate.algorithm],
+          issuer: policy.issuer,
+          audience: policy.audience,
+          clockTolerance: policy.leewaySeconds,
+        });
+        return viewerFrom(payload);
+      } catch (error) {
+        lastError = toTokenError(error);
+        // Only a signature mismatch means another key (rotation) might still match.
+        if (lastError.code !== 'TOKEN_SIGNATURE_INVALID') throw lastError;
+      }
+    }
+    throw lastError ?? new AppError('TOKEN_SIGNATURE_INVALID');
+  };
+}
+
+function decodeHeader(token: string): { alg: unknown; kid: string | undefined } {
+  let decoded: jwt.Jwt | null;
+  try {
+    decoded = jwt.decode(token, { complete: true });
+  } catch {
+    decoded = null;
+  }
+  if (decoded === null || typeof decoded.header !== 'object') throw new AppError('TOKEN_MALFORMED');
+  const kid = decoded.header.kid;
+  return { alg: decoded.header.alg, kid: typeof kid === 'string' ? kid : undefined };
+}
+
+function viewerFrom(payload: string | jwt.JwtPayload): Viewer {
+  if (typeof payload === 'string') throw new AppError('TOKEN_MALFORMED', { detail: 'The token payload is not a JSON object' });
+  if (typeof payload.exp !== 'number') throw new AppError('TOKEN_CLAIMS_INVALID', { detail: 'The token has no exp claim' });
+  if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
+    throw new AppError('TOKEN_CLAIMS_INVALID', { detail: 'The token subject is missing or not a user id' });
+  }
+  return { userId: payload.sub };
+}
+
+function toTokenError(error: unknown): AppError {
+  if (error instanceof jwt.TokenExpiredError) return new AppError('TOKEN_EXPIRED');
+  if (error instanceof jwt.NotBeforeError) return new AppError('TOKEN_NOT_YET_VALID');
+  if (error instanceof AppError) return error;
+  if (error instanceof jwt.JsonWebTokenError) {
+    if (error.message === 'invalid signature') return new AppError('TOKEN_SIGNATURE_INVALID');
+    if (error.message.startsWith('jwt issuer invalid') || error.message.startsWith('jwt audience invalid')) {
+      return new AppError('TOKEN_CLAIMS_INVALID', { detail: error.message.replace(/\. expected: .*$/, '') });
+    }
+    if (error.message.startsWith('invalid algorithm') || error.message.includes('must be')) {
+      return new AppError('TOKEN_ALGORITHM_REJECTED');
+    }
+  }
+  return new AppError('TOKEN_MALFORMED');
+}
+
+/** HMAC algorithms take the shared secret; the others a public key (a private key is reduced to its public half). */
+export function tokenKey(algorithm: TokenAlgorithm, material: string): KeyObject {
+  if (algorithm.startsWith('HS')) return createSecretKey(Buffer.from(material, 'utf8'));
+  return material.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(material)) : createPublicKey(material);
+}

@@ -1,0 +1,127 @@
+// The system of record, read through a bounded pool with parameterised statements only.
+import mysql from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
+import { AppError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { CatalogStore, Content, DeviceClass, Protocol, Right, RightKind } from './types.ts';
+
+export interface MysqlSettings {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  poolSize: number;
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+/** How long a client should wait before retrying a play that failed because MySQL was unreachable. */
+const RETRY_AFTER_SECONDS = 5;
+
+export function createMysqlPool(settings: MysqlSettings): mysql.Pool {
+  return mysql.createPool({
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    password: settings.password,
+    database: settings.database,
+    connectionLimit: settings.poolSize,
+    // A bounded queue: when MySQL is stalled, excess plays fail fast with 503 instead of piling up.
+    queueLimit: settings.poolSize * 20,
+    connectTimeout: settings.connectTimeoutMs,
+    enableKeepAlive: true,
+    timezone: 'Z',
+    supportBigNumbers: true,
+  });
+}
+
+export class MysqlCatalogStore implements CatalogStore {
+  readonly #pool: mysql.Pool;
+  readonly #queryTimeoutMs: number;
+  readonly #metrics: Metrics;
+
+  constructor(pool: mysql.Pool, queryTimeoutMs: number, metrics: Metrics) {
+    this.#pool = pool;
+    this.#queryTimeoutMs = queryTimeoutMs;
+    this.#metrics = metrics;
+  }
+
+  async content(contentId: string): Promise<Content | undefined> {
+    const rows = await this.#query(
+      'content',
+      `SELECT c.id, c.title, r.protocol, r.height, r.path
+         FROM contents c LEFT JOIN renditions r ON r.content_id = c.id
+        WHERE c.id = ?`,
+      [contentId],
+    );
+    const first = rows[0];
+    if (first === undefined) return undefined;
+    return {
+      id: String(first.id),
+      title: String(first.title),
+      renditions: rows
+        .filter((row) => row.protocol !== null)
+        .map((row) => ({ protocol: row.protocol as Protocol, height: Number(row.height), path: String(row.path) })),
+    };
+  }
+
+  async rights(userId: string, contentId: string): Promise<Right[]> {
+    const rows = await this.#query(
+      'rights',
+      `SELECT p.kind, p.max_height, p.expires_at, NULL AS devices
+         FROM purchases p
+        WHERE p.user_id = ? AND p.content_id = ?
+       UNION ALL
+       SELECT 'subscription', sp.max_height, s.expires_at, sp.devices
+         FROM subscriptions s
+         JOIN plan_contents pc ON pc.plan_id = s.plan_id AND pc.content_id = ?
+         JOIN subscription_plans sp ON sp.id = s.plan_id
+        WHERE s.user_id = ?`,
+      [userId, contentId, contentId, userId],
+    );
+    return rows.map((row) => ({
+      kind: row.kind as RightKind,
+      maxHeight: Number(row.max_height),
+      expiresAt: row.expires_at instanceof Date ? row.expires_at.getTime() : null,
+      devices: typeof row.devices === 'string' ? splitList(row.devices) : null,
+    }));
+  }
+
+  async deviceClass(name: string): Promise<DeviceClass | undefined> {
+    const rows = await this.#query(
+      'device_class',
+      'SELECT name, max_height, protocols, default_protocol, enabled FROM device_classes WHERE name = ?',
+      [name],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    return {
+      name: String(row.name),
+      maxHeight: Number(row.max_height),
+      protocols: splitList(String(row.protocols)) as Protocol[],
+      defaultProtocol: row.default_protocol as Protocol,
+      enabled: Boolean(row.enabled),
+    };
+  }
+
+  /** A cheap round trip for the deep health check. */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.#pool.query({ sql: 'SELECT 1', timeout: timeoutMs });
+  }
+
+  async #query(operation: string, sql: string, params: (string | number)[]): Promise<RowDataPacket[]> {
+    try {
+      return await this.#metrics.observe('mysql', operation, async () => {
+        const [rows] = await this.#pool.execute<RowDataPacket[]>({ sql, timeout: this.#queryTimeoutMs }, params);
+        return rows;
+      });
+    } catch (error) {
+      throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS, cause: error });
+    }
+  }
+}
+
+function splitList(value: string): string[] {
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}

@@ -1,0 +1,171 @@
+// The one place st-api reads its configuration: a JSON file (ST_API_CONFIG) or, without one, the
+// embedded demo. Secrets may be given as {"file": path} or {"env": NAME} anywhere in the file.
+// Every bad key is reported at start-up in one message; no value is ever echoed.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
+import { LOG_LEVELS } from './logger.ts';
+import { signerConfigSchema } from './signing/config.ts';
+
+const positiveInt = z.number().int().positive();
+const millis = (fallback: number) => z.number().int().min(1).max(60_000).default(fallback);
+
+const mysqlSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(3306),
+    user: z.string().min(1),
+    password: z.string(),
+    database: z.string().regex(/^[A-Za-z0-9_]{1,64}$/),
+    poolSize: positiveInt.max(200).default(20),
+    connectTimeoutMs: millis(1000),
+    queryTimeoutMs: millis(1000),
+  })
+  .strict();
+
+const redisSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(6379),
+    password: z.string().optional(),
+    db: z.number().int().min(0).max(15).default(0),
+    commandTimeoutMs: millis(50),
+    connectTimeoutMs: millis(500),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .strict()
+      .default({ host: '0.0.0.0', port: 8080 }),
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+    auth: z
+      .object({
+        issuer: z.string().min(1),
+        audience: z.string().min(1),
+        leewaySeconds: z.number().int().min(0).max(300).default(60),
+        maxTokenBytes: positiveInt.max(65_536).default(8192),
+        keys: z
+          .array(
+            z
+              .object({ kid: z.string().min(1).optional(), algorithm: z.enum(TOKEN_ALGORITHMS), key: z.string().min(1) })
+              .strict()
+              .superRefine((entry, ctx) => {
+                if (entry.algorithm.startsWith('HS') && Buffer.byteLength(entry.key) < 32) {
+                  ctx.addIssue({ code: 'custom', path: ['key'], message: 'an HMAC secret must be at least 32 bytes' });
+                  return;
+                }
+                try {
+                  tokenKey(entry.algorithm, entry.key);
+                } catch {
+                  ctx.addIssue({ code: 'custom', path: ['key'], message: `not a valid PEM key for ${entry.algorithm}` });
+                }
+              }),
+          )
+          .min(1),
+      })
+      .strict(),
+    /** Without `mysql`, the demo catalog is served from memory (the embedded default). */
+    mysql: mysqlSchema.optional(),
+    /** Without `redis`, every lookup goes to the catalog. */
+    redis: redisSchema.optional(),
+    cache: z
+      .object({
+        contentSeconds: positiveInt.max(3600).default(60),
+        deviceClassSeconds: positiveInt.max(3600).default(300),
+        rightsSeconds: positiveInt.max(300).default(30),
+        denialSeconds: positiveInt.max(10).default(2),
+      })
+      .strict()
+      .default({ contentSeconds: 60, deviceClassSeconds: 300, rightsSeconds: 30, denialSeconds: 2 }),
+    playback: z
+      .object({
+        urlTtlSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(6 * 3600),
+        clockSkewSeconds: z.number().int().min(0).max(3600).default(300),
+      })
+      .strict()
+      .default({ urlTtlSeconds: 6 * 3600, clockSkewSeconds: 300 }),
+    cdns: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+            origin: z.url({ protocol: /^https?$/ }).refine((url) => !url.endsWith('/'), 'must not end with "/"'),
+            weight: z.number().min(0).default(1),
+            pathPrefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)*$/).default(''),
+            signer: signerConfigSchema,
+          })
+          .strict(),
+      )
+      .min(1),
+    health: z
+      .object({
+        probeTimeoutMs: millis(500),
+        keyExpiryWarningDays: z.number().int().min(0).max(365).default(14),
+        eventLoopLagWarningMs: positiveInt.default(200),
+      })
+      .strict()
+      .default({ probeTimeoutMs: 500, keyExpiryWarningDays: 14, eventLoopLagWarningMs: 200 }),
+    shutdown: z
+      .object({ drainMs: z.number().int().min(0).max(60_000).default(3000), timeoutMs: millis(15_000) })
+      .strict()
+      .default({ drainMs: 3000, timeoutMs: 15_000 }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Validates a raw configuration object (secret references already allowed in it). */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
+  const problems: string[] = [];
+  const resolved = resolveSecrets(raw, env, [], problems);
+  const result = configSchema.safeParse(resolved);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return result.data;
+}
+
+export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Config {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError([`ST_API_CONFIG: cannot read ${path} as JSON (${error instanceof Error ? error.message : 'unknown error'})`]);
+  }
+  return parseConfig(raw, env);
+}
+
+/** `{"file": "/run/secrets/x"}` and `{"env": "NAME"}` are replaced by the secret they point to. */
+function resolveSecrets(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => resolveSecrets(item, env, [...path, index], problems));
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value);
+  const where = path.join('.');
+  if (entries.length === 1 && entries[0]?.[0] === 'file' && typeof entries[0][1] === 'string') {
+    try {
+      return readFileSync(entries[0][1], 'utf8').trimEnd();
+    } catch {
+      problems.push(`${where}: cannot read the secret file named there`);
+      return '';
+    }
+  }
+  if (entries.length === 1 && entries[0]?.[0] === 'env' && typeof entries[0][1] === 'string') {
+    const secret = env[entries[0][1]];
+    if (secret === undefined || secret === '') problems.push(`${where}: environment variable ${entries[0][1]} is not set`);
+    return secret ?? '';
+  }
+  return Object.fromEntries(entries.map(([key, item]) => [key, resolveSecrets(item, env, [...path, key], problems)]));
+}

@@ -1,0 +1,81 @@
+// The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import type { UrlSigner } from '../signing/signer.ts';
+import { describeFailure, elapsed, type Probe } from './deep-health.ts';
+
+export function mysqlProbe(ping: ((timeoutMs: number) => Promise<void>) | undefined): Probe {
+  return {
+    name: 'mysql',
+    essential: true,
+    async run(timeoutMs) {
+      if (ping === undefined) return { status: 'ok', text: 'embedded' };
+      const started = process.hrtime.bigint();
+      await ping(timeoutMs);
+      return { status: 'ok', text: `ok(${elapsed(started)})` };
+    },
+  };
+}
+
+/** Redis is optional: down or a replica is a warning (plays go to MySQL), never critical. */
+export function redisProbe(redis: Redis | undefined): Probe {
+  return {
+    name: 'redis',
+    essential: false,
+    async run() {
+      if (redis === undefined) return { status: 'ok', text: 'off' };
+      if (redis.status !== 'ready') return { status: 'warn', text: `down(${redis.status})` };
+      const started = process.hrtime.bigint();
+      try {
+        const role = (await redis.call('ROLE')) as unknown[];
+        const name = String(role[0]);
+        return name === 'master' ? { status: 'ok', text: `ok(${elapsed(started)},master)` } : { status: 'warn', text: `not-master(${name})` };
+      } catch (error) {
+        return { status: 'warn', text: describeFailure(error) };
+      }
+    },
+  };
+}
+
+/** Every CDN needs a usable active key; one expiring within the warning window is flagged early. */
+export function signingKeysProbe(signers: readonly UrlSigner[], warningDays: number, now: () => number): Probe {
+  return {
+    name: 'keys',
+    essential: true,
+    run() {
+      const horizon = now() + warningDays * 24 * 3600 * 1000;
+      const expired = signers.filter((signer) => signer.activeKey.notAfter !== undefined && signer.activeKey.notAfter.getTime() <= now());
+      const expiring = signers.filter((signer) => signer.activeKey.notAfter !== undefined && signer.activeKey.notAfter.getTime() <= horizon);
+      if (signers.length === 0 || expired.length === signers.length) return Promise.resolve({ status: 'fail', text: 'none-usable' });
+      if (expired.length > 0) return Promise.resolve({ status: 'warn', text: `expired(${expired.map((s) => s.activeKey.id).join(',')})` });
+      if (expiring.length > 0) return Promise.resolve({ status: 'warn', text: `expiring(${expiring.map((s) => s.activeKey.id).join(',')})` });
+      return Promise.resolve({ status: 'ok', text: `ok(${signers.length})` });
+    },
+  };
+}
+
+/** Event-loop lag since the previous check: a node that is CPU-starved should shed traffic before it times out plays. */
+export function eventLoopProbe(warningMs: number): Probe & { stop(): void } {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  return {
+    name: 'lag',
+    essential: false,
+    run() {
+      const p99 = histogram.percentile(99) / 1e6;
+      histogram.reset();
+      const text = `${Math.round(p99)}ms`;
+      return Promise.resolve(p99 > warningMs ? { status: 'warn', text: `high(${text})` } : { status: 'ok', text: `ok(${text})` });
+    },
+    stop: () => histogram.disable(),
+  };
+}
+
+/** Once SIGTERM arrives the node reports critical, so Consul and the watcher take it out of DNS while it drains. */
+export function drainingProbe(isDraining: () => boolean): Probe {
+  return {
+    name: 'node',
+    essential: true,
+    run: () => Promise.resolve(isDraining() ? { status: 'fail', text: 'draining' } : { status: 'ok', text: 'serving' }),
+  };
+}

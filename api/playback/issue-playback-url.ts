@@ -1,0 +1,78 @@
+// The story of one play: who is asking, what they may play, on which device, at which quality,
+// from which edge, with which token.
+import type { CatalogStore, Protocol } from '../catalog/types.ts';
+import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
+import { decideEntitlement } from '../entitlement/decide.ts';
+import { AppError } from '../errors.ts';
+import type { Viewer } from '../auth/client-token.ts';
+import type { PlaybackRequest } from './request.ts';
+import { chooseProtocol, chooseRendition, heightOf, qualityLabel } from './rendition.ts';
+
+export interface PlaybackUrl {
+  url: string;
+  protocol: Protocol;
+  quality: string;
+  cdn: string;
+  expiresAt: string;
+}
+
+export interface PlaybackPolicy {
+  /** How long a URL stays valid: longer than the longest pause a viewer takes mid-title. */
+  urlTtlSeconds: number;
+  /** Start of validity is back-dated by this much, because edges verify with their own clocks and offer no leeway. */
+  clockSkewSeconds: number;
+}
+
+export interface PlaybackDeps {
+  catalog: CatalogStore;
+  cdns: readonly Cdn[];
+  policy: PlaybackPolicy;
+  now: () => number;
+  random?: () => number;
+}
+
+export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
+  const [device, content, rights] = await Promise.all([
+    deps.catalog.deviceClass(request.device),
+    deps.catalog.content(request.contentId),
+    deps.catalog.rights(viewer.userId, request.contentId),
+  ]);
+  if (device === undefined) throw new AppError('UNKNOWN_DEVICE', { detail: `Unknown device class "${request.device}"` });
+  if (!device.enabled) throw new AppError('DEVICE_NOT_ALLOWED', { detail: `Device class "${device.name}" is not enabled` });
+  if (content === undefined) throw new AppError('CONTENT_NOT_FOUND');
+
+  const now = deps.now();
+  const entitlement = decideEntitlement(rights, device.name, now);
+  if (!entitlement.allowed) throw new AppError(entitlement.code);
+
+  const protocol = chooseProtocol(request.protocol, device, content);
+  if (!protocol.ok) throw new AppError(protocol.code);
+  const rendition = chooseRendition(content.renditions, protocol.value, [
+    heightOf(request.quality),
+    entitlement.maxHeight,
+    device.maxHeight,
+  ]);
+  if (!rendition.ok) throw new AppError(rendition.code);
+
+  const cdn = chooseCdn(deps.cdns, deps.random);
+  if (cdn === undefined) throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'No CDN is in rotation', retryAfterSeconds: 30 });
+  const { manifestPath, scopePath } = encodeMediaPath(cdn.pathPrefix, rendition.value);
+  // Edges compare whole epoch seconds; round once so the token and the response agree exactly.
+  const nowSeconds = Math.floor(now / 1000);
+  const expiresAt = new Date((nowSeconds + deps.policy.urlTtlSeconds) * 1000);
+  const url = cdn.signer.sign({
+    origin: cdn.origin,
+    manifestPath,
+    scopePath,
+    notBefore: new Date((nowSeconds - deps.policy.clockSkewSeconds) * 1000),
+    expiresAt,
+  });
+
+  return {
+    url,
+    protocol: protocol.value,
+    quality: qualityLabel(rendition.value.height),
+    cdn: cdn.name,
+    expiresAt: expiresAt.toISOString(),
+  };
+}

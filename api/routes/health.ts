@@ -1,0 +1,18 @@
+// /health/live touches nothing; /health/deep is what the Consul agent checks.
+import express, { type Router } from 'express';
+import { checkDeepHealth, type Probe } from '../health/deep-health.ts';
+
+export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: number }): Router {
+  const router = express.Router();
+
+  router.get('/health/live', (_req, res) => {
+    res.set('Cache-Control', 'no-store').type('text/plain').send('ok');
+  });
+
+  router.get('/health/deep', async (_req, res) => {
+    const report = await checkDeepHealth(deps.probes, deps.probeTimeoutMs);
+    res.status(report.httpStatus).set('Cache-Control', 'no-store').type('text/plain').send(report.body);
+  });
+
+  return router;
+}

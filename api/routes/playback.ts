@@ -1,0 +1,39 @@
+// POST /v1/playback-urls: authenticate, validate at the edge, then hand over to the use case.
+import express, { type RequestHandler, type Router } from 'express';
+import type { Viewer } from '../auth/client-token.ts';
+import { AppError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { issuePlaybackUrl, type PlaybackDeps } from '../playback/issue-playback-url.ts';
+import { playbackRequestSchema } from '../playback/request.ts';
+
+/** Bodies are a few small fields; anything larger is refused before it is read into memory. */
+const BODY_LIMIT = '4kb';
+
+export function playbackRoutes(deps: PlaybackDeps & { verifyToken: (authorization: string | undefined) => Viewer; metrics: Metrics }): Router {
+  const router = express.Router();
+
+  const authenticate: RequestHandler = (req, res, next) => {
+    res.locals.viewer = deps.verifyToken(req.headers.authorization);
+    next();
+  };
+
+  router.post('/v1/playback-urls', authenticate, express.json({ limit: BODY_LIMIT, strict: true }), async (req, res) => {
+    if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
+    const parsed = playbackRequestSchema.safeParse(req.body);
+    if (!parsed.success) {
+      throw new AppError('INVALID_REQUEST', {
+        errors: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
+      });
+    }
+    const playback = await issuePlaybackUrl(deps, res.locals.viewer as Viewer, parsed.data);
+    deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
+    res.set('Cache-Control', 'no-store').json(playback);
+  });
+
+  router.all('/v1/playback-urls', (_req, res) => {
+    res.set('Allow', 'POST');
+    throw new AppError('METHOD_NOT_ALLOWED');
+  });
+
+  return router;
+}

@@ -1,0 +1,91 @@
+// Builds every dependency of one st-api node from a validated configuration, and takes it down again.
+// The only place that decides between real and embedded implementations.
+import type { Express } from 'express';
+import type { Redis } from 'ioredis';
+import { createApp } from './app.ts';
+import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
+import { CachedCatalogStore } from './cache/cached-store.ts';
+import { createRedisClient } from './cache/redis-client.ts';
+import { demoDataset } from './catalog/dataset.ts';
+import { MemoryCatalogStore } from './catalog/memory-store.ts';
+import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
+import type { CatalogStore } from './catalog/types.ts';
+import type { Config } from './config.ts';
+import type { Cdn } from './delivery/cdn.ts';
+import { drainingProbe, eventLoopProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
+import type { Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+import { signerFromConfig } from './signing/config.ts';
+
+export interface Service {
+  app: Express;
+  metrics: Metrics;
+  /** Flips /health/deep to critical so Consul drains this node before it stops. */
+  startDraining(): void;
+  close(): Promise<void>;
+}
+
+export function createService(config: Config, logger: Logger, options: { now?: () => number; random?: () => number } = {}): Service {
+  const now = options.now ?? Date.now;
+  const metrics = new Metrics();
+
+  const pool = config.mysql === undefined ? undefined : createMysqlPool(config.mysql);
+  const mysqlStore = pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);
+  const origin: CatalogStore = mysqlStore ?? new MemoryCatalogStore(demoDataset(now()));
+
+  const redis: Redis | undefined = config.redis === undefined ? undefined : createRedisClient(config.redis);
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
+  let redisDown = false;
+  redis?.on('error', (error: Error & { code?: string }) => {
+    if (!redisDown) logger.warn({ cause: error.code ?? error.message }, 'redis unavailable; serving from the catalog');
+    redisDown = true;
+  });
+  redis?.on('ready', () => {
+    if (redisDown) logger.info('redis available again');
+    redisDown = false;
+  });
+  const catalog = redis === undefined ? origin : new CachedCatalogStore({ origin, redis, ttls: config.cache, metrics, logger, now });
+
+  const cdns: Cdn[] = config.cdns.map((cdn) => ({ name: cdn.name, origin: cdn.origin, weight: cdn.weight, pathPrefix: cdn.pathPrefix, signer: signerFromConfig(cdn.signer) }));
+
+  let draining = false;
+  const lag = eventLoopProbe(config.health.eventLoopLagWarningMs);
+  const probes = [
+    drainingProbe(() => draining),
+    mysqlProbe(mysqlStore === undefined ? undefined : (timeoutMs) => mysqlStore.ping(timeoutMs)),
+    redisProbe(redis),
+    signingKeysProbe(cdns.map((cdn) => cdn.signer), config.health.keyExpiryWarningDays, now),
+    lag,
+  ];
+
+  const app = createApp({
+    catalog,
+    cdns,
+    policy: config.playback,
+    now,
+    ...(options.random === undefined ? {} : { random: options.random }),
+    verifyToken: createTokenVerifier({
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      leewaySeconds: config.auth.leewaySeconds,
+      maxTokenBytes: config.auth.maxTokenBytes,
+      keys: config.auth.keys.map((key) => ({ kid: key.kid, algorithm: key.algorithm, key: tokenKey(key.algorithm, key.key) })),
+    }),
+    metrics,
+    logger,
+    probes,
+    probeTimeoutMs: config.health.probeTimeoutMs,
+  });
+
+  return {
+    app,
+    metrics,
+    startDraining: () => {
+      draining = true;
+    },
+    async close() {
+      lag.stop();
+      await Promise.allSettled([pool?.end(), redis?.quit().catch(() => redis.disconnect())]);
+    },
+  };
+}

@@ -1,0 +1,103 @@
+// Starts a real st-api node in-process on port 0, optionally against throwaway MariaDB and Redis
+// servers, with the demo's generated keys so tests sign real client JWTs.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import mysql from 'mysql2/promise';
+import { migrate } from '../../api/catalog/migrate.ts';
+import { seed } from '../../api/catalog/seed.ts';
+import type { Dataset } from '../../api/catalog/dataset.ts';
+import { parseConfig, type Config } from '../../api/config.ts';
+import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
+import { createLogger } from '../../api/logger.ts';
+import { createService, type Service } from '../../api/service.ts';
+import type { MariaDbServer } from './mariadb.ts';
+import type { RedisServer } from './redis.ts';
+
+export interface TestNode {
+  baseUrl: string;
+  service: Service;
+  demo: EmbeddedDemo;
+  config: Config;
+  tokenFor(userId: string): string;
+  play(body: unknown, token?: string | null): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface TestNodeOptions {
+  mysql?: { server: MariaDbServer; database: string };
+  redis?: RedisServer;
+  /** Merged over the generated configuration before validation. */
+  overrides?: Record<string, unknown>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
+  const demo = embeddedDemo();
+  const raw: Record<string, unknown> = {
+    ...demo.rawConfig,
+    listen: { host: '127.0.0.1', port: 0 },
+    logLevel: 'silent',
+    shutdown: { drainMs: 0, timeoutMs: 2000 },
+    health: { probeTimeoutMs: 300 },
+    ...(options.mysql === undefined
+      ? {}
+      : {
+          mysql: {
+            ...options.mysql.server.connectionOptions(),
+            database: options.mysql.database,
+            poolSize: 8,
+            connectTimeoutMs: 500,
+            queryTimeoutMs: 500,
+          },
+        }),
+    ...(options.redis === undefined ? {} : { redis: { host: options.redis.host, port: options.redis.port, commandTimeoutMs: 50, connectTimeoutMs: 300 } }),
+    ...options.overrides,
+  };
+  const config = parseConfig(raw, {});
+  const logger = createLogger({ level: 'silent', program: 'st-api-test' });
+  const service = createService(config, logger, {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.random === undefined ? {} : { random: options.random }),
+  });
+  const server: Server = service.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    baseUrl,
+    service,
+    demo,
+    config,
+    tokenFor: (userId) => demo.tokenFor(userId, 600),
+    play: (body, token) =>
+      fetch(`${baseUrl}/v1/playback-urls`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token === null ? {} : { authorization: `Bearer ${token ?? demo.tokenFor('demo-user', 600)}` }),
+        },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await service.close();
+    },
+  };
+}
+
+/** Creates a database on a throwaway server, applies the migrations and loads a dataset. */
+export async function createCatalogDatabase(server: MariaDbServer, database: string, dataset: Dataset): Promise<void> {
+  const admin = await mysql.createConnection(server.connectionOptions());
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  await migrate({ ...server.connectionOptions(), database, connectTimeoutMs: 2000 });
+  const pool = mysql.createPool({ ...server.connectionOptions(), database, timezone: 'Z', connectionLimit: 2 });
+  try {
+    await seed(pool, dataset);
+  } finally {
+    await pool.end();
+  }
+}

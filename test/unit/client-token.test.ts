@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import jwt from 'jsonwebtoken';
+import { createTokenVerifier, tokenKey } from '../../api/auth/client-token.ts';
+import { AppError, type ProblemCode } from '../../api/errors.ts';
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsaPublicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ISSUER = 'https://auth.example.com/';
+const AUDIENCE = 'st-api';
+
+const verify = createTokenVerifier({
+  issuer: ISSUER,
+  audience: AUDIENCE,
+  leewaySeconds: 30,
+  maxTokenBytes: 4096,
+  keys: [
+    { kid: 'rs-1', algorithm: 'RS256', key: tokenKey('RS256', rsaPublicPem) },
+    { kid: 'ec-1', algorithm: 'ES256', key: tokenKey('ES256', ec.publicKey.export({ type: 'spki', format: 'pem' }).toString()) },
+  ],
+});
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const good = (overrides: jwt.SignOptions = {}, payload: { exp?: number; pad?: string } = {}) =>
+  jwt.sign(payload, rsa.privateKey, {
+    algorithm: 'RS256',
+    keyid: 'rs-1',
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    subject: 'user-1',
+    ...(payload.exp === undefined ? { expiresIn: 300 } : {}),
+    ...overrides,
+  });
+
+function codeOf(authorization: string | undefined): ProblemCode | 'accepted' {
+  try {
+    verify(authorization);
+    return 'accepted';
+  } catch (error) {
+    assert.ok(error instanceof AppError, `not an AppError: ${String(error)}`);
+    assert.equal(error.status, 401);
+    return error.code;
+  }
+}
+
+describe('client token verification', () => {
+  it('when the token is a valid RS256 token, then the viewer is its subject', () => {
+    assert.deepEqual(verify(`Bearer ${good()}`), { userId: 'user-1' });
+  });
+  it('when the token is a valid ES256 token, then it is accepted with the EC key', () => {
+    const token = jwt.sign({}, ec.privateKey, { algorithm: 'ES256', keyid: 'ec-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-2', expiresIn: 60 });
+    assert.deepEqual(verify(`Bearer ${token}`), { userId: 'user-2' });
+  });
+  it('when the header is missing, then TOKEN_MISSING', () => {
+    assert.equal(codeOf(undefined), 'TOKEN_MISSING');
+  });
+  it('when the scheme is not Bearer or the token is not three parts, then TOKEN_MALFORMED', () => {
+    assert.equal(codeOf(`Basic ${Buffer.from('a:b').toString('base64')}`), 'TOKEN_MALFORMED');
+    assert.equal(codeOf('Bearer not-a-jwt'), 'TOKEN_MALFORMED');
+    assert.equal(codeOf(`Bearer ${b64('x').slice(0, 3)}.!!.??`), 'TOKEN_MALFORMED');
+    assert.equal(codeOf(`Bearer ${Buffer.from('{not json').toString('base64url')}.${b64({ sub: 'x' })}.c2ln`), 'TOKEN_MALFORMED');
+  });
+  it('when the token is oversized, then TOKEN_MALFORMED without parsing it', () => {
+    assert.equal(codeOf(`Bearer ${good({}, { pad: 'x'.repeat(5000) })}`), 'TOKEN_MALFORMED');
+  });
+  it('when alg is none, then TOKEN_ALGORITHM_REJECTED', () => {
+    const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'user-1', iss: ISSUER, aud: AUDIENCE, exp: nowSeconds() + 60 })}.`;
+    assert.equal(codeOf(`Bearer ${unsigned}`), 'TOKEN_ALGORITHM_REJECTED');
+  });
+  it('when the token is HS256 signed with the RS public key as the secret, then TOKEN_ALGORITHM_REJECTED', () => {
+    const header = b64({ alg: 'HS256', typ: 'JWT', kid: 'rs-1' });
+    const payload = b64({ sub: 'attacker', iss: ISSUER, aud: AUDIENCE, exp: nowSeconds() + 60 });
+    const signature = createHmac('sha256', rsaPublicPem).update(`${header}.${payload}`).digest('base64url');
+    assert.equal(codeOf(`Bearer ${header}.${payload}.${signature}`), 'TOKEN_ALGORITHM_REJECTED');
+  });
+  it('when the token is signed by another key, then TOKEN_SIGNATURE_INVALID', () => {
+    const forged = jwt.sign({}, other.privateKey, { algorithm: 'RS256', keyid: 'rs-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', expiresIn: 60 });
+    assert.equal(codeOf(`Bearer ${forged}`), 'TOKEN_SIGNATURE_INVALID');
+  });
+  it('when the token expired beyond the leeway, then TOKEN_EXPIRED; within the leeway it is accepted', () => {
+    assert.equal(codeOf(`Bearer ${good({}, { exp: nowSeconds() - 120 })}`), 'TOKEN_EXPIRED');
+    assert.equal(codeOf(`Bearer ${good({}, { exp: nowSeconds() - 10 })}`), 'accepted');
+  });
+  it('when nbf is in the future beyond the leeway, then TOKEN_NOT_YET_VALID', () => {
+    assert.equal(codeOf(`Bearer ${good({ notBefore: 300 })}`), 'TOKEN_NOT_YET_VALID');
+  });
+  it('when iss or aud is wrong, then TOKEN_CLAIMS_INVALID', () => {
+    assert.equal(codeOf(`Bearer ${good({ issuer: 'https://evil.example.com/' })}`), 'TOKEN_CLAIMS_INVALID');
+    assert.equal(codeOf(`Bearer ${good({ audience: 'another-api' })}`), 'TOKEN_CLAIMS_INVALID');
+  });
+  it('when the token has no exp or a non-user subject, then TOKEN_CLAIMS_INVALID', () => {
+    assert.equal(codeOf(`Bearer ${jwt.sign({}, rsa.privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1' })}`), 'TOKEN_CLAIMS_INVALID');
+    assert.equal(codeOf(`Bearer ${good({ subject: '../../etc/passwd x' })}`), 'TOKEN_CLAIMS_INVALID');
+  });
+});
