@@ -1,19 +1,15 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import type { Viewer } from './auth/client-token.ts';
 import { AppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { PlaybackDeps } from './playback/issue-playback-url.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
-import { playbackRoutes } from './routes/playback.ts';
+import { playbackRoutes, type PlaybackRouteDeps } from './routes/playback.ts';
 
-export interface AppDeps extends PlaybackDeps {
-  verifyToken: (authorization: string | undefined) => Viewer;
-  metrics: Metrics;
+export interface AppDeps extends PlaybackRouteDeps {
   logger: Logger;
   probes: readonly Probe[];
   probeTimeoutMs: number;

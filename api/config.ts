@@ -100,6 +100,10 @@ export const configSchema = z
           .strict(),
       )
       .min(1),
+    rateLimit: z
+      .object({ playsPerMinute: z.number().int().min(0).max(100_000).default(120) })
+      .strict()
+      .default({ playsPerMinute: 120 }),
     health: z
       .object({
         probeTimeoutMs: millis(500),

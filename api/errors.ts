@@ -27,7 +27,6 @@ export const PROBLEMS = {
   RATE_LIMITED: { status: 429, title: 'Too many playback requests for this viewer' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry shortly' },
-  SHUTTING_DOWN: { status: 503, title: 'This node is shutting down; retry' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;

@@ -15,6 +15,7 @@ import type { Cdn } from './delivery/cdn.ts';
 import { drainingProbe, eventLoopProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
+import { NO_RATE_LIMIT, redisRateLimiter } from './playback/rate-limit.ts';
 import { signerFromConfig } from './signing/config.ts';
 
 export interface Service {
@@ -71,6 +72,8 @@ export function createService(config: Config, logger: Logger, options: { now?: (
       maxTokenBytes: config.auth.maxTokenBytes,
       keys: config.auth.keys.map((key) => ({ kid: key.kid, algorithm: key.algorithm, key: tokenKey(key.algorithm, key.key) })),
     }),
+    // Without Redis there is no shared counter; 0 switches the limit off.
+    rateLimiter: redis === undefined || config.rateLimit.playsPerMinute === 0 ? NO_RATE_LIMIT : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
     metrics,
     logger,
     probes,

@@ -4,12 +4,19 @@ import type { Viewer } from '../auth/client-token.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { issuePlaybackUrl, type PlaybackDeps } from '../playback/issue-playback-url.ts';
+import type { RateLimiter } from '../playback/rate-limit.ts';
 import { playbackRequestSchema } from '../playback/request.ts';
 
 /** Bodies are a few small fields; anything larger is refused before it is read into memory. */
 const BODY_LIMIT = '4kb';
 
-export function playbackRoutes(deps: PlaybackDeps & { verifyToken: (authorization: string | undefined) => Viewer; metrics: Metrics }): Router {
+export interface PlaybackRouteDeps extends PlaybackDeps {
+  verifyToken: (authorization: string | undefined) => Viewer;
+  rateLimiter: RateLimiter;
+  metrics: Metrics;
+}
+
+export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
 
   const authenticate: RequestHandler = (req, res, next) => {
@@ -25,7 +32,12 @@ export function playbackRoutes(deps: PlaybackDeps & { verifyToken: (authorizatio
         errors: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
       });
     }
-    const playback = await issuePlaybackUrl(deps, res.locals.viewer as Viewer, parsed.data);
+    const viewer = res.locals.viewer as Viewer;
+    // Started first so the counter and the cache lookups leave for Redis in one write.
+    const budget = deps.rateLimiter.consume(viewer.userId, deps.now());
+    const playback = await issuePlaybackUrl(deps, viewer, parsed.data);
+    const { allowed, retryAfterSeconds } = await budget;
+    if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
     deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
     res.set('Cache-Control', 'no-store').json(playback);
   });
