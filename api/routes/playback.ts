@@ -33,11 +33,15 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
       });
     }
     const viewer = res.locals.viewer as Viewer;
-    // Started first so the counter and the cache lookups leave for Redis in one write.
-    const budget = deps.rateLimiter.consume(viewer.userId, deps.now());
-    const playback = await issuePlaybackUrl(deps, viewer, parsed.data);
+    // Budget and lookups start together, so the counter and the cache reads leave for Redis in one
+    // write; the budget is judged first, so a client looping on a denial is limited too.
+    // A limiter that fails, fails open: Redis trouble never costs a play.
+    const budget = deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
+    const pending = issuePlaybackUrl(deps, viewer, parsed.data);
+    pending.catch(() => undefined); // observed below; keeps a rejection from counting as unhandled meanwhile
     const { allowed, retryAfterSeconds } = await budget;
     if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
+    const playback = await pending;
     deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
     res.set('Cache-Control', 'no-store').json(playback);
   });

@@ -12,7 +12,8 @@ import { createWowzaSigner, DEFAULT_WOWZA_PREFIX } from './wowza.ts';
 
 const notAfter = z.union([z.date(), z.iso.datetime({ offset: true }).transform((iso) => new Date(iso))]).optional();
 
-const keyId = z.string().min(1, 'key id must not be empty');
+// Key ids appear in health output and logs, so they are plain tokens.
+const keyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'key id must be 1-64 characters: letters, digits, ".", "_" or "-"');
 
 function keysOf<T extends z.ZodType<{ id: string; active: boolean }>>(key: T) {
   return z.array(key).superRefine((keys, ctx) => {

@@ -103,3 +103,28 @@ describe('when lookups repeat', () => {
     }
   });
 });
+
+describe('when one viewer plays faster than the per-minute budget', () => {
+  it('then the excess gets 429 RATE_LIMITED with Retry-After, and other viewers are unaffected', async () => {
+    const limited = await startTestNode({ mysql: { server: mariadb, database: DATABASE }, redis, overrides: { rateLimit: { playsPerMinute: 2 } } });
+    try {
+      const body = { contentId: 'tt-demo-0001', device: 'web' };
+      const statuses: number[] = [];
+      let refused: Response | undefined;
+      for (let i = 0; i < 3; i += 1) {
+        const response = await limited.play(body, limited.tokenFor('greedy-viewer'));
+        statuses.push(response.status);
+        if (response.status === 429) refused = response;
+      }
+      // greedy-viewer owns nothing: the first two are honest 403s; the third is over budget, and
+      // the budget is judged before the denial, so a client looping on a 403 is slowed down too.
+      assert.deepEqual(statuses, [403, 403, 429]);
+      assert.equal(((await refused?.json()) as { code: string }).code, 'RATE_LIMITED');
+      const retryAfter = Number(refused?.headers.get('retry-after'));
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter}`);
+      assert.equal((await limited.play(body, limited.tokenFor('premium-user'))).status, 200);
+    } finally {
+      await limited.close();
+    }
+  });
+});

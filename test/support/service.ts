@@ -12,6 +12,7 @@ import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
 import { createLogger } from '../../api/logger.ts';
 import { createService, type Service } from '../../api/service.ts';
 import type { MariaDbServer } from './mariadb.ts';
+import { waitFor } from './processes.ts';
 import type { RedisServer } from './redis.ts';
 
 export interface TestNode {
@@ -64,6 +65,14 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const server: Server = service.app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (options.redis !== undefined) {
+    // Redis connects in the background; tests that count on the cache wait until it is in use.
+    await waitFor(async () => ((await (await fetch(`${baseUrl}/health/deep`)).text()).includes('redis=ok') ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 20,
+      what: 'the node to connect to Redis',
+    });
+  }
 
   return {
     baseUrl,
