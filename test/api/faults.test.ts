@@ -32,7 +32,7 @@ async function play(userId: string, contentId: string, device = 'web'): Promise<
 }
 
 async function health(): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${node.baseUrl}/health/deep`);
+  const response = await fetch(`${node.baseUrl}/health/deep`, { signal: AbortSignal.timeout(5000) });
   return { status: response.status, body: await response.text() };
 }
 

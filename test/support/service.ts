@@ -88,6 +88,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
           ...(token === null ? {} : { authorization: `Bearer ${token ?? demo.tokenFor('demo-user', 600)}` }),
         },
         body: typeof body === 'string' ? body : JSON.stringify(body),
+        // A hung request fails its own test clearly instead of timing out the whole file.
+        signal: AbortSignal.timeout(10_000),
       }),
     async close() {
       server.closeAllConnections();
