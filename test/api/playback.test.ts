@@ -160,3 +160,18 @@ describe('when observing the node', () => {
     assert.match(text, /st_api_http_request_duration_seconds_count\{method="POST",route="\/v1\/playback-urls",status="200"\} [1-9]/);
   });
 });
+
+describe('when the node is told to drain (SIGTERM)', () => {
+  it('then /health/deep turns critical with node=draining while plays are still served', async () => {
+    const draining = await startTestNode();
+    try {
+      draining.service.startDraining();
+      const deep = await fetch(`${draining.baseUrl}/health/deep`);
+      assert.equal(deep.status, 503);
+      assert.match(await deep.text(), /^fail node=draining /);
+      assert.equal((await draining.play({ contentId: 'tt-demo-0001', device: 'web' })).status, 200);
+    } finally {
+      await draining.close();
+    }
+  });
+});
