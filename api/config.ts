@@ -29,7 +29,7 @@ const redisSchema = z
     port: z.number().int().min(1).max(65535).default(6379),
     password: z.string().optional(),
     db: z.number().int().min(0).max(15).default(0),
-    commandTimeoutMs: millis(50),
+    commandTimeoutMs: millis(100),
     connectTimeoutMs: millis(500),
   })
   .strict();

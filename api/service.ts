@@ -12,6 +12,7 @@ import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
 import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
+import { SignedUrlCache } from './delivery/signed-url-cache.ts';
 import { drainingProbe, eventLoopProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -64,14 +65,18 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     cdns,
     policy: config.playback,
     now,
+    urlCache: new SignedUrlCache(),
     ...(options.random === undefined ? {} : { random: options.random }),
-    verifyToken: createTokenVerifier({
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-      leewaySeconds: config.auth.leewaySeconds,
-      maxTokenBytes: config.auth.maxTokenBytes,
-      keys: config.auth.keys.map((key) => ({ kid: key.kid, algorithm: key.algorithm, key: tokenKey(key.algorithm, key.key) })),
-    }),
+    verifyToken: createTokenVerifier(
+      {
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+        leewaySeconds: config.auth.leewaySeconds,
+        maxTokenBytes: config.auth.maxTokenBytes,
+        keys: config.auth.keys.map((key) => ({ kid: key.kid, algorithm: key.algorithm, key: tokenKey(key.algorithm, key.key) })),
+      },
+      now,
+    ),
     // Without Redis there is no shared counter; 0 switches the limit off.
     rateLimiter: redis === undefined || config.rateLimit.playsPerMinute === 0 ? NO_RATE_LIMIT : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
     metrics,

@@ -29,41 +29,61 @@ export interface Viewer {
 const USER_ID_PATTERN = /^[A-Za-z0-9._:@|-]{1,128}$/;
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
-export function createTokenVerifier(policy: TokenPolicy): (authorization: string | undefined) => Viewer {
+/**
+ * Client apps send the same token on every play of a session, and an RS256 verify is the largest
+ * single cost of a warm play. A verified token is remembered for at most this long (and never past
+ * its own `exp`); a key removed from the configuration stops being honoured within this window.
+ */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX_ENTRIES = 50_000;
+
+export function createTokenVerifier(policy: TokenPolicy, now: () => number = Date.now): (authorization: string | undefined) => Viewer {
+  const verified = new Map<string, { viewer: Viewer; until: number }>();
   return (authorization) => {
     if (authorization === undefined || authorization === '') throw new AppError('TOKEN_MISSING');
-    if (authorization.length > policy.maxTokenBytes + 'Bearer '.length) {
-      throw new AppError('TOKEN_MALFORMED', { detail: `The token exceeds ${policy.maxTokenBytes} bytes` });
-    }
-    const token = BEARER.exec(authorization)?.[1];
-    if (token === undefined) throw new AppError('TOKEN_MALFORMED', { detail: 'Expected "Authorization: Bearer <JWT>"' });
-
-    const header = decodeHeader(token);
-    const candidates = policy.keys.filter(
-      (key) => key.algorithm === header.alg && (header.kid === undefined || key.kid === undefined || key.kid === header.kid),
-    );
-    if (candidates.length === 0) {
-      throw new AppError('TOKEN_ALGORITHM_REJECTED', { detail: `No accepted key for alg ${JSON.stringify(header.alg)}` });
-    }
-
-    let lastError: AppError | undefined;
-    for (const candidate of candidates) {
-      try {
-        const payload = jwt.verify(token, candidate.key, {
-          algorithms: [candidate.algorithm],
-          issuer: policy.issuer,
-          audience: policy.audience,
-          clockTolerance: policy.leewaySeconds,
-        });
-        return viewerFrom(payload);
-      } catch (error) {
-        lastError = toTokenError(error);
-        // Only a signature mismatch means another key (rotation) might still match.
-        if (lastError.code !== 'TOKEN_SIGNATURE_INVALID') throw lastError;
-      }
-    }
-    throw lastError ?? new AppError('TOKEN_SIGNATURE_INVALID');
+    const remembered = verified.get(authorization);
+    if (remembered !== undefined && remembered.until > now()) return remembered.viewer;
+    const { viewer, expiresAtMs } = verifyUncached(policy, authorization, now());
+    // Bounded memory: a flood of distinct tokens costs one rebuild, never unbounded growth.
+    if (verified.size >= VERIFIED_MAX_ENTRIES) verified.clear();
+    verified.set(authorization, { viewer, until: Math.min(expiresAtMs + policy.leewaySeconds * 1000, now() + VERIFIED_TTL_MS) });
+    return viewer;
   };
+}
+
+function verifyUncached(policy: TokenPolicy, authorization: string, nowMs: number): { viewer: Viewer; expiresAtMs: number } {
+  if (authorization.length > policy.maxTokenBytes + 'Bearer '.length) {
+    throw new AppError('TOKEN_MALFORMED', { detail: `The token exceeds ${policy.maxTokenBytes} bytes` });
+  }
+  const token = BEARER.exec(authorization)?.[1];
+  if (token === undefined) throw new AppError('TOKEN_MALFORMED', { detail: 'Expected "Authorization: Bearer <JWT>"' });
+
+  const header = decodeHeader(token);
+  const candidates = policy.keys.filter(
+    (key) => key.algorithm === header.alg && (header.kid === undefined || key.kid === undefined || key.kid === header.kid),
+  );
+  if (candidates.length === 0) {
+    throw new AppError('TOKEN_ALGORITHM_REJECTED', { detail: `No accepted key for alg ${JSON.stringify(header.alg)}` });
+  }
+
+  let lastError: AppError | undefined;
+  for (const candidate of candidates) {
+    try {
+      const payload = jwt.verify(token, candidate.key, {
+        algorithms: [candidate.algorithm],
+        issuer: policy.issuer,
+        audience: policy.audience,
+        clockTolerance: policy.leewaySeconds,
+        clockTimestamp: Math.floor(nowMs / 1000),
+      });
+      return viewerFrom(payload);
+    } catch (error) {
+      lastError = toTokenError(error);
+      // Only a signature mismatch means another key (rotation) might still match.
+      if (lastError.code !== 'TOKEN_SIGNATURE_INVALID') throw lastError;
+    }
+  }
+  throw lastError ?? new AppError('TOKEN_SIGNATURE_INVALID');
 }
 
 function decodeHeader(token: string): { alg: unknown; kid: string | undefined } {
@@ -78,13 +98,13 @@ function decodeHeader(token: string): { alg: unknown; kid: string | undefined } 
   return { alg: decoded.header.alg, kid: typeof kid === 'string' ? kid : undefined };
 }
 
-function viewerFrom(payload: string | jwt.JwtPayload): Viewer {
+function viewerFrom(payload: string | jwt.JwtPayload): { viewer: Viewer; expiresAtMs: number } {
   if (typeof payload === 'string') throw new AppError('TOKEN_MALFORMED', { detail: 'The token payload is not a JSON object' });
   if (typeof payload.exp !== 'number') throw new AppError('TOKEN_CLAIMS_INVALID', { detail: 'The token has no exp claim' });
   if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
     throw new AppError('TOKEN_CLAIMS_INVALID', { detail: 'The token subject is missing or not a user id' });
   }
-  return { userId: payload.sub };
+  return { viewer: { userId: payload.sub }, expiresAtMs: payload.exp * 1000 };
 }
 
 function toTokenError(error: unknown): AppError {

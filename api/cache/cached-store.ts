@@ -16,6 +16,13 @@ export interface CacheTtls {
 
 type Kind = 'content' | 'rights' | 'device_class';
 const PREFIX = 'st-api:v1';
+/**
+ * Content and device classes also stay a few seconds in process memory: they change rarely, every
+ * play needs them, and a GET saved is CPU saved on the node and on Redis. Rights never do (a new
+ * purchase must show at once, from any node).
+ */
+const LOCAL_SECONDS = 5;
+const LOCAL_MAX_ENTRIES = 20_000;
 
 export class CachedCatalogStore implements CatalogStore {
   readonly #origin: CatalogStore;
@@ -24,6 +31,7 @@ export class CachedCatalogStore implements CatalogStore {
   readonly #metrics: Metrics;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #local = new Map<string, { value: unknown; until: number }>();
 
   constructor(deps: { origin: CatalogStore; redis: Redis; ttls: CacheTtls; metrics: Metrics; logger: Logger; now: () => number }) {
     this.#origin = deps.origin;
@@ -35,15 +43,15 @@ export class CachedCatalogStore implements CatalogStore {
   }
 
   content(contentId: string): Promise<Content | undefined> {
-    return this.#cached('content', `${PREFIX}:content:${contentId}`, () => this.#origin.content(contentId), (content) =>
+    return this.#inProcess(`content:${contentId}`, () => this.#cached('content', `${PREFIX}:content:${contentId}`, () => this.#origin.content(contentId), (content) =>
       content === undefined ? this.#ttls.denialSeconds : this.#ttls.contentSeconds,
-    );
+    ));
   }
 
   deviceClass(name: string): Promise<DeviceClass | undefined> {
-    return this.#cached('device_class', `${PREFIX}:device:${name}`, () => this.#origin.deviceClass(name), (device) =>
+    return this.#inProcess(`device:${name}`, () => this.#cached('device_class', `${PREFIX}:device:${name}`, () => this.#origin.deviceClass(name), (device) =>
       device === undefined ? this.#ttls.denialSeconds : this.#ttls.deviceClassSeconds,
-    );
+    ));
   }
 
   rights(userId: string, contentId: string): Promise<Right[]> {
@@ -52,6 +60,19 @@ export class CachedCatalogStore implements CatalogStore {
       const grants = rights.some((right) => right.expiresAt === null || right.expiresAt > now);
       return grants ? this.#ttls.rightsSeconds : this.#ttls.denialSeconds;
     });
+  }
+
+  /** Only found values are kept locally; a miss is asked again next time. */
+  async #inProcess<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = this.#now();
+    const entry = this.#local.get(key);
+    if (entry !== undefined && entry.until > now) return entry.value as T;
+    const value = await load();
+    if (value !== undefined) {
+      if (this.#local.size >= LOCAL_MAX_ENTRIES) this.#local.clear();
+      this.#local.set(key, { value, until: now + LOCAL_SECONDS * 1000 });
+    }
+    return value;
   }
 
   async #cached<T>(kind: Kind, key: string, load: () => Promise<T>, ttlSeconds: (value: T) => number): Promise<T> {

@@ -2,6 +2,7 @@
 // from which edge, with which token.
 import type { CatalogStore, Protocol } from '../catalog/types.ts';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
+import { URL_SLOT_SECONDS, type SignedUrlCache } from '../delivery/signed-url-cache.ts';
 import { decideEntitlement } from '../entitlement/decide.ts';
 import { AppError } from '../errors.ts';
 import type { Viewer } from '../auth/client-token.ts';
@@ -29,6 +30,8 @@ export interface PlaybackDeps {
   policy: PlaybackPolicy;
   now: () => number;
   random?: () => number;
+  /** Reuses a URL signed earlier in the same time slot; without it every play signs anew. */
+  urlCache?: SignedUrlCache;
 }
 
 export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
@@ -57,16 +60,19 @@ export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, reque
   const cdn = chooseCdn(deps.cdns, deps.random);
   if (cdn === undefined) throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'No CDN is in rotation', retryAfterSeconds: 30 });
   const { manifestPath, scopePath } = encodeMediaPath(cdn.pathPrefix, rendition.value);
-  // Edges compare whole epoch seconds; round once so the token and the response agree exactly.
-  const nowSeconds = Math.floor(now / 1000);
-  const expiresAt = new Date((nowSeconds + deps.policy.urlTtlSeconds) * 1000);
-  const url = cdn.signer.sign({
-    origin: cdn.origin,
-    manifestPath,
-    scopePath,
-    notBefore: new Date((nowSeconds - deps.policy.clockSkewSeconds) * 1000),
-    expiresAt,
-  });
+  // Edges compare whole epoch seconds. Issue times are rounded down to a slot so URLs signed in the
+  // same slot are identical and can be reused; the token and the response agree exactly.
+  const issuedAt = Math.floor(now / 1000 / URL_SLOT_SECONDS) * URL_SLOT_SECONDS;
+  const expiresAt = new Date((issuedAt + deps.policy.urlTtlSeconds) * 1000);
+  const sign = () =>
+    cdn.signer.sign({
+      origin: cdn.origin,
+      manifestPath,
+      scopePath,
+      notBefore: new Date((issuedAt - deps.policy.clockSkewSeconds) * 1000),
+      expiresAt,
+    });
+  const url = deps.urlCache === undefined ? sign() : deps.urlCache.get(issuedAt, `${cdn.name} ${manifestPath}`, sign);
 
   return {
     url,

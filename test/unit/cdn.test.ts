@@ -49,3 +49,17 @@ describe('encodeMediaPath', () => {
     assert.throws(() => encodeMediaPath('', { protocol: 'hls', height: 720, path: 'vod/../../etc/passwd' }), /dot segment/);
   });
 });
+
+describe('SignedUrlCache', () => {
+  it('when two viewers play the same manifest in one slot, then the URL is signed once; a new slot signs again', async () => {
+    const { SignedUrlCache } = await import('../../api/delivery/signed-url-cache.ts');
+    const cache = new SignedUrlCache();
+    let signatures = 0;
+    const sign = () => `url-${(signatures += 1)}`;
+    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign), 'url-1');
+    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign), 'url-1');
+    assert.equal(cache.get(1000, 'cdn /b/m.m3u8', sign), 'url-2');
+    assert.equal(cache.get(1030, 'cdn /a/m.m3u8', sign), 'url-3');
+    assert.equal(signatures, 3);
+  });
+});

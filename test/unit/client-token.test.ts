@@ -97,3 +97,19 @@ describe('client token verification', () => {
     assert.equal(codeOf(`Bearer ${good({ subject: '../../etc/passwd x' })}`), 'TOKEN_CLAIMS_INVALID');
   });
 });
+
+describe('verified-token memory', () => {
+  it('when a verified token is presented again after it expired, then it is refused, not served from memory', () => {
+    let clock = Date.now();
+    const verifyAt = createTokenVerifier(
+      { issuer: ISSUER, audience: AUDIENCE, leewaySeconds: 30, maxTokenBytes: 4096, keys: [{ kid: 'rs-1', algorithm: 'RS256', key: tokenKey('RS256', rsaPublicPem) }] },
+      () => clock,
+    );
+    const token = `Bearer ${good({}, { exp: Math.floor(clock / 1000) + 20 })}`;
+    assert.deepEqual(verifyAt(token), { userId: 'user-1' });
+    clock += 40_000; // past exp, inside the leeway: still accepted
+    assert.deepEqual(verifyAt(token), { userId: 'user-1' });
+    clock += 20_000; // past exp + leeway
+    assert.throws(() => verifyAt(token), (error: unknown) => error instanceof AppError && error.code === 'TOKEN_EXPIRED');
+  });
+});
