@@ -1,0 +1,144 @@
+// The plan, case by case, with named fixtures (external-dns's plan_test.go is the model).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
+import { computePlan, type PlanPolicy } from '../../watcher/plan/plan.ts';
+
+const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
+const NAME = 'play.example.com.';
+
+const instance = (node: string, health: Health, ipv4 = `10.0.0.${node.slice(-1)}`, ipv6?: string): Instance => ({ node, serviceId: 'st-api', ipv4, ipv6, health });
+const record = (node: string, value = `10.0.0.${node.slice(-1)}`, overrides: Partial<DnsRecord> = {}): DnsRecord => ({
+  name: NAME,
+  type: 'A',
+  setIdentifier: `st-api/${node}/st-api`,
+  ttl: 30,
+  values: [value],
+  ...overrides,
+});
+
+// Named fixtures.
+const node1Up = instance('node-1', 'passing');
+const node2Up = instance('node-2', 'passing');
+const node3Up = instance('node-3', 'passing');
+const node2Down = instance('node-2', 'critical');
+const node3Down = instance('node-3', 'critical');
+const node3Warning = instance('node-3', 'warning');
+const node3Maintenance = instance('node-3', 'maintenance');
+const node4DualStack = instance('node-4', 'passing', '10.0.0.4', '2001:db8::4');
+const none = new Set<string>();
+
+const summary = (plan: ReturnType<typeof computePlan>) => ({
+  creates: plan.creates.map((r) => `${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+  upserts: plan.upserts.map((r) => `${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+  deletes: plan.deletes.map((r) => `${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+});
+
+describe('computePlan', () => {
+  it('when DNS is empty and three nodes pass, then three records are created', () => {
+    const plan = computePlan({ current: [], instances: [node1Up, node2Up, node3Up], excluded: none, policy });
+    assert.deepEqual(summary(plan).creates, ['A st-api/node-1/st-api 10.0.0.1', 'A st-api/node-2/st-api 10.0.0.2', 'A st-api/node-3/st-api 10.0.0.3']);
+    assert.deepEqual(plan.published, ['node-1', 'node-2', 'node-3']);
+    assert.equal(plan.floorEngaged, false);
+  });
+
+  it('when DNS already matches, then nothing changes', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, node2Up], excluded: none, policy });
+    assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
+  });
+
+  it('when a node turns critical, then its record is deleted with its exact current values', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up, node3Down], excluded: none, policy });
+    assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: ['A st-api/node-3/st-api 10.0.0.3'] });
+  });
+
+  it('when a node is in warning, then it stays in by default and leaves when warnings count as out', () => {
+    const current = [record('node-1'), record('node-2'), record('node-3')];
+    assert.deepEqual(summary(computePlan({ current, instances: [node1Up, node2Up, node3Warning], excluded: none, policy })).deletes, []);
+    const strict = computePlan({ current, instances: [node1Up, node2Up, node3Warning], excluded: none, policy: { ...policy, warningIsHealthy: false } });
+    assert.deepEqual(summary(strict).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+  });
+
+  it('when a node is in maintenance mode, then it is out even though its checks pass', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up, node3Maintenance], excluded: none, policy });
+    assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+  });
+
+  it('when a node is excluded, then it is never published even while healthy', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, node2Up, node3Up], excluded: new Set(['node-3']), policy });
+    assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
+    assert.deepEqual(plan.published, ['node-1', 'node-2']);
+  });
+
+  it('when a published node is excluded, then its record is deleted', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up, node3Up], excluded: new Set(['node-2']), policy });
+    assert.deepEqual(summary(plan).deletes, ['A st-api/node-2/st-api 10.0.0.2']);
+  });
+
+  it('when a node has an IPv6 address too, then it gets an AAAA record beside its A record', () => {
+    const plan = computePlan({ current: [], instances: [node1Up, node4DualStack], excluded: none, policy });
+    assert.deepEqual(summary(plan).creates, ['A st-api/node-1/st-api 10.0.0.1', 'A st-api/node-4/st-api 10.0.0.4', 'AAAA st-api/node-4/st-api 2001:db8::4']);
+  });
+
+  it('when a node moves to a new address or the TTL changes, then its record is upserted', () => {
+    const moved = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, instance('node-2', 'passing', '10.0.9.9')], excluded: none, policy });
+    assert.deepEqual(summary(moved), { creates: [], upserts: ['A st-api/node-2/st-api 10.0.9.9'], deletes: [] });
+    const retimed = computePlan({ current: [record('node-1', '10.0.0.1', { ttl: 300 }), record('node-2')], instances: [node1Up, node2Up], excluded: none, policy });
+    assert.deepEqual(summary(retimed).upserts, ['A st-api/node-1/st-api 10.0.0.1']);
+  });
+
+  it('when a record was edited by hand to hold two values, then it is upserted back to one', () => {
+    const plan = computePlan({ current: [record('node-1', '10.0.0.1', { values: ['10.0.0.1', '192.0.2.66'] }), record('node-2')], instances: [node1Up, node2Up], excluded: none, policy });
+    assert.deepEqual(summary(plan).upserts, ['A st-api/node-1/st-api 10.0.0.1']);
+  });
+
+  it('when a node left Consul entirely, then its record is deleted', () => {
+    const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up], excluded: none, policy });
+    assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+  });
+
+  describe('floor', () => {
+    it('when every node fails at once, then the floor keeps the minimum of published records and says so', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [instance('node-1', 'critical'), node2Down, node3Down], excluded: none, policy });
+      assert.equal(plan.floorEngaged, true);
+      assert.deepEqual(plan.keptByFloor, ['node-1', 'node-2']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+      assert.deepEqual(plan.published, ['node-1', 'node-2']);
+    });
+
+    it('when Consul returns no instances at all, then DNS is not emptied', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [], excluded: none, policy });
+      assert.equal(plan.floorEngaged, true);
+      assert.equal(plan.published.length, 2);
+    });
+
+    it('when one node is healthy and the floor is two, then the most credible failing node is kept beside it', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Down, node3Warning], excluded: none, policy: { ...policy, warningIsHealthy: false } });
+      assert.deepEqual(plan.keptByFloor, ['node-3']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-2/st-api 10.0.0.2']);
+    });
+
+    it('when the floor is engaged, then an excluded node is still never kept', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [instance('node-1', 'critical'), node2Down], excluded: new Set(['node-1']), policy });
+      assert.deepEqual(plan.keptByFloor, ['node-2']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-1/st-api 10.0.0.1']);
+    });
+
+    it('when nothing is published yet and nothing is healthy, then nothing is created', () => {
+      const plan = computePlan({ current: [], instances: [node2Down], excluded: none, policy });
+      assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
+      assert.equal(plan.floorEngaged, true);
+    });
+  });
+
+  describe('blast radius', () => {
+    it('when more records would be deleted than the cap, then the rest are deferred to a later run', () => {
+      const current = Array.from({ length: 8 }, (_, i) => record(`node-${i}`));
+      const instances = [instance('node-0', 'passing'), instance('node-1', 'passing'), ...Array.from({ length: 6 }, (_, i) => instance(`node-${i + 2}`, 'critical'))];
+      const plan = computePlan({ current, instances, excluded: none, policy: { ...policy, maxDeletesPerRun: 4 } });
+      assert.equal(plan.deletes.length, 4);
+      assert.equal(plan.deferredDeletes.length, 2);
+      assert.equal(plan.published.length, 4, 'deferred nodes are still in DNS after this run');
+    });
+  });
+});

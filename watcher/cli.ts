@@ -1,0 +1,270 @@
+// The watcher's command line: (argv, streams, environment) → exit code. main.ts only calls run().
+import { hostname } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { pino, type Logger } from 'pino';
+import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
+import { converge, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type Snapshot } from './converge.ts';
+import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import type { Plan } from './plan/plan.ts';
+import { nodeOf } from './plan/plan.ts';
+import { Route53Provider } from './provider/route53.ts';
+import { parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
+import { ConsulState, KvValueError, LockTimeoutError } from './state/consul-state.ts';
+
+export interface Io {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `Usage: watcher <command> [options]
+
+Publishes the healthy, non-excluded instances of a Consul service as Route53 multivalue records.
+
+Commands:
+  handle                      Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment
+  reconcile                   read health from Consul and converge DNS once (timers, after incidents)
+  plan                        show what reconcile would change; applies nothing
+  status                      per node: Consul health, excluded?, in DNS?; and the last run
+  exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile
+  include <node>              let an excluded node back in; then reconcile
+
+Options:
+  --config PATH   configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
+  --by NAME       who excludes (default: $USER)
+  --no-apply      exclude/include: only edit the list, do not reconcile now
+  --json          plan/status: machine-readable output
+  -h, --help      this text
+
+Environment: CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN (as for the consul CLI); AWS credentials from the
+usual chain; AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
+
+Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
+70 bug, 75 transient (throttled, lock busy, batches rejected: the next run repairs), 78 configuration.
+`;
+
+/** The agent sends a few KB per instance; anything beyond this is not a health answer. */
+const MAX_STDIN_BYTES = 64 * 1024 * 1024;
+const STDIN_TIMEOUT_MS = 30_000;
+
+export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
+  let parsed: ReturnType<typeof parseCommandLine>;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    io.stderr.write(`watcher: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  if (parsed.values.help === true || parsed.command === undefined) {
+    (parsed.values.help === true ? io.stdout : io.stderr).write(USAGE);
+    return parsed.values.help === true ? EXIT.OK : EXIT.USAGE;
+  }
+
+  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+  let deps: ConvergeDeps | undefined;
+  try {
+    const config = loadWatcherConfig(parsed.values.config, io.env);
+    deps = {
+      config,
+      consul: new ConsulState({ address: config.consulAddress, token: config.consulToken, kvPrefix: config.kvPrefix, timeoutMs: config.consulTimeoutMs }),
+      route53: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
+      logger,
+      now: () => new Date(),
+      holder: `${hostname()}:${process.pid}`,
+    };
+    return await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
+  } catch (error) {
+    const code = exitCodeFor(error);
+    logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
+    if (deps !== undefined && code !== EXIT.UNAVAILABLE) await recordFailure(deps, parsed.command, code, error);
+    return code;
+  }
+}
+
+type Values = { config?: string | undefined; reason?: string | undefined; by?: string | undefined; 'no-apply'?: boolean | undefined; json?: boolean | undefined; help?: boolean | undefined };
+
+async function dispatch(command: string, positionals: string[], values: Values, deps: ConvergeDeps, io: Io): Promise<ExitCode> {
+  switch (command) {
+    case 'handle': {
+      const index = parseIndex(io.env.CONSUL_INDEX);
+      const text = await readStdin(io.stdin);
+      const snapshot: Snapshot = { instances: toInstances(parseHealthService(text), deps.config.service), index, source: 'watch' };
+      await converge(deps, 'handle', () => Promise.resolve(snapshot));
+      return EXIT.OK;
+    }
+    case 'reconcile':
+      await converge(deps, 'reconcile', () => readConsulSnapshot(deps.consul, deps.config.service));
+      return EXIT.OK;
+    case 'plan': {
+      const plan = await planOnly(deps, await readConsulSnapshot(deps.consul, deps.config.service));
+      io.stdout.write(values.json === true ? `${JSON.stringify(plan, null, 2)}\n` : describePlan(plan));
+      return EXIT.OK;
+    }
+    case 'status':
+      io.stdout.write(await statusReport(deps, values.json === true));
+      return EXIT.OK;
+    case 'exclude': {
+      const node = requireNode(positionals);
+      if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
+      await deps.consul.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
+      io.stdout.write(`${node} excluded: ${values.reason}\n`);
+      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      return EXIT.OK;
+    }
+    case 'include': {
+      const node = requireNode(positionals);
+      const wasExcluded = await deps.consul.include(node);
+      io.stdout.write(wasExcluded ? `${node} included\n` : `${node} was not excluded\n`);
+      if (values['no-apply'] !== true) await converge(deps, `include ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      return EXIT.OK;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function parseCommandLine(argv: readonly string[]) {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      reason: { type: 'string' },
+      by: { type: 'string' },
+      'no-apply': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  return { command, positionals: rest, values: values as Values };
+}
+
+function requireNode(positionals: string[]): string {
+  const node = positionals[0];
+  if (node === undefined || !/^[A-Za-z0-9._-]{1,128}$/.test(node)) throw new UsageError('name one Consul node, e.g. exclude api-node-7 --reason "new node, not verified"');
+  return node;
+}
+
+function parseIndex(value: string | undefined): number {
+  if (value === undefined || !/^\d{1,20}$/.test(value)) {
+    throw new SourceInputError('CONSUL_INDEX is missing or not a number: `handle` is run by a Consul watch; operators use `reconcile`');
+  }
+  return Number(value);
+}
+
+async function readStdin(stdin: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reading = (async () => {
+    for await (const chunk of stdin) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      size += buffer.length;
+      if (size > MAX_STDIN_BYTES) throw new SourceInputError(`stdin exceeds ${MAX_STDIN_BYTES} bytes`);
+      chunks.push(buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new SourceInputError(`stdin not closed within ${STDIN_TIMEOUT_MS} ms`)), STDIN_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([reading, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function exitCodeFor(error: unknown): ExitCode {
+  if (error instanceof UsageError) return EXIT.USAGE;
+  if (error instanceof SourceInputError || error instanceof KvValueError) return EXIT.BAD_INPUT;
+  if (error instanceof WatcherConfigError) return EXIT.CONFIG;
+  if (error instanceof LockTimeoutError || error instanceof RetriesExhaustedError) return EXIT.TRANSIENT;
+  const name = (error as { name?: string; code?: string } | null)?.name ?? '';
+  const code = (error as { code?: string } | null)?.code ?? '';
+  if (['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError'].includes(name)) return EXIT.TRANSIENT;
+  if ((error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined && ((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode >= 500)) {
+    return EXIT.TRANSIENT;
+  }
+  if (['NoSuchHostedZone', 'AccessDenied', 'AccessDeniedException', 'InvalidInput', 'CredentialsProviderError', 'InvalidClientTokenId'].includes(name)) return EXIT.CONFIG;
+  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)$/.test(code) || name === 'TimeoutError' || (error as { isPapi?: boolean } | null)?.isPapi === true) return EXIT.UNAVAILABLE;
+  const status = (error as { statusCode?: number; response?: { statusCode?: number } } | null)?.response?.statusCode;
+  if (status === 403 || status === 401) return EXIT.CONFIG;
+  if (status !== undefined && status >= 500) return EXIT.UNAVAILABLE;
+  return EXIT.SOFTWARE;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 500);
+  return String(error).slice(0, 500);
+}
+
+/** Best effort: the status key says the last run failed and why, so the Consul UI tells the truth. */
+async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode, error: unknown): Promise<void> {
+  if (command === 'plan' || command === 'status') return;
+  try {
+    const previous = await deps.consul.readStatus().catch(() => undefined);
+    await deps.consul.writeStatus({
+      lastRun: deps.now().toISOString(),
+      command,
+      result: `failed (exit ${code} ${EXIT_NAMES[code]})`,
+      message: `${describe(error)} — DNS unchanged by this run`,
+      consulIndex: previous?.consulIndex ?? null,
+      appliedIndex: previous?.appliedIndex ?? null,
+      floorEngaged: previous?.floorEngaged ?? false,
+      published: previous?.published ?? [],
+      eligible: previous?.eligible ?? [],
+      excluded: previous?.excluded ?? [],
+      keptByFloor: previous?.keptByFloor ?? [],
+      changes: { create: 0, upsert: 0, delete: 0, deferredDeletes: 0 },
+      route53Calls: 0,
+    });
+  } catch {
+    // Consul itself is the problem; the log line above is all there is.
+  }
+}
+
+function describePlan(plan: Plan): string {
+  const lines = [
+    `eligible: ${plan.eligible.length}, in DNS after apply: ${plan.published.length}${plan.floorEngaged ? `, FLOOR ENGAGED (kept: ${plan.keptByFloor.join(', ') || 'none'})` : ''}`,
+    ...plan.creates.map((r) => `  + CREATE ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+    ...plan.upserts.map((r) => `  ~ UPSERT ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+    ...plan.deletes.map((r) => `  - DELETE ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
+    ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${r.setIdentifier} (per-run deletion cap)`),
+  ];
+  if (plan.creates.length + plan.upserts.length + plan.deletes.length === 0) lines.push('  no changes');
+  return `${lines.join('\n')}\n`;
+}
+
+async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
+  const [snapshot, exclusions, records, last] = await Promise.all([
+    readConsulSnapshot(deps.consul, deps.config.service),
+    deps.consul.exclusions(),
+    deps.route53.listOwned(),
+    deps.consul.readStatus(),
+  ]);
+  const excluded = new Map(exclusions.map((exclusion) => [exclusion.node, exclusion]));
+  const inDns = new Set(records.map((record) => nodeOf(deps.config.ownerId, record)));
+  const nodes = [...new Set([...snapshot.instances.map((i) => i.node), ...inDns, ...excluded.keys()])].sort();
+  const rows = nodes.map((node) => ({
+    node,
+    consul: snapshot.instances.find((instance) => instance.node === node)?.health ?? 'absent',
+    excluded: excluded.has(node) ? `yes: ${excluded.get(node)?.reason ?? ''} (${excluded.get(node)?.by ?? ''})` : 'no',
+    inDns: inDns.has(node),
+  }));
+  if (json) return `${JSON.stringify({ nodes: rows, lastRun: last ?? null }, null, 2)}\n`;
+  const width = Math.max(4, ...rows.map((row) => row.node.length)) + 2;
+  const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
+  for (const row of rows) lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
+  lines.push('', last === undefined ? 'last run: none recorded' : `last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export type { Logger, WatcherConfig };

@@ -1,0 +1,55 @@
+// The watcher's configuration: a JSON file (--config, else ST_DNS_CONFIG, else
+// /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export const watcherConfigSchema = z
+  .object({
+    /** The Consul service whose instances are published. */
+    service: z.string().regex(/^[a-zA-Z0-9-]{1,64}$/).default('st-api'),
+    /** The public name, e.g. play.example.com; every node gets a multivalue record under it. */
+    recordName: z.string().regex(/^(?=.{1,253}\.?$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}\.?$/i, 'must be a DNS name'),
+    zoneId: z.string().regex(/^(\/hostedzone\/)?[A-Z0-9]{1,32}$/, 'must be a Route53 hosted zone id'),
+    /** Short: clients re-resolve quickly after a node leaves. */
+    ttl: z.number().int().min(1).max(3600).default(30),
+    /** SetIdentifier prefix that marks a record as the watcher's; records without it are never touched. */
+    ownerId: z.string().regex(/^[a-z0-9-]{1,32}$/).default('st-api'),
+    minHealthy: z.number().int().min(0).max(1000).default(2),
+    maxDeletesPerRun: z.number().int().min(1).max(10_000).default(10),
+    warningIsHealthy: z.boolean().default(true),
+    kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]+[^/]$/).default('st-api/dns'),
+    lockWaitMs: z.number().int().min(0).max(120_000).default(20_000),
+    consulTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+    /** Attempts per Route53 call, retries on Throttling/PriorRequestNotComplete/5xx included. */
+    route53MaxAttempts: z.number().int().min(1).max(10).default(6),
+    /** How often a rejected batch is re-planned against fresh state before giving up. */
+    replanAttempts: z.number().int().min(1).max(10).default(3),
+  })
+  .strict();
+
+export type WatcherConfig = z.infer<typeof watcherConfigSchema> & { consulAddress: string; consulToken: string | undefined };
+
+export class WatcherConfigError extends Error {
+  override name = 'WatcherConfigError';
+}
+
+export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessEnv): WatcherConfig {
+  const file = path ?? env.ST_DNS_CONFIG ?? '/etc/st-api/dns-watcher.json';
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new WatcherConfigError(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const result = watcherConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new WatcherConfigError(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
+  }
+  return {
+    ...result.data,
+    zoneId: result.data.zoneId.replace(/^\/hostedzone\//, ''),
+    // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
+    consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
+    consulToken: env.CONSUL_HTTP_TOKEN,
+  };
+}

@@ -1,0 +1,124 @@
+// One run of the watcher, read like a script: lock, read state, plan, apply, record the status.
+import type { Logger } from 'pino';
+import type { WatcherConfig } from './config.ts';
+import type { Instance } from './model.ts';
+import { computePlan, hasChanges, type Plan } from './plan/plan.ts';
+import type { Change } from './provider/batches.ts';
+import { ChangeRejectedError, type Route53Provider } from './provider/route53.ts';
+import { toInstances } from './source/consul-health.ts';
+import type { ConsulState, RunStatus } from './state/consul-state.ts';
+
+export interface Snapshot {
+  instances: Instance[];
+  /** The Consul index the snapshot reflects (CONSUL_INDEX for a watch, X-Consul-Index for a query). */
+  index: number;
+  source: 'watch' | 'consul';
+}
+
+export interface ConvergeDeps {
+  config: WatcherConfig;
+  consul: ConsulState;
+  route53: Route53Provider;
+  logger: Logger;
+  now: () => Date;
+  holder: string;
+}
+
+export interface ConvergeResult {
+  plan: Plan;
+  result: 'applied' | 'unchanged' | 'stale-replaced';
+  snapshot: Snapshot;
+  status: RunStatus;
+}
+
+export class RetriesExhaustedError extends Error {
+  override name = 'RetriesExhaustedError';
+}
+
+export async function readConsulSnapshot(consul: ConsulState, service: string): Promise<Snapshot> {
+  const { entries, index } = await consul.healthService(service);
+  return { instances: toInstances(entries, service), index, source: 'consul' };
+}
+
+/** What would change right now; reads only. */
+export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {
+  const [excluded, current] = await Promise.all([deps.consul.exclusions(), deps.route53.listOwned()]);
+  return computePlan({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
+}
+
+export async function converge(deps: ConvergeDeps, command: string, readSnapshot: () => Promise<Snapshot>): Promise<ConvergeResult> {
+  const { config, consul, route53, logger } = deps;
+  return consul.withLock(deps.holder, config.lockWaitMs, async () => {
+    const previous = await consul.readStatus();
+    let snapshot = await readSnapshot();
+    let result: ConvergeResult['result'] = 'applied';
+    const appliedIndex = previous?.appliedIndex ?? null;
+    if (appliedIndex !== null && snapshot.index < appliedIndex) {
+      // Consul coalesces changes and re-fires handlers with old data after a reload, and another
+      // agent's handler may already have applied newer state: never roll DNS back. Converge to
+      // what Consul says now instead (which also covers an index that went backwards after a restore).
+      logger.warn({ index: snapshot.index, appliedIndex }, 'stale invocation: converging to the current Consul state instead');
+      snapshot = await readConsulSnapshot(consul, config.service);
+      result = 'stale-replaced';
+    }
+
+    const excluded = new Set((await consul.exclusions()).map((exclusion) => exclusion.node));
+    const callsBefore = route53.calls;
+    let plan: Plan | undefined;
+    for (let attempt = 1; attempt <= config.replanAttempts; attempt += 1) {
+      const current = await route53.listOwned();
+      plan = computePlan({ current, instances: snapshot.instances, excluded, policy: config });
+      if (!hasChanges(plan)) {
+        if (result === 'applied') result = 'unchanged';
+        break;
+      }
+      try {
+        await route53.apply(changesOf(plan));
+        break;
+      } catch (error) {
+        if (!(error instanceof ChangeRejectedError)) throw error;
+        logger.warn({ attempt, reason: error.message }, 'Route53 rejected the batch (records changed under us); re-planning');
+        if (attempt === config.replanAttempts) throw new RetriesExhaustedError(`Route53 rejected the batch ${attempt} times: ${error.message}`);
+      }
+    }
+    if (plan === undefined) throw new Error('no plan computed');
+
+    if (plan.floorEngaged) {
+      logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
+    }
+    const status = runStatus(deps, command, plan, snapshot, excluded, route53.calls - callsBefore, result);
+    await consul.writeStatus(status);
+    logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
+    return { plan, result, snapshot, status };
+  });
+}
+
+export function changesOf(plan: Plan): Change[] {
+  return [
+    ...plan.creates.map((record) => ({ action: 'CREATE' as const, record })),
+    ...plan.upserts.map((record) => ({ action: 'UPSERT' as const, record })),
+    ...plan.deletes.map((record) => ({ action: 'DELETE' as const, record })),
+  ];
+}
+
+function runStatus(deps: ConvergeDeps, command: string, plan: Plan, snapshot: Snapshot, excluded: Set<string>, calls: number, result: string): RunStatus {
+  const changes = { create: plan.creates.length, upsert: plan.upserts.length, delete: plan.deletes.length, deferredDeletes: plan.deferredDeletes.length };
+  const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
+  if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
+  if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
+  return {
+    lastRun: deps.now().toISOString(),
+    command,
+    result,
+    message: parts.join('; '),
+    consulIndex: snapshot.index,
+    appliedIndex: snapshot.index,
+    floorEngaged: plan.floorEngaged,
+    published: plan.published,
+    eligible: plan.eligible,
+    excluded: [...excluded].sort(),
+    keptByFloor: plan.keptByFloor,
+    changes,
+    route53Calls: calls,
+  };
+}

@@ -1,0 +1,29 @@
+// Named exit codes (sysexits.h values). Consul never retries a failed handler, so every non-zero
+// code means "DNS is as it was; the next change or `reconcile` repairs" — the code says why.
+export const EXIT = {
+  OK: 0,
+  /** Bad command line. */
+  USAGE: 64,
+  /** Input that is not what Consul sends: garbage stdin, a KV value that is not JSON. */
+  BAD_INPUT: 65,
+  /** Consul or Route53 could not be reached. */
+  UNAVAILABLE: 69,
+  /** A bug. */
+  SOFTWARE: 70,
+  /** Tried within the retry bound and still could not finish: throttled, lock busy, batches rejected. */
+  TRANSIENT: 75,
+  /** The configuration, the zone or the IAM permissions are wrong. */
+  CONFIG: 78,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+export const EXIT_NAMES: Record<ExitCode, string> = {
+  0: 'ok',
+  64: 'usage',
+  65: 'bad-input',
+  69: 'unavailable',
+  70: 'software',
+  75: 'transient',
+  78: 'config',
+};

@@ -1,0 +1,139 @@
+// Route53 through the real SDK: list the records the watcher owns, apply change batches.
+// The SDK's standard retryer already backs off on Throttling, PriorRequestNotComplete and 5xx;
+// a rejected batch (InvalidChangeBatch) means someone else changed the records, so it surfaces as
+// a conflict and the controller re-plans against the fresh state.
+import {
+  ChangeResourceRecordSetsCommand,
+  GetChangeCommand,
+  ListResourceRecordSetsCommand,
+  type ListResourceRecordSetsCommandOutput,
+  Route53Client,
+  type ResourceRecordSet,
+  type RRType,
+} from '@aws-sdk/client-route-53';
+import { fqdn, type DnsRecord, type RecordType } from '../model.ts';
+import { toBatches, type Change } from './batches.ts';
+
+export interface Route53Settings {
+  zoneId: string;
+  recordName: string;
+  ownerId: string;
+  /** Attempts per API call, retries included (SDK standard retryer with jittered backoff). */
+  maxAttempts: number;
+}
+
+export class ChangeRejectedError extends Error {
+  override name = 'ChangeRejectedError';
+}
+
+export interface ApplyResult {
+  changeIds: string[];
+  calls: number;
+}
+
+export class Route53Provider {
+  readonly #client: Route53Client;
+  readonly #settings: Route53Settings;
+  /** API calls made, for the run's status and the benchmark. */
+  calls = 0;
+
+  constructor(settings: Route53Settings, client?: Route53Client) {
+    this.#settings = settings;
+    // Route53 is a global service signed in us-east-1; AWS_ENDPOINT_URL_ROUTE_53 points it elsewhere.
+    this.#client = client ?? new Route53Client({ region: 'us-east-1', maxAttempts: settings.maxAttempts });
+  }
+
+  /** The owned multivalue records under the record name, following NextRecordIdentifier across pages. */
+  async listOwned(): Promise<DnsRecord[]> {
+    const name = fqdn(this.#settings.recordName);
+    const owned: DnsRecord[] = [];
+    let start: { name: string; type: RRType; identifier?: string } | undefined = { name, type: 'A' };
+    for (let page = 0; start !== undefined && page < 10_000; page += 1) {
+      this.calls += 1;
+      const response: ListResourceRecordSetsCommandOutput = await this.#client.send(
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: this.#settings.zoneId,
+          StartRecordName: start.name,
+          StartRecordType: start.type,
+          ...(start.identifier === undefined ? {} : { StartRecordIdentifier: start.identifier }),
+          MaxItems: 300,
+        }),
+      );
+      let pastOurName = false;
+      for (const set of response.ResourceRecordSets ?? []) {
+        if (fqdn(set.Name ?? '') !== name) {
+          pastOurName = true;
+          break;
+        }
+        const record = this.#ownedRecord(set);
+        if (record !== undefined) owned.push(record);
+      }
+      start =
+        response.IsTruncated === true && !pastOurName && response.NextRecordName !== undefined && response.NextRecordType !== undefined
+          ? { name: response.NextRecordName, type: response.NextRecordType, ...(response.NextRecordIdentifier === undefined ? {} : { identifier: response.NextRecordIdentifier }) }
+          : undefined;
+    }
+    return owned;
+  }
+
+  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+    const changeIds: string[] = [];
+    let calls = 0;
+    for (const batch of toBatches(changes)) {
+      calls += 1;
+      this.calls += 1;
+      try {
+        const response = await this.#client.send(
+          new ChangeResourceRecordSetsCommand({
+            HostedZoneId: this.#settings.zoneId,
+            ChangeBatch: {
+              Comment: `st-api watcher (${this.#settings.ownerId})`,
+              Changes: batch.map((change) => ({ Action: change.action, ResourceRecordSet: toResourceRecordSet(change.record) })),
+            },
+          }),
+        );
+        if (response.ChangeInfo?.Id !== undefined) changeIds.push(response.ChangeInfo.Id);
+      } catch (error) {
+        if ((error as { name?: string }).name === 'InvalidChangeBatch') throw new ChangeRejectedError((error as Error).message, { cause: error });
+        throw error;
+      }
+    }
+    return { changeIds, calls };
+  }
+
+  /** Polls GetChange until INSYNC or the deadline; returns whether it got there. */
+  async waitInSync(changeId: string, deadlineMs: number): Promise<boolean> {
+    const until = Date.now() + deadlineMs;
+    for (let attempt = 0; Date.now() < until && attempt < 120; attempt += 1) {
+      this.calls += 1;
+      const response = await this.#client.send(new GetChangeCommand({ Id: changeId }));
+      if (response.ChangeInfo?.Status === 'INSYNC') return true;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
+    }
+    return false;
+  }
+
+  #ownedRecord(set: ResourceRecordSet): DnsRecord | undefined {
+    const type = set.Type;
+    if ((type !== 'A' && type !== 'AAAA') || set.MultiValueAnswer !== true) return undefined;
+    if (set.SetIdentifier === undefined || !set.SetIdentifier.startsWith(`${this.#settings.ownerId}/`)) return undefined;
+    return {
+      name: fqdn(set.Name ?? ''),
+      type: type satisfies RecordType,
+      setIdentifier: set.SetIdentifier,
+      ttl: set.TTL ?? 0,
+      values: (set.ResourceRecords ?? []).map((record) => record.Value ?? ''),
+    };
+  }
+}
+
+function toResourceRecordSet(record: DnsRecord): ResourceRecordSet {
+  return {
+    Name: record.name,
+    Type: record.type,
+    SetIdentifier: record.setIdentifier,
+    MultiValueAnswer: true,
+    TTL: record.ttl,
+    ResourceRecords: record.values.map((value) => ({ Value: value })),
+  };
+}

@@ -1,0 +1,74 @@
+// Consul's view of the service → instances. The same parser reads the watch handler's stdin (the
+// agent's Go re-encoding) and the HTTP API's answer: both are `[ {Node, Service, Checks} ]`.
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import type { Health, Instance } from '../model.ts';
+
+// Only the fields the watcher reads are checked; the rest is an open set that changes with
+// Consul versions, so unknown keys pass through.
+const taggedAddress = z.union([z.string(), z.object({ Address: z.string().optional(), address: z.string().optional() }).loose()]);
+const serviceEntry = z
+  .object({
+    Node: z.object({ Node: z.string().min(1), Address: z.string(), TaggedAddresses: z.record(z.string(), z.string()).nullish() }).loose(),
+    Service: z.object({ ID: z.string().min(1), Service: z.string().min(1), Address: z.string(), TaggedAddresses: z.record(z.string(), taggedAddress).nullish() }).loose(),
+    Checks: z.array(z.object({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().optional(), Type: z.string().optional() }).loose()).nullable(),
+  })
+  .loose();
+
+export const healthServiceSchema = z.array(serviceEntry);
+export type ServiceEntry = z.infer<typeof serviceEntry>;
+
+export class SourceInputError extends Error {
+  override name = 'SourceInputError';
+}
+
+/** Parses what Consul sent; anything that is not that shape is refused whole, never half-used. */
+export function parseHealthService(text: string): ServiceEntry[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new SourceInputError(`input is not JSON (${text.length} bytes${text.length === 0 ? ', empty' : ''})`);
+  }
+  // A watch on a service with no instances hands over `null` (Go's nil slice), the API `[]`.
+  if (json === null) return [];
+  const result = healthServiceSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new SourceInputError(`input is not a health/service answer: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+  }
+  return result.data;
+}
+
+export function toInstances(entries: readonly ServiceEntry[], service: string): Instance[] {
+  return entries
+    .filter((entry) => entry.Service.Service === service)
+    .map((entry) => ({
+      node: entry.Node.Node,
+      serviceId: entry.Service.ID,
+      ipv4: firstOf(isIPv4, entry.Service.Address, taggedValue(entry.Service.TaggedAddresses, 'lan_ipv4'), entry.Node.Address, entry.Node.TaggedAddresses?.lan_ipv4),
+      ipv6: firstOf(isIPv6, entry.Service.Address, taggedValue(entry.Service.TaggedAddresses, 'lan_ipv6'), entry.Node.Address, entry.Node.TaggedAddresses?.lan_ipv6),
+      health: aggregate(entry.Checks ?? []),
+    }))
+    .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
+}
+
+/** Consul's AggregatedStatus: maintenance > critical > warning > passing; no checks at all is passing. */
+function aggregate(checks: readonly { CheckID: string; Status: string; Type?: string | undefined }[]): Health {
+  if (checks.some((check) => check.Type === 'maintenance' || check.CheckID.startsWith('_service_maintenance:') || check.CheckID === '_node_maintenance')) {
+    return 'maintenance';
+  }
+  if (checks.some((check) => check.Status !== 'passing' && check.Status !== 'warning')) return 'critical';
+  if (checks.some((check) => check.Status === 'warning')) return 'warning';
+  return 'passing';
+}
+
+function taggedValue(tagged: Record<string, z.infer<typeof taggedAddress>> | null | undefined, key: string): string | undefined {
+  const value = tagged?.[key];
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : (value.Address ?? value.address);
+}
+
+function firstOf(accept: (value: string) => boolean, ...candidates: (string | undefined)[]): string | undefined {
+  return candidates.find((candidate): candidate is string => candidate !== undefined && candidate !== '' && accept(candidate));
+}

@@ -1,0 +1,153 @@
+// Everything the watcher keeps in Consul: the exclusion list, the status on-call engineers read,
+// the session lock, and the health query `reconcile` uses. Only the documented HTTP API, through
+// the `consul` client, so it runs unchanged against a real agent.
+import { EventEmitter } from 'node:events';
+import Consul from 'consul';
+import { parseHealthService, type ServiceEntry } from '../source/consul-health.ts';
+
+export interface ConsulSettings {
+  /** `host:port` or `http://host:port`, as CONSUL_HTTP_ADDR. */
+  address: string;
+  token: string | undefined;
+  kvPrefix: string;
+  timeoutMs: number;
+}
+
+export interface Exclusion {
+  node: string;
+  reason: string;
+  by: string;
+  at: string;
+}
+
+/** What `st-api/dns/status` holds: one screen an on-call engineer reads in the Consul UI. */
+export interface RunStatus {
+  lastRun: string;
+  command: string;
+  result: string;
+  message: string;
+  consulIndex: number | null;
+  /** The newest Consul index whose state reached DNS; older invocations never roll back past it. */
+  appliedIndex: number | null;
+  floorEngaged: boolean;
+  published: string[];
+  eligible: string[];
+  excluded: string[];
+  keptByFloor: string[];
+  changes: { create: number; upsert: number; delete: number; deferredDeletes: number };
+  route53Calls: number;
+}
+
+export class KvValueError extends Error {
+  override name = 'KvValueError';
+}
+
+export class ConsulState {
+  readonly #consul: Consul;
+  readonly #settings: ConsulSettings;
+
+  constructor(settings: ConsulSettings) {
+    this.#settings = settings;
+    const url = new URL(settings.address.includes('://') ? settings.address : `http://${settings.address}`);
+    // `timeout` (per request, ms) is a documented client option the bundled typings omit.
+    const options: ConstructorParameters<typeof Consul>[0] & { timeout: number } = {
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 8500)),
+      secure: url.protocol === 'https:',
+      timeout: settings.timeoutMs,
+      ...(settings.token === undefined ? {} : { defaults: { token: settings.token } }),
+    };
+    this.#consul = new Consul(options);
+  }
+
+  get #excludedPrefix(): string {
+    return `${this.#settings.kvPrefix}/excluded/`;
+  }
+
+  /** All instances of the service, any health, with the index of that answer. */
+  async healthService(service: string): Promise<{ entries: ServiceEntry[]; index: number }> {
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
+    const [response, body] = (await this.#consul.health.service({ service, ctx } as never)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
+    return { entries: parseHealthService(JSON.stringify(body)), index: Number(response.headers['x-consul-index'] ?? 0) };
+  }
+
+  async exclusions(): Promise<Exclusion[]> {
+    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true })) as unknown as { Key: string; Value: string | null }[] | null;
+    return (items ?? [])
+      .filter((item) => item.Key.length > this.#excludedPrefix.length)
+      .map((item) => {
+        const node = item.Key.slice(this.#excludedPrefix.length);
+        const value = parseJson(item.Value, item.Key) as Partial<Exclusion> | null;
+        return { node, reason: String(value?.reason ?? ''), by: String(value?.by ?? ''), at: String(value?.at ?? '') };
+      });
+  }
+
+  async exclude(exclusion: Exclusion): Promise<void> {
+    const { node, ...value } = exclusion;
+    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: JSON.stringify(value, null, 2) });
+  }
+
+  /** Returns whether the node was excluded. */
+  async include(node: string): Promise<boolean> {
+    const key = `${this.#excludedPrefix}${node}`;
+    const existing = await this.#consul.kv.get({ key });
+    if (existing === null || existing === undefined) return false;
+    await this.#consul.kv.del({ key });
+    return true;
+  }
+
+  async readStatus(): Promise<RunStatus | undefined> {
+    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` })) as unknown as { Key: string; Value: string | null } | null;
+    if (item === null || item === undefined) return undefined;
+    return parseJson(item.Value, item.Key) as RunStatus;
+  }
+
+  async writeStatus(status: RunStatus): Promise<void> {
+    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${JSON.stringify(status, null, 2)}\n` });
+  }
+
+  /**
+   * Holds `<prefix>/lock` through a session while `work` runs, so handlers on several agents take
+   * turns instead of fighting. The session's TTL frees the lock if this process dies holding it.
+   */
+  async withLock<T>(holder: string, waitMs: number, work: () => Promise<T>): Promise<T> {
+    const key = `${this.#settings.kvPrefix}/lock`;
+    const { ID: session } = (await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: '30s', behavior: 'release', lockdelay: '1s' }));
+    try {
+      const deadline = Date.now() + waitMs;
+      let index: string | undefined;
+      for (let attempt = 0; ; attempt += 1) {
+        const acquired = await this.#consul.kv.set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session });
+        if (acquired) break;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || attempt >= 100) throw new LockTimeoutError(`another watcher held ${key} for more than ${waitMs} ms`);
+        // Block until the lock key changes (released), at most the time left.
+        const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+        const wait = index === undefined ? {} : { index, wait: `${Math.max(1, Math.ceil(remaining / 1000))}s`, timeout: remaining + 2000 };
+        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never)) as unknown as [{ headers: Record<string, string | undefined> }];
+        index = response.headers['x-consul-index'];
+      }
+      try {
+        return await work();
+      } finally {
+        await this.#consul.kv.set({ key, value: '', release: session }).catch(() => undefined);
+      }
+    } finally {
+      await this.#consul.session.destroy({ id: session }).catch(() => undefined);
+    }
+  }
+}
+
+export class LockTimeoutError extends Error {
+  override name = 'LockTimeoutError';
+}
+
+function parseJson(value: string | null, key: string): unknown {
+  if (value === null || value === '') return null;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new KvValueError(`Consul KV ${key} is not JSON; fix or delete it`);
+  }
+}
