@@ -1,0 +1,140 @@
+// End-to-end harness for the watcher: real st-api nodes (in-process, on loopback) checked by the
+// Consul double, the real watcher CLI run by the double's watch runner or directly, and the
+// Route53 double behind the real AWS SDK.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
+import { run } from '../../watcher/cli.ts';
+import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
+import { startRoute53Double, type Route53Double } from '../doubles/route53/server.ts';
+import { waitFor } from '../support/processes.ts';
+import type { TestNode } from '../support/service.ts';
+
+export const REPO = join(import.meta.dirname, '..', '..');
+export const RECORD = 'play.example.com.';
+export const WATCHER = [process.execPath, '--import', 'tsx', join(REPO, 'watcher', 'main.ts')];
+
+export interface WatcherWorld {
+  consul: ConsulDouble;
+  route53: Route53Double;
+  zoneId: string;
+  configFile: string;
+  /** Environment a handler or an operator runs the watcher with. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startWatcherWorld(config: Record<string, unknown> = {}, route53Options: Parameters<typeof startRoute53Double>[0] = {}): Promise<WatcherWorld> {
+  const consul = await startConsulDouble({ checkStagger: false, checkUpdateIntervalMs: 0, watchQueryWaitMs: 2000, watchErrorBackoffScale: 0.01 });
+  const route53 = await startRoute53Double({ insyncDelayMs: 100, ...route53Options });
+  const zoneId = route53.createZone('example.com');
+  const dir = mkdtempSync(join(tmpdir(), 'st-watcher-'));
+  const configFile = join(dir, 'dns-watcher.json');
+  writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, lockWaitMs: 20_000, ...config }));
+  const env = {
+    ST_DNS_CONFIG: configFile,
+    CONSUL_HTTP_ADDR: consul.httpAddr,
+    AWS_ENDPOINT_URL_ROUTE_53: route53.endpoint,
+    AWS_ACCESS_KEY_ID: 'AKIDWATCHERTEST',
+    AWS_SECRET_ACCESS_KEY: 'not-a-secret',
+    AWS_REGION: 'us-east-1',
+    ST_DNS_LOG_LEVEL: 'info',
+  };
+  return {
+    consul,
+    route53,
+    zoneId,
+    configFile,
+    env,
+    async stop() {
+      await consul.stop();
+      await route53.stop();
+    },
+  };
+}
+
+/** Registers an st-api node with the Consul agent of its node, with the HTTP check on /health/deep. */
+export async function registerApiNode(world: WatcherWorld, name: string, address: string, node: TestNode): Promise<void> {
+  const handle = await world.consul.addNode(name, address);
+  const response = await fetch(`${handle.agentAddr}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({
+      Name: 'st-api',
+      ID: 'st-api',
+      Address: address,
+      Port: Number(new URL(node.baseUrl).port),
+      Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `${node.baseUrl}/health/deep`, Interval: '200ms', Timeout: '1s' },
+    }),
+  });
+  if (!response.ok) throw new Error(`register ${name}: ${response.status} ${await response.text()}`);
+}
+
+/** The owned A records under the record name: node → value. */
+export function publishedNodes(world: WatcherWorld): Map<string, string> {
+  const published = new Map<string, string>();
+  for (const set of world.route53.records(world.zoneId) as ResourceRecordSet[]) {
+    if (set.Name !== RECORD || set.Type !== 'A' || set.SetIdentifier?.startsWith('st-api/') !== true) continue;
+    published.set(set.SetIdentifier.split('/')[1] ?? '', set.ResourceRecords?.[0]?.Value ?? '');
+  }
+  return published;
+}
+
+export async function waitForPublished(world: WatcherWorld, expected: string[], what: string, timeoutMs = 20_000): Promise<void> {
+  const want = [...expected].sort().join(',');
+  await waitFor(() => [...publishedNodes(world).keys()].sort().join(',') === want || undefined, { timeoutMs, intervalMs: 100, what: `${what}: DNS = [${want}]` });
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the watcher CLI in-process (the same run() the executable calls). The AWS SDK reads its
+ * endpoint and credentials from process.env, so the world's environment is applied to it too.
+ */
+export async function watcherCli(world: WatcherWorld, argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  const env = { ...world.env, ...options.env };
+  Object.assign(process.env, env);
+  const stdin = new PassThrough();
+  stdin.end(options.stdin ?? '');
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const code = await run(argv, { stdin, stdout, stderr, env: { ...process.env, ...env } });
+  return { code, stdout: out, stderr: err };
+}
+
+/** Runs the watcher executable as a separate process, as Consul or an operator would. */
+export function watcherProcess(world: WatcherWorld, argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], { env: { ...process.env, ...world.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+export async function kvGet(world: WatcherWorld, key: string): Promise<string | undefined> {
+  const response = await fetch(`${world.consul.httpAddr}/v1/kv/${key}?raw`);
+  return response.status === 404 ? undefined : response.text();
+}
+
+export async function kvPut(world: WatcherWorld, key: string, value: string): Promise<void> {
+  await fetch(`${world.consul.httpAddr}/v1/kv/${key}`, { method: 'PUT', body: value });
+}
