@@ -62,7 +62,8 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     return parsed.values.help === true ? EXIT.OK : EXIT.USAGE;
   }
 
-  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, pino.destination({ dest: 2, sync: true }));
+  // JSON logs on stderr; stdout is for what the operator asked for (plan, status).
+  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, io.stderr);
   let deps: ConvergeDeps | undefined;
   try {
     const config = loadWatcherConfig(parsed.values.config, io.env);
@@ -78,7 +79,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   } catch (error) {
     const code = exitCodeFor(error);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
-    if (deps !== undefined && code !== EXIT.UNAVAILABLE) await recordFailure(deps, parsed.command, code, error);
+    if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
     return code;
   }
 }

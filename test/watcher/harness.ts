@@ -58,7 +58,13 @@ export async function startWatcherWorld(config: Record<string, unknown> = {}, ro
 
 /** Registers an st-api node with the Consul agent of its node, with the HTTP check on /health/deep. */
 export async function registerApiNode(world: WatcherWorld, name: string, address: string, node: TestNode): Promise<void> {
-  const handle = await world.consul.addNode(name, address);
+  // A node that comes back keeps its Consul node (and agent); only the service is registered again.
+  let handle: ReturnType<ConsulDouble['node']>;
+  try {
+    handle = world.consul.node(name);
+  } catch {
+    handle = await world.consul.addNode(name, address);
+  }
   const response = await fetch(`${handle.agentAddr}/v1/agent/service/register`, {
     method: 'PUT',
     body: JSON.stringify({
