@@ -1,9 +1,13 @@
 // Short-lived Redis cache in front of the catalog. Redis is optional: any Redis failure is a miss,
 // so a play is answered from MySQL after at most one bounded wait, never failed because of Redis.
+//
+// Per play: content and device class are usually in process memory (a few seconds); the content
+// (if not) and the viewer's rights are read with one MGET; on a miss the catalog answers both in
+// one query, and both are written back in one pipeline the play does not wait for.
 import type { Redis } from 'ioredis';
-import type { CatalogStore, Content, DeviceClass, Right } from '../catalog/types.ts';
-import type { Metrics } from '../metrics.ts';
+import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 
 export interface CacheTtls {
   contentSeconds: number;
@@ -17,12 +21,16 @@ export interface CacheTtls {
 type Kind = 'content' | 'rights' | 'device_class';
 const PREFIX = 'st-api:v1';
 /**
- * Content and device classes also stay a few seconds in process memory: they change rarely, every
- * play needs them, and a GET saved is CPU saved on the node and on Redis. Rights never do (a new
- * purchase must show at once, from any node).
+ * Content and device classes also stay a few seconds in process memory: they change rarely and
+ * every play needs them. Rights never do: a new purchase must show at once, from any node.
  */
 const LOCAL_SECONDS = 5;
 const LOCAL_MAX_ENTRIES = 20_000;
+
+/** What Redis holds: `{"v": value}`, where null stands for "not found" (a cached denial). */
+interface Entry<T> {
+  v: T | null;
+}
 
 export class CachedCatalogStore implements CatalogStore {
   readonly #origin: CatalogStore;
@@ -42,77 +50,90 @@ export class CachedCatalogStore implements CatalogStore {
     this.#now = deps.now;
   }
 
-  content(contentId: string): Promise<Content | undefined> {
-    return this.#inProcess(`content:${contentId}`, () => this.#cached('content', `${PREFIX}:content:${contentId}`, () => this.#origin.content(contentId), (content) =>
-      content === undefined ? this.#ttls.denialSeconds : this.#ttls.contentSeconds,
-    ));
-  }
-
-  deviceClass(name: string): Promise<DeviceClass | undefined> {
-    return this.#inProcess(`device:${name}`, () => this.#cached('device_class', `${PREFIX}:device:${name}`, () => this.#origin.deviceClass(name), (device) =>
-      device === undefined ? this.#ttls.denialSeconds : this.#ttls.deviceClassSeconds,
-    ));
-  }
-
-  rights(userId: string, contentId: string): Promise<Right[]> {
-    return this.#cached('rights', `${PREFIX}:rights:${userId}:${contentId}`, () => this.#origin.rights(userId, contentId), (rights) => {
-      const now = this.#now();
-      const grants = rights.some((right) => right.expiresAt === null || right.expiresAt > now);
-      return grants ? this.#ttls.rightsSeconds : this.#ttls.denialSeconds;
-    });
-  }
-
-  /** Only found values are kept locally; a miss is asked again next time. */
-  async #inProcess<T>(key: string, load: () => Promise<T>): Promise<T> {
-    const now = this.#now();
-    const entry = this.#local.get(key);
-    if (entry !== undefined && entry.until > now) return entry.value as T;
-    const value = await load();
-    if (value !== undefined) {
-      if (this.#local.size >= LOCAL_MAX_ENTRIES) this.#local.clear();
-      this.#local.set(key, { value, until: now + LOCAL_SECONDS * 1000 });
+  async playData(userId: string, contentId: string): Promise<PlayData> {
+    const contentKey = `${PREFIX}:content:${contentId}`;
+    const rightsKey = `${PREFIX}:rights:${userId}:${contentId}`;
+    const local = this.#localGet<Content>(contentKey);
+    const [cachedRights, cachedContent] = await this.#read<[Right[], Content]>(
+      ['rights', 'content'],
+      local === undefined ? [rightsKey, contentKey] : [rightsKey],
+    );
+    const content = local ?? (cachedContent === undefined ? undefined : { found: cachedContent.v ?? undefined });
+    if (cachedRights !== undefined && content !== undefined) {
+      if (content.found !== undefined) this.#localSet(contentKey, content.found);
+      return { content: content.found, rights: cachedRights.v ?? [] };
     }
-    return value;
+
+    const fresh = await this.#origin.playData(userId, contentId);
+    const writes: [string, unknown, number][] = [[rightsKey, fresh.rights, this.#rightsTtl(fresh.rights)]];
+    if (content === undefined) writes.push([contentKey, fresh.content ?? null, fresh.content === undefined ? this.#ttls.denialSeconds : this.#ttls.contentSeconds]);
+    this.#write(writes);
+    if (fresh.content !== undefined) this.#localSet(contentKey, fresh.content);
+    return fresh;
   }
 
-  async #cached<T>(kind: Kind, key: string, load: () => Promise<T>, ttlSeconds: (value: T) => number): Promise<T> {
-    const hit = await this.#read<T>(kind, key);
-    if (hit !== undefined) return hit.value;
-    const value = await load();
-    this.#write(kind, key, value, ttlSeconds(value));
-    return value;
+  async deviceClass(name: string): Promise<DeviceClass | undefined> {
+    const key = `${PREFIX}:device:${name}`;
+    const local = this.#localGet<DeviceClass>(key);
+    if (local !== undefined) return local.found;
+    const [cached] = await this.#read<[DeviceClass]>(['device_class'], [key]);
+    const device = cached === undefined ? await this.#origin.deviceClass(name) : (cached.v ?? undefined);
+    if (cached === undefined) this.#write([[key, device ?? null, device === undefined ? this.#ttls.denialSeconds : this.#ttls.deviceClassSeconds]]);
+    if (device !== undefined) this.#localSet(key, device);
+    return device;
   }
 
-  async #read<T>(kind: Kind, key: string): Promise<{ value: T } | undefined> {
+  /** Granted rights are kept longer than denials, so a purchase made a moment ago is seen at once. */
+  #rightsTtl(rights: readonly Right[]): number {
+    const now = this.#now();
+    const grants = rights.some((right) => right.expiresAt === null || right.expiresAt > now);
+    return grants ? this.#ttls.rightsSeconds : this.#ttls.denialSeconds;
+  }
+
+  /** Only found values are kept locally; "not found" is asked again next time. */
+  #localGet<T>(key: string): { found: T } | undefined {
+    const entry = this.#local.get(key);
+    return entry !== undefined && entry.until > this.#now() ? { found: entry.value as T } : undefined;
+  }
+
+  #localSet(key: string, value: unknown): void {
+    if (this.#local.size >= LOCAL_MAX_ENTRIES) this.#local.clear();
+    this.#local.set(key, { value, until: this.#now() + LOCAL_SECONDS * 1000 });
+  }
+
+  /** One MGET; each key's entry, or undefined for a miss. Any Redis failure reads as misses. */
+  async #read<T extends unknown[]>(kinds: readonly Kind[], keys: readonly string[]): Promise<{ [I in keyof T]: Entry<T[I]> | undefined }> {
+    type Result = { [I in keyof T]: Entry<T[I]> | undefined };
+    const misses = keys.map(() => undefined) as Result;
+    const count = (index: number, result: 'hit' | 'miss' | 'error') => this.#metrics.cacheLookups.inc({ kind: kinds[index] ?? 'content', result });
     if (this.#redis.status !== 'ready') {
-      this.#metrics.cacheLookups.inc({ kind, result: 'error' });
-      return undefined;
+      keys.forEach((_key, index) => count(index, 'error'));
+      return misses;
     }
     try {
-      const raw = await this.#metrics.observe('redis', 'get', () => this.#redis.get(key));
-      if (raw === null) {
-        this.#metrics.cacheLookups.inc({ kind, result: 'miss' });
-        return undefined;
-      }
-      const entry = JSON.parse(raw) as { v: T | null };
-      this.#metrics.cacheLookups.inc({ kind, result: 'hit' });
-      return { value: (entry.v ?? undefined) as T };
+      const raws = await this.#metrics.observe('redis', 'mget', () => this.#redis.mget(...keys));
+      return raws.map((raw, index) => {
+        count(index, raw === null ? 'miss' : 'hit');
+        return raw === null ? undefined : (JSON.parse(raw) as Entry<unknown>);
+      }) as Result;
     } catch (error) {
-      this.#metrics.cacheLookups.inc({ kind, result: 'error' });
-      this.#logger.debug({ err: errorCode(error), kind }, 'cache read failed; reading the catalog');
-      return undefined;
+      keys.forEach((_key, index) => count(index, 'error'));
+      this.#logger.debug({ err: errorText(error) }, 'cache read failed; reading the catalog');
+      return misses;
     }
   }
 
-  /** Fire and forget: the play does not wait for the cache write. */
-  #write(kind: Kind, key: string, value: unknown, ttlSeconds: number): void {
-    if (this.#redis.status !== 'ready' || ttlSeconds <= 0) return;
+  /** Fire and forget, one pipeline: the play does not wait for the cache write. */
+  #write(entries: readonly [key: string, value: unknown, ttlSeconds: number][]): void {
+    if (this.#redis.status !== 'ready') return;
+    const pipeline = this.#redis.pipeline();
+    for (const [key, value, ttlSeconds] of entries) pipeline.set(key, JSON.stringify({ v: value ?? null }), 'EX', ttlSeconds);
     this.#metrics
-      .observe('redis', 'set', () => this.#redis.set(key, JSON.stringify({ v: value ?? null }), 'EX', ttlSeconds))
-      .catch((error: unknown) => this.#logger.debug({ err: errorCode(error), kind }, 'cache write failed'));
+      .observe('redis', 'set', () => pipeline.exec())
+      .catch((error: unknown) => this.#logger.debug({ err: errorText(error) }, 'cache write failed'));
   }
 }
 
-function errorCode(error: unknown): string {
+function errorText(error: unknown): string {
   return error instanceof Error ? error.message.slice(0, 120) : 'unknown';
 }

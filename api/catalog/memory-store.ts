@@ -1,6 +1,6 @@
 // The catalog served from memory: the embedded default (no MySQL configured) and fast unit tests.
 import type { Dataset } from './dataset.ts';
-import type { CatalogStore, Content, DeviceClass, Right } from './types.ts';
+import type { CatalogStore, Content, DeviceClass, PlayData, Right } from './types.ts';
 
 export class MemoryCatalogStore implements CatalogStore {
   readonly #contents: Map<string, Content>;
@@ -13,15 +13,15 @@ export class MemoryCatalogStore implements CatalogStore {
     this.#devices = new Map(dataset.deviceClasses.map((device) => [device.name, device]));
   }
 
-  content(contentId: string): Promise<Content | undefined> {
-    return Promise.resolve(this.#contents.get(contentId));
+  playData(userId: string, contentId: string): Promise<PlayData> {
+    return Promise.resolve({ content: this.#contents.get(contentId), rights: this.#rights(userId, contentId) });
   }
 
   deviceClass(name: string): Promise<DeviceClass | undefined> {
     return Promise.resolve(this.#devices.get(name));
   }
 
-  rights(userId: string, contentId: string): Promise<Right[]> {
+  #rights(userId: string, contentId: string): Right[] {
     const { purchases, plans, subscriptions } = this.#dataset;
     const bought: Right[] = purchases
       .filter((purchase) => purchase.userId === userId && purchase.contentId === contentId)
@@ -31,6 +31,6 @@ export class MemoryCatalogStore implements CatalogStore {
       if (subscription.userId !== userId || plan === undefined || !plan.contentIds.includes(contentId)) return [];
       return [{ kind: 'subscription' as const, maxHeight: plan.maxHeight, expiresAt: subscription.expiresAt, devices: plan.devices }];
     });
-    return Promise.resolve([...bought, ...subscribed]);
+    return [...bought, ...subscribed];
   }
 }

@@ -3,7 +3,7 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { CatalogStore, Content, DeviceClass, Protocol, Right, RightKind } from './types.ts';
+import type { CatalogStore, Content, DeviceClass, PlayData, Protocol, Right, RightKind } from './types.ts';
 
 export interface MysqlSettings {
   host: string;
@@ -47,45 +47,49 @@ export class MysqlCatalogStore implements CatalogStore {
     this.#metrics = metrics;
   }
 
-  async content(contentId: string): Promise<Content | undefined> {
+  /**
+   * One statement, one round trip: the content's renditions and the viewer's rights come back as
+   * rows of one UNION, told apart by `row_type`. A content without renditions still yields its row.
+   */
+  async playData(userId: string, contentId: string): Promise<PlayData> {
     const rows = await this.#query(
-      'content',
-      `SELECT c.id, c.title, r.protocol, r.height, r.path
+      'play_data',
+      `SELECT 'content' AS row_type, c.title, r.protocol, r.height, r.path, NULL AS kind, NULL AS max_height, NULL AS expires_at, NULL AS devices
          FROM contents c LEFT JOIN renditions r ON r.content_id = c.id
-        WHERE c.id = ?`,
-      [contentId],
-    );
-    const first = rows[0];
-    if (first === undefined) return undefined;
-    return {
-      id: String(first.id),
-      title: String(first.title),
-      renditions: rows
-        .filter((row) => row.protocol !== null)
-        .map((row) => ({ protocol: row.protocol as Protocol, height: Number(row.height), path: String(row.path) })),
-    };
-  }
-
-  async rights(userId: string, contentId: string): Promise<Right[]> {
-    const rows = await this.#query(
-      'rights',
-      `SELECT p.kind, p.max_height, p.expires_at, NULL AS devices
+        WHERE c.id = ?
+       UNION ALL
+       SELECT 'right', NULL, NULL, NULL, NULL, p.kind, p.max_height, p.expires_at, NULL
          FROM purchases p
         WHERE p.user_id = ? AND p.content_id = ?
        UNION ALL
-       SELECT 'subscription', sp.max_height, s.expires_at, sp.devices
+       SELECT 'right', NULL, NULL, NULL, NULL, 'subscription', sp.max_height, s.expires_at, sp.devices
          FROM subscriptions s
          JOIN plan_contents pc ON pc.plan_id = s.plan_id AND pc.content_id = ?
          JOIN subscription_plans sp ON sp.id = s.plan_id
         WHERE s.user_id = ?`,
-      [userId, contentId, contentId, userId],
+      [contentId, userId, contentId, contentId, userId],
     );
-    return rows.map((row) => ({
-      kind: row.kind as RightKind,
-      maxHeight: Number(row.max_height),
-      expiresAt: row.expires_at instanceof Date ? row.expires_at.getTime() : null,
-      devices: typeof row.devices === 'string' ? splitList(row.devices) : null,
-    }));
+    const contentRows = rows.filter((row) => row.row_type === 'content');
+    const first = contentRows[0];
+    const content: Content | undefined =
+      first === undefined
+        ? undefined
+        : {
+            id: contentId,
+            title: String(first.title),
+            renditions: contentRows
+              .filter((row) => row.protocol !== null)
+              .map((row) => ({ protocol: row.protocol as Protocol, height: Number(row.height), path: String(row.path) })),
+          };
+    const rights: Right[] = rows
+      .filter((row) => row.row_type === 'right')
+      .map((row) => ({
+        kind: row.kind as RightKind,
+        maxHeight: Number(row.max_height),
+        expiresAt: row.expires_at instanceof Date ? row.expires_at.getTime() : null,
+        devices: typeof row.devices === 'string' ? splitList(row.devices) : null,
+      }));
+    return { content, rights };
   }
 
   async deviceClass(name: string): Promise<DeviceClass | undefined> {

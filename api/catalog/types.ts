@@ -40,9 +40,16 @@ export interface DeviceClass {
   enabled: boolean;
 }
 
+/** What one play needs to know about a content and a viewer. */
+export interface PlayData {
+  content: Content | undefined;
+  /** The viewer's rights to this content: purchases, rentals, and plans that include it. */
+  rights: Right[];
+}
+
 /** The read-only view of the system of record that a play decision needs. */
 export interface CatalogStore {
-  content(contentId: string): Promise<Content | undefined>;
-  rights(userId: string, contentId: string): Promise<Right[]>;
+  /** Content and the viewer's rights together: one round trip to the database on a miss. */
+  playData(userId: string, contentId: string): Promise<PlayData>;
   deviceClass(name: string): Promise<DeviceClass | undefined>;
 }

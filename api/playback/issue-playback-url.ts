@@ -35,10 +35,9 @@ export interface PlaybackDeps {
 }
 
 export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
-  const [device, content, rights] = await Promise.all([
+  const [device, { content, rights }] = await Promise.all([
     deps.catalog.deviceClass(request.device),
-    deps.catalog.content(request.contentId),
-    deps.catalog.rights(viewer.userId, request.contentId),
+    deps.catalog.playData(viewer.userId, request.contentId),
   ]);
   if (device === undefined) throw new AppError('UNKNOWN_DEVICE', { detail: `Unknown device class "${request.device}"` });
   if (!device.enabled) throw new AppError('DEVICE_NOT_ALLOWED', { detail: `Device class "${device.name}" is not enabled` });

@@ -16,17 +16,24 @@ export interface RateLimiter {
 
 export const NO_RATE_LIMIT: RateLimiter = { consume: () => Promise.resolve({ allowed: true, retryAfterSeconds: 0 }) };
 
+/** INCR and, on a window's first play, EXPIRE — atomically and in one command (EVALSHA after the first call). */
+const COUNT_PLAY = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+type CountingRedis = Redis & { stApiCountPlay(key: string, ttlSeconds: number): Promise<number> };
+
 export function redisRateLimiter(redis: Redis, playsPerMinute: number, metrics: Metrics): RateLimiter {
+  redis.defineCommand('stApiCountPlay', { numberOfKeys: 1, lua: COUNT_PLAY });
+  const counting = redis as CountingRedis;
   return {
     async consume(userId, nowMs) {
       const window = Math.floor(nowMs / 60_000);
       const retryAfterSeconds = Math.max(1, Math.ceil(((window + 1) * 60_000 - nowMs) / 1000));
       if (redis.status !== 'ready') return { allowed: true, retryAfterSeconds };
-      const key = `st-api:v1:plays:${userId}:${window}`;
       try {
-        const results = await metrics.observe('redis', 'rate_limit', () => redis.pipeline().incr(key).expire(key, 120).exec());
-        const count = Number(results?.[0]?.[1] ?? 0);
-        return { allowed: count <= playsPerMinute, retryAfterSeconds };
+        const count = await metrics.observe('redis', 'rate_limit', () => counting.stApiCountPlay(`st-api:v1:plays:${userId}:${window}`, 120));
+        return { allowed: Number(count) <= playsPerMinute, retryAfterSeconds };
       } catch {
         return { allowed: true, retryAfterSeconds };
       }

@@ -233,7 +233,7 @@ function okProbe(name: string, essential = true): Probe {
 }
 
 function failingCatalog(error: Error): CatalogStore {
-  return { content: () => Promise.reject(error), rights: () => Promise.reject(error), deviceClass: () => Promise.reject(error) };
+  return { playData: () => Promise.reject(error), deviceClass: () => Promise.reject(error) };
 }
 
 const refusingLimiter: RateLimiter = { consume: () => Promise.resolve({ allowed: false, retryAfterSeconds: 42 }) };
