@@ -1,0 +1,33 @@
+// The baseline: an Express 5 "hello world" on the same route, run as its own process exactly like
+// st-api. It parses the same JSON body (express.json) and answers a small fixed JSON document of
+// about the same size as a playback answer, with no auth, no I/O and no signing: the ceiling that
+// Node + Express + this machine + this load generator allow.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+
+const app = express();
+app.disable('x-powered-by');
+app.set('etag', false);
+const answer = {
+  url: 'https://edge.example.com/vod/tt0000001/dash/1080p/manifest.mpd?token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+  protocol: 'dash',
+  quality: '1080p',
+  cdn: 'baseline',
+  expiresAt: '2030-01-01T00:00:00.000Z',
+};
+app.post('/v1/playback-urls', express.json({ limit: '4kb' }), (_req, res) => {
+  res.set('Cache-Control', 'no-store').json(answer);
+});
+
+const server = app.listen(0, '127.0.0.1');
+await once(server, 'listening');
+process.stdout.write(`${JSON.stringify({ msg: 'baseline listening', port: (server.address() as AddressInfo).port })}\n`);
+
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(1), 5000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

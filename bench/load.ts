@@ -1,0 +1,150 @@
+// One autocannon run (programmatic API) over a pool of prepared requests, plus what the server
+// and its dependencies spent in CPU meanwhile.
+import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+
+export interface Prepared {
+  authorization: string;
+  body: string;
+}
+
+/** Picks the next request; `sequence` counts requests set up in this run. */
+export type Picker = (sequence: number) => Prepared;
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  total: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCounts: Record<string, number>;
+  durationSeconds: number;
+  /**
+   * CPU used over the run, in % of one core: each watched process, `autocannon` (this process) and
+   * `other` (everything else on the machine: the bench does not own it, so it is reported, not controlled).
+   */
+  cpu: Record<string, number>;
+}
+
+export interface LoadOptions {
+  baseUrl: string;
+  connections: number;
+  pick: Picker;
+  /** Seconds; or `amount` requests. */
+  durationSeconds?: number;
+  amount?: number;
+  /** pid by name, for the CPU column. */
+  watch?: Record<string, number>;
+}
+
+const PATH = '/v1/playback-urls';
+/** Per-request timeout (s): a stalled server shows up as timeouts, never as a hung bench. */
+const REQUEST_TIMEOUT_SECONDS = 10;
+
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  let sequence = 0;
+  const before = sampleCpu(options.watch ?? {});
+  const hardLimitMs = ((options.durationSeconds ?? 120) + REQUEST_TIMEOUT_SECONDS + 30) * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: options.baseUrl,
+        connections: options.connections,
+        pipelining: 1,
+        timeout: REQUEST_TIMEOUT_SECONDS,
+        ...(options.amount === undefined ? { duration: options.durationSeconds ?? 10 } : { amount: options.amount }),
+        requests: [
+          {
+            method: 'POST',
+            path: PATH,
+            setupRequest: (request) => {
+              const next = options.pick(sequence++);
+              // autocannon adds Content-Length to the headers object it gets: a fresh one each time.
+              return { ...request, headers: { 'content-type': 'application/json', authorization: next.authorization }, body: next.body };
+            },
+          },
+        ],
+      },
+      (error: Error | null, done: autocannon.Result) => (error === null || error === undefined ? resolve(done) : reject(error)),
+    );
+    timer = setTimeout(() => {
+      instance.stop();
+      reject(new Error(`load run did not finish within ${hardLimitMs} ms`));
+    }, hardLimitMs);
+  }).finally(() => clearTimeout(timer));
+  const after = sampleCpu(options.watch ?? {});
+  const statusCounts: Record<string, number> = {};
+  for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCounts[code] = stats.count ?? 0;
+  const cpu: Record<string, number> = {};
+  for (const [name, ticks] of Object.entries(after.ticks)) {
+    const start = before.ticks[name];
+    if (start !== undefined) cpu[name] = ((ticks - start) / CLOCK_TICKS / ((after.at - before.at) / 1000)) * 100;
+  }
+  const seconds = (after.at - before.at) / 1000;
+  cpu['autocannon'] = ((after.self - before.self) / 1e6 / seconds) * 100;
+  const ours = Object.values(cpu).reduce((sum, value) => sum + value, 0);
+  if (after.machine !== undefined && before.machine !== undefined) cpu['other'] = Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS / seconds) * 100 - ours);
+  return {
+    requestsPerSecond: result.requests.total / result.duration,
+    total: result.requests.total,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCounts,
+    durationSeconds: result.duration,
+    cpu,
+  };
+}
+
+/** USER_HZ; 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+function sampleCpu(watch: Record<string, number>): { at: number; self: number; machine: number | undefined; ticks: Record<string, number> } {
+  const ticks: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(watch)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime are fields 14 and 15 overall, 12 and 13 after the command name.
+      ticks[name] = Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // not on Linux or already gone: no CPU figure for it
+    }
+  }
+  let machine: number | undefined;
+  try {
+    // Busy time of all CPUs: user nice system idle iowait irq softirq steal; everything but idle and iowait.
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    machine = fields.reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0);
+  } catch {
+    machine = undefined;
+  }
+  const usage = process.cpuUsage();
+  return { at: performance.now(), self: usage.user + usage.system, machine, ticks };
+}
+
+/** CPU of one process over `ms`, in % of one core (undefined when /proc cannot tell). */
+export async function processCpu(pid: number, ms: number): Promise<number | undefined> {
+  const before = sampleCpu({ pid });
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = sampleCpu({ pid });
+  const [start, end] = [before.ticks['pid'], after.ticks['pid']];
+  return start === undefined || end === undefined ? undefined : ((end - start) / CLOCK_TICKS / ((after.at - before.at) / 1000)) * 100;
+}
+
+/** CPU used over `ms` by everything on the machine except the watched processes and this one, in % of one core. */
+export async function machineBusy(watch: Record<string, number>, ms: number): Promise<number | undefined> {
+  const before = sampleCpu(watch);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const after = sampleCpu(watch);
+  if (before.machine === undefined || after.machine === undefined) return undefined;
+  const seconds = (after.at - before.at) / 1000;
+  let ours = (after.self - before.self) / 1e6;
+  for (const [name, ticks] of Object.entries(after.ticks)) ours += (ticks - (before.ticks[name] ?? ticks)) / CLOCK_TICKS;
+  return Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS - ours) / seconds) * 100;
+}

@@ -1,0 +1,547 @@
+// `npm run bench [-- --quick] [--profile[=cloudfront|akamai|nginx|wowza][:warm|:cold]]…`
+//
+// Measures POST /v1/playback-urls against a real MariaDB and Redis (throwaway servers on loopback,
+// from test/support) under autocannon, for each signer, on a warm cache and a cold one, next to an
+// Express hello-world baseline on the same machine; prints one table with PASS/MISS per target.
+// A miss is reported, not fatal: the exit code is 0 unless the bench itself broke.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import { configSchema, parseConfig } from '../api/config.ts';
+import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
+import { createCatalogDatabase } from '../test/support/service.ts';
+import { startMariaDb, type MariaDbServer } from '../test/support/mariadb.ts';
+import { startRedis, type RedisServer } from '../test/support/redis.ts';
+import { summariseProfile } from './cpu-profile.ts';
+import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warmRequests, ZIPF_S, type PlayRequest } from './dataset.ts';
+import { machineBusy, processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
+import { baselineServer, killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from './processes.ts';
+import { signTokens } from './tokens.ts';
+
+const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
+type SignerType = (typeof SIGNERS)[number];
+
+const TARGETS = { warmRatio: 0.5, coldRatio: 0.25, p99Factor: 3 };
+const CONNECTIONS = 50;
+const DATABASE = 'st_bench';
+/** The test launcher's 32 MB InnoDB pool is sized for tiny test catalogs; this one holds the whole bench catalog. */
+const BUFFER_POOL_BYTES = 256 * 1024 * 1024;
+/** High enough never to refuse a play at bench rates (the hottest user gets ~8 % of them), so the Redis counter still runs. */
+const PLAYS_PER_MINUTE = 100_000;
+/** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
+const QUIET_WAIT_MS = 20_000;
+const QUIET_CPU_PERCENT = 25;
+/** A measured window where other load on the machine used more than this is flagged in the report. */
+const DISTURBED_CPU_PERCENT = 50;
+
+interface Args {
+  quick: boolean;
+  /** Scenarios to run again under node --cpu-prof after the measurements; --profile alone means cloudfront warm. */
+  profile: { signer: SignerType; kind: 'warm' | 'cold' }[];
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  let quick = false;
+  const profile: Args['profile'] = [];
+  for (const arg of argv) {
+    if (arg === '--quick') quick = true;
+    else if (arg === '--profile') profile.push({ signer: 'cloudfront', kind: 'warm' });
+    else if (arg.startsWith('--profile=')) {
+      const [signer = '', kind = 'warm'] = arg.slice('--profile='.length).split(':');
+      if (!(SIGNERS as readonly string[]).includes(signer) || (kind !== 'warm' && kind !== 'cold')) {
+        throw new Error(`--profile=SIGNER[:warm|:cold], SIGNER one of ${SIGNERS.join(', ')}`);
+      }
+      profile.push({ signer: signer as SignerType, kind });
+    } else throw new Error(`unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]])`);
+  }
+  return { quick, profile };
+}
+
+interface Timing {
+  warmupSeconds: number;
+  measureSeconds: number;
+  watchdogMs: number;
+}
+
+interface CacheStats {
+  lookups: Record<string, number>;
+  /** By `dependency/operation`. */
+  dependencyErrors: Record<string, number>;
+  /** By problem code. */
+  denials: Record<string, number>;
+}
+
+interface Row {
+  name: string;
+  kind: 'baseline' | 'warm' | 'cold';
+  signer?: SignerType;
+  load: LoadResult;
+  cache?: { hitRatio: Record<string, number>; dependencyErrors: Record<string, number>; denials: Record<string, number> };
+}
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const sizes = args.quick ? QUICK_SIZES : FULL_SIZES;
+  const timing: Timing = args.quick
+    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 5 * 60_000 }
+    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 9 * 60_000 };
+  const started = performance.now();
+  const watchdog = setTimeout(() => {
+    log(`gave up after ${timing.watchdogMs / 1000} s; stopping every process it started`);
+    killAllChildrenNow();
+    process.exit(1); // test/support's exit hook kills MariaDB and Redis and removes their dirs
+  }, timing.watchdogMs);
+  watchdog.unref();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping every process it started`);
+      killAllChildrenNow();
+      process.exit(130);
+    });
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), 'st-bench-'));
+  const servers = new Set<NodeServer>();
+  let mariadb: MariaDbServer | undefined;
+  let redisServer: RedisServer | undefined;
+  let redis: Redis | undefined;
+  try {
+    log(`starting MariaDB and Redis, generating ${sizes.contents} contents and ${sizes.users} users`);
+    const nowMs = Date.now();
+    const catalog = generateCatalog(sizes, nowMs);
+    [mariadb, redisServer] = await Promise.all([startMariaDb(), startRedis()]);
+    const seedStarted = performance.now();
+    await createCatalogDatabase(mariadb, DATABASE, catalog.dataset);
+    await tuneMariaDb(mariadb);
+    await settle(mariadb.pid);
+    const { dataset } = catalog;
+    log(
+      `seeded ${dataset.contents.length} contents, ${dataset.contents.reduce((n, c) => n + c.renditions.length, 0)} renditions, ` +
+        `${dataset.purchases.length} purchases, ${dataset.subscriptions.length} subscriptions in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
+    );
+    redis = new Redis({ host: redisServer.host, port: redisServer.port, lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    await redis.connect();
+    const dependencies = { mariadb: mariadb.pid, redis: redisServer.pid };
+
+    const demo = embeddedDemo();
+    const warm = warmRequests(catalog, sizes.warmPool, sizes);
+    const warmUsers = [...new Set(warm.map((request) => request.userId))];
+    const cold = coldRequests(catalog, warmUsers.map(userIndex), sizes.coldPool, sizes);
+    const signStarted = performance.now();
+    const tokens = await signTokens(demo, warmUsers, 3 * 3600);
+    log(`signed ${tokens.size} client tokens (RS256) in ${((performance.now() - signStarted) / 1000).toFixed(1)} s`);
+    const prepare = (requests: readonly PlayRequest[]): Prepared[] =>
+      requests.map((request) => ({ authorization: `Bearer ${tokens.get(request.userId) ?? ''}`, body: request.body }));
+    const warmPool = prepare(warm);
+    const warmDistinct = prepare(dedupe(warm));
+    const coldPool = prepare(cold);
+
+    const rows: Row[] = [];
+    const baseline = async (name: string) => {
+      const server = await track(servers, baselineServer());
+      try {
+        await checkOne(server, warmPool[0], 'baseline');
+        const pick = uniform(warmPool);
+        await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: timing.warmupSeconds });
+        await quietMachine({ server: server.pid, ...dependencies });
+        const load = await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: timing.measureSeconds, watch: { server: server.pid, ...dependencies } });
+        rows.push({ name, kind: 'baseline', load });
+        log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
+      } finally {
+        await untrack(servers, server);
+      }
+    };
+
+    // A baseline before each signer and one at the end: each signer is compared with the two runs that
+    // bracket it, because this machine's speed drifts over minutes (shared host).
+    for (const signer of SIGNERS) {
+      await baseline(`baseline (before ${signer})`);
+      for (const kind of ['warm', 'cold'] as const) {
+        const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
+        const server = await track(servers, stApiServer(configFile));
+        try {
+          rows.push(await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, watch: { server: server.pid, ...dependencies } }));
+        } finally {
+          await untrack(servers, server);
+        }
+      }
+    }
+    await baseline('baseline (end)');
+
+    printReport(rows, sizes, timing, dataset.purchases.length, dataset.subscriptions.length, tokens.size, warmDistinct.length);
+
+    for (const { signer, kind } of args.profile) {
+      const profileDir = join(workDir, `cpu-profile-${signer}-${kind}`);
+      const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
+      if (kind === 'warm') {
+        // Prime the cache from an unprofiled node, so the profile shows the warm path, not the prime.
+        const primer = await track(servers, stApiServer(configFile));
+        try {
+          await waitReady(primer);
+          await redis.flushall();
+          await prime(primer, warmDistinct);
+        } finally {
+          await untrack(servers, primer);
+        }
+      }
+      const server = await track(servers, stApiServer(configFile, profileDir));
+      let row: Row;
+      try {
+        row = await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, primed: kind === 'warm', watch: { server: server.pid, ...dependencies } });
+      } finally {
+        await untrack(servers, server);
+      }
+      printProfile(profileDir, row);
+    }
+    log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    clearTimeout(watchdog);
+    await Promise.allSettled([...servers].map((server) => server.stop()));
+    redis?.disconnect();
+    await Promise.allSettled([mariadb?.stop(), redisServer?.stop()]);
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function track(servers: Set<NodeServer>, starting: Promise<NodeServer>): Promise<NodeServer> {
+  const server = await starting;
+  servers.add(server);
+  return server;
+}
+
+async function untrack(servers: Set<NodeServer>, server: NodeServer): Promise<void> {
+  await server.stop();
+  servers.delete(server);
+}
+
+async function tuneMariaDb(server: MariaDbServer): Promise<void> {
+  const connection = await mysql.createConnection({ ...server.connectionOptions(), database: DATABASE });
+  try {
+    await connection.query('SET GLOBAL innodb_buffer_pool_size = ?', [BUFFER_POOL_BYTES]);
+    // Statistics for the optimiser after a bulk load, as a DBA would after an import.
+    await connection.query('ANALYZE TABLE contents, renditions, purchases, subscriptions, plan_contents, subscription_plans, device_classes');
+  } finally {
+    await connection.end();
+  }
+}
+
+/** After the bulk load InnoDB keeps working (purge, buffer pool resize); wait (bounded) until it idles. */
+async function settle(pid: number): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  let cpu = await processCpu(pid, 1000);
+  while (cpu !== undefined && cpu > 10 && performance.now() < deadline) cpu = await processCpu(pid, 1000);
+  if (cpu !== undefined && cpu > 10) log(`MariaDB still at ${cpu.toFixed(0)} % CPU after 30 s; measuring anyway`);
+}
+
+/** One node of one signer type: the demo's generated signer config for that CDN, alone. */
+function writeConfig(dir: string, demo: EmbeddedDemo, signer: SignerType, kind: 'warm' | 'cold', mariadb: MariaDbServer, redis: RedisServer): string {
+  const cdns = demo.rawConfig['cdns'] as { signer: { type: string } }[];
+  const cdn = cdns.find((entry) => entry.signer.type === signer);
+  if (cdn === undefined) throw new Error(`the embedded demo has no ${signer} CDN`);
+  const raw: Record<string, unknown> = {
+    ...demo.rawConfig,
+    listen: { host: '127.0.0.1', port: 0 },
+    // info: st-api logs nothing per successful play; the "listening" line carries the port.
+    logLevel: 'info',
+    shutdown: { drainMs: 0, timeoutMs: 5000 },
+    cdns: [{ ...cdn, weight: 1 }],
+    mysql: { ...mariadb.connectionOptions(), database: DATABASE },
+    redis: { host: redis.host, port: redis.port },
+    // Cold: content and rights entries live 1 s, and the cold sequence never repeats a content within
+    // a few seconds, so each of those lookups misses (device classes keep the default TTL and hit).
+    ...(kind === 'cold' ? { cache: { contentSeconds: 1, rightsSeconds: 1, denialSeconds: 1 } } : {}),
+    ...('rateLimit' in configSchema.shape ? { rateLimit: { playsPerMinute: PLAYS_PER_MINUTE } } : {}),
+  };
+  parseConfig(raw, {}); // fail here, with every bad key named, rather than in the child
+  const file = join(dir, `st-api-${signer}-${kind}.json`);
+  writeFileSync(file, JSON.stringify(raw), { mode: 0o600 });
+  return file;
+}
+
+interface ScenarioOptions {
+  server: NodeServer;
+  signer: SignerType;
+  kind: 'warm' | 'cold';
+  redis: Redis;
+  timing: Timing;
+  warmPool: readonly Prepared[];
+  warmDistinct: readonly Prepared[];
+  coldPool: readonly Prepared[];
+  /** Warm only: Redis already holds the primed cache; neither flush nor prime. */
+  primed?: boolean;
+  watch: Record<string, number>;
+}
+
+async function scenario(options: ScenarioOptions): Promise<Row> {
+  const { server, signer, kind, redis, timing } = options;
+  const name = `${signer} ${kind}`;
+  await waitReady(server);
+  if (options.primed !== true) await redis.flushall();
+  const base = { baseUrl: server.baseUrl, connections: CONNECTIONS };
+  let pick: Picker;
+  if (kind === 'warm') {
+    await checkOne(server, options.warmPool[0], signer);
+    // Prime: every distinct request of the pool once, so all its lookups are cached; then the Zipf mix.
+    if (options.primed !== true) {
+      await quietMachine(options.watch);
+      await prime(server, options.warmDistinct);
+    }
+    pick = uniform(options.warmPool);
+    await runLoad({ ...base, pick, durationSeconds: timing.warmupSeconds });
+  } else {
+    // One shared cursor: the warm-up and the measurement never send the same pair.
+    let cursor = 0;
+    const next = () => options.coldPool[cursor++ % options.coldPool.length] as Prepared;
+    await checkOne(server, next(), signer);
+    pick = () => next();
+    await runLoad({ ...base, pick, durationSeconds: timing.warmupSeconds });
+    await redis.flushall();
+  }
+  await quietMachine(options.watch);
+  const before = await scrape(server);
+  const load = await runLoad({ ...base, pick, durationSeconds: timing.measureSeconds, watch: options.watch });
+  const after = await scrape(server);
+  const hitRatio: Record<string, number> = {};
+  for (const lookup of ['content', 'rights', 'device_class']) {
+    const delta = (result: string) => (after.lookups[`${lookup}/${result}`] ?? 0) - (before.lookups[`${lookup}/${result}`] ?? 0);
+    const all = delta('hit') + delta('miss') + delta('error');
+    hitRatio[lookup] = all === 0 ? Number.NaN : delta('hit') / all;
+  }
+  log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s, p99 ${load.p99} ms, non-2xx ${load.non2xx}`);
+  return {
+    name,
+    kind,
+    signer,
+    load,
+    cache: { hitRatio, dependencyErrors: difference(after.dependencyErrors, before.dependencyErrors), denials: difference(after.denials, before.denials) },
+  };
+}
+
+/**
+ * This machine may be shared (other builds and test runs). Before each measured window, wait
+ * (at most QUIET_WAIT_MS) until the machine is nearly idle while the bench itself is idle; the
+ * "other" CPU column then shows what still ran during the window.
+ */
+async function quietMachine(watch: Record<string, number>): Promise<void> {
+  const deadline = performance.now() + QUIET_WAIT_MS;
+  let busy = await machineBusy(watch, 500);
+  if (busy === undefined || busy <= QUIET_CPU_PERCENT) return;
+  const started = performance.now();
+  while (busy !== undefined && busy > QUIET_CPU_PERCENT && performance.now() < deadline) busy = await machineBusy(watch, 500);
+  log(`waited ${((performance.now() - started) / 1000).toFixed(1)} s for other load on the machine to drop (now ${busy?.toFixed(0) ?? '?'} % of a core)`);
+}
+
+async function prime(server: NodeServer, distinct: readonly Prepared[]): Promise<void> {
+  const load = await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick: cycle(distinct, 0), amount: distinct.length });
+  if (load.non2xx > 0 || load.errors > 0) throw new Error(`priming the cache: ${load.non2xx} non-2xx, ${load.errors} errors`);
+}
+
+async function waitReady(server: NodeServer): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  let last = '';
+  while (performance.now() < deadline) {
+    try {
+      const response = await fetch(`${server.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${server.name} not healthy within 15 s: ${last}\n${server.outputTail()}`);
+}
+
+/** One request through fetch, its answer checked, before any load: a bench of error pages measures nothing. */
+async function checkOne(server: NodeServer, request: Prepared | undefined, expectCdn: string): Promise<void> {
+  if (request === undefined) throw new Error('empty request pool');
+  const response = await fetch(`${server.baseUrl}/v1/playback-urls`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: request.authorization },
+    body: request.body,
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${server.name}: sample play answered ${response.status}: ${text.slice(0, 300)}`);
+  const answer = JSON.parse(text) as { url?: unknown; cdn?: unknown };
+  if (typeof answer.url !== 'string' || !answer.url.startsWith('https://')) throw new Error(`${server.name}: sample play has no URL: ${text.slice(0, 300)}`);
+  if (expectCdn !== 'baseline' && !String(answer.cdn).includes(expectCdn.replace('nginx', 'origin-nginx'))) {
+    throw new Error(`${server.name}: sample play came from CDN ${String(answer.cdn)}, expected ${expectCdn}`);
+  }
+}
+
+async function scrape(server: NodeServer): Promise<CacheStats> {
+  const response = await fetch(`${server.baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const text = await response.text();
+  const lookups: Record<string, number> = {};
+  const dependencyErrors: Record<string, number> = {};
+  const denials: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const lookup = /^st_api_cache_lookups_total\{kind="([^"]+)",result="([^"]+)"\} (\S+)$/.exec(line);
+    if (lookup !== null) lookups[`${lookup[1]}/${lookup[2]}`] = Number(lookup[3]);
+    const failure = /^st_api_dependency_errors_total\{dependency="([^"]+)",operation="([^"]+)"\} (\S+)$/.exec(line);
+    if (failure !== null) dependencyErrors[`${failure[1]}/${failure[2]}`] = Number(failure[3]);
+    const denial = /^st_api_playback_denials_total\{code="([^"]+)"\} (\S+)$/.exec(line);
+    if (denial !== null) denials[denial[1] ?? ''] = Number(denial[2]);
+  }
+  return { lookups, dependencyErrors, denials };
+}
+
+/** after - before, per key, keeping only keys that moved. */
+function difference(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const moved: Record<string, number> = {};
+  for (const [key, value] of Object.entries(after)) {
+    const delta = value - (before[key] ?? 0);
+    if (delta !== 0) moved[key] = delta;
+  }
+  return moved;
+}
+
+function uniform(pool: readonly Prepared[]): Picker {
+  return () => pool[Math.floor(Math.random() * pool.length)] as Prepared;
+}
+
+function cycle(pool: readonly Prepared[], offset: number): Picker {
+  return (sequence) => pool[(sequence + offset) % pool.length] as Prepared;
+}
+
+function dedupe(requests: readonly PlayRequest[]): PlayRequest[] {
+  const seen = new Map<string, PlayRequest>();
+  for (const request of requests) seen.set(`${request.userId} ${request.body}`, request);
+  return [...seen.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Timing, purchases: number, subscriptions: number, tokenCount: number, warmDistinct: number): void {
+  const baselines = rows.filter((row) => row.kind === 'baseline');
+  // Each scenario against the mean of the baseline runs just before and just after it.
+  const reference = (row: Row): { rps: number; p99: number } => {
+    const index = rows.indexOf(row);
+    const before = rows.slice(0, index).findLast((other) => other.kind === 'baseline');
+    const after = rows.slice(index + 1).find((other) => other.kind === 'baseline');
+    const bracket = [before, after].filter((other) => other !== undefined);
+    return { rps: mean(bracket.map((other) => other.load.requestsPerSecond)), p99: mean(bracket.map((other) => other.load.p99)) };
+  };
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const out: string[] = [];
+  out.push('');
+  out.push(`st-api playback bench — ${availableParallelism()} cores (${cpu}), node ${process.version}, ${process.platform}/${process.arch}`);
+  out.push(`load: autocannon (in the bench process), ${CONNECTIONS} connections, pipelining 1; per scenario ${timing.warmupSeconds} s warm-up, then ${timing.measureSeconds} s measured`);
+  out.push(`servers: each its own process (node --import tsx api/main.ts, NODE_ENV=production); MariaDB and Redis on the same machine`);
+  out.push(`data: ${sizes.contents} contents, ${sizes.users} users (${subscriptions} subscriptions, ${purchases} purchases), Zipf s=${ZIPF_S} over users and contents;`);
+  out.push(`      ${sizes.warmPool} warm draws (${warmDistinct} distinct requests, ${tokenCount} users/tokens), every request entitled (200 expected)`);
+  out.push(`baseline: Express hello-world in its own process, POST /v1/playback-urls with the same headers and bodies,`);
+  out.push(`      express.json() + res.json(small fixed object); no auth, no I/O; run before each signer and at the end.`);
+  out.push(`warm: cache flushed, every distinct request of the pool sent once, Zipf warm-up, then measured (hit ratios below).`);
+  out.push(`cold: cache flushed after warm-up; content and rights TTL 1 s and each request a content not requested in the previous`);
+  out.push(`      ${Math.min(sizes.coldPool, sizes.contents)} requests, so content and rights lookups miss Redis and read MariaDB; device-class lookups (4 keys) hit.`);
+  out.push(`      Redis is still on the path (GET miss, SET, rate-limit INCR).`);
+  out.push('');
+  const header = ['scenario', 'req/s', '×base', `rps target`, 'p50 ms', 'p99 ms', '×base', `p99 ≤${TARGETS.p99Factor}×`, 'non-2xx', 'errors', 'hit c/r/d %', 'CPU % srv/db/redis/ab/other'];
+  const table: string[][] = [header];
+  for (const row of rows) {
+    const { load } = row;
+    const { rps: baseRps, p99: baseP99 } = reference(row);
+    const rpsRatio = load.requestsPerSecond / baseRps;
+    const p99Ratio = load.p99 / baseP99;
+    const target = row.kind === 'warm' ? TARGETS.warmRatio : TARGETS.coldRatio;
+    const valid = load.non2xx === 0 && load.errors === 0;
+    const verdict = (pass: boolean) => (valid ? (pass ? 'PASS' : 'MISS') : 'INVALID');
+    table.push([
+      row.name,
+      load.requestsPerSecond.toFixed(0),
+      row.kind === 'baseline' ? '' : rpsRatio.toFixed(2),
+      row.kind === 'baseline' ? '' : `≥${target.toFixed(2)} ${verdict(rpsRatio >= target)}`,
+      load.p50.toFixed(1),
+      load.p99.toFixed(1),
+      row.kind === 'baseline' ? '' : p99Ratio.toFixed(2),
+      row.kind === 'baseline' ? '' : verdict(p99Ratio <= TARGETS.p99Factor),
+      String(load.non2xx),
+      String(load.errors),
+      row.cache === undefined ? '' : ['content', 'rights', 'device_class'].map((kind) => percent(row.cache?.hitRatio[kind])).join('/'),
+      ['server', 'mariadb', 'redis', 'autocannon', 'other'].map((name) => (load.cpu[name] === undefined ? '-' : load.cpu[name].toFixed(0))).join('/'),
+    ]);
+  }
+  const widths = header.map((_, column) => Math.max(...table.map((cells) => (cells[column] ?? '').length)));
+  for (const [index, cells] of table.entries()) {
+    out.push(cells.map((cell, column) => (column === 0 || column === 3 || column === 7 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '));
+    if (index === 0) out.push(widths.map((width) => '-'.repeat(width)).join('  '));
+  }
+  out.push('');
+  const spread = baselines.map((row) => row.load.requestsPerSecond);
+  out.push(
+    `baseline: ${baselines.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s, p99 ` +
+      `${Math.min(...baselines.map((row) => row.load.p99))}-${Math.max(...baselines.map((row) => row.load.p99))} ms; each scenario's ×base uses the mean of the two baseline runs around it`,
+  );
+  out.push(`CPU: % of one core over the measured window (${availableParallelism()} cores = ${availableParallelism() * 100} %); other = everything on the machine`);
+  out.push(`      that is not this bench (other processes, steal). A high "other" means the figures on that row are disturbed.`);
+  out.push(`targets: warm ≥ ${TARGETS.warmRatio * 100} % and cold ≥ ${TARGETS.coldRatio * 100} % of baseline req/s; p99 ≤ ${TARGETS.p99Factor} × baseline p99 (applied to warm and cold rows)`);
+  const invalid = rows.filter((row) => row.load.non2xx > 0 || row.load.errors > 0);
+  for (const row of invalid) {
+    out.push(`INVALID ${row.name}: ${row.load.non2xx} non-2xx (${JSON.stringify(row.load.statusCounts)}), ${row.load.errors} errors (${row.load.timeouts} timeouts) — not a valid measurement`);
+  }
+  for (const row of rows) {
+    const failures = Object.entries(row.cache?.dependencyErrors ?? {});
+    const denials = Object.entries(row.cache?.denials ?? {});
+    if (failures.length > 0 || denials.length > 0) {
+      const list = (entries: [string, number][]) => (entries.length === 0 ? 'none' : entries.map(([key, count]) => `${key} ${count}`).join(', '));
+      out.push(`note ${row.name}: dependency errors/timeouts (st_api_dependency_errors_total): ${list(failures)}; denials: ${list(denials)}`);
+    }
+  }
+  const disturbed = rows.filter((row) => (row.load.cpu['other'] ?? 0) > DISTURBED_CPU_PERCENT);
+  if (disturbed.length > 0) {
+    out.push(`disturbed: other load above ${DISTURBED_CPU_PERCENT} % of a core during ${disturbed.map((row) => row.name).join(', ')}; rerun for a clean figure`);
+  }
+  const misses = rows.filter((row) => {
+    if (row.kind === 'baseline') return false;
+    const target = row.kind === 'warm' ? TARGETS.warmRatio : TARGETS.coldRatio;
+    const { rps, p99 } = reference(row);
+    return row.load.requestsPerSecond / rps < target || row.load.p99 / p99 > TARGETS.p99Factor;
+  });
+  out.push(invalid.length > 0 ? `result: ${invalid.length} invalid scenario(s)` : misses.length === 0 ? 'result: every target met' : `result: ${misses.length} of ${rows.length - baselines.length} scenarios miss a target: ${misses.map((row) => row.name).join(', ')}`);
+  out.push('');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function printProfile(dir: string, row: Row): void {
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (file === undefined) {
+    log('no .cpuprofile was written');
+    return;
+  }
+  const summary = summariseProfile(join(dir, file), REPO_ROOT);
+  const out: string[] = [
+    `CPU profile (node --cpu-prof) of the st-api process, ${row.name}: ${row.load.requestsPerSecond.toFixed(0)} req/s, p99 ${row.load.p99} ms, ` +
+      `${row.load.non2xx} non-2xx under the profiler;`,
+    `  covers start-up, ${row.kind === 'warm' ? '' : 'flush, '}warm-up and measurement${row.kind === 'warm' ? ' (cache primed by another node)' : ''}; ` +
+      `${(summary.totalMs / 1000).toFixed(1)} s sampled, idle included; api/ files are tsx-transpiled, so frames show no line`,
+    'self time by area:',
+  ];
+  for (const area of summary.areas.slice(0, 12)) out.push(`  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`);
+  out.push('top self-time frames:');
+  for (const frame of summary.frames.slice(0, 25)) out.push(`  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`);
+  process.stdout.write(`${out.join('\n')}\n\n`);
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+}
+
+function percent(ratio: number | undefined): string {
+  return ratio === undefined || Number.isNaN(ratio) ? '-' : (ratio * 100).toFixed(0);
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  killAllChildrenNow();
+  process.exitCode = 1;
+}
