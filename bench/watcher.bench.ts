@@ -23,7 +23,7 @@ const FAILING_SHARE = 0.1;
 const TARGETS = { planMs: 50, handlerMs: 1000 };
 
 /** One health/service entry in the agent's format, cloned from the fixture. */
-const template = (JSON.parse(readFileSync(join(REPO, 'test', 'watcher', 'fixtures', 'health-service-st-api.json'), 'utf8')) as Record<string, unknown>[])[0] as {
+const template = (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8')) as Record<string, unknown>[])[0] as {
   Node: { Node: string; Address: string; TaggedAddresses: Record<string, string> };
   Service: { ID: string; Address: string; TaggedAddresses: Record<string, { Address: string; Port: number }> };
   Checks: { Node: string; Status: string; ServiceID: string; Output: string }[];

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseHealthService, SourceInputError, toInstances } from '../../watcher/source/consul-health.ts';
 
-// The agent's re-encoding of /v1/health/service/st-api, from ../shared/fixtures/consul (see its README).
-const fixture = readFileSync(join(import.meta.dirname, 'fixtures', 'health-service-st-api.json'), 'utf8');
+// The agent's re-encoding of /v1/health/service/st-api, copied from ../shared/fixtures/consul into test/fixtures/consul (see its README).
+const fixture = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8');
 
 describe('Consul health source', () => {
   it('when the watch hands over the fixture, then each node gets its address and aggregated health', () => {
