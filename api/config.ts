@@ -2,6 +2,7 @@
 // embedded demo. Secrets may be given as {"file": path} or {"env": NAME} anywhere in the file.
 // Every bad key is reported at start-up in one message; no value is ever echoed.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { LOG_LEVELS } from './logger.ts';
@@ -23,16 +24,65 @@ const mysqlSchema = z
   })
   .strict();
 
+/** `ip` or `ip:port` or `[ipv6]:port`: what dns.Resolver#setServers takes (no hostnames: nothing would resolve them). */
+function isDnsServer(value: string): boolean {
+  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(value) ?? (isIP(value) === 6 ? [value, value, undefined, undefined] : null);
+  if (match === null) return false;
+  const host = match[1] ?? match[2] ?? '';
+  const port = match[3] === undefined ? 53 : Number(match[3]);
+  return isIP(host) !== 0 && port >= 1 && port <= 65535;
+}
+
+const redisDiscoverySchema = z
+  .object({
+    /** e.g. master.redis.service.consul */
+    name: z.string().regex(/^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/, 'must be a DNS name'),
+    /** The local Consul agent's DNS port, e.g. 127.0.0.1:8600; absent = the system resolver (a forwarder for .consul). */
+    dnsServer: z.string().refine(isDnsServer, 'must be an IP address with an optional port, e.g. "127.0.0.1:8600" or "[::1]:8600"').optional(),
+    /** Take the port from the name's SRV record instead of `port`. */
+    useSrv: z.boolean().default(false),
+    port: z.number().int().min(1).max(65535).optional(),
+    resolveTimeoutMs: millis(500),
+    refreshIntervalMs: z.number().int().min(100).max(600_000).default(5000),
+    retryMinMs: millis(100),
+    retryMaxMs: millis(2000),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.useSrv && value.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'with useSrv the port comes from the SRV record; remove port or useSrv' });
+    if (value.retryMinMs > value.retryMaxMs) ctx.addIssue({ code: 'custom', path: ['retryMinMs'], message: 'must not exceed retryMaxMs' });
+  })
+  .transform(({ useSrv, port, ...rest }) => ({ ...rest, port: useSrv ? ('srv' as const) : (port ?? 6379) }));
+
+/**
+ * Two forms: a fixed address (`host`, `port`) or a DNS name to find the master by (`discovery`).
+ * One schema rather than a union, so that every bad key is named instead of "invalid input".
+ */
 const redisSchema = z
   .object({
-    host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).default(6379),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    discovery: redisDiscoverySchema.optional(),
     password: z.string().optional(),
     db: z.number().int().min(0).max(15).default(0),
     commandTimeoutMs: millis(100),
     connectTimeoutMs: millis(500),
   })
-  .strict();
+  .strict()
+  .superRefine((value, ctx) => {
+    if (value.host === undefined && value.discovery === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['host'], message: 'give either host (a fixed address) or discovery (a DNS name for the master)' });
+    }
+    if (value.host !== undefined && value.discovery !== undefined) ctx.addIssue({ code: 'custom', path: ['discovery'], message: 'give either host or discovery, not both' });
+    if (value.discovery !== undefined && value.port !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['port'], message: 'with discovery, the port is discovery.port or comes from SRV (discovery.useSrv)' });
+    }
+  })
+  .transform(({ host, port, discovery, ...common }) =>
+    discovery === undefined ? { ...common, host: host ?? '', port: port ?? 6379, discovery: undefined } : { ...common, discovery },
+  );
+
+export type RedisConfig = z.infer<typeof redisSchema>;
 
 export const configSchema = z
   .object({

@@ -1,11 +1,11 @@
 // Builds every dependency of one st-api node from a validated configuration, and takes it down again.
 // The only place that decides between real and embedded implementations.
 import type { Express } from 'express';
-import type { Redis } from 'ioredis';
 import { createApp } from './app.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
 import { CachedCatalogStore } from './cache/cached-store.ts';
-import { createRedisClient } from './cache/redis-client.ts';
+import { staticRedisSource, type RedisSource } from './cache/redis-client.ts';
+import { RedisDiscovery } from './cache/redis-discovery.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
@@ -35,17 +35,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
   const mysqlStore = pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);
   const origin: CatalogStore = mysqlStore ?? new MemoryCatalogStore(demoDataset(now()));
 
-  const redis: Redis | undefined = config.redis === undefined ? undefined : createRedisClient(config.redis);
-  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
-  let redisDown = false;
-  redis?.on('error', (error: Error & { code?: string }) => {
-    if (!redisDown) logger.warn({ cause: error.code ?? error.message }, 'redis unavailable; serving from the catalog');
-    redisDown = true;
-  });
-  redis?.on('ready', () => {
-    if (redisDown) logger.info('redis available again');
-    redisDown = false;
-  });
+  const redis = redisSource(config, logger, metrics);
   const catalog = redis === undefined ? origin : new CachedCatalogStore({ origin, redis, ttls: config.cache, metrics, logger, now });
 
   const cdns: Cdn[] = config.cdns.map((cdn) => ({ name: cdn.name, origin: cdn.origin, weight: cdn.weight, pathPrefix: cdn.pathPrefix, signer: signerFromConfig(cdn.signer) }));
@@ -93,7 +83,26 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     },
     async close() {
       lag.stop();
-      await Promise.allSettled([pool?.end(), redis?.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([pool?.end(), redis?.close()]);
     },
   };
+}
+
+/**
+ * Redis at a fixed address, or the master found by name (Consul DNS) and followed across failovers.
+ * Either way the cache, the rate limiter and the probe ask this source for the connection per call.
+ */
+function redisSource(config: Config, logger: Logger, metrics: Metrics): RedisSource | undefined {
+  const redis = config.redis;
+  if (redis === undefined) return undefined;
+  const client = {
+    ...(redis.password === undefined ? {} : { password: redis.password }),
+    db: redis.db,
+    commandTimeoutMs: redis.commandTimeoutMs,
+    connectTimeoutMs: redis.connectTimeoutMs,
+  };
+  if (redis.discovery === undefined) return staticRedisSource({ ...client, host: redis.host, port: redis.port }, logger);
+  const discovery = new RedisDiscovery({ discovery: redis.discovery, client, metrics, logger });
+  discovery.start();
+  return discovery;
 }

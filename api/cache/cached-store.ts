@@ -4,10 +4,10 @@
 // Per play: content and device class are usually in process memory (a few seconds); the content
 // (if not) and the viewer's rights are read with one MGET; on a miss the catalog answers both in
 // one query, and both are written back in one pipeline the play does not wait for.
-import type { Redis } from 'ioredis';
 import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import type { RedisSource } from './redis-client.ts';
 
 export interface CacheTtls {
   contentSeconds: number;
@@ -34,14 +34,14 @@ interface Entry<T> {
 
 export class CachedCatalogStore implements CatalogStore {
   readonly #origin: CatalogStore;
-  readonly #redis: Redis;
+  readonly #redis: RedisSource;
   readonly #ttls: CacheTtls;
   readonly #metrics: Metrics;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #local = new Map<string, { value: unknown; until: number }>();
 
-  constructor(deps: { origin: CatalogStore; redis: Redis; ttls: CacheTtls; metrics: Metrics; logger: Logger; now: () => number }) {
+  constructor(deps: { origin: CatalogStore; redis: RedisSource; ttls: CacheTtls; metrics: Metrics; logger: Logger; now: () => number }) {
     this.#origin = deps.origin;
     this.#redis = deps.redis;
     this.#ttls = deps.ttls;
@@ -106,18 +106,21 @@ export class CachedCatalogStore implements CatalogStore {
     type Result = { [I in keyof T]: Entry<T[I]> | undefined };
     const misses = keys.map(() => undefined) as Result;
     const count = (index: number, result: 'hit' | 'miss' | 'error') => this.#metrics.cacheLookups.inc({ kind: kinds[index] ?? 'content', result });
-    if (this.#redis.status !== 'ready') {
+    // Asked per call: with discovery the connection changes when the master moves.
+    const redis = this.#redis.client();
+    if (redis === undefined) {
       keys.forEach((_key, index) => count(index, 'error'));
       return misses;
     }
     try {
-      const raws = await this.#metrics.observe('redis', 'mget', () => this.#redis.mget(...keys));
+      const raws = await this.#metrics.observe('redis', 'mget', () => redis.mget(...keys));
       return raws.map((raw, index) => {
         count(index, raw === null ? 'miss' : 'hit');
         return raw === null ? undefined : (JSON.parse(raw) as Entry<unknown>);
       }) as Result;
     } catch (error) {
       keys.forEach((_key, index) => count(index, 'error'));
+      this.#redis.reportError(error, redis);
       this.#logger.debug({ err: errorText(error) }, 'cache read failed; reading the catalog');
       return misses;
     }
@@ -125,12 +128,23 @@ export class CachedCatalogStore implements CatalogStore {
 
   /** Fire and forget, one pipeline: the play does not wait for the cache write. */
   #write(entries: readonly [key: string, value: unknown, ttlSeconds: number][]): void {
-    if (this.#redis.status !== 'ready') return;
-    const pipeline = this.#redis.pipeline();
+    const redis = this.#redis.client();
+    if (redis === undefined) return;
+    const pipeline = redis.pipeline();
     for (const [key, value, ttlSeconds] of entries) pipeline.set(key, JSON.stringify({ v: value ?? null }), 'EX', ttlSeconds);
+    const failed = (error: unknown): void => {
+      // A READONLY reply here is often the first sign that the master moved.
+      this.#redis.reportError(error, redis);
+      this.#logger.debug({ err: errorText(error) }, 'cache write failed');
+    };
     this.#metrics
       .observe('redis', 'set', () => pipeline.exec())
-      .catch((error: unknown) => this.#logger.debug({ err: errorText(error) }, 'cache write failed'));
+      // exec() resolves even when commands fail: each reply carries its own error.
+      .then((replies) => {
+        const error = replies?.find(([replyError]) => replyError !== null)?.[0];
+        if (error !== undefined && error !== null) failed(error);
+      })
+      .catch(failed);
   }
 }
 

@@ -1,6 +1,6 @@
 // The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { RedisSource } from '../cache/redis-client.ts';
 import type { UrlSigner } from '../signing/signer.ts';
 import { describeFailure, elapsed, type Probe } from './deep-health.ts';
 
@@ -17,19 +17,26 @@ export function mysqlProbe(ping: ((timeoutMs: number) => Promise<void>) | undefi
   };
 }
 
-/** Redis is optional: down or a replica is a warning (plays go to MySQL), never critical. */
-export function redisProbe(redis: Redis | undefined): Probe {
+/**
+ * Redis is optional: down, still being looked up, or a replica is a warning (plays go to MySQL),
+ * never critical.
+ */
+export function redisProbe(source: RedisSource | undefined): Probe {
   return {
     name: 'redis',
     essential: false,
     async run() {
-      if (redis === undefined) return { status: 'ok', text: 'off' };
-      if (redis.status !== 'ready') return { status: 'warn', text: `down(${redis.status})` };
+      if (source === undefined) return { status: 'ok', text: 'off' };
+      const redis = source.client();
+      if (redis === undefined) return { status: 'warn', text: source.unavailable() };
       const started = process.hrtime.bigint();
       try {
         const role = (await redis.call('ROLE')) as unknown[];
         const name = String(role[0]);
-        return name === 'master' ? { status: 'ok', text: `ok(${elapsed(started)},master)` } : { status: 'warn', text: `not-master(${name})` };
+        if (name === 'master') return { status: 'ok', text: `ok(${elapsed(started)},master)` };
+        // A demoted master that nobody has written to yet shows here first.
+        source.reportNotMaster(name, redis);
+        return { status: 'warn', text: `not-master(${name})` };
       } catch (error) {
         return { status: 'warn', text: describeFailure(error) };
       }

@@ -1,0 +1,433 @@
+// Redis master discovery through Consul DNS, against real redis-servers and the Consul double's
+// DNS: the node finds the master by name, follows a failover (promotion, kill -9) without a
+// restart and without failing a play, and serves from the catalog while DNS has no answer.
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { ConfigError, parseConfig } from '../../api/config.ts';
+import { embeddedDemo } from '../../api/demo/embedded.ts';
+import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
+import { LOOPBACK, sleep, waitFor } from '../support/processes.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+import { startTestNode, type TestNode } from '../support/service.ts';
+
+const MASTER_NAME = 'master.redis.service.consul';
+/** How long a switch may take once Consul answers with the new master: the 2 s back-off cap plus a lookup. */
+const SWITCH_BOUND_MS = 4000;
+
+function discoveryOverrides(dnsPort: number, discovery: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    redis: { discovery: { name: MASTER_NAME, dnsServer: `${LOOPBACK}:${dnsPort}`, useSrv: true, ...discovery }, commandTimeoutMs: 50, connectTimeoutMs: 300 },
+    // Continuous plays by one viewer must not run into the per-minute budget; the counter is still written.
+    rateLimit: { playsPerMinute: 100_000 },
+  };
+}
+
+/** Registers the node's `redis` instance with one tag, as the sentinel hooks do; re-registering replaces it. */
+async function registerRedis(consul: ConsulDouble, node: string, server: RedisServer, tag: 'master' | 'replica'): Promise<void> {
+  const response = await fetch(`${consul.node(node).agentAddr}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({ Name: 'redis', ID: 'redis', Tags: [tag], Address: server.host, Port: server.port }),
+    signal: AbortSignal.timeout(2000),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+/** A short-lived admin connection; never the node's. */
+async function withRedis<T>(server: RedisServer, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function health(node: TestNode): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${node.baseUrl}/health/deep`, { signal: AbortSignal.timeout(3000) });
+  return { status: response.status, body: await response.text() };
+}
+
+/** Sum of a counter's values, or by label value when `label` is given. */
+async function counter(node: TestNode, name: string): Promise<number>;
+async function counter(node: TestNode, name: string, label: string): Promise<Record<string, number>>;
+async function counter(node: TestNode, name: string, label?: string): Promise<number | Record<string, number>> {
+  const metric = await node.service.metrics.registry.getSingleMetric(name)!.get();
+  if (label === undefined) return metric.values.reduce((sum, value) => sum + value.value, 0);
+  return Object.fromEntries(metric.values.map((value) => [String(value.labels[label]), value.value]));
+}
+
+const masterSwitches = (node: TestNode): Promise<number> => counter(node, 'st_api_redis_master_switches_total');
+
+/** Plays without pause from a few concurrent clients, and health polled alongside, until stopped. */
+function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number, number>; plays: number; health: { at: number; status: number; body: string }[] }> } {
+  const statuses = new Map<number, number>();
+  const healthLog: { at: number; status: number; body: string }[] = [];
+  let running = true;
+  const contents = ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'];
+  const worker = async (index: number): Promise<void> => {
+    for (let n = 0; running; n++) {
+      const contentId = contents[(index + n) % contents.length]!;
+      let status: number;
+      try {
+        const response = await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'));
+        await response.arrayBuffer();
+        status = response.status;
+      } catch {
+        // A refused or hung request counts against the node as much as a 5xx.
+        status = 0;
+      }
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+  };
+  const watcher = async (): Promise<void> => {
+    while (running) {
+      const at = Date.now();
+      try {
+        healthLog.push({ at, ...(await health(node)) });
+      } catch {
+        healthLog.push({ at, status: 0, body: 'no answer' });
+      }
+      await sleep(50);
+    }
+  };
+  const tasks = [...[0, 1, 2, 3].map(worker), watcher()];
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(tasks);
+      return { statuses, plays: [...statuses.values()].reduce((a, b) => a + b, 0), health: healthLog };
+    },
+  };
+}
+
+/** Longest stretch of non-passing health answers, in ms. */
+function longestWarning(log: readonly { at: number; status: number }[]): number {
+  let longest = 0;
+  let since: number | undefined;
+  for (const entry of log) {
+    if (entry.status !== 200) since ??= entry.at;
+    else if (since !== undefined) {
+      longest = Math.max(longest, entry.at - since);
+      since = undefined;
+    }
+  }
+  const last = log.at(-1);
+  if (since !== undefined && last !== undefined) longest = Math.max(longest, last.at - since);
+  return longest;
+}
+
+/**
+ * Waits until a write from the node lands on `server`: the rights key of one play is deleted there,
+ * then a play must put it back. Only the master accepts writes, so it is back only if the node
+ * writes to this server.
+ */
+async function waitForWriteOn(node: TestNode, server: RedisServer, timeoutMs: number): Promise<number> {
+  const key = 'st-api:v1:rights:premium-user:tt-demo-0003';
+  const started = Date.now();
+  await withRedis(server, (redis) => redis.del(key));
+  await waitFor(
+    async () => {
+      assert.equal((await node.play({ contentId: 'tt-demo-0003', device: 'web' }, node.tokenFor('premium-user'))).status, 200);
+      return (await withRedis(server, (redis) => redis.exists(key))) === 1;
+    },
+    { timeoutMs, intervalMs: 50, what: `a write from the node on redis :${server.port}` },
+  );
+  return Date.now() - started;
+}
+
+async function waitForHealth(node: TestNode, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return waitFor(
+    async () => {
+      const { body } = await health(node);
+      return pattern.test(body) ? body : undefined;
+    },
+    { timeoutMs, intervalMs: 25, what: `/health/deep to match ${pattern}` },
+  );
+}
+
+/** A master A with a replica B, both registered in the Consul double; replication in sync. */
+async function startPair(consul: ConsulDouble): Promise<{ a: RedisServer; b: RedisServer }> {
+  const a = await startRedis();
+  const b = await startRedis({ extraArgs: ['--replicaof', a.host, String(a.port)] });
+  await waitFor(async () => ((await withRedis(b, (redis) => redis.call('ROLE'))) as unknown[])[3] === 'connected', {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    what: 'the replica to sync',
+  });
+  await registerRedis(consul, 'redis-a', a, 'master');
+  await registerRedis(consul, 'redis-b', b, 'replica');
+  return { a, b };
+}
+
+let consul: ConsulDouble;
+before(async () => {
+  consul = await startConsulDouble({ checkUpdateIntervalMs: 0 });
+  await consul.addNode('redis-a', LOOPBACK);
+  await consul.addNode('redis-b', LOOPBACK);
+});
+after(async () => {
+  await consul.stop();
+});
+
+describe('when the node finds Redis through Consul DNS', () => {
+  let servers: { a: RedisServer; b: RedisServer };
+  let node: TestNode;
+  before(async () => {
+    servers = await startPair(consul);
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
+  });
+  after(async () => {
+    await node.close();
+    await Promise.all([servers.a.stop(), servers.b.stop()]);
+  });
+
+  it('then it connects to the master the SRV record names, health says master, and plays are cached there', async () => {
+    const body = await waitForHealth(node, /redis=ok\([\d.]+ms,master\)/, 5000);
+    assert.match(body, /^ok node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) lag=ok\(\d+ms\)$/);
+    await waitForWriteOn(node, servers.a, 3000);
+    assert.equal(await masterSwitches(node), 0);
+  });
+});
+
+describe('when the replica is promoted and Consul re-tagged (a failover)', () => {
+  let servers: { a: RedisServer; b: RedisServer };
+  let node: TestNode;
+  before(async () => {
+    servers = await startPair(consul);
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
+    await waitForHealth(node, /redis=ok/, 5000);
+  });
+  after(async () => {
+    await node.close();
+    await Promise.all([servers.a.stop(), servers.b.stop()]);
+  });
+
+  it('then plays keep answering 200, the node writes to the new master without a restart, and health passes again', async () => {
+    const { a, b } = servers;
+    await waitForWriteOn(node, a, 3000);
+    const traffic = startTraffic(node);
+    await sleep(300);
+    // What Sentinel does: promote B, turn A into its replica. The hooks re-tag Consul a moment later.
+    await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+    await withRedis(a, (redis) => redis.call('REPLICAOF', b.host, String(b.port)));
+    await sleep(300);
+    await registerRedis(consul, 'redis-a', a, 'replica');
+    await registerRedis(consul, 'redis-b', b, 'master');
+    const retagged = Date.now();
+    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
+    const switchMs = Date.now() - retagged;
+    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 3000);
+    await sleep(300);
+    const { statuses, plays, health: healthLog } = await traffic.stop();
+
+    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])}`);
+    assert.ok(plays > 20, `plays kept flowing (${plays})`);
+    assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+    assert.ok(longestWarning(healthLog) < SWITCH_BOUND_MS + 1000, `health warned for ${longestWarning(healthLog)} ms`);
+    const writeMs = await waitForWriteOn(node, b, 2000);
+    const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
+    console.log(`# promote: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms; write on B confirmed in ${writeMs} ms`);
+  });
+});
+
+describe('when the master is killed (kill -9) and the replica promoted', () => {
+  let servers: { a: RedisServer; b: RedisServer };
+  let node: TestNode;
+  before(async () => {
+    servers = await startPair(consul);
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
+    await waitForHealth(node, /redis=ok/, 5000);
+  });
+  after(async () => {
+    await node.close();
+    await Promise.all([servers.a.stop(), servers.b.stop()]);
+  });
+
+  it('then plays keep answering 200, the node moves to the new master, and health passes again', async () => {
+    const { a, b } = servers;
+    await waitForWriteOn(node, a, 3000);
+    const traffic = startTraffic(node);
+    await sleep(300);
+    await a.kill();
+    // Sentinel needs about two seconds to agree; keep it shorter here, the order is what matters.
+    await sleep(500);
+    const whileDown = await health(node);
+    assert.equal(whileDown.status, 429);
+    assert.match(whileDown.body, /redis=(down|not-master)\(/);
+    await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+    await registerRedis(consul, 'redis-b', b, 'master');
+    await registerRedis(consul, 'redis-a', a, 'replica');
+    const retagged = Date.now();
+    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
+    const switchMs = Date.now() - retagged;
+    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 3000);
+    await sleep(300);
+    const { statuses, plays, health: healthLog } = await traffic.stop();
+
+    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])}`);
+    assert.ok(plays > 20, `plays kept flowing (${plays})`);
+    assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+    const writeMs = await waitForWriteOn(node, b, 2000);
+    const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
+    console.log(`# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`);
+  });
+});
+
+describe('when DNS has no answer for the master', () => {
+  let server: RedisServer;
+  let node: TestNode;
+  before(async () => {
+    server = await startRedis();
+    // Nothing is registered with the tag yet: Consul answers NXDOMAIN.
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort, { name: 'master.redis-late.service.consul' }) });
+  });
+  after(async () => {
+    await node.close();
+    await server.stop();
+  });
+
+  it('then plays answer 200 from the catalog, health warns that it is resolving, and the master is used once it appears', async () => {
+    for (const contentId of ['tt-demo-0001', 'tt-demo-0002']) assert.equal((await node.play({ contentId, device: 'web' })).status, 200);
+    const degraded = await health(node);
+    assert.equal(degraded.status, 429);
+    assert.match(degraded.body, /^warn .*redis=down\(resolving:enotfound\)/);
+
+    const response = await fetch(`${consul.node('redis-a').agentAddr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'redis-late', ID: 'redis-late', Tags: ['master'], Address: server.host, Port: server.port }),
+    });
+    assert.equal(response.status, 200);
+    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, SWITCH_BOUND_MS);
+    await waitForWriteOn(node, server, 2000);
+  });
+});
+
+describe('when the DNS server does not answer at all', () => {
+  let silent: Socket;
+  let node: TestNode;
+  before(async () => {
+    // A UDP port that swallows every query: a hung or firewalled agent, not a refused one.
+    silent = createSocket('udp4');
+    silent.on('message', () => undefined);
+    await new Promise<void>((resolve) => silent.bind(0, LOOPBACK, resolve));
+    node = await startTestNode({ overrides: discoveryOverrides(silent.address().port, { resolveTimeoutMs: 200 }) });
+  });
+  after(async () => {
+    await node.close();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
+  it('then plays answer 200 without waiting on DNS, and health warns', async () => {
+    const started = Date.now();
+    for (const contentId of ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003']) assert.equal((await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'))).status, 200);
+    assert.ok(Date.now() - started < 1000, `plays took ${Date.now() - started} ms`);
+    const degraded = await waitForHealth(node, /redis=down\(resolving:etimeout\)/, 3000);
+    assert.match(degraded, /^warn /);
+  });
+});
+
+describe('when DNS goes away while the node holds a working master', () => {
+  let server: RedisServer;
+  let dns: ConsulDouble;
+  let node: TestNode;
+  before(async () => {
+    server = await startRedis();
+    dns = await startConsulDouble({ checkUpdateIntervalMs: 0 });
+    await dns.addNode('redis-a', LOOPBACK);
+    const response = await fetch(`${dns.node('redis-a').agentAddr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'redis', ID: 'redis', Tags: ['master'], Address: server.host, Port: server.port }),
+    });
+    assert.equal(response.status, 200);
+    node = await startTestNode({ overrides: discoveryOverrides(dns.dnsPort, { refreshIntervalMs: 200, resolveTimeoutMs: 200 }) });
+    await waitForHealth(node, /redis=ok/, 5000);
+  });
+  after(async () => {
+    await node.close();
+    await server.stop();
+  });
+
+  it('then it keeps the master it has: plays are still cached and health still passes', async () => {
+    await dns.stop();
+    await waitFor(async () => ((await counter(node, 'st_api_redis_master_lookups_total', 'result'))['dns_error'] ?? 0) >= 2, {
+      timeoutMs: 3000,
+      intervalMs: 50,
+      what: 'two failed look-ups',
+    });
+    assert.match((await health(node)).body, /^ok .*redis=ok\([\d.]+ms,master\)/);
+    await waitForWriteOn(node, server, 2000);
+  });
+});
+
+describe('when Consul moves the master while the old one still answers as master (a forced failover)', () => {
+  let a: RedisServer;
+  let b: RedisServer;
+  let node: TestNode;
+  before(async () => {
+    // Two masters: Sentinel's forced failover leaves the old one writable for seconds, so neither
+    // READONLY nor a disconnect tells the node; only the periodic look-up does.
+    [a, b] = await Promise.all([startRedis(), startRedis()]);
+    await registerRedis(consul, 'redis-a', a, 'master');
+    await registerRedis(consul, 'redis-b', b, 'replica');
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort, { refreshIntervalMs: 500 }) });
+    await waitForHealth(node, /redis=ok/, 5000);
+    await waitForWriteOn(node, a, 3000);
+  });
+  after(async () => {
+    await node.close();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  it('then the node follows Consul within the refresh interval, without a warning', async () => {
+    const traffic = startTraffic(node);
+    await registerRedis(consul, 'redis-b', b, 'master');
+    await registerRedis(consul, 'redis-a', a, 'replica');
+    const retagged = Date.now();
+    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: 2000, intervalMs: 10, what: 'the node to switch masters' });
+    const switchMs = Date.now() - retagged;
+    const { statuses, health: healthLog } = await traffic.stop();
+    assert.deepEqual([...statuses.keys()], [200]);
+    assert.ok(healthLog.every((entry) => entry.status === 200), 'health kept passing');
+    assert.deepEqual(await counter(node, 'st_api_redis_master_switches_total', 'reason'), { refresh: 1 });
+    await waitForWriteOn(node, b, 2000);
+    console.log(`# forced: switched ${switchMs} ms after the re-tag (refresh every 500 ms)`);
+  });
+});
+
+describe('when the redis section of the configuration is wrong', () => {
+  const parse = (redis: unknown): string[] => {
+    try {
+      parseConfig({ ...embeddedDemo().rawConfig, redis }, {});
+      return [];
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+  };
+
+  it('then every bad key is named, and both forms are accepted', () => {
+    assert.deepEqual(parse({ host: '10.0.0.5' }), []);
+    assert.deepEqual(parse({ discovery: { name: MASTER_NAME, dnsServer: '127.0.0.1:8600', useSrv: true } }), []);
+    assert.deepEqual(parse({ discovery: { name: MASTER_NAME, port: 6380 } }), []);
+    const problems = parse({ port: 6379, discovery: { name: 'not a name', dnsServer: 'consul.local:8600', useSrv: true, port: 6379, retryMinMs: 5000, retryMaxMs: 1000, extra: 1 } });
+    assert.deepEqual(problems.map((problem) => problem.split(':')[0]).sort(), [
+      'redis.discovery',
+      'redis.discovery.dnsServer',
+      'redis.discovery.name',
+      'redis.discovery.port',
+      'redis.discovery.retryMinMs',
+      'redis.port',
+    ]);
+    assert.deepEqual(parse({}), ['redis.host: give either host (a fixed address) or discovery (a DNS name for the master)']);
+    assert.deepEqual(parse({ host: 'redis', discovery: { name: MASTER_NAME } }), ['redis.discovery: give either host or discovery, not both']);
+  });
+
+  it('then a parsed discovery section carries the port source and the defaults', () => {
+    const config = parseConfig({ ...embeddedDemo().rawConfig, redis: { discovery: { name: MASTER_NAME, useSrv: true } } }, {});
+    assert.deepEqual(config.redis?.discovery, { name: MASTER_NAME, port: 'srv', resolveTimeoutMs: 500, refreshIntervalMs: 5000, retryMinMs: 100, retryMaxMs: 2000 });
+  });
+});
