@@ -1,0 +1,246 @@
+// The hooks' command line: (argv, streams, environment) → exit code. main.ts only calls run().
+import type { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { ArgumentError, endpointKey, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from './args.ts';
+import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts';
+import { ConsulAgent, ConsulResponseError, ConsulUnavailableError } from './consul.ts';
+import { recordEvent, RecordConflictError } from './events.ts';
+import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import { acquireLock, LockBusyError } from './lock.ts';
+import { applyTruth, readTruth, sleep, type SyncContext, type Truth } from './sync.ts';
+
+export interface Io {
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `Usage: sentinel-hooks <command> [--config PATH] [arguments]
+
+Keeps the Consul service "redis" (tags master|replica) in line with Redis Sentinel.
+
+Commands:
+  client-reconfig <master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>
+                 Sentinel's client-reconfig-script: re-checks ROLE and the Sentinels, then
+                 re-registers this host's instance(s)
+  notification <event-type> <event-description>
+                 Sentinel's notification-script: logs the event and keeps the last ones in
+                 Consul KV <kvPrefix>/events/<master-name>
+  reconcile      the same re-registration as client-reconfig, for a timer (every few seconds)
+
+Options:
+  --config PATH  configuration file (default: $ST_SENTINEL_HOOKS_CONFIG, else /etc/st-api/sentinel-hooks.json)
+  -h, --help     this text
+
+Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500), CONSUL_HTTP_TOKEN.
+
+Exit codes (Sentinel's meaning): 0 done, 1 transient (Consul, Sentinels or the lock unavailable:
+run again), 2 permanent (bad arguments or configuration; Sentinel will not retry).
+`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+class NoMajorityError extends Error {
+  override name = 'NoMajorityError';
+}
+
+class DeadlineError extends Error {
+  override name = 'DeadlineError';
+}
+
+export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
+  let parsed: ReturnType<typeof splitCommandLine>;
+  try {
+    parsed = splitCommandLine(argv);
+  } catch (error) {
+    io.stderr.write(`sentinel-hooks: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return EXIT.PERMANENT;
+  }
+  const { command, positionals, values } = parsed;
+  if (values.help === true) {
+    io.stdout.write(USAGE);
+    return EXIT.OK;
+  }
+  if (command === undefined) {
+    io.stderr.write(USAGE);
+    return EXIT.PERMANENT;
+  }
+
+  // JSON lines on stderr: Sentinel's log (journal) is where the script's stderr ends up.
+  const logger = pino({ base: { program: 'st-api-sentinel-hooks', command }, level: io.env.ST_SENTINEL_HOOKS_LOG_LEVEL ?? 'info' }, io.stderr);
+  let config: HooksConfig | undefined;
+  const abort = new AbortController();
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  try {
+    config = loadHooksConfig(values.config, io.env);
+    const deadlineMs = config.deadlineMs;
+    const work = dispatch(command, positionals, config, logger, abort.signal);
+    // Every wait inside honours the signal; the race is the backstop for one that does not.
+    const deadline = new Promise<never>((_resolve, reject) => {
+      deadlineTimer = setTimeout(() => {
+        abort.abort();
+        setTimeout(() => reject(new DeadlineError(`not finished within ${deadlineMs} ms`)), 500).unref();
+      }, deadlineMs);
+    });
+    return await Promise.race([work, deadline]);
+  } catch (error) {
+    const code = exitCodeFor(error, command);
+    const message = error instanceof DeadlineError || (abort.signal.aborted && !(error instanceof ArgumentError))
+      ? `deadline of ${config?.deadlineMs ?? '?'} ms reached: ${describe(error)}`
+      : describe(error);
+    logger.error({ exit: code, exitName: EXIT_NAMES[code], err: isKnown(error) ? undefined : error }, message);
+    return code;
+  } finally {
+    clearTimeout(deadlineTimer);
+    abort.abort();
+  }
+}
+
+/**
+ * Options go before the command; everything after it is Sentinel's, passed through untouched
+ * (event types such as "-sdown" look like options to a generic parser).
+ */
+function splitCommandLine(argv: readonly string[]): { command: string | undefined; positionals: string[]; values: { config?: string; help?: boolean } } {
+  const values: { config?: string; help?: boolean } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') values.help = true;
+    else if (arg === '--config' || arg.startsWith('--config=')) {
+      const value = arg === '--config' ? argv[++i] : arg.slice('--config='.length);
+      if (value === undefined || value === '') throw new UsageError('--config needs a path');
+      values.config = value;
+    } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(arg.slice(0, 40))}`);
+    else return { command: arg, positionals: argv.slice(i + 1), values };
+  }
+  return { command: undefined, positionals: [], values };
+}
+
+async function dispatch(command: string, positionals: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+  switch (command) {
+    case 'client-reconfig':
+      return await clientReconfig(positionals, config, logger.child({ argv: positionals.slice(0, 7).map((a) => a.slice(0, 80)) }), signal);
+    case 'reconcile':
+      if (positionals.length > 0) throw new UsageError('reconcile takes no arguments');
+      return await reconcile(config, logger, signal);
+    case 'notification':
+      return await notification(positionals, config, logger, signal);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command.slice(0, 40))}`);
+  }
+}
+
+function context(config: HooksConfig, logger: Logger, signal: AbortSignal, by: string): SyncContext {
+  return {
+    config,
+    consul: new ConsulAgent({ address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs, signal }),
+    logger,
+    signal,
+    by: `${by}@${config.reporter}`,
+    now: () => new Date(),
+  };
+}
+
+async function withLock<T>(ctx: SyncContext, body: () => Promise<T>): Promise<T> {
+  const release = await acquireLock(ctx.config.lockFile, ctx.config.lockWaitMs, ctx.signal).catch((error: unknown) => {
+    if (error instanceof LockBusyError) throw error;
+    throw new HooksConfigError(`cannot create lock file ${ctx.config.lockFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}): set lockFile to a path writable by Sentinel and the reconcile timer`);
+  });
+  try {
+    return await body();
+  } finally {
+    await release();
+  }
+}
+
+function summarize(truth: Truth): Record<string, unknown> {
+  return {
+    sentinels: Object.fromEntries(truth.answers.map((a) => [a.sentinel, a.master === undefined ? 'no answer' : a.master ?? 'unknown master'])),
+    majority: truth.view.master,
+    roles: Object.fromEntries([...truth.roles].map(([k, r]) => [k, r.kind === 'replica' ? `slave of ${r.master}` : r.kind === 'unreachable' ? `unreachable: ${r.error}` : r.kind === 'other' ? r.role : 'master'])),
+  };
+}
+
+async function clientReconfig(argv: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+  const args = parseClientReconfigArgs(argv);
+  if (args.masterName !== config.masterName) {
+    throw new ArgumentError(`master ${args.masterName} is not the one configured in ${config.file} (${config.masterName})`);
+  }
+  const ctx = context(config, logger, signal, 'client-reconfig');
+  const to = endpointKey(args.to);
+  const from = endpointKey(args.from);
+  return await withLock(ctx, async () => {
+    // Sentinels agree within ~70 ms of the first hook; a retry (30 s+ later) agrees at once.
+    const until = Date.now() + config.convergeWaitMs;
+    let truth = await readTruth(ctx, [args.to]);
+    for (let attempt = 0; attempt < 600; attempt++) {
+      const settled = truth.view.master !== null && (truth.view.master !== to || truth.roles.get(to)?.kind === 'master');
+      if (settled || Date.now() >= until) break;
+      await sleep(50, signal);
+      truth = await readTruth(ctx, [args.to]);
+    }
+    const stale = truth.view.master !== to;
+    logger.info({ ...summarize(truth), role: args.role, state: args.state, failover: `${from} → ${to}`, stale },
+      stale ? 'arguments do not match the Sentinels now (stale retry or later failover): applying the current truth' : 'failover confirmed');
+    const result = await applyTruth(ctx, truth, stale ? undefined : `${from} → ${to}`);
+    return finish(truth, result.blocked, result.misconfigured);
+  });
+}
+
+async function reconcile(config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+  const ctx = context(config, logger, signal, 'reconcile');
+  return await withLock(ctx, async () => {
+    const truth = await readTruth(ctx);
+    logger.debug(summarize(truth), 'truth');
+    const result = await applyTruth(ctx, truth, undefined);
+    return finish(truth, result.blocked, result.misconfigured);
+  });
+}
+
+function finish(truth: Truth, blocked: boolean, misconfigured: boolean): ExitCode {
+  if (misconfigured) throw new HooksConfigError('a configured instance is not a Redis data instance (see the check output)');
+  // What could be applied safely was; the rest needs another run once the Sentinels (or the old master's host) answer.
+  if (truth.view.master === null) throw new NoMajorityError(`no Sentinel majority on the master (${truth.view.agreement}): nothing promoted`);
+  if (blocked) throw new ConsulUnavailableError('another instance still holds the master tag: promotion deferred');
+  return EXIT.OK;
+}
+
+async function notification(argv: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+  const args = parseNotificationArgs(argv);
+  const master = eventMasterName(args.description);
+  logger.warn({ event: args.eventType, description: args.description, master: master ?? config.masterName, reporter: config.reporter }, `sentinel event ${args.eventType} ${args.description}`);
+  const consul = new ConsulAgent({ address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs, signal });
+  const key = `${config.kvPrefix}/events/${config.masterName}`;
+  try {
+    const ring = await recordEvent(consul, key, config.masterName, { time: new Date(), type: args.eventType, description: args.description, reporter: config.reporter }, config.eventsKept);
+    logger.debug({ key, count: ring.count }, 'event recorded');
+  } catch (error) {
+    // Never fail Sentinel over bookkeeping: a retry would queue behind real hooks, and the log line above has it.
+    logger.error({ key, err: isKnown(error) ? undefined : error }, `event not recorded in Consul KV: ${describe(error)}`);
+  }
+  return EXIT.OK;
+}
+
+function isKnown(error: unknown): boolean {
+  return error instanceof ArgumentError || error instanceof HooksConfigError || error instanceof UsageError || error instanceof ConsulUnavailableError
+    || error instanceof ConsulResponseError || error instanceof LockBusyError || error instanceof NoMajorityError || error instanceof DeadlineError
+    || error instanceof RecordConflictError;
+}
+
+function exitCodeFor(error: unknown, _command: string): ExitCode {
+  if (error instanceof ArgumentError || error instanceof HooksConfigError || error instanceof UsageError) return EXIT.PERMANENT;
+  if (error instanceof ConsulResponseError) {
+    // 401/403: the token; 400: we sent something the agent refuses: neither heals by itself.
+    return error.status >= 500 || error.status === 429 ? EXIT.TRANSIENT : EXIT.PERMANENT;
+  }
+  if (error instanceof ConsulUnavailableError || error instanceof LockBusyError || error instanceof NoMajorityError || error instanceof DeadlineError) return EXIT.TRANSIENT;
+  if (error instanceof Error && error.message === 'deadline reached') return EXIT.TRANSIENT;
+  // A bug: retrying with the same arguments would hit it again; the reconcile timer keeps DNS honest meanwhile.
+  return EXIT.PERMANENT;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 1000);
+  return String(error).slice(0, 1000);
+}

@@ -1,0 +1,80 @@
+// One JSON file per host (--config, else $ST_SENTINEL_HOOKS_CONFIG, else
+// /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { MASTER_NAME } from './args.ts';
+
+const endpoint = z
+  .object({
+    /** An IP, exactly as Sentinel reports it (announce-hostnames no). */
+    address: z.string().refine((a) => isIP(a) !== 0, 'must be an IP address'),
+    port: z.number().int().min(1).max(65535),
+  })
+  .strict();
+
+export const hooksConfigSchema = z
+  .object({
+    masterName: z.string().regex(MASTER_NAME, 'letters, digits, . _ - only'),
+    /** Every Sentinel watching masterName: a strict majority of THIS list must agree before anything is promoted. */
+    sentinels: z.array(endpoint).min(1).max(15),
+    /** The Redis instance(s) on this host; only these are (re)registered in the local agent. */
+    instances: z.array(endpoint).min(1).max(16),
+    service: z.string().regex(/^[a-zA-Z0-9-]{1,64}$/).default('redis'),
+    /** Who writes, in Meta updated-by and in events (default: the host name). */
+    reporter: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+    /** TTL of the role check: a reconciler dead for this long turns the instance critical. Keep ≥ 3 × the timer period. */
+    checkTtlSeconds: z.number().int().min(3).max(3600).default(15),
+    kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]*[a-zA-Z0-9_-]$/).default('redis/sentinel'),
+    /** Events kept per master in KV (a ring, newest first). */
+    eventsKept: z.number().int().min(1).max(500).default(50),
+    /** Serialises hooks and reconcile on this host: must be one path both can write (see README). */
+    lockFile: z.string().startsWith('/').default('/run/st-api-sentinel-hooks/lock'),
+    /** Hard limit for one run; Sentinel kills a script at 60 s and counts it as a retry. */
+    deadlineMs: z.number().int().min(1000).max(50_000).default(40_000),
+    redisTimeoutMs: z.number().int().min(50).max(10_000).default(1000),
+    consulTimeoutMs: z.number().int().min(100).max(10_000).default(2000),
+    lockWaitMs: z.number().int().min(0).max(30_000).default(10_000),
+    /** client-reconfig: how long to wait for a Sentinel majority on the new master (observers lag the leader by ~70 ms). */
+    convergeWaitMs: z.number().int().min(0).max(30_000).default(5000),
+    /** Before tagging master: how long to wait for another instance's master tag to leave DNS. */
+    promotionWaitMs: z.number().int().min(0).max(40_000).default(20_000),
+  })
+  .strict();
+
+export type HooksConfig = z.infer<typeof hooksConfigSchema> & {
+  reporter: string;
+  consulAddress: string;
+  consulToken: string | undefined;
+  file: string;
+};
+
+export class HooksConfigError extends Error {
+  override name = 'HooksConfigError';
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/st-api/sentinel-hooks.json';
+
+export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv): HooksConfig {
+  const file = path ?? env.ST_SENTINEL_HOOKS_CONFIG ?? DEFAULT_CONFIG_PATH;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new HooksConfigError(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const result = hooksConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new HooksConfigError(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
+  }
+  const keys = result.data.instances.map((i) => `${i.address}:${i.port}`);
+  if (new Set(keys).size !== keys.length) throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
+  return {
+    ...result.data,
+    reporter: result.data.reporter ?? hostname(),
+    consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
+    consulToken: env.CONSUL_HTTP_TOKEN === '' ? undefined : env.CONSUL_HTTP_TOKEN,
+    file,
+  };
+}

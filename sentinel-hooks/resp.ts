@@ -1,0 +1,100 @@
+// One command, one connection, one reply, with a hard timeout. A client library would reconnect,
+// queue and retry behind our back; a hook needs "answered within N ms, or did not".
+import { createConnection } from 'node:net';
+
+export type Reply = string | number | null | ReplyError | Reply[];
+
+export class ReplyError extends Error {
+  override name = 'ReplyError';
+}
+
+/** Incomplete input: wait for more bytes. */
+const MORE = Symbol('more');
+
+function parse(buffer: Buffer, start: number, depth: number): { value: Reply; end: number } | typeof MORE {
+  if (depth > 8) throw new Error('RESP reply nested too deeply');
+  const lineEnd = buffer.indexOf('\r\n', start);
+  if (lineEnd < 0) return MORE;
+  const type = String.fromCharCode(buffer[start] ?? 0);
+  const line = buffer.toString('utf8', start + 1, lineEnd);
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+': return { value: line, end: next };
+    case '-': return { value: new ReplyError(line), end: next };
+    case ':': return { value: Number(line), end: next };
+    case '$': {
+      const length = Number(line);
+      if (length < 0) return { value: null, end: next };
+      if (buffer.length < next + length + 2) return MORE;
+      return { value: buffer.toString('utf8', next, next + length), end: next + length + 2 };
+    }
+    case '*': {
+      const count = Number(line);
+      if (count < 0) return { value: null, end: next };
+      if (count > 10_000) throw new Error(`RESP array of ${count} elements`);
+      const items: Reply[] = [];
+      let at = next;
+      for (let i = 0; i < count; i++) {
+        const item = parse(buffer, at, depth + 1);
+        if (item === MORE) return MORE;
+        items.push(item.value);
+        at = item.end;
+      }
+      return { value: items, end: at };
+    }
+    default:
+      throw new Error(`not a RESP reply (starts with ${JSON.stringify(type)})`);
+  }
+}
+
+function encode(args: readonly string[]): string {
+  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+}
+
+const MAX_REPLY_BYTES = 1024 * 1024;
+
+export interface CommandOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Sends one command and resolves with its reply (an error reply resolves as a ReplyError). */
+export function command(host: string, port: number, args: readonly string[], options: CommandOptions): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted === true) {
+      reject(new Error('aborted'));
+      return;
+    }
+    const socket = createConnection({ host, port });
+    let chunks = Buffer.alloc(0);
+    let settled = false;
+    const finish = (error: Error | null, value?: Reply): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      if (error === null) resolve(value ?? null);
+      else reject(error);
+    };
+    const onAbort = (): void => finish(new Error('aborted'));
+    const timer = setTimeout(() => finish(new Error(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)), options.timeoutMs);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', (error) => finish(error));
+    socket.once('close', () => finish(new Error(`${host}:${port} closed the connection`)));
+    socket.once('connect', () => socket.write(encode(args)));
+    socket.on('data', (chunk: Buffer) => {
+      chunks = Buffer.concat([chunks, chunk]);
+      if (chunks.length > MAX_REPLY_BYTES) {
+        finish(new Error(`reply from ${host}:${port} exceeds ${MAX_REPLY_BYTES} bytes`));
+        return;
+      }
+      try {
+        const parsed = parse(chunks, 0, 0);
+        if (parsed !== MORE) finish(null, parsed.value);
+      } catch (error) {
+        finish(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+  });
+}

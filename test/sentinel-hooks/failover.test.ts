@@ -1,0 +1,201 @@
+// Real failovers: redis-server ×3 on 127.0.0.2-4, redis-sentinel ×3 running the real hook
+// executables, the Consul double with one agent per Redis host, and a reconcile timer per host.
+// One cluster for the whole file; the scenarios run in order and each leaves it healthy.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { freePort, sleep, waitFor } from '../support/processes.ts';
+import { command } from '../../sentinel-hooks/resp.ts';
+import { sampleUntil, startHooksSystem, type HooksSystem } from './system.ts';
+
+let system: HooksSystem;
+
+/** The master all three Sentinels agree on, once they do. */
+async function agreedMaster(timeoutMs: number): Promise<string> {
+  return await waitFor(async () => {
+    const addrs = await system.cluster.masterAddrs();
+    return addrs.every((a) => a !== null && a === addrs[0]) ? addrs[0] : null;
+  }, { timeoutMs, intervalMs: 50, what: 'the Sentinels to agree on a master' });
+}
+
+async function role(key: string): Promise<string> {
+  const [host, port] = key.split(':');
+  const reply = await command(host ?? '', Number(port), ['ROLE'], { timeoutMs: 500 }).catch(() => null);
+  return Array.isArray(reply) ? String(reply[0]) : 'down';
+}
+
+/** Until Consul DNS answers exactly `master` and every Redis reports the role Sentinel gave it. */
+async function settled(master: string, timeoutMs: number): Promise<void> {
+  await waitFor(async () => {
+    const dns = await system.dnsMasters();
+    const regs = await system.registrations();
+    const roles = await Promise.all(system.cluster.redis.map((r) => role(r.key)));
+    return dns.length === 1 && dns[0] === master.split(':')[0] && regs.length === 3
+      && regs.every((r) => r.health === 'passing' && r.tags.length === 1 && r.tags[0] === (`${r.address}:${system.cluster.redis[0]?.port}` === master ? 'master' : 'replica'))
+      && roles.filter((r) => r === 'master').length === 1;
+  }, { timeoutMs, intervalMs: 100, what: `Consul and Redis to settle on ${master}` });
+}
+
+async function forcedFailover(): Promise<void> {
+  // -INPROG / -NOGOODSLAVE until the previous failover's replicas are reconfigured.
+  await waitFor(async () => {
+    const reply = await system.cluster.sentinelCommand(0, ['SENTINEL', 'FAILOVER', system.cluster.masterName]);
+    return reply === 'OK';
+  }, { timeoutMs: 30_000, intervalMs: 250, what: 'SENTINEL FAILOVER to be accepted' });
+}
+
+describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
+  before(async () => {
+    system = await startHooksSystem({ reconcilePeriodMs: 2000 });
+    await system.cluster.waitStable(30_000);
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  it('when reconcile first runs on each host, then DNS answers the master only, and a second run changes nothing', async () => {
+    const codes = await Promise.all([0, 1, 2].map((i) => system.cli(i, ['reconcile'])));
+    assert.deepEqual(codes, [0, 0, 0]);
+    const master = system.cluster.redis[0]?.key ?? '';
+    await waitFor(async () => (await Promise.all([0, 1, 2].map((i) => system.cli(i, ['reconcile'])))).every((c) => c === 0)
+      && (await system.registrations()).every((r) => r.health === 'passing'), { timeoutMs: 15_000, intervalMs: 300, what: 'replicas in sync' });
+    assert.deepEqual(await system.dnsMasters(), ['127.0.0.2']);
+    const first = await system.registrations();
+    assert.deepEqual(await Promise.all([0, 1, 2].map((i) => system.cli(i, ['reconcile']))), [0, 0, 0]);
+    const second = await system.registrations();
+    assert.deepEqual(second.map((r) => [r.address, r.modifyIndex, r.meta]), first.map((r) => [r.address, r.modifyIndex, r.meta]), 'same registration twice = no change');
+    assert.equal(first.find((r) => r.tags.includes('master'))?.address, master.split(':')[0]);
+    assert.match(first.find((r) => r.address === '127.0.0.3')?.output ?? '', /^tag=replica, ROLE=slave \(master 127\.0\.0\.2:\d+, link connected\)/);
+    system.startReconcileTimer();
+  });
+
+  describe('hostile input (scenario 6): the right exit code, nothing written', () => {
+    const writes = (): number => system.consul.callLog().filter((c) => c.method === 'PUT').length;
+    const port = (): string => String(system.cluster.redis[0]?.port);
+    const stale = (): string[] => ['mymaster', 'leader', 'start', '127.0.0.2', port(), '127.0.0.3', port()];
+
+    it('when arguments are missing, then client-reconfig exits 2 and writes nothing', async () => {
+      system.consul.clearLogs();
+      assert.equal(await system.cli(1, ['client-reconfig', 'mymaster', 'leader', 'start']), 2);
+      assert.equal(await system.cli(1, ['client-reconfig']), 2);
+      assert.equal(writes(), 0);
+    });
+    it('when a port is not numeric, then client-reconfig exits 2 and writes nothing', async () => {
+      system.consul.clearLogs();
+      assert.equal(await system.cli(1, ['client-reconfig', 'mymaster', 'leader', 'start', '127.0.0.2', '63x79', '127.0.0.3', port()]), 2);
+      assert.equal(await system.cli(1, ['client-reconfig', 'mymaster', 'leader', 'start', '127.0.0.2', port(), '127.0.0.3', '70000']), 2);
+      assert.equal(writes(), 0);
+    });
+    it('when the master name is not the configured one, then client-reconfig exits 2 and writes nothing', async () => {
+      system.consul.clearLogs();
+      const args = stale();
+      args[0] = 'othermaster';
+      assert.equal(await system.cli(1, ['client-reconfig', ...args]), 2);
+      assert.equal(writes(), 0);
+    });
+    it('when the configuration is invalid, then every command exits 2', async () => {
+      assert.equal(await system.cli(1, ['reconcile'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' }), 2);
+      assert.equal(await system.cli(1, ['notification', '+sdown', 'master mymaster 127.0.0.2 1'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' }), 2);
+    });
+    it('when Consul is unreachable, then client-reconfig and reconcile exit 1 (retry) and notification still exits 0', async () => {
+      const closed = `http://127.0.0.1:${await freePort()}`;
+      const before = await system.registrations();
+      assert.equal(await system.cli(1, ['client-reconfig', ...stale()], { CONSUL_HTTP_ADDR: closed }), 1);
+      assert.equal(await system.cli(1, ['reconcile'], { CONSUL_HTTP_ADDR: closed }), 1);
+      assert.equal(await system.cli(1, ['notification', '+sdown', 'master mymaster 127.0.0.2 1'], { CONSUL_HTTP_ADDR: closed }), 0);
+      const afterwards = await system.registrations();
+      assert.deepEqual(afterwards.map((r) => [r.address, r.tags, r.meta]), before.map((r) => [r.address, r.tags, r.meta]));
+    });
+  });
+
+  it('when the master is killed with -9 (scenario 1), then within the failover time + 1 s DNS answers the new master and the old one is out', async () => {
+    const old = system.cluster.redis.find((r) => r.key === `127.0.0.2:${r.port}`);
+    assert.ok(old);
+    const killedAt = Date.now();
+    await old.kill();
+    const newMaster = await waitFor(async () => {
+      const addrs = await system.cluster.masterAddrs();
+      return addrs.every((a) => a !== null && a !== old.key && a === addrs[0]) ? addrs[0] : null;
+    }, { timeoutMs: 20_000, intervalMs: 50, what: 'the Sentinels to agree on a new master' });
+    const sentinelsAt = Date.now();
+    // Sample DNS and the Sentinels' failover state side by side: "failover done" is when no
+    // Sentinel has a failover in progress any more (the leader's +switch-master / +failover-end).
+    const samples = await sampleUntil(async () => ({ dns: await system.dnsMasters(), inProgress: await system.failoverInProgress() }),
+      (s) => s.dns.length === 1 && s.dns[0] === newMaster.split(':')[0] && !s.inProgress, { intervalMs: 50, timeoutMs: 15_000 });
+    const dnsAt = samples.find((s) => s.value.dns.length === 1 && s.value.dns[0] === newMaster.split(':')[0])?.at ?? Number.POSITIVE_INFINITY;
+    const doneAt = samples.find((s) => !s.value.inProgress)?.at ?? Number.POSITIVE_INFINITY;
+    process.stderr.write(`# scenario 1: Sentinels agreed after ${sentinelsAt - killedAt} ms, failover done after ${doneAt - killedAt} ms, DNS answered ${newMaster} after ${dnsAt - killedAt} ms\n`);
+    assert.ok(dnsAt - doneAt <= 1000, `DNS answered ${dnsAt - doneAt} ms after the failover ended`);
+    assert.ok(samples.every((s) => s.value.dns.length <= 1), 'never two masters in DNS');
+    const oldReg = (await system.registrations()).find((r) => r.address === '127.0.0.2');
+    assert.ok(oldReg !== undefined && (oldReg.tags.includes('replica') || oldReg.health === 'critical'), `old master: ${JSON.stringify(oldReg)}`);
+  });
+
+  it('when the old master restarts without replicaof (scenario 3), then it never enters DNS as master and ends as a passing replica', async () => {
+    const old = system.cluster.redis.find((r) => r.key === `127.0.0.2:${r.port}`);
+    assert.ok(old);
+    const master = await agreedMaster(5000);
+    await old.start(null);
+    const samples = await sampleUntil(async () => ({ dns: await system.dnsMasters(), old: (await system.registrations()).find((r) => r.address === '127.0.0.2') }),
+      (s) => s.old?.tags[0] === 'replica' && s.old.health === 'passing', { intervalMs: 100, timeoutMs: 30_000 });
+    const last = samples.at(-1)?.value;
+    assert.equal(last?.old?.tags[0], 'replica', JSON.stringify(last));
+    assert.equal(last?.old?.health, 'passing', JSON.stringify(last));
+    assert.ok(samples.every((s) => !s.value.dns.includes('127.0.0.2')), 'the returning master never answered as master');
+    assert.equal(await role(old.key), 'slave');
+    await settled(master, 20_000);
+  });
+
+  it('when a failover is forced while the old master stays writable (scenario 2), then DNS never answers two masters for longer than one check interval', async () => {
+    await system.cluster.waitStable(30_000);
+    const old = await agreedMaster(5000);
+    const polling = sampleUntil(() => system.dnsMasters(), () => false, { intervalMs: 50, timeoutMs: 15_000 });
+    await sleep(300);
+    await forcedFailover();
+    const samples = await polling;
+    const master = await agreedMaster(5000);
+    assert.notEqual(master, old);
+    let longest = 0;
+    let since: number | null = null;
+    for (const s of samples) {
+      if (s.value.length >= 2) since ??= s.at;
+      else if (since !== null) {
+        longest = Math.max(longest, s.at - since);
+        since = null;
+      }
+    }
+    process.stderr.write(`# scenario 2: longest two-master answer ${longest} ms over ${samples.length} DNS samples\n`);
+    assert.ok(longest <= system.reconcilePeriodMs, `two masters in DNS for ${longest} ms`);
+    assert.ok(samples.some((s) => s.value.length === 1 && s.value[0] === master.split(':')[0]), 'DNS moved to the new master within the polling window');
+    await settled(master, 30_000);
+  });
+
+  it('when two failovers run back to back and a hook is then retried with the first one\'s arguments (scenario 4), then Consul still shows the true master', async () => {
+    await system.cluster.waitStable(30_000);
+    const a = await agreedMaster(5000);
+    await forcedFailover();
+    const b = await waitFor(async () => { const m = await agreedMaster(5000); return m !== a ? m : null; }, { timeoutMs: 20_000, intervalMs: 100, what: 'first failover' });
+    await waitFor(async () => (await role(b)) === 'master', { timeoutMs: 10_000, intervalMs: 100, what: `${b} to be master` });
+    await forcedFailover();
+    const c = await waitFor(async () => { const m = await agreedMaster(5000); return m !== b ? m : null; }, { timeoutMs: 30_000, intervalMs: 100, what: 'second failover' });
+    await settled(c, 30_000);
+    // Sentinel's retry replays argv verbatim; run it on the host that argv would promote.
+    const [aIp, aPort] = a.split(':');
+    const [bIp, bPort] = b.split(':');
+    const code = await system.cli(system.hostOf(b), ['client-reconfig', 'mymaster', 'leader', 'start', aIp ?? '', aPort ?? '', bIp ?? '', bPort ?? '']);
+    assert.equal(code, 0);
+    const regs = await system.registrations();
+    assert.deepEqual(regs.filter((r) => r.tags.includes('master')).map((r) => r.address), [c.split(':')[0]]);
+    assert.deepEqual(await system.dnsMasters(), [c.split(':')[0]]);
+    if (b !== c) assert.equal(regs.find((r) => r.address === bIp)?.tags[0], 'replica');
+  });
+
+  it('when Sentinel reports events, then the notification hook keeps a bounded ring in Consul KV with a last summary', async () => {
+    const response = await fetch(`${system.consul.httpAddr}/v1/kv/redis/sentinel/events/mymaster?raw`);
+    assert.equal(response.status, 200);
+    const ring = (await response.json()) as { last: { type: string } | null; events: { type: string; reportedBy: string[] }[]; count: number };
+    assert.ok(ring.events.length > 0 && ring.events.length <= 20, `${ring.events.length} events`);
+    assert.ok(ring.last !== null);
+    assert.ok(ring.events.some((e) => e.type === '+switch-master'), ring.events.map((e) => e.type).join(' '));
+    assert.ok(ring.events.some((e) => e.reportedBy.length > 1), 'duplicate reports from several Sentinels are merged');
+  });
+});

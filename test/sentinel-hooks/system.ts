@@ -1,0 +1,204 @@
+// The whole arrangement the hooks live in, for the failover tests and the timing script:
+// the Consul double with one agent per Redis host, the Sentinel test bed whose Sentinels run
+// the real hook executables, and an in-process reconcile timer per host.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { run } from '../../sentinel-hooks/cli.ts';
+import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
+import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
+import { makeTempDir, sleep } from '../support/processes.ts';
+import { startSentinelCluster, writeHookScript, type SentinelCluster } from '../support/sentinel.ts';
+
+export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+
+export interface Registration {
+  readonly node: string;
+  readonly address: string;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+  /** The role check's status and output; '' when absent. */
+  readonly status: string;
+  readonly output: string;
+  /** Worst of all checks (node + service): critical leaves DNS. */
+  readonly health: string;
+  readonly modifyIndex: number;
+}
+
+export interface HooksSystem {
+  readonly consul: ConsulDouble;
+  readonly cluster: SentinelCluster;
+  readonly nodes: readonly NodeHandle[];
+  readonly dir: string;
+  readonly reconcilePeriodMs: number;
+  /** Env for host i's hooks (its agent, its config). */
+  env(i: number, overrides?: Readonly<Record<string, string>>): Record<string, string>;
+  /** In-process run of the CLI as host i; logs go to dir/cli-i.log. */
+  cli(i: number, argv: readonly string[], overrides?: Readonly<Record<string, string>>): Promise<ExitCode>;
+  /** A records of master.redis.service.consul ([] on NXDOMAIN). */
+  dnsMasters(): Promise<string[]>;
+  registrations(): Promise<Registration[]>;
+  hostOf(address: string): number;
+  /** True while any Sentinel flags failover_in_progress (or does not answer). */
+  failoverInProgress(): Promise<boolean>;
+  startReconcileTimer(): void;
+  stopReconcileTimer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One bundled .mjs of sentinel-hooks/main.ts, as production runs compiled JS: through tsx each
+ * hook costs ~0.8 s of CPU, and a failover runs ~30 scripts on this machine's few cores, which
+ * delayed the hooks by tens of seconds. ST_SENTINEL_HOOKS_TSX=1 runs the sources instead.
+ */
+async function bundleHooks(dir: string): Promise<string> {
+  if (process.env['ST_SENTINEL_HOOKS_TSX'] === '1') return join(REPO_ROOT, 'sentinel-hooks/main.ts');
+  const outfile = join(dir, 'sentinel-hooks.mjs');
+  await build({
+    entryPoints: [join(REPO_ROOT, 'sentinel-hooks/main.ts')],
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning',
+    // pino and zod are CommonJS inside; an ESM bundle needs a require for them.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  });
+  return outfile;
+}
+
+export async function startHooksSystem(options: { reconcilePeriodMs?: number } = {}): Promise<HooksSystem> {
+  const reconcilePeriodMs = options.reconcilePeriodMs ?? 2000;
+  const dir = await makeTempDir('st-hooks');
+  const entry = await bundleHooks(dir);
+  const consul = await startConsulDouble({ checkUpdateIntervalMs: 0, checkStagger: false });
+  const nodes: NodeHandle[] = [];
+  const configs: string[] = [];
+  const logs: WriteStream[] = [];
+  let cluster: SentinelCluster;
+  const ips = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+  try {
+    for (const [i, ip] of ips.entries()) nodes.push(await consul.addNode(`redis-host-${i}`, ip));
+    cluster = await startSentinelCluster({
+      ips,
+      hooks: async (i, layout) => {
+        const config = join(dir, `host-${i}.json`);
+        configs[i] = config;
+        await writeFile(config, JSON.stringify({
+          masterName: 'mymaster',
+          sentinels: layout.sentinelPorts.map((port) => ({ address: '127.0.0.1', port })),
+          instances: [{ address: layout.ips[i], port: layout.redisPort }],
+          reporter: `redis-host-${i}`,
+          checkTtlSeconds: Math.max(3, Math.ceil((3 * reconcilePeriodMs) / 1000)),
+          lockFile: join(dir, `host-${i}.lock`),
+          deadlineMs: 30_000,
+          redisTimeoutMs: 500,
+          consulTimeoutMs: 2000,
+          lockWaitMs: 5000,
+          convergeWaitMs: 5000,
+          promotionWaitMs: 10_000,
+          eventsKept: 20,
+        }, null, 2));
+        const env = { CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '', ST_SENTINEL_HOOKS_CONFIG: config };
+        const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
+        const notification = join(dir, `notification-${i}.sh`);
+        await writeHookScript(clientReconfig, { entry, repoRoot: REPO_ROOT, command: 'client-reconfig', env, logFile: join(dir, `hooks-${i}.log`) });
+        await writeHookScript(notification, { entry, repoRoot: REPO_ROOT, command: 'notification', env, logFile: join(dir, `notify-${i}.log`) });
+        return { clientReconfig, notification };
+      },
+    });
+  } catch (error) {
+    await consul.stop();
+    throw error;
+  }
+  for (let i = 0; i < ips.length; i++) logs.push(createWriteStream(join(dir, `cli-${i}.log`), { flags: 'a' }));
+
+  const resolver = new Resolver({ timeout: 500, tries: 1 });
+  resolver.setServers([`127.0.0.1:${consul.dnsPort}`]);
+
+  const env = (i: number, overrides: Readonly<Record<string, string>> = {}): Record<string, string> => ({
+    CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '',
+    ST_SENTINEL_HOOKS_CONFIG: configs[i] ?? '',
+    ...overrides,
+  });
+  const cli = async (i: number, argv: readonly string[], overrides?: Readonly<Record<string, string>>): Promise<ExitCode> => {
+    const log = logs[i];
+    if (log === undefined) throw new Error(`no host ${i}`);
+    return await run(argv, { stdout: log, stderr: log, env: env(i, overrides) });
+  };
+
+  let timer: Promise<void> | null = null;
+  let timerStopped = false;
+
+  const system: HooksSystem = {
+    consul, cluster, nodes, dir, reconcilePeriodMs, env, cli,
+    async dnsMasters() {
+      try {
+        return (await resolver.resolve4('master.redis.service.consul')).sort();
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ENOTFOUND') return [];
+        throw error;
+      }
+    },
+    async registrations() {
+      const response = await fetch(`${consul.httpAddr}/v1/health/service/redis`);
+      const entries = (await response.json()) as {
+        Node: { Node: string };
+        Service: { ID: string; Address: string; Tags: string[]; Meta: Record<string, string>; ModifyIndex: number };
+        Checks: { CheckID: string; Status: string; Output: string }[];
+      }[];
+      return entries.map((e) => {
+        const role = e.Checks.find((c) => c.CheckID.endsWith(':role'));
+        const health = e.Checks.some((c) => c.Status === 'critical') ? 'critical' : e.Checks.some((c) => c.Status === 'warning') ? 'warning' : 'passing';
+        return {
+          node: e.Node.Node, address: e.Service.Address, tags: e.Service.Tags, meta: e.Service.Meta,
+          status: role?.Status ?? '', output: role?.Output ?? '', health, modifyIndex: e.Service.ModifyIndex,
+        };
+      }).sort((a, b) => a.address.localeCompare(b.address));
+    },
+    async failoverInProgress() {
+      const replies = await Promise.all(cluster.sentinels.map((_s, i) => cluster.sentinelCommand(i, ['SENTINEL', 'MASTER', cluster.masterName]).catch(() => null)));
+      return replies.some((r) => !Array.isArray(r) || String(r[r.indexOf('flags') + 1]).includes('failover_in_progress'));
+    },
+    hostOf(address) {
+      const i = ips.indexOf(address.split(':')[0] ?? '');
+      if (i < 0) throw new Error(`no host for ${address}`);
+      return i;
+    },
+    startReconcileTimer() {
+      if (timer !== null) return;
+      timerStopped = false;
+      // Bounded: stops with stopReconcileTimer(); each round is bounded by the CLI's deadline.
+      timer = (async () => {
+        for (let round = 0; round < 100_000 && !timerStopped; round++) {
+          await Promise.all(ips.map((_ip, i) => cli(i, ['reconcile'])));
+          for (let waited = 0; waited < reconcilePeriodMs && !timerStopped; waited += 50) await sleep(50);
+        }
+      })();
+    },
+    async stopReconcileTimer() {
+      timerStopped = true;
+      await timer;
+      timer = null;
+    },
+    async stop() {
+      await system.stopReconcileTimer();
+      await cluster.stop();
+      await consul.stop();
+      await Promise.all(logs.map((l) => new Promise<void>((resolve) => l.end(resolve))));
+    },
+  };
+  return system;
+}
+
+/** Polls `sample` every `intervalMs` until `done` or the bound; returns every sample with its time. */
+export async function sampleUntil<T>(sample: () => Promise<T>, done: (value: T) => boolean, options: { intervalMs: number; timeoutMs: number }): Promise<{ at: number; value: T }[]> {
+  const started = Date.now();
+  const samples: { at: number; value: T }[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const value = await sample();
+    samples.push({ at: Date.now(), value });
+    if (done(value) || Date.now() - started > options.timeoutMs) break;
+    await sleep(options.intervalMs);
+  }
+  return samples;
+}
