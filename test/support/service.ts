@@ -32,6 +32,8 @@ export interface TestNodeOptions {
   overrides?: Record<string, unknown>;
   now?: () => number;
   random?: () => number;
+  /** Listen on this port instead of a free one (a node upgraded in place keeps its address). */
+  port?: number;
 }
 
 export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
@@ -62,7 +64,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
   });
-  const server: Server = service.app.listen(0, '127.0.0.1');
+  const server: Server = service.app.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   if (options.redis !== undefined) {

@@ -1,0 +1,127 @@
+// Blue/green, node by node, under load (the procedure in deploy/RUNBOOK.md): exclude → drain →
+// upgrade → verify → include. Real st-api processes (SIGTERM drain included), the Consul double
+// checking them and running the real watch handler, the Route53 double, and clients that resolve
+// through Route53's records with a (scaled-down) TTL. Not one play may fail.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { embeddedDemo } from '../../api/demo/embedded.ts';
+import { freePort, waitFor } from '../support/processes.ts';
+import { publishedNodes, REPO, startWatcherWorld, waitForPublished, watcherCli, WATCHER, type WatcherWorld } from './harness.ts';
+
+const NODES = ['api-node-1', 'api-node-2', 'api-node-3'];
+/** Clients cache DNS answers this long: the record TTL, scaled down from 30 s. */
+const CLIENT_TTL_MS = 1000;
+const demo = embeddedDemo();
+const dir = mkdtempSync(join(tmpdir(), 'st-bluegreen-'));
+let world: WatcherWorld;
+const ports = new Map<string, number>();
+const processes = new Map<string, ChildProcess>();
+
+const addressOf = (node: string) => `127.0.3.${node.slice(-1)}`;
+
+async function startApi(node: string, version: string): Promise<void> {
+  const port = ports.get(node) ?? (await freePort());
+  ports.set(node, port);
+  const configFile = join(dir, `${node}-${version}.json`);
+  writeFileSync(configFile, JSON.stringify({ ...demo.rawConfig, listen: { host: '127.0.0.1', port }, logLevel: 'warn', shutdown: { drainMs: 1500, timeoutMs: 5000 } }));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'api', 'main.ts')], { env: { ...process.env, ST_API_CONFIG: configFile }, stdio: ['ignore', 'ignore', 'inherit'] });
+  processes.set(node, child);
+  await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true ? true : undefined), {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+    what: `${node} ${version} to listen`,
+  });
+}
+
+async function registerInConsul(node: string): Promise<void> {
+  let agent: string;
+  try {
+    agent = world.consul.node(node).agentAddr;
+  } catch {
+    agent = (await world.consul.addNode(node, addressOf(node))).agentAddr;
+  }
+  const port = ports.get(node) ?? 0;
+  const response = await fetch(`${agent}/v1/agent/service/register`, {
+    method: 'PUT',
+    body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Address: addressOf(node), Port: port, Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `http://127.0.0.1:${port}/health/deep`, Interval: '200ms', Timeout: '1s' } }),
+  });
+  assert.equal(response.status, 200);
+}
+
+before(async () => {
+  world = await startWatcherWorld();
+  for (const node of NODES) {
+    await startApi(node, 'blue');
+    await registerInConsul(node);
+  }
+  world.consul.watch({ node: 'api-node-1', type: 'service', service: 'st-api', args: [...WATCHER, 'handle'], env: world.env, cwd: REPO });
+  await waitForPublished(world, NODES, 'blue fleet published');
+});
+
+after(async () => {
+  for (const child of processes.values()) child.kill('SIGKILL');
+  await world.stop();
+});
+
+describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, () => {
+  it('when every node is excluded, drained, upgraded, verified and included in turn, then not one play fails', async () => {
+    const results = new Map<string, number>();
+    const token = demo.tokenFor('demo-user', 3600);
+    let answer = { at: 0, nodes: [] as string[] };
+    let running = true;
+    const client = async () => {
+      for (let i = 0; running && i < 100_000; i += 1) {
+        // A resolver that caches Route53's answer for the TTL, as real clients do.
+        if (Date.now() - answer.at > CLIENT_TTL_MS) answer = { at: Date.now(), nodes: [...publishedNodes(world).keys()] };
+        const node = answer.nodes[i % Math.max(1, answer.nodes.length)];
+        const port = node === undefined ? undefined : ports.get(node);
+        let outcome: string;
+        try {
+          const response = await fetch(`http://127.0.0.1:${port ?? 1}/v1/playback-urls`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
+            signal: AbortSignal.timeout(5000),
+          });
+          await response.arrayBuffer();
+          outcome = String(response.status);
+        } catch (error) {
+          outcome = `error ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name}`;
+        }
+        results.set(outcome, (results.get(outcome) ?? 0) + 1);
+      }
+    };
+    const clients = Array.from({ length: 4 }, client);
+
+    for (const node of NODES) {
+      const excluded = await watcherCli(world, ['exclude', node, '--reason', 'blue/green upgrade', '--by', 'ci']);
+      assert.equal(excluded.code, 0, excluded.stderr);
+      assert.equal(publishedNodes(world).has(node), false, `${node} left DNS`);
+      // Drain: wait out the clients' DNS cache, then SIGTERM (the node finishes in-flight plays).
+      await new Promise((resolve) => setTimeout(resolve, 2 * CLIENT_TTL_MS));
+      const blue = processes.get(node);
+      blue?.kill('SIGTERM');
+      const [code] = (await once(blue as ChildProcess, 'exit')) as [number | null];
+      assert.equal(code, 0, `${node} blue stopped cleanly`);
+
+      await startApi(node, 'green');
+      await registerInConsul(node);
+      const deep = await fetch(`http://127.0.0.1:${ports.get(node) ?? 0}/health/deep`);
+      assert.equal(deep.status, 200, `${node} green verified`);
+      const included = await watcherCli(world, ['include', node]);
+      assert.equal(included.code, 0, included.stderr);
+      await waitForPublished(world, NODES, `${node} back in DNS`, 10_000);
+    }
+    running = false;
+    await Promise.all(clients);
+
+    process.stderr.write(`# blue/green: ${JSON.stringify(Object.fromEntries(results))}\n`);
+    assert.deepEqual([...results.keys()], ['200'], `every play succeeded: ${JSON.stringify(Object.fromEntries(results))}`);
+    assert.ok((results.get('200') ?? 0) > 100);
+  });
+});
