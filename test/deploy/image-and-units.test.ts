@@ -1,0 +1,194 @@
+// The image and the systemd units, checked without Docker or systemd: the Dockerfile's promises
+// (Node LTS, non-root, production dependencies only, liveness HEALTHCHECK, SIGTERM), a real
+// `npm run build` equivalent whose output runs under plain node, the HEALTHCHECK command itself run
+// against a live node, and the units' hardening and stop timeout against st-api's defaults.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { builtinModules } from 'node:module';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parseConfig } from '../../api/config.ts';
+import { embeddedDemo } from '../../api/demo/embedded.ts';
+import { freePort } from '../support/processes.ts';
+import { startTestNode } from '../support/service.ts';
+import { REPO } from '../watcher/harness.ts';
+
+const run = promisify(execFile);
+const DOCKERFILE = readFileSync(join(REPO, 'deploy', 'Dockerfile'), 'utf8');
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+
+/** Instructions of one stage, by name. */
+function stage(name: string): string {
+  const start = DOCKERFILE.search(new RegExp(`^FROM \\S+ AS ${name}$`, 'm'));
+  assert.ok(start >= 0, `stage ${name}`);
+  const rest = DOCKERFILE.slice(start + 1);
+  const next = rest.search(/^FROM /m);
+  return next < 0 ? rest : rest.slice(0, next);
+}
+
+describe('deploy/Dockerfile', () => {
+  it('when read, then it builds on Node 24 LTS slim, in stages, with the API as the default target', () => {
+    assert.match(DOCKERFILE, /^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    const froms = [...DOCKERFILE.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map((m) => m[2]);
+    assert.equal(froms.at(-1), 'st-api', 'the last stage is what a plain `docker build` produces');
+    assert.match(stage('build'), /npm ci /);
+    assert.match(stage('build'), /npm run build/);
+  });
+
+  it('when the runtime stage is read, then it has production dependencies only, dist/ only, runs as node, and drains on SIGTERM', () => {
+    const runtime = stage('runtime');
+    assert.match(stage('prod-deps'), /npm ci --omit=dev/);
+    assert.match(runtime, /COPY --from=prod-deps \/src\/node_modules/);
+    assert.match(runtime, /COPY --from=build \/src\/dist \.\/dist/);
+    assert.doesNotMatch(runtime, /COPY (?!package\.json|--from)/, 'no sources copied into the runtime');
+    assert.match(runtime, /^USER node$/m);
+    assert.match(runtime, /^ENV NODE_ENV=production$/m);
+    assert.match(runtime, /^EXPOSE 8080$/m);
+    assert.match(runtime, /^STOPSIGNAL SIGTERM$/m);
+    assert.match(runtime, /^ENTRYPOINT \["node"\]$/m);
+    assert.match(runtime, /^CMD \["dist\/api\/main\.js"\]$/m);
+    assert.ok(!('tsx' in pkg.dependencies), 'tsx stays a devDependency: the image runs compiled JavaScript');
+    const instructions = runtime.split('\n').filter((line) => !line.startsWith('#')).join('\n');
+    assert.doesNotMatch(instructions, /curl|wget/, 'no HTTP client installed for the healthcheck');
+  });
+
+  it('when the build context is filtered, then deploy/Dockerfile.dockerignore lets in only what the build stage copies', () => {
+    const ignore = readFileSync(join(REPO, 'deploy', 'Dockerfile.dockerignore'), 'utf8');
+    const allowed = [...ignore.matchAll(/^!(\S+?)\/?$/gm)].map((m) => m[1]).sort();
+    const copied = [...stage('build').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] ?? '').split(' ')).sort();
+    assert.deepEqual(allowed, copied);
+  });
+
+  describe('the HEALTHCHECK command', () => {
+    const args = JSON.parse(/^ {2}CMD (\[.*\])$/m.exec(stage('runtime'))?.[1] ?? '[]') as string[];
+    let node: Awaited<ReturnType<typeof startTestNode>>;
+    before(async () => {
+      node = await startTestNode();
+    });
+    after(async () => {
+      await node.close();
+    });
+
+    it('when st-api answers /health/live, then it exits 0', async () => {
+      assert.equal(args[0], 'node');
+      assert.match(args[2] ?? '', /\/health\/live/);
+      const port = new URL(node.baseUrl).port;
+      await run(process.execPath, args.slice(1), { env: { ST_API_PORT: port }, timeout: 10_000 });
+    });
+
+    it('when nothing listens, then it exits 1 within its own timeout', async () => {
+      const port = String(await freePort());
+      await assert.rejects(run(process.execPath, args.slice(1), { env: { ST_API_PORT: port }, timeout: 10_000 }), (error: { code?: number }) => error.code === 1);
+    });
+  });
+
+  describe('the build output', () => {
+    let dir: string;
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'st-deploy-build-'));
+      // The same steps as the npm "build" script, into a scratch directory.
+      assert.match(pkg.scripts.build ?? '', /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/$/);
+      await run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { cwd: REPO, timeout: 120_000 });
+      cpSync(join(REPO, 'api', 'catalog', 'migrations'), join(dir, 'dist', 'api', 'catalog', 'migrations'), { recursive: true });
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+      symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('when built, then the three programs and the SQL migrations are in dist/', () => {
+      for (const main of ['api/main.js', 'watcher/main.js', 'sentinel-hooks/main.js', 'api/catalog/migrate-cli.js']) assert.ok(existsSync(join(dir, 'dist', main)), main);
+      assert.ok(readdirSync(join(dir, 'dist', 'api', 'catalog', 'migrations')).some((file) => file.endsWith('.sql')));
+    });
+
+    it('when dist/ imports a package, then it is a production dependency or a Node built-in', () => {
+      const files = (readdirSync(join(dir, 'dist'), { recursive: true }) as string[]).filter((file) => file.endsWith('.js'));
+      const builtins = new Set(builtinModules);
+      for (const file of files) {
+        const text = readFileSync(join(dir, 'dist', file), 'utf8');
+        for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'([^'.][^']*)'/g)) {
+          const specifier = match[1] ?? '';
+          const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] ?? '');
+          assert.ok(specifier.startsWith('node:') || builtins.has(name) || name in pkg.dependencies, `${file} imports ${specifier}, which is not a production dependency`);
+        }
+      }
+    });
+
+    it('when the watcher and the hooks run under plain node (no tsx), then they start', async () => {
+      const watcher = await run(process.execPath, [join(dir, 'dist', 'watcher', 'main.js'), '--help'], { cwd: dir, timeout: 20_000 });
+      assert.match(watcher.stdout, /^Usage: watcher/);
+      const hooks = await run(process.execPath, [join(dir, 'dist', 'sentinel-hooks', 'main.js'), '--help'], { cwd: dir, timeout: 20_000 });
+      assert.match(hooks.stdout, /^Usage: sentinel-hooks/);
+    });
+  });
+});
+
+/** [Section] key=value lines; repeated keys keep every value. */
+function unit(path: string): Map<string, string[]> {
+  const entries = new Map<string, string[]>();
+  for (const line of readFileSync(join(REPO, 'deploy', 'systemd', path), 'utf8').split('\n')) {
+    const match = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    if (match === null) continue;
+    entries.set(match[1] ?? '', [...(entries.get(match[1] ?? '') ?? []), match[2] ?? '']);
+  }
+  return entries;
+}
+
+function seconds(value: string): number {
+  const match = /^(\d+)(s|min)?$/.exec(value);
+  assert.ok(match !== null, value);
+  return Number(match[1]) * (match[2] === 'min' ? 60 : 1);
+}
+
+describe('deploy/systemd', () => {
+  const services = ['st-api.service', 'st-dns-reconcile.service', 'st-redis-reconcile.service', 'consul.service.d/st-dns-watcher.conf', 'redis-sentinel.service.d/st-api-hooks.conf'];
+
+  it('when st-api.service stops the node, then it sends SIGTERM and waits longer than the drain and shutdown timeouts', () => {
+    const { rawConfig } = embeddedDemo();
+    const withoutDemoShutdown = Object.fromEntries(Object.entries(rawConfig).filter(([key]) => key !== 'shutdown'));
+    const defaults = parseConfig(withoutDemoShutdown, {}).shutdown;
+    const api = unit('st-api.service');
+    assert.deepEqual(api.get('KillSignal'), ['SIGTERM']);
+    assert.ok(seconds(api.get('TimeoutStopSec')?.[0] ?? '0') * 1000 > defaults.drainMs + defaults.timeoutMs);
+    assert.deepEqual(api.get('Restart'), ['on-failure']);
+    assert.deepEqual(api.get('RestartPreventExitStatus'), ['78']);
+  });
+
+  it('when st-api.service starts, then it runs compiled code with its configuration and secrets, hardened', () => {
+    const api = unit('st-api.service');
+    assert.deepEqual(api.get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/api/main.js']);
+    assert.ok(api.get('Environment')?.includes('ST_API_CONFIG=/etc/st-api/config.json'));
+    assert.ok((api.get('EnvironmentFile') ?? []).length === 1);
+    for (const [key, value] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['User', 'st-api']] as const) assert.deepEqual(api.get(key), [value], key);
+  });
+
+  it('when any unit runs node, then MemoryDenyWriteExecute stays off for V8 and ExecStart paths are built files', () => {
+    for (const file of services) {
+      const entries = unit(file);
+      assert.deepEqual(entries.get('MemoryDenyWriteExecute'), ['no'], file);
+      for (const exec of entries.get('ExecStart') ?? []) {
+        const script = /\/opt\/st-api\/(dist\/\S+\.js)/.exec(exec)?.[1];
+        assert.ok(script !== undefined && existsSync(join(REPO, script.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), exec);
+      }
+    }
+  });
+
+  it('when the timers fire, then they run the reconcile services (watcher every 2 min, hooks every 5 s within the check TTL)', () => {
+    assert.deepEqual(unit('st-dns-reconcile.service').get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/watcher/main.js reconcile']);
+    assert.deepEqual(unit('st-redis-reconcile.service').get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/sentinel-hooks/main.js reconcile']);
+    assert.ok(seconds(unit('st-dns-reconcile.timer').get('OnUnitActiveSec')?.[0] ?? '') <= 300);
+    // README: checkTtlSeconds (15 s default) must stay ≥ 3 × the timer period.
+    assert.ok(seconds(unit('st-redis-reconcile.timer').get('OnUnitActiveSec')?.[0] ?? '') * 3 <= 15);
+  });
+
+  it('when the Consul agent runs the watch, then its drop-in gives the handler its configuration and token file', () => {
+    const dropIn = unit('consul.service.d/st-dns-watcher.conf');
+    assert.ok(dropIn.get('Environment')?.includes('ST_DNS_CONFIG=/etc/st-api/dns-watcher.json'));
+    assert.deepEqual(dropIn.get('EnvironmentFile'), ['/etc/st-api/dns-watcher.env']);
+    const hooks = unit('redis-sentinel.service.d/st-api-hooks.conf');
+    assert.ok((hooks.get('ReadWritePaths') ?? []).includes('/run/st-api-sentinel-hooks'));
+    assert.match(readFileSync(join(REPO, 'deploy', 'systemd', 'tmpfiles.d', 'st-api-sentinel-hooks.conf'), 'utf8'), /^d \/run\/st-api-sentinel-hooks /m);
+  });
+});
