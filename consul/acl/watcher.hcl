@@ -1,0 +1,26 @@
+# Token of the DNS watcher (`watcher` CLI): CONSUL_HTTP_TOKEN of `watcher handle` (run by the
+# st-api watch), of the `watcher reconcile` timer, and of operators running plan/status/exclude/include.
+# Assumes acl.default_policy = "deny". Every rule below is exercised by test/consul/acl.test.ts.
+
+# GET /v1/health/service/st-api (reconcile, plan, status; a stale `handle` re-reads it).
+service "st-api" {
+  policy = "read"
+}
+
+# The same query drops every instance whose node the token cannot read, and the watcher must see
+# every st-api node (floor, status). Node names are deployment-specific, hence the empty prefix.
+node_prefix "" {
+  policy = "read"
+}
+
+# st-api/dns/excluded/<node>, st-api/dns/status and the lock st-api/dns/lock (kvPrefix, default st-api/dns).
+key_prefix "st-api/dns/" {
+  policy = "write"
+}
+
+# PUT /v1/session/create and /v1/session/destroy for the lock: session:write on the node the session
+# belongs to, which is the agent's own node. The watcher runs on a few agents; a per-host policy
+# `session "<node>" { policy = "write" }` is stricter if you mint one token per host.
+session_prefix "" {
+  policy = "write"
+}
