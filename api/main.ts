@@ -10,9 +10,11 @@ import { createService } from './service.ts';
 const EXIT_CONFIG = 78;
 
 function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: EmbeddedDemo } {
-  const portOverride = env.ST_API_PORT === undefined ? undefined : Number(env.ST_API_PORT);
-  const withPort = (config: Config): Config =>
-    portOverride === undefined ? config : { ...config, listen: { ...config.listen, port: portOverride } };
+  // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
+  const withPort = (config: Config): Config => ({
+    ...config,
+    listen: { host: env.ST_API_HOST ?? config.listen.host, port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT) },
+  });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
   const demo = embeddedDemo();
   return { config: withPort(parseConfig(demo.rawConfig, env)), demo };

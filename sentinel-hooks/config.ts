@@ -74,7 +74,23 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
     ...result.data,
     reporter: result.data.reporter ?? hostname(),
     consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    consulToken: env.CONSUL_HTTP_TOKEN === '' ? undefined : env.CONSUL_HTTP_TOKEN,
+    consulToken: consulToken(env),
     file,
   };
+}
+
+/**
+ * The Consul token, as the consul CLI finds it: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE
+ * names (so a watch handler, which inherits the whole agent environment, need not carry the secret
+ * itself in that environment).
+ */
+function consulToken(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
+  const file = env.CONSUL_HTTP_TOKEN_FILE;
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new HooksConfigError(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
+  }
 }

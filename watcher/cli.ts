@@ -25,7 +25,8 @@ Publishes the healthy, non-excluded instances of a Consul service as Route53 mul
 
 Commands:
   handle                      Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment
-  reconcile                   read health from Consul and converge DNS once (timers, after incidents)
+  reconcile [--wait]          read health from Consul and converge DNS once (timers, after incidents);
+                              --wait: until Route53 reports the change INSYNC
   plan                        show what reconcile would change; applies nothing
   status                      per node: Consul health, excluded?, in DNS?; and the last run
   exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile
@@ -38,7 +39,7 @@ Options:
   --json          plan/status: machine-readable output
   -h, --help      this text
 
-Environment: CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN (as for the consul CLI); AWS credentials from the
+Environment: CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credentials from the
 usual chain; AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
@@ -47,6 +48,8 @@ Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route5
 
 /** The agent sends a few KB per instance; anything beyond this is not a health answer. */
 const MAX_STDIN_BYTES = 64 * 1024 * 1024;
+/** Route53 documents propagation "generally within 60 seconds". */
+const WAIT_IN_SYNC_MS = 120_000;
 const STDIN_TIMEOUT_MS = 30_000;
 
 export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -84,7 +87,15 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 }
 
-type Values = { config?: string | undefined; reason?: string | undefined; by?: string | undefined; 'no-apply'?: boolean | undefined; json?: boolean | undefined; help?: boolean | undefined };
+type Values = {
+  config?: string | undefined;
+  reason?: string | undefined;
+  by?: string | undefined;
+  'no-apply'?: boolean | undefined;
+  json?: boolean | undefined;
+  wait?: boolean | undefined;
+  help?: boolean | undefined;
+};
 
 async function dispatch(command: string, positionals: string[], values: Values, deps: ConvergeDeps, io: Io): Promise<ExitCode> {
   switch (command) {
@@ -95,9 +106,19 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       await converge(deps, 'handle', () => Promise.resolve(snapshot));
       return EXIT.OK;
     }
-    case 'reconcile':
-      await converge(deps, 'reconcile', () => readConsulSnapshot(deps.consul, deps.config.service));
+    case 'reconcile': {
+      const { changeIds } = await converge(deps, 'reconcile', () => readConsulSnapshot(deps.consul, deps.config.service));
+      if (values.wait !== true) return EXIT.OK;
+      // After an incident: confirm Route53 has propagated the change to its name servers.
+      for (const changeId of changeIds) {
+        if (!(await deps.route53.waitInSync(changeId, WAIT_IN_SYNC_MS))) {
+          io.stderr.write(`watcher: change ${changeId} not INSYNC after ${WAIT_IN_SYNC_MS / 1000} s\n`);
+          return EXIT.TRANSIENT;
+        }
+      }
+      io.stdout.write(changeIds.length === 0 ? 'no changes\n' : `${changeIds.length} change(s) INSYNC\n`);
       return EXIT.OK;
+    }
     case 'plan': {
       const plan = await planOnly(deps, await readConsulSnapshot(deps.consul, deps.config.service));
       io.stdout.write(values.json === true ? `${JSON.stringify(plan, null, 2)}\n` : describePlan(plan));
@@ -140,6 +161,7 @@ function parseCommandLine(argv: readonly string[]) {
       by: { type: 'string' },
       'no-apply': { type: 'boolean' },
       json: { type: 'boolean' },
+      wait: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -50,6 +50,22 @@ export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessE
     zoneId: result.data.zoneId.replace(/^\/hostedzone\//, ''),
     // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
     consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    consulToken: env.CONSUL_HTTP_TOKEN,
+    consulToken: consulToken(env),
   };
+}
+
+/**
+ * The Consul token, as the consul CLI finds it: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE
+ * names (so a watch handler, which inherits the whole agent environment, need not carry the secret
+ * itself in that environment).
+ */
+function consulToken(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
+  const file = env.CONSUL_HTTP_TOKEN_FILE;
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new WatcherConfigError(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
+  }
 }

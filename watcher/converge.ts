@@ -27,6 +27,8 @@ export interface ConvergeDeps {
 export interface ConvergeResult {
   plan: Plan;
   result: 'applied' | 'unchanged' | 'stale-replaced';
+  /** Route53 change ids of the batches applied, for `--wait`. */
+  changeIds: string[];
   snapshot: Snapshot;
   status: RunStatus;
 }
@@ -65,6 +67,7 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     const excluded = new Set((await consul.exclusions()).map((exclusion) => exclusion.node));
     const callsBefore = route53.calls;
     let plan: Plan | undefined;
+    let changeIds: string[] = [];
     for (let attempt = 1; attempt <= config.replanAttempts; attempt += 1) {
       const current = await route53.listOwned();
       plan = computePlan({ current, instances: snapshot.instances, excluded, policy: config });
@@ -73,7 +76,7 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
         break;
       }
       try {
-        await route53.apply(changesOf(plan));
+        changeIds = (await route53.apply(changesOf(plan))).changeIds;
         break;
       } catch (error) {
         if (!(error instanceof ChangeRejectedError)) throw error;
@@ -89,7 +92,7 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     const status = runStatus(deps, command, plan, snapshot, excluded, route53.calls - callsBefore, result);
     await consul.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
-    return { plan, result, snapshot, status };
+    return { plan, result, changeIds, snapshot, status };
   });
 }
 

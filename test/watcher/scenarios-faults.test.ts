@@ -125,7 +125,9 @@ describe('scenario 6: drift', () => {
     assert.match(plan.stdout, /\+ CREATE A st-api\/api-node-1\/st-api 127\.0\.2\.1/);
     assert.match(plan.stdout, /~ UPSERT A st-api\/api-node-2\/st-api 127\.0\.2\.2/);
 
-    assert.equal((await watcherCli(world, ['reconcile'])).code, 0);
+    const repaired = await watcherCli(world, ['reconcile', '--wait']);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.match(repaired.stdout, /1 change\(s\) INSYNC/, 'the repair reached INSYNC');
     const published = publishedNodes(world);
     assert.equal(published.get('api-node-1'), '127.0.2.1');
     assert.equal(published.get('api-node-2'), '127.0.2.2');

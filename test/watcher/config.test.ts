@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadWatcherConfig, WatcherConfigError } from '../../watcher/config.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'st-watcher-config-'));
+const file = join(dir, 'dns-watcher.json');
+writeFileSync(file, JSON.stringify({ recordName: 'play.example.com', zoneId: '/hostedzone/Z0123456789ABC' }));
+
+describe('watcher configuration', () => {
+  it('when only the required keys are given, then the documented defaults apply and the zone id is bare', () => {
+    const config = loadWatcherConfig(file, {});
+    assert.equal(config.zoneId, 'Z0123456789ABC');
+    assert.deepEqual([config.service, config.ttl, config.minHealthy, config.maxDeletesPerRun, config.consulAddress], ['st-api', 30, 2, 10, '127.0.0.1:8500']);
+    assert.equal(config.consulToken, undefined);
+  });
+
+  it('when CONSUL_HTTP_TOKEN_FILE names a file, then the token is read from it; CONSUL_HTTP_TOKEN wins when both are set', () => {
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'from-file\n');
+    assert.equal(loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: tokenFile }).consulToken, 'from-file');
+    assert.equal(loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: tokenFile, CONSUL_HTTP_TOKEN: 'from-env' }).consulToken, 'from-env');
+    assert.throws(() => loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: join(dir, 'missing') }), WatcherConfigError);
+  });
+
+  it('when keys are wrong or unknown, then every one is named', () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ recordName: 'not a name', zoneId: 'lowercase', ttl: 0, surprise: true }));
+    assert.throws(() => loadWatcherConfig(bad, {}), (error: unknown) => {
+      const message = (error as Error).message;
+      return ['recordName', 'zoneId', 'ttl', 'surprise'].every((key) => message.includes(key));
+    });
+  });
+});
