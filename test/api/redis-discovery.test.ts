@@ -67,9 +67,11 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
   const statuses = new Map<number, number>();
   const healthLog: { at: number; status: number; body: string }[] = [];
   let running = true;
+  // Bounded even when a failed assertion skips stop(): the file must still exit.
+  const deadline = Date.now() + 60_000;
   const contents = ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'];
   const worker = async (index: number): Promise<void> => {
-    for (let n = 0; running; n++) {
+    for (let n = 0; running && n < 100_000 && Date.now() < deadline; n++) {
       const contentId = contents[(index + n) % contents.length]!;
       let status: number;
       try {
@@ -84,7 +86,7 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
     }
   };
   const watcher = async (): Promise<void> => {
-    while (running) {
+    while (running && Date.now() < deadline) {
       const at = Date.now();
       try {
         healthLog.push({ at, ...(await health(node)) });
@@ -220,7 +222,7 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
     const retagged = Date.now();
     await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
     const switchMs = Date.now() - retagged;
-    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 3000);
+    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
     await sleep(300);
     const { statuses, plays, health: healthLog } = await traffic.stop();
 
@@ -264,7 +266,7 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
     const retagged = Date.now();
     await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
     const switchMs = Date.now() - retagged;
-    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 3000);
+    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
     await sleep(300);
     const { statuses, plays, health: healthLog } = await traffic.stop();
 

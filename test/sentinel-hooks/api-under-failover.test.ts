@@ -50,15 +50,17 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     const statuses = new Map<number, number>();
     const health: { at: number; status: number; body: string }[] = [];
     let running = true;
+    // Bounded even when a failed assertion skips the stop below: the file must still exit.
+    const deadline = Date.now() + 150_000;
     const player = async (viewer: string) => {
-      for (let i = 0; running && i < 100_000; i += 1) {
+      for (let i = 0; running && i < 100_000 && Date.now() < deadline; i += 1) {
         const response = await node.play({ contentId: 'tt-demo-0001', device: 'web' }, node.tokenFor(viewer));
         await response.arrayBuffer();
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
       }
     };
     const watcher = async () => {
-      for (let i = 0; running && i < 10_000; i += 1) {
+      for (let i = 0; running && i < 10_000 && Date.now() < deadline; i += 1) {
         health.push({ at: Date.now(), ...(await deepHealth()) });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

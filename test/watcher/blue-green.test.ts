@@ -74,8 +74,10 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
     const token = demo.tokenFor('demo-user', 3600);
     let answer = { at: 0, nodes: [] as string[] };
     let running = true;
+    // Bounded even when a failed assertion skips the stop below: the file must still exit.
+    const deadline = Date.now() + 150_000;
     const client = async () => {
-      for (let i = 0; running && i < 100_000; i += 1) {
+      for (let i = 0; running && i < 100_000 && Date.now() < deadline; i += 1) {
         // A resolver that caches Route53's answer for the TTL, as real clients do.
         if (Date.now() - answer.at > CLIENT_TTL_MS) answer = { at: Date.now(), nodes: [...publishedNodes(world).keys()] };
         const node = answer.nodes[i % Math.max(1, answer.nodes.length)];
