@@ -83,9 +83,6 @@ async function main(): Promise<number> {
     // machines break them for reasons that are not the code's.
     '--test-concurrency=1',
     `--test-timeout=${perTestTimeoutMs}`,
-    // A file whose tests are done exits even if a failed test left a handle open (a server, a loop),
-    // instead of holding the whole run until its global timeout.
-    '--test-force-exit',
     // TAP always, so the "# pass N" / "# fail N" summary appears even on a TTY.
     '--test-reporter=tap',
     ...files,
