@@ -165,6 +165,29 @@ async function startPair(consul: ConsulDouble): Promise<{ a: RedisServer; b: Red
   return { a, b };
 }
 
+/**
+ * Within a describe: a master/replica pair registered in Consul and a node that discovers it,
+ * started before and stopped after that describe's tests.
+ */
+function pairWithNode(options: { waitUntilConnected: boolean }): { servers(): { a: RedisServer; b: RedisServer }; node(): TestNode } {
+  let servers: { a: RedisServer; b: RedisServer } | undefined;
+  let node: TestNode | undefined;
+  before(async () => {
+    servers = await startPair(consul);
+    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
+    if (options.waitUntilConnected) await waitForHealth(node, /redis=ok/, 5000);
+  });
+  after(async () => {
+    await node?.close();
+    await Promise.all([servers?.a.stop(), servers?.b.stop()]);
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('used before the describe started it');
+    return value;
+  };
+  return { servers: () => started(servers), node: () => started(node) };
+}
+
 let consul: ConsulDouble;
 before(async () => {
   consul = await startConsulDouble({ checkUpdateIntervalMs: 0 });
@@ -176,18 +199,11 @@ after(async () => {
 });
 
 describe('when the node finds Redis through Consul DNS', () => {
-  let servers: { a: RedisServer; b: RedisServer };
-  let node: TestNode;
-  before(async () => {
-    servers = await startPair(consul);
-    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
-  });
-  after(async () => {
-    await node.close();
-    await Promise.all([servers.a.stop(), servers.b.stop()]);
-  });
+  const setup = pairWithNode({ waitUntilConnected: false });
 
   it('then it connects to the master the SRV record names, health says master, and plays are cached there', async () => {
+    const node = setup.node();
+    const servers = setup.servers();
     const body = await waitForHealth(node, /redis=ok\([\d.]+ms,master\)/, 5000);
     assert.match(body, /^ok node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) lag=ok\(\d+ms\)$/);
     await waitForWriteOn(node, servers.a, 3000);
@@ -196,19 +212,11 @@ describe('when the node finds Redis through Consul DNS', () => {
 });
 
 describe('when the replica is promoted and Consul re-tagged (a failover)', () => {
-  let servers: { a: RedisServer; b: RedisServer };
-  let node: TestNode;
-  before(async () => {
-    servers = await startPair(consul);
-    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
-    await waitForHealth(node, /redis=ok/, 5000);
-  });
-  after(async () => {
-    await node.close();
-    await Promise.all([servers.a.stop(), servers.b.stop()]);
-  });
+  const setup = pairWithNode({ waitUntilConnected: true });
 
   it('then plays keep answering 200, the node writes to the new master without a restart, and health passes again', async () => {
+    const node = setup.node();
+    const servers = setup.servers();
     const { a, b } = servers;
     await waitForWriteOn(node, a, 3000);
     const traffic = startTraffic(node);
@@ -237,19 +245,11 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
 });
 
 describe('when the master is killed (kill -9) and the replica promoted', () => {
-  let servers: { a: RedisServer; b: RedisServer };
-  let node: TestNode;
-  before(async () => {
-    servers = await startPair(consul);
-    node = await startTestNode({ overrides: discoveryOverrides(consul.dnsPort) });
-    await waitForHealth(node, /redis=ok/, 5000);
-  });
-  after(async () => {
-    await node.close();
-    await Promise.all([servers.a.stop(), servers.b.stop()]);
-  });
+  const setup = pairWithNode({ waitUntilConnected: true });
 
   it('then plays keep answering 200, the node moves to the new master, and health passes again', async () => {
+    const node = setup.node();
+    const servers = setup.servers();
     const { a, b } = servers;
     await waitForWriteOn(node, a, 3000);
     const traffic = startTraffic(node);
