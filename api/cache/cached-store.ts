@@ -7,7 +7,7 @@
 import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { RedisSource } from './redis-client.ts';
+import { settleWithin, type RedisSource } from './redis-client.ts';
 
 export interface CacheTtls {
   contentSeconds: number;
@@ -113,7 +113,7 @@ export class CachedCatalogStore implements CatalogStore {
       return misses;
     }
     try {
-      const raws = await this.#metrics.observe('redis', 'mget', () => redis.mget(...keys));
+      const raws = await this.#metrics.observe('redis', 'mget', () => settleWithin(redis.mget(...keys), this.#redis.deadlineMs));
       return raws.map((raw, index) => {
         count(index, raw === null ? 'miss' : 'hit');
         return raw === null ? undefined : (JSON.parse(raw) as Entry<unknown>);
@@ -138,7 +138,7 @@ export class CachedCatalogStore implements CatalogStore {
       this.#logger.debug({ err: errorText(error) }, 'cache write failed');
     };
     this.#metrics
-      .observe('redis', 'set', () => pipeline.exec())
+      .observe('redis', 'set', () => settleWithin(pipeline.exec(), this.#redis.deadlineMs))
       // exec() resolves even when commands fail: each reply carries its own error.
       .then((replies) => {
         const error = replies?.find(([replyError]) => replyError !== null)?.[0];

@@ -2,6 +2,7 @@
 // while it is down, and every command has a hard time bound.
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { REDIS_SCRIPTS, type ScriptedRedis } from './redis-scripts.ts';
 
 export interface RedisSettings {
   host: string;
@@ -21,9 +22,9 @@ export interface RedisClientOptions {
   reconnect?: boolean;
 }
 
-export function createRedisClient(settings: RedisSettings, options: RedisClientOptions = {}): Redis {
+export function createRedisClient(settings: RedisSettings, options: RedisClientOptions = {}): ScriptedRedis {
   const reconnect = options.reconnect ?? true;
-  return new Redis({
+  const redis = new Redis({
     host: settings.host,
     port: settings.port,
     ...(settings.password === undefined ? {} : { password: settings.password }),
@@ -38,7 +39,32 @@ export function createRedisClient(settings: RedisSettings, options: RedisClientO
     // The three lookups of one play leave in one write.
     enableAutoPipelining: true,
     lazyConnect: !reconnect,
+    // Defined here, before any command: see redis-scripts.ts for what a later definition breaks.
+    scripts: REDIS_SCRIPTS,
   });
+  return redis as ScriptedRedis;
+}
+
+/**
+ * How long a caller waits for a command on a source's connection: past commandTimeout (which ends
+ * every command ioredis sent or refused), a command that has not settled never will.
+ */
+export function commandDeadlineMs(settings: Pick<RedisSettings, 'commandTimeoutMs'>): number {
+  return 2 * settings.commandTimeoutMs + 50;
+}
+
+/** The connection is broken inside the client library: replace it, do not wait on it. */
+export class RedisStuckError extends Error {
+  override name = 'RedisStuckError';
+}
+
+/** `work`, or a RedisStuckError after `ms`: no play waits on Redis longer than that, whatever the library does. */
+export function settleWithin<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisStuckError(`command not settled within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, stuck]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -47,12 +73,15 @@ export function createRedisClient(settings: RedisSettings, options: RedisClientO
  */
 export interface RedisSource {
   /** The connection to use now; undefined = no usable master right now (callers read a miss / fail open). */
-  client(): Redis | undefined;
+  client(): ScriptedRedis | undefined;
+  /** Callers race each command against this (settleWithin) and report a RedisStuckError. */
+  readonly deadlineMs: number;
   /** What /health/deep says while client() is undefined, e.g. `down(reconnecting)`, `down(resolving)`, `not-master(slave)`. */
   unavailable(): string;
   /**
    * Callers report every Redis failure with the connection it came from. A READONLY reply means
-   * the connection reached a replica (the master moved): discovery looks the master up again.
+   * the connection reached a replica (the master moved): discovery looks the master up again. A
+   * RedisStuckError means the connection is broken: it is replaced.
    */
   reportError(error: unknown, from: Redis): void;
   /** The health probe saw ROLE answer something other than master on this connection. */
@@ -67,24 +96,36 @@ export function isReadOnlyError(error: unknown): boolean {
 
 /**
  * A fixed address (`redis.host`): one client that reconnects to the same place forever. No role
- * check and no lookup — this is the behaviour st-api had before discovery, kept as it was.
+ * check and no lookup. A client reported stuck is replaced by a new one to the same address.
  */
 export function staticRedisSource(settings: RedisSettings, logger: Logger): RedisSource {
-  const redis = createRedisClient(settings);
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   let down = false;
-  redis.on('error', (error: Error & { code?: string }) => {
-    if (!down) logger.warn({ cause: error.code ?? error.message }, 'redis unavailable; serving from the catalog');
-    down = true;
-  });
-  redis.on('ready', () => {
-    if (down) logger.info('redis available again');
-    down = false;
-  });
+  const connect = (): ScriptedRedis => {
+    const client = createRedisClient(settings);
+    client.on('error', (error: Error & { code?: string }) => {
+      if (client !== redis) return;
+      if (!down) logger.warn({ cause: error.code ?? error.message }, 'redis unavailable; serving from the catalog');
+      down = true;
+    });
+    client.on('ready', () => {
+      if (client !== redis) return;
+      if (down) logger.info('redis available again');
+      down = false;
+    });
+    return client;
+  };
+  let redis = connect();
   return {
     client: () => (redis.status === 'ready' ? redis : undefined),
+    deadlineMs: commandDeadlineMs(settings),
     unavailable: () => `down(${redis.status})`,
-    reportError: () => undefined,
+    reportError(error, from) {
+      if (!(error instanceof RedisStuckError) || from !== redis) return;
+      logger.error({ err: error.message }, 'redis connection stuck; replacing it');
+      from.disconnect();
+      redis = connect();
+    },
     reportNotMaster: () => undefined,
     async close() {
       await redis.quit().catch(() => redis.disconnect());

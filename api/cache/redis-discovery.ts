@@ -15,7 +15,8 @@ import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { createRedisClient, isReadOnlyError, type RedisSettings, type RedisSource } from './redis-client.ts';
+import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './redis-client.ts';
+import type { ScriptedRedis } from './redis-scripts.ts';
 
 export interface RedisDiscoverySettings {
   /** The DNS name of the master, e.g. master.redis.service.consul. */
@@ -45,7 +46,7 @@ interface Address {
 }
 
 interface Current {
-  redis: Redis;
+  redis: ScriptedRedis;
   address: string;
   /** Cleared when READONLY, a replica ROLE or the end of the connection says it no longer is the master. */
   usable: boolean;
@@ -103,7 +104,11 @@ export class RedisDiscovery implements RedisSource {
     this.#timer.unref();
   }
 
-  client(): Redis | undefined {
+  get deadlineMs(): number {
+    return commandDeadlineMs(this.#client);
+  }
+
+  client(): ScriptedRedis | undefined {
     const current = this.#current;
     return current !== undefined && current.usable && current.redis.status === 'ready' ? current.redis : undefined;
   }
@@ -121,8 +126,9 @@ export class RedisDiscovery implements RedisSource {
   }
 
   reportError(error: unknown, from: Redis): void {
-    if (!isReadOnlyError(error)) return;
-    this.#demote(from, 'not-master(readonly)', 'readonly');
+    if (isReadOnlyError(error)) this.#demote(from, 'not-master(readonly)', 'readonly');
+    // Broken inside the client library: a fresh connection, wherever the master is now.
+    else if (error instanceof RedisStuckError) this.#demote(from, 'down(stuck)', 'stuck');
   }
 
   reportNotMaster(role: string, from: Redis): void {
@@ -147,7 +153,7 @@ export class RedisDiscovery implements RedisSource {
     if (current === undefined || current.redis !== from || !current.usable) return;
     current.usable = false;
     this.#why = why;
-    this.#logger.warn({ address: current.address, why }, 'redis connection is not the master any more; looking it up again');
+    this.#logger.warn({ address: current.address, why }, 'redis connection is not usable as the master any more; looking it up again');
     this.#wake(reason);
   }
 
@@ -247,7 +253,7 @@ export class RedisDiscovery implements RedisSource {
   }
 
   /** Connects to one answer and keeps it only if ROLE says master; undefined otherwise. */
-  async #tryMaster(address: Address): Promise<Redis | undefined> {
+  async #tryMaster(address: Address): Promise<ScriptedRedis | undefined> {
     const redis = createRedisClient({ ...this.#client, host: address.host, port: address.port }, { reconnect: false });
     // Without a listener an 'error' event would crash the process; failures are counted below.
     redis.on('error', () => undefined);
@@ -270,7 +276,7 @@ export class RedisDiscovery implements RedisSource {
     return undefined;
   }
 
-  #install(redis: Redis, address: string, reason: string): void {
+  #install(redis: ScriptedRedis, address: string, reason: string): void {
     if (this.#closed) {
       redis.disconnect();
       return;

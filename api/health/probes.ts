@@ -1,6 +1,6 @@
 // The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { RedisSource } from '../cache/redis-client.ts';
+import { settleWithin, type RedisSource } from '../cache/redis-client.ts';
 import type { UrlSigner } from '../signing/signer.ts';
 import { describeFailure, elapsed, type Probe } from './deep-health.ts';
 
@@ -31,13 +31,14 @@ export function redisProbe(source: RedisSource | undefined): Probe {
       if (redis === undefined) return { status: 'warn', text: source.unavailable() };
       const started = process.hrtime.bigint();
       try {
-        const role = (await redis.call('ROLE')) as unknown[];
+        const role = (await settleWithin(redis.call('ROLE'), source.deadlineMs)) as unknown[];
         const name = String(role[0]);
         if (name === 'master') return { status: 'ok', text: `ok(${elapsed(started)},master)` };
         // A demoted master that nobody has written to yet shows here first.
         source.reportNotMaster(name, redis);
         return { status: 'warn', text: `not-master(${name})` };
       } catch (error) {
+        source.reportError(error, redis);
         return { status: 'warn', text: describeFailure(error) };
       }
     },

@@ -63,8 +63,10 @@ async function counter(node: TestNode, name: string, label?: string): Promise<nu
 const masterSwitches = (node: TestNode): Promise<number> => counter(node, 'st_api_redis_master_switches_total');
 
 /** Plays without pause from a few concurrent clients, and health polled alongside, until stopped. */
-function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number, number>; plays: number; health: { at: number; status: number; body: string }[] }> } {
+function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number, number>; failures: string[]; plays: number; health: { at: number; status: number; body: string }[] }> } {
   const statuses = new Map<number, number>();
+  /** The first few plays that got no answer at all, for the assertion message. */
+  const failures: string[] = [];
   const healthLog: { at: number; status: number; body: string }[] = [];
   let running = true;
   // Bounded even when a failed assertion skips stop(): the file must still exit.
@@ -78,9 +80,10 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
         const response = await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'));
         await response.arrayBuffer();
         status = response.status;
-      } catch {
+      } catch (error) {
         // A refused or hung request counts against the node as much as a 5xx.
         status = 0;
+        if (failures.length < 5) failures.push(`${new Date().toISOString()} ${String(error)}`);
       }
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
     }
@@ -101,7 +104,7 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
     async stop() {
       running = false;
       await Promise.all(tasks);
-      return { statuses, plays: [...statuses.values()].reduce((a, b) => a + b, 0), health: healthLog };
+      return { statuses, failures, plays: [...statuses.values()].reduce((a, b) => a + b, 0), health: healthLog };
     },
   };
 }
@@ -232,9 +235,9 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
     const switchMs = Date.now() - retagged;
     await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
     await sleep(300);
-    const { statuses, plays, health: healthLog } = await traffic.stop();
+    const { statuses, failures, plays, health: healthLog } = await traffic.stop();
 
-    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])}`);
+    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
     assert.ok(plays > 20, `plays kept flowing (${plays})`);
     assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
     assert.ok(longestWarning(healthLog) < SWITCH_BOUND_MS + 1000, `health warned for ${longestWarning(healthLog)} ms`);
@@ -268,9 +271,9 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
     const switchMs = Date.now() - retagged;
     await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
     await sleep(300);
-    const { statuses, plays, health: healthLog } = await traffic.stop();
+    const { statuses, failures, plays, health: healthLog } = await traffic.stop();
 
-    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])}`);
+    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
     assert.ok(plays > 20, `plays kept flowing (${plays})`);
     assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
     const writeMs = await waitForWriteOn(node, b, 2000);
@@ -391,8 +394,8 @@ describe('when Consul moves the master while the old one still answers as master
     const retagged = Date.now();
     await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: 2000, intervalMs: 10, what: 'the node to switch masters' });
     const switchMs = Date.now() - retagged;
-    const { statuses, health: healthLog } = await traffic.stop();
-    assert.deepEqual([...statuses.keys()], [200]);
+    const { statuses, failures, health: healthLog } = await traffic.stop();
+    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
     assert.ok(healthLog.every((entry) => entry.status === 200), 'health kept passing');
     assert.deepEqual(await counter(node, 'st_api_redis_master_switches_total', 'reason'), { refresh: 1 });
     await waitForWriteOn(node, b, 2000);

@@ -1,0 +1,105 @@
+// The Redis connection st-api's plays use, against a real redis-server: a fresh connection serves
+// the cache and the rate limiter side by side from its first command (the state every failover
+// hands over, under load), and a connection reported stuck is replaced instead of waited on.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CachedCatalogStore } from '../../api/cache/cached-store.ts';
+import { RedisStuckError, settleWithin, staticRedisSource, type RedisSource } from '../../api/cache/redis-client.ts';
+import { demoDataset } from '../../api/catalog/dataset.ts';
+import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
+import { createLogger } from '../../api/logger.ts';
+import { redisProbe } from '../../api/health/probes.ts';
+import { Metrics } from '../../api/metrics.ts';
+import { redisRateLimiter } from '../../api/playback/rate-limit.ts';
+import { waitFor } from '../support/processes.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+
+const logger = createLogger({ level: 'silent', program: 'st-api-test' });
+const settings = (server: RedisServer) => ({ host: server.host, port: server.port, db: 0, commandTimeoutMs: 200, connectTimeoutMs: 1000 });
+
+/** Rejects if `work` has not settled within `ms`: a hung promise fails the test instead of hanging it. */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, hung]).finally(() => clearTimeout(timer));
+}
+
+async function readySource(server: RedisServer): Promise<RedisSource> {
+  const source = staticRedisSource(settings(server), logger);
+  await waitFor(() => source.client(), { timeoutMs: 5000, intervalMs: 10, what: 'the connection to be ready' });
+  return source;
+}
+
+let server: RedisServer;
+before(async () => {
+  server = await startRedis();
+});
+after(async () => {
+  await server.stop();
+});
+
+describe('when a fresh connection gets a cache read, a play count and a health probe in the same tick', () => {
+  it('then every one of them settles, and the connection keeps answering afterwards', async () => {
+    // Twenty fresh connections: the order inside one tick is the point, not luck.
+    for (let round = 0; round < 20; round++) {
+      const source = await readySource(server);
+      const metrics = new Metrics({ defaultMetrics: false });
+      const store = new CachedCatalogStore({
+        origin: new MemoryCatalogStore(demoDataset(Date.now())),
+        redis: source,
+        ttls: { contentSeconds: 60, deviceClassSeconds: 60, rightsSeconds: 60, denialSeconds: 2 },
+        metrics,
+        logger,
+        now: Date.now,
+      });
+      const limiter = redisRateLimiter(source, 1000, metrics);
+      const user = `round-${round}-${Date.now()}`;
+      try {
+        // A cache read queued first, then the first play count on this connection: with a Lua
+        // command defined lazily (as st-api once did), this is what left every later command hanging.
+        const [data, first, probe] = await within(
+          Promise.all([store.playData(user, 'tt-demo-0001'), limiter.consume(user, Date.now()), redisProbe(source).run(1000)]),
+          2000,
+          'the same-tick commands',
+        );
+        assert.equal(data.content?.id, 'tt-demo-0001');
+        assert.equal(first.allowed, true);
+        assert.match(probe.text, /^ok\([\d.]+ms,master\)$/);
+        await within(limiter.consume(user, Date.now()), 2000, 'a later play count');
+        const counted = await within(source.client()!.get(`st-api:v1:plays:${user}:${Math.floor(Date.now() / 60_000)}`), 2000, 'a later GET');
+        assert.equal(counted, '2', 'both plays were counted on the server');
+      } finally {
+        await source.close();
+      }
+    }
+  });
+});
+
+describe('when a command never settles', () => {
+  it('then settleWithin gives up after its bound with a RedisStuckError', async () => {
+    const started = Date.now();
+    await assert.rejects(settleWithin(new Promise(() => undefined), 50), RedisStuckError);
+    const waited = Date.now() - started;
+    assert.ok(waited >= 45 && waited < 1000, `waited ${waited} ms`);
+    assert.equal(await settleWithin(Promise.resolve('value'), 50), 'value');
+  });
+
+  it('then a connection reported stuck is replaced by a working one to the same server', async () => {
+    const source = await readySource(server);
+    try {
+      const stuck = source.client()!;
+      source.reportError(new RedisStuckError('command not settled'), stuck);
+      const fresh = await waitFor(() => source.client(), { timeoutMs: 5000, intervalMs: 10, what: 'a new connection' });
+      assert.notEqual(fresh, stuck);
+      assert.equal(stuck.status, 'end', 'the stuck connection was closed');
+      assert.equal(await within(fresh.set('st-api:test:replaced', '1'), 2000, 'SET on the new connection'), 'OK');
+      // Any other error is the server's business, not the connection's: nothing is replaced.
+      source.reportError(new Error('ERR something'), fresh);
+      assert.equal(source.client(), fresh);
+    } finally {
+      await source.close();
+    }
+  });
+});
