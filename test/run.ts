@@ -47,7 +47,8 @@ async function cleanUp(): Promise<void> {
   cleanedUp = true;
   const killed = await killRecordedPids(runDir);
   for (const { pid, name } of killed) process.stderr.write(`run: killed leftover ${name} (pid ${pid})\n`);
-  rmSync(runDir, { recursive: true, force: true });
+  if (process.env['ST_TEST_KEEP_DIRS'] === '1') process.stderr.write(`run: kept ${runDir} (ST_TEST_KEEP_DIRS=1)\n`);
+  else rmSync(runDir, { recursive: true, force: true });
 }
 
 let testRunner: ReturnType<typeof spawn> | undefined;

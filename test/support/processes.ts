@@ -123,7 +123,8 @@ function installExitHook(): void {
       if (child.pid !== undefined) forceKill(child.pid);
       unregisterPid(registryFile);
     }
-    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    // ST_TEST_KEEP_DIRS=1 keeps logs and data for a post-mortem (the runner's sweep still applies under npm test).
+    if (process.env['ST_TEST_KEEP_DIRS'] !== '1') for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   });
 }
 

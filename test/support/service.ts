@@ -9,7 +9,7 @@ import { seed } from '../../api/catalog/seed.ts';
 import type { Dataset } from '../../api/catalog/dataset.ts';
 import { parseConfig, type Config } from '../../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
-import { createLogger } from '../../api/logger.ts';
+import { createLogger, LOG_LEVELS } from '../../api/logger.ts';
 import { createService, type Service } from '../../api/service.ts';
 import type { MariaDbServer } from './mariadb.ts';
 import { waitFor } from './processes.ts';
@@ -59,7 +59,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     ...options.overrides,
   };
   const config = parseConfig(raw, {});
-  const logger = createLogger({ level: 'silent', program: 'st-api-test' });
+  // ST_TEST_LOG_LEVEL=debug shows the nodes' logs (stdout) when a test needs explaining.
+  const logger = createLogger({ level: LOG_LEVELS.find((level) => level === process.env['ST_TEST_LOG_LEVEL']) ?? 'silent', program: 'st-api-test' });
   const service = createService(config, logger, {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
