@@ -183,7 +183,7 @@ async function clientReconfig(argv: string[], config: HooksConfig, logger: Logge
     const stale = truth.view.master !== to;
     logger.info({ ...summarize(truth), role: args.role, state: args.state, failover: `${from} → ${to}`, stale },
       stale ? 'arguments do not match the Sentinels now (stale retry or later failover): applying the current truth' : 'failover confirmed');
-    const result = await applyTruth(ctx, truth, stale ? undefined : `${from} → ${to}`);
+    const result = await applyTruth(ctx, truth, stale ? undefined : `${from} → ${to}`, config.promotionWaitMs);
     return finish(truth, result.blocked, result.misconfigured);
   });
 }
@@ -193,7 +193,7 @@ async function reconcile(config: HooksConfig, logger: Logger, signal: AbortSigna
   return await withLock(ctx, async () => {
     const truth = await readTruth(ctx);
     logger.debug(summarize(truth), 'truth');
-    const result = await applyTruth(ctx, truth, undefined);
+    const result = await applyTruth(ctx, truth, undefined, 0);
     return finish(truth, result.blocked, result.misconfigured);
   });
 }

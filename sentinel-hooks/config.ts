@@ -38,7 +38,7 @@ export const hooksConfigSchema = z
     lockWaitMs: z.number().int().min(0).max(30_000).default(10_000),
     /** client-reconfig: how long to wait for a Sentinel majority on the new master (observers lag the leader by ~70 ms). */
     convergeWaitMs: z.number().int().min(0).max(30_000).default(5000),
-    /** Before tagging master: how long to wait for another instance's master tag to leave DNS. */
+    /** client-reconfig, before tagging master: how long to wait for another instance's master tag to leave DNS (reconcile looks once). */
     promotionWaitMs: z.number().int().min(0).max(40_000).default(20_000),
   })
   .strict();

@@ -82,10 +82,11 @@ function tagOf(service: AgentService | undefined): Tag | null {
 
 /**
  * Break before make: a new master is tagged only once no other instance of the service is
- * tagged master and still healthy, so DNS never answers two. Bounded; returns the holder if any.
+ * tagged master and still healthy, so DNS never answers two. Bounded by waitMs (0: look once);
+ * returns the holder if any.
  */
-async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string): Promise<string | null> {
-  const deadline = Date.now() + ctx.config.promotionWaitMs;
+async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string, waitMs: number): Promise<string | null> {
+  const deadline = Date.now() + waitMs;
   let holder: string | null = null;
   for (let attempt = 0; attempt < 1000; attempt++) {
     const entries = await ctx.consul.healthService(ctx.config.service, 'master');
@@ -99,7 +100,12 @@ async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string
   return holder;
 }
 
-export async function applyTruth(ctx: SyncContext, truth: Truth, failover: string | undefined): Promise<ApplyResult> {
+/**
+ * `promotionWaitMs`: how long a promotion may wait for another master tag to leave. client-reconfig
+ * waits (the old master's host is demoting it at the same moment); reconcile looks once and leaves
+ * the promotion to its next tick, so it never holds the host's lock while a hook queues behind it.
+ */
+export async function applyTruth(ctx: SyncContext, truth: Truth, failover: string | undefined, promotionWaitMs: number): Promise<ApplyResult> {
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
@@ -116,7 +122,7 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
     misconfigured ||= decision.misconfigured;
 
     if (decision.tag === 'master' && currentTag !== 'master') {
-      const holder = await waitForNoOtherMaster(ctx, instance, id);
+      const holder = await waitForNoOtherMaster(ctx, instance, id, promotionWaitMs);
       if (holder !== null) {
         blocked = true;
         decision = {

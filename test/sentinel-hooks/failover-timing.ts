@@ -7,6 +7,7 @@ import { sampleUntil, startHooksSystem } from './system.ts';
 
 const runs = Math.min(20, Math.max(1, Number(process.argv[2] ?? 5)));
 const system = await startHooksSystem({ reconcilePeriodMs: 2000 });
+process.stdout.write(`logs: ${system.dir} (kept with ST_TEST_KEEP_DIRS=1)\n`);
 const results: { sentinels: number; done: number; dns: number }[] = [];
 try {
   await system.cluster.waitStable(30_000);

@@ -167,13 +167,15 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
     startReconcileTimer() {
       if (timer !== null) return;
       timerStopped = false;
-      // Bounded: stops with stopReconcileTimer(); each round is bounded by the CLI's deadline.
-      timer = (async () => {
+      // One timer per host, as systemd runs them: a slow run on one host never delays another's.
+      // Bounded: stops with stopReconcileTimer(); each run is bounded by the CLI's deadline.
+      const hostTimer = async (i: number): Promise<void> => {
         for (let round = 0; round < 100_000 && !timerStopped; round++) {
-          await Promise.all(ips.map((_ip, i) => cli(i, ['reconcile'])));
+          await cli(i, ['reconcile']);
           for (let waited = 0; waited < reconcilePeriodMs && !timerStopped; waited += 50) await sleep(50);
         }
-      })();
+      };
+      timer = Promise.all(ips.map((_ip, i) => hostTimer(i))).then(() => undefined);
     },
     async stopReconcileTimer() {
       timerStopped = true;
