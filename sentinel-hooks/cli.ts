@@ -156,7 +156,7 @@ async function withLock<T>(ctx: SyncContext, body: () => Promise<T>): Promise<T>
 
 function summarize(truth: Truth): Record<string, unknown> {
   return {
-    sentinels: Object.fromEntries(truth.answers.map((a) => [a.sentinel, a.master === undefined ? 'no answer' : a.master ?? 'unknown master'])),
+    sentinels: Object.fromEntries(truth.answers.map((a) => [a.sentinel, a.master === undefined ? `no answer (${a.error ?? 'unknown'})` : a.master ?? 'unknown master'])),
     majority: truth.view.master,
     roles: Object.fromEntries([...truth.roles].map(([k, r]) => [k, r.kind === 'replica' ? `slave of ${r.master}` : r.kind === 'unreachable' ? `unreachable: ${r.error}` : r.kind === 'other' ? r.role : 'master'])),
   };

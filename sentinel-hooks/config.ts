@@ -5,12 +5,22 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MASTER_NAME } from './args.ts';
+import type { Credentials } from './resp.ts';
 
 const endpoint = z
   .object({
     /** An IP, exactly as Sentinel reports it (announce-hostnames no). */
     address: z.string().refine((a) => isIP(a) !== 0, 'must be an IP address'),
     port: z.number().int().min(1).max(65535),
+  })
+  .strict();
+
+/** Redis ACL credentials; the password stays in its own file (readable by Sentinel's user only), never in this one. */
+const auth = z
+  .object({
+    /** An ACL user (Redis ≥ 6); absent = the default user (requirepass). */
+    username: z.string().regex(/^[!-~]{1,128}$/, 'printable ASCII without spaces').optional(),
+    passwordFile: z.string().startsWith('/'),
   })
   .strict();
 
@@ -40,10 +50,15 @@ export const hooksConfigSchema = z
     convergeWaitMs: z.number().int().min(0).max(30_000).default(5000),
     /** client-reconfig, before tagging master: how long to wait for another instance's master tag to leave DNS (reconcile looks once). */
     promotionWaitMs: z.number().int().min(0).max(40_000).default(20_000),
+    /** For ROLE on the instances (needs +role) and for the Sentinels (needs +sentinel|get-master-addr-by-name). */
+    redisAuth: auth.optional(),
+    sentinelAuth: auth.optional(),
   })
   .strict();
 
-export type HooksConfig = z.infer<typeof hooksConfigSchema> & {
+export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth'> & {
+  redisAuth: Credentials | undefined;
+  sentinelAuth: Credentials | undefined;
   reporter: string;
   consulAddress: string;
   consulToken: string | undefined;
@@ -72,6 +87,8 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   if (new Set(keys).size !== keys.length) throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
   return {
     ...result.data,
+    redisAuth: credentials(result.data.redisAuth, 'redisAuth', file),
+    sentinelAuth: credentials(result.data.sentinelAuth, 'sentinelAuth', file),
     reporter: result.data.reporter ?? hostname(),
     consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
     consulToken: consulToken(env),
@@ -93,4 +110,16 @@ function consulToken(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     throw new HooksConfigError(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
   }
+}
+
+function credentials(auth: { username?: string | undefined; passwordFile: string } | undefined, key: string, file: string): Credentials | undefined {
+  if (auth === undefined) return undefined;
+  let password: string;
+  try {
+    password = readFileSync(auth.passwordFile, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (password === '') throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} is empty`);
+  return { username: auth.username, password };
 }

@@ -38,6 +38,8 @@ export interface SentinelAnswer {
   readonly sentinel: string;
   /** `ip:port`, null when the Sentinel does not know the master, undefined when it did not answer. */
   readonly master: string | null | undefined;
+  /** Why there is no answer (connection refused, WRONGPASS…), for the log. */
+  readonly error?: string;
 }
 
 /** Strict majority of the CONFIGURED Sentinels, so silent ones count against agreement. */

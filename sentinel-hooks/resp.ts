@@ -53,12 +53,24 @@ function encode(args: readonly string[]): string {
 
 const MAX_REPLY_BYTES = 1024 * 1024;
 
+/** Redis ACL credentials: AUTH <username> <password>, or AUTH <password> for requirepass. */
+export interface Credentials {
+  readonly username?: string | undefined;
+  readonly password: string;
+}
+
 export interface CommandOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Sent as AUTH in the same write, before the command. */
+  readonly auth?: Credentials | undefined;
 }
 
-/** Sends one command and resolves with its reply (an error reply resolves as a ReplyError). */
+/**
+ * Sends one command (after AUTH when credentials are given) and resolves with its reply. An error
+ * reply resolves as a ReplyError; a refused AUTH resolves as its own ReplyError (WRONGPASS…), never
+ * echoing what was sent.
+ */
 export function command(host: string, port: number, args: readonly string[], options: CommandOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted === true) {
@@ -82,7 +94,9 @@ export function command(host: string, port: number, args: readonly string[], opt
     options.signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('error', (error) => finish(error));
     socket.once('close', () => finish(new Error(`${host}:${port} closed the connection`)));
-    socket.once('connect', () => socket.write(encode(args)));
+    const auth = options.auth;
+    const authArgs = auth === undefined ? [] : ['AUTH', ...(auth.username === undefined ? [] : [auth.username]), auth.password];
+    socket.once('connect', () => socket.write((authArgs.length > 0 ? encode(authArgs) : '') + encode(args)));
     socket.on('data', (chunk: Buffer) => {
       chunks = Buffer.concat([chunks, chunk]);
       if (chunks.length > MAX_REPLY_BYTES) {
@@ -90,7 +104,15 @@ export function command(host: string, port: number, args: readonly string[], opt
         return;
       }
       try {
-        const parsed = parse(chunks, 0, 0);
+        let parsed = parse(chunks, 0, 0);
+        if (parsed !== MORE && authArgs.length > 0) {
+          // AUTH's own reply first: an error there is the answer (the command's would only say NOAUTH).
+          if (parsed.value instanceof ReplyError) {
+            finish(null, parsed.value);
+            return;
+          }
+          parsed = parse(chunks, parsed.end, 0);
+        }
         if (parsed !== MORE) finish(null, parsed.value);
       } catch (error) {
         finish(error instanceof Error ? error : new Error(String(error)));

@@ -64,11 +64,13 @@ export function localInstances(config: HooksConfig): Endpoint[] {
 
 export async function readTruth(ctx: SyncContext, extra: readonly Endpoint[] = []): Promise<Truth> {
   const probe = { timeoutMs: ctx.config.redisTimeoutMs, signal: ctx.signal };
+  const redisProbe = { ...probe, auth: ctx.config.redisAuth };
+  const sentinelProbe = { ...probe, auth: ctx.config.sentinelAuth };
   const targets = new Map<string, Endpoint>();
   for (const instance of [...localInstances(ctx.config), ...extra]) targets.set(endpointKey(instance), instance);
   const [answers, roles] = await Promise.all([
-    Promise.all(ctx.config.sentinels.map((s) => askSentinel({ ip: s.address, port: s.port }, ctx.config.masterName, probe))),
-    Promise.all([...targets].map(async ([key, endpoint]) => [key, await readRole(endpoint, probe)] as const)),
+    Promise.all(ctx.config.sentinels.map((s) => askSentinel({ ip: s.address, port: s.port }, ctx.config.masterName, sentinelProbe))),
+    Promise.all([...targets].map(async ([key, endpoint]) => [key, await readRole(endpoint, redisProbe)] as const)),
   ]);
   return { view: sentinelView(answers, ctx.config.sentinels.length), answers, roles: new Map(roles) };
 }

@@ -1,11 +1,12 @@
 // Reading the truth: ROLE of an instance and each Sentinel's current master address.
 import { endpointKey, type Endpoint } from './args.ts';
 import type { Role, SentinelAnswer } from './decide.ts';
-import { command, ReplyError } from './resp.ts';
+import { command, ReplyError, type Credentials } from './resp.ts';
 
 export interface ProbeOptions {
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
+  readonly auth?: Credentials | undefined;
 }
 
 export async function readRole(instance: Endpoint, options: ProbeOptions): Promise<Role> {
@@ -37,9 +38,10 @@ export async function askSentinel(sentinel: Endpoint, masterName: string, option
     if (Array.isArray(reply) && typeof reply[0] === 'string' && typeof reply[1] === 'string' && /^\d{1,5}$/.test(reply[1])) {
       return { sentinel: name, master: endpointKey({ ip: reply[0], port: Number(reply[1]) }) };
     }
-    return { sentinel: name, master: undefined };
+    return { sentinel: name, master: undefined, error: reply instanceof ReplyError ? reply.message.slice(0, 200) : 'unexpected reply' };
   } catch (error) {
     if (options.signal.aborted) throw error;
-    return { sentinel: name, master: undefined };
+    const code = (error as { code?: unknown }).code;
+    return { sentinel: name, master: undefined, error: typeof code === 'string' ? code : error instanceof Error ? error.message.slice(0, 200) : 'error' };
   }
 }
