@@ -102,7 +102,7 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
         const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
         const notification = join(dir, `notification-${i}.sh`);
         await writeHookScript(clientReconfig, { entry, repoRoot: REPO_ROOT, command: 'client-reconfig', env, logFile: join(dir, `hooks-${i}.log`) });
-        await writeHookScript(notification, { entry, repoRoot: REPO_ROOT, command: 'notification', env, logFile: join(dir, `notify-${i}.log`) });
+        await writeHookScript(notification, { entry, repoRoot: REPO_ROOT, command: 'notification', env, logFile: join(dir, `notify-${i}.log`), nice: 10 });
         return { clientReconfig, notification };
       },
     });

@@ -73,7 +73,7 @@ async function ping(host: string, port: number): Promise<boolean> {
  * `entry` is a bundled .mjs (fast: Sentinel runs dozens of scripts per failover) or a .ts run
  * through tsx from `repoRoot`.
  */
-export async function writeHookScript(path: string, options: { entry: string; repoRoot: string; command: string; env: Readonly<Record<string, string>>; logFile: string }): Promise<void> {
+export async function writeHookScript(path: string, options: { entry: string; repoRoot: string; command: string; env: Readonly<Record<string, string>>; logFile: string; nice?: number }): Promise<void> {
   const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
   const viaTsx = options.entry.endsWith('.ts');
   const lines = [
@@ -82,7 +82,7 @@ export async function writeHookScript(path: string, options: { entry: string; re
     ...Object.entries(options.env).map(([k, v]) => `export ${k}=${quote(v)}`),
     // tsx is resolved from the repository, not from Sentinel's dir.
     ...(viaTsx ? [`cd ${quote(options.repoRoot)} || exit 2`] : []),
-    `exec ${quote(process.execPath)} ${viaTsx ? '--import tsx ' : ''}${quote(options.entry)} ${options.command} "$@" 2>>${quote(options.logFile)}`,
+    `exec ${options.nice === undefined ? '' : `nice -n ${options.nice} `}${quote(process.execPath)} ${viaTsx ? '--import tsx ' : ''}${quote(options.entry)} ${options.command} "$@" 2>>${quote(options.logFile)}`,
     '',
   ];
   await writeFile(path, lines.join('\n'));
