@@ -6,7 +6,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { ConfigError, parseConfig } from '../../api/config.ts';
+import { RedisStuckError } from '../../api/cache/redis-client.ts';
+import { RedisDiscovery } from '../../api/cache/redis-discovery.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
+import { createLogger } from '../../api/logger.ts';
+import { Metrics } from '../../api/metrics.ts';
 import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
 import { LOOPBACK, sleep, waitFor } from '../support/processes.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
@@ -279,6 +283,45 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
     const writeMs = await waitForWriteOn(node, b, 2000);
     const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
     console.log(`# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`);
+  });
+});
+
+describe('when the connection discovery gave out is reported stuck (a command that never settles)', () => {
+  let server: RedisServer;
+  let discovery: RedisDiscovery;
+  const metrics = new Metrics({ defaultMetrics: false });
+  before(async () => {
+    server = await startRedis();
+    const response = await fetch(`${consul.node('redis-a').agentAddr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'redis-stuck', ID: 'redis-stuck', Tags: ['master'], Address: server.host, Port: server.port }),
+    });
+    assert.equal(response.status, 200);
+    discovery = new RedisDiscovery({
+      discovery: { name: 'master.redis-stuck.service.consul', dnsServer: `${LOOPBACK}:${consul.dnsPort}`, port: 'srv', resolveTimeoutMs: 500, refreshIntervalMs: 60_000, retryMinMs: 50, retryMaxMs: 500 },
+      client: { db: 0, commandTimeoutMs: 50, connectTimeoutMs: 300 },
+      metrics,
+      logger: createLogger({ level: 'silent', program: 'st-api-test' }),
+    });
+    discovery.start();
+  });
+  after(async () => {
+    await discovery.close();
+    await server.stop();
+  });
+
+  it('then it drops that connection and gives out a fresh one to the master, without waiting for the refresh', async () => {
+    const stuck = await waitFor(() => discovery.client(), { timeoutMs: 5000, intervalMs: 10, what: 'the first connection' });
+    discovery.reportError(new RedisStuckError('command not settled within 150 ms'), stuck);
+    assert.equal(discovery.client(), undefined, 'not given out once reported');
+    assert.equal(discovery.unavailable(), 'down(stuck)');
+    const fresh = await waitFor(() => discovery.client(), { timeoutMs: 3000, intervalMs: 10, what: 'a fresh connection' });
+    assert.notEqual(fresh, stuck);
+    await waitFor(() => stuck.status === 'end', { timeoutMs: 1000, intervalMs: 10, what: 'the stuck connection to be closed' });
+    assert.equal(await fresh.set('st-api:test:fresh', '1'), 'OK');
+    // Errors the server sends are not the connection's fault: it stays.
+    discovery.reportError(new Error('ERR unknown command'), fresh);
+    assert.equal(discovery.client(), fresh);
   });
 });
 
