@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../api/config.ts';
 import { hooksConfigSchema } from '../../sentinel-hooks/config.ts';
 import { REPO } from '../watcher/harness.ts';
+import { builtByNpmRunBuild } from './dist-paths.ts';
 
 const DEPLOY = join(REPO, 'deploy');
 
@@ -36,13 +37,6 @@ function ip(name: string): string {
   const address = networks === undefined || Array.isArray(networks) ? undefined : networks['st-dev']?.ipv4_address;
   assert.ok(address !== undefined, `${name} has a fixed address`);
   return address;
-}
-
-/** dist/<x>.js exists after `npm run build` when <x>.ts is in a folder tsconfig.build.json compiles. */
-function builtByNpmRunBuild(distPath: string): boolean {
-  const include = (JSON.parse(readFileSync(join(REPO, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
-  const source = distPath.replace(/^(\/opt\/st-api\/)?dist\//, '').replace(/\.js$/, '.ts');
-  return include.some((folder) => source.startsWith(`${folder}/`)) && existsSync(join(REPO, source));
 }
 
 describe('deploy/compose.yaml', () => {
@@ -79,8 +73,8 @@ describe('deploy/compose.yaml', () => {
   it('when a command names a dist/ file, then `npm run build` produces it and it resolves from the image WORKDIR', () => {
     assert.equal(workdir, '/opt/st-api');
     const paths: string[] = [];
-    for (const service of Object.values(services)) paths.push(...[...(service.entrypoint ?? []), ...(service.command ?? [])].flatMap((arg) => arg.match(/(?:\/opt\/st-api\/)?dist\/[\w/.-]+\.js/g) ?? []));
-    for (const file of ['api-node-1.json', 'api-node-2.json']) paths.push(...(readFileSync(join(DEPLOY, 'compose', 'consul', file), 'utf8').match(/(?:\/opt\/st-api\/)?dist\/[\w/.-]+\.js/g) ?? []));
+    for (const service of Object.values(services)) paths.push(...[...(service.entrypoint ?? []), ...(service.command ?? [])].flatMap((arg) => arg.match(/(?:\/opt\/st-api\/)?dist\/[\w/.-]+\.m?js/g) ?? []));
+    for (const file of ['api-node-1.json', 'api-node-2.json']) paths.push(...(readFileSync(join(DEPLOY, 'compose', 'consul', file), 'utf8').match(/(?:\/opt\/st-api\/)?dist\/[\w/.-]+\.m?js/g) ?? []));
     assert.ok(paths.length >= 6);
     for (const path of paths) assert.ok(builtByNpmRunBuild(path), path);
   });

@@ -14,6 +14,8 @@ import { parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { freePort } from '../support/processes.ts';
 import { startTestNode } from '../support/service.ts';
+import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
+import { builtByNpmRunBuild } from './dist-paths.ts';
 import { REPO } from '../watcher/harness.ts';
 
 const run = promisify(execFile);
@@ -90,16 +92,18 @@ describe('deploy/Dockerfile', () => {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'st-deploy-build-'));
       // The same steps as the npm "build" script, into a scratch directory.
-      assert.match(pkg.scripts.build ?? '', /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/$/);
+      assert.match(pkg.scripts.build ?? '', /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/ && tsx sentinel-hooks\/bundle\.ts dist\/sentinel-hooks\.mjs$/);
       await run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { cwd: REPO, timeout: 120_000 });
       cpSync(join(REPO, 'api', 'catalog', 'migrations'), join(dir, 'dist', 'api', 'catalog', 'migrations'), { recursive: true });
+      await bundleHooks(join(dir, 'dist', 'sentinel-hooks.mjs'));
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
       symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     it('when built, then the three programs and the SQL migrations are in dist/', () => {
-      for (const main of ['api/main.js', 'watcher/main.js', 'sentinel-hooks/main.js', 'api/catalog/migrate-cli.js']) assert.ok(existsSync(join(dir, 'dist', main)), main);
+      for (const main of ['api/main.js', 'watcher/main.js', 'sentinel-hooks.mjs', 'api/catalog/migrate-cli.js']) assert.ok(existsSync(join(dir, 'dist', main)), main);
+      assert.ok(!existsSync(join(dir, 'dist', 'sentinel-hooks', 'bundle.js')), 'the bundler is a build step, not part of dist/');
       assert.ok(readdirSync(join(dir, 'dist', 'api', 'catalog', 'migrations')).some((file) => file.endsWith('.sql')));
     });
 
@@ -119,8 +123,26 @@ describe('deploy/Dockerfile', () => {
     it('when the watcher and the hooks run under plain node (no tsx), then they start', async () => {
       const watcher = await run(process.execPath, [join(dir, 'dist', 'watcher', 'main.js'), '--help'], { cwd: dir, timeout: 20_000 });
       assert.match(watcher.stdout, /^Usage: watcher/);
-      const hooks = await run(process.execPath, [join(dir, 'dist', 'sentinel-hooks', 'main.js'), '--help'], { cwd: dir, timeout: 20_000 });
+      const hooks = await run(process.execPath, [join(dir, 'dist', 'sentinel-hooks.mjs'), '--help'], { cwd: dir, timeout: 20_000 });
       assert.match(hooks.stdout, /^Usage: sentinel-hooks/);
+    });
+
+    it('when the hooks bundle is alone (no node_modules, no package.json), then it still runs: Sentinel execs nothing else', async () => {
+      const alone = mkdtempSync(join(tmpdir(), 'st-hooks-alone-'));
+      try {
+        cpSync(join(dir, 'dist', 'sentinel-hooks.mjs'), join(alone, 'sentinel-hooks.mjs'));
+        const hooks = await run(process.execPath, [join(alone, 'sentinel-hooks.mjs'), '--help'], { cwd: alone, timeout: 20_000 });
+        assert.match(hooks.stdout, /^Usage: sentinel-hooks/);
+        // A real run that loads the configuration (zod) and fails on it: exit 2, reason on stderr.
+        const failed = await run(process.execPath, [join(alone, 'sentinel-hooks.mjs'), '--config', join(alone, 'missing.json'), 'reconcile'], { cwd: alone, timeout: 20_000 }).then(
+          () => ({ code: 0, stderr: '' }),
+          (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
+        );
+        assert.equal(failed.code, 2);
+        assert.match(failed.stderr, /cannot read .*missing\.json as JSON/);
+      } finally {
+        rmSync(alone, { recursive: true, force: true });
+      }
     });
   });
 });
@@ -169,15 +191,15 @@ describe('deploy/systemd', () => {
       const entries = unit(file);
       assert.deepEqual(entries.get('MemoryDenyWriteExecute'), ['no'], file);
       for (const exec of entries.get('ExecStart') ?? []) {
-        const script = /\/opt\/st-api\/(dist\/\S+\.js)/.exec(exec)?.[1];
-        assert.ok(script !== undefined && existsSync(join(REPO, script.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), exec);
+        const script = /\/opt\/st-api\/(dist\/\S+\.m?js)/.exec(exec)?.[1];
+        assert.ok(script !== undefined && builtByNpmRunBuild(script), exec);
       }
     }
   });
 
   it('when the timers fire, then they run the reconcile services (watcher every 2 min, hooks every 5 s within the check TTL)', () => {
     assert.deepEqual(unit('st-dns-reconcile.service').get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/watcher/main.js reconcile']);
-    assert.deepEqual(unit('st-redis-reconcile.service').get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/sentinel-hooks/main.js reconcile']);
+    assert.deepEqual(unit('st-redis-reconcile.service').get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/sentinel-hooks.mjs reconcile']);
     assert.ok(seconds(unit('st-dns-reconcile.timer').get('OnUnitActiveSec')?.[0] ?? '') <= 300);
     // README: checkTtlSeconds (15 s default) must stay ≥ 3 × the timer period.
     assert.ok(seconds(unit('st-redis-reconcile.timer').get('OnUnitActiveSec')?.[0] ?? '') * 3 <= 15);

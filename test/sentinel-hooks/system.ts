@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
 import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
@@ -50,26 +50,20 @@ export interface HooksSystem {
 }
 
 /**
- * One bundled .mjs of sentinel-hooks/main.ts, as production runs compiled JS: through tsx each
- * hook costs ~0.8 s of CPU, and a failover runs ~30 scripts on this machine's few cores, which
- * delayed the hooks by tens of seconds. ST_SENTINEL_HOOKS_TSX=1 runs the sources instead.
+ * The hooks as production runs them: the one-file bundle of `npm run build` (sentinel-hooks/bundle.ts).
+ * ST_SENTINEL_HOOKS_TSX=1 runs the sources through tsx instead (~0.8 s of CPU per hook: slow failovers).
  */
-async function bundleHooks(dir: string): Promise<string> {
+async function hooksEntry(dir: string): Promise<string> {
   if (process.env['ST_SENTINEL_HOOKS_TSX'] === '1') return join(REPO_ROOT, 'sentinel-hooks/main.ts');
   const outfile = join(dir, 'sentinel-hooks.mjs');
-  await build({
-    entryPoints: [join(REPO_ROOT, 'sentinel-hooks/main.ts')],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning',
-    // pino and zod are CommonJS inside; an ESM bundle needs a require for them.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  });
+  await bundleHooks(outfile);
   return outfile;
 }
 
 export async function startHooksSystem(options: { reconcilePeriodMs?: number } = {}): Promise<HooksSystem> {
   const reconcilePeriodMs = options.reconcilePeriodMs ?? 2000;
   const dir = await makeTempDir('st-hooks');
-  const entry = await bundleHooks(dir);
+  const entry = await hooksEntry(dir);
   const consul = await startConsulDouble({ checkUpdateIntervalMs: 0, checkStagger: false });
   const nodes: NodeHandle[] = [];
   const configs: string[] = [];
