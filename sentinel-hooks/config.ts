@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 import { MASTER_NAME } from './args.ts';
 import type { Credentials } from './resp.ts';
 
@@ -73,43 +74,18 @@ export const DEFAULT_CONFIG_PATH = '/etc/st-api/sentinel-hooks.json';
 
 export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv): HooksConfig {
   const file = path ?? env.ST_SENTINEL_HOOKS_CONFIG ?? DEFAULT_CONFIG_PATH;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new HooksConfigError(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const result = hooksConfigSchema.safeParse(raw);
-  if (!result.success) {
-    throw new HooksConfigError(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
-  }
-  const keys = result.data.instances.map((i) => `${i.address}:${i.port}`);
+  const fail = (message: string): Error => new HooksConfigError(message);
+  const config = readConfigFile(file, hooksConfigSchema, fail);
+  const keys = config.instances.map((i) => `${i.address}:${i.port}`);
   if (new Set(keys).size !== keys.length) throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
   return {
-    ...result.data,
-    redisAuth: credentials(result.data.redisAuth, 'redisAuth', file),
-    sentinelAuth: credentials(result.data.sentinelAuth, 'sentinelAuth', file),
-    reporter: result.data.reporter ?? hostname(),
-    consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    consulToken: consulToken(env),
+    ...config,
+    redisAuth: credentials(config.redisAuth, 'redisAuth', file),
+    sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file),
+    reporter: config.reporter ?? hostname(),
+    ...consulAgentFromEnv(env, fail),
     file,
   };
-}
-
-/**
- * The Consul token, as the consul CLI finds it: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE
- * names (so a watch handler, which inherits the whole agent environment, need not carry the secret
- * itself in that environment).
- */
-function consulToken(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
-  const file = env.CONSUL_HTTP_TOKEN_FILE;
-  if (file === undefined || file === '') return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new HooksConfigError(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
-  }
 }
 
 function credentials(auth: { username?: string | undefined; passwordFile: string } | undefined, key: string, file: string): Credentials | undefined {

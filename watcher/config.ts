@@ -1,7 +1,7 @@
 // The watcher's configuration: a JSON file (--config, else ST_DNS_CONFIG, else
 // /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 
 export const watcherConfigSchema = z
   .object({
@@ -35,37 +35,12 @@ export class WatcherConfigError extends Error {
 
 export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessEnv): WatcherConfig {
   const file = path ?? env.ST_DNS_CONFIG ?? '/etc/st-api/dns-watcher.json';
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new WatcherConfigError(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const result = watcherConfigSchema.safeParse(raw);
-  if (!result.success) {
-    throw new WatcherConfigError(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
-  }
+  const fail = (message: string): Error => new WatcherConfigError(message);
+  const config = readConfigFile(file, watcherConfigSchema, fail);
   return {
-    ...result.data,
-    zoneId: result.data.zoneId.replace(/^\/hostedzone\//, ''),
+    ...config,
+    zoneId: config.zoneId.replace(/^\/hostedzone\//, ''),
     // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
-    consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500',
-    consulToken: consulToken(env),
+    ...consulAgentFromEnv(env, fail),
   };
-}
-
-/**
- * The Consul token, as the consul CLI finds it: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE
- * names (so a watch handler, which inherits the whole agent environment, need not carry the secret
- * itself in that environment).
- */
-function consulToken(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
-  const file = env.CONSUL_HTTP_TOKEN_FILE;
-  if (file === undefined || file === '') return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    throw new WatcherConfigError(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
-  }
 }

@@ -1,0 +1,47 @@
+// What the two command-line programs (watcher/ and sentinel-hooks/) share: their JSON configuration
+// file, checked against a zod schema, and the local Consul agent, found through Consul's own
+// environment variables the way the consul CLI finds it. Each program passes its own error class,
+// so its exit code for "bad configuration" stays its own.
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+
+/** The file parsed and checked; every problem is named by its key, in one message. */
+export function readConfigFile<Schema extends z.ZodType>(file: string, schema: Schema, fail: (message: string) => Error): z.output<Schema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw fail(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw fail(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
+  }
+  return result.data;
+}
+
+export interface ConsulAgentEnv {
+  /** CONSUL_HTTP_ADDR, default 127.0.0.1:8500. */
+  readonly consulAddress: string;
+  readonly consulToken: string | undefined;
+}
+
+/**
+ * CONSUL_HTTP_ADDR and the token: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE names (so
+ * a watch handler, which inherits the whole agent environment, need not carry the secret itself in
+ * that environment).
+ */
+export function consulAgentFromEnv(env: NodeJS.ProcessEnv, fail: (message: string) => Error): ConsulAgentEnv {
+  return { consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500', consulToken: consulToken(env, fail) };
+}
+
+function consulToken(env: NodeJS.ProcessEnv, fail: (message: string) => Error): string | undefined {
+  if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
+  const file = env.CONSUL_HTTP_TOKEN_FILE;
+  if (file === undefined || file === '') return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw fail(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
+  }
+}
