@@ -158,6 +158,24 @@ async function waitForHealth(node: TestNode, pattern: RegExp, timeoutMs: number)
   );
 }
 
+/**
+ * Right after Consul re-tagged the master under traffic: waits for the node to switch and to pass
+ * health on the new master, stops the traffic, and checks that every play answered 200 and that
+ * health only ever warned.
+ */
+async function followRetag(node: TestNode, traffic: ReturnType<typeof startTraffic>): Promise<{ switchMs: number; plays: number; healthLog: { at: number; status: number }[] }> {
+  const retagged = Date.now();
+  await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
+  const switchMs = Date.now() - retagged;
+  await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
+  await sleep(300);
+  const { statuses, failures, plays, health: healthLog } = await traffic.stop();
+  assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
+  assert.ok(plays > 20, `plays kept flowing (${plays})`);
+  assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+  return { switchMs, plays, healthLog };
+}
+
 /** A master A with a replica B, both registered in the Consul double; replication in sync. */
 async function startPair(consul: ConsulDouble): Promise<{ a: RedisServer; b: RedisServer }> {
   const a = await startRedis();
@@ -234,16 +252,7 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
     await sleep(300);
     await registerRedis(consul, 'redis-a', a, 'replica');
     await registerRedis(consul, 'redis-b', b, 'master');
-    const retagged = Date.now();
-    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
-    const switchMs = Date.now() - retagged;
-    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
-    await sleep(300);
-    const { statuses, failures, plays, health: healthLog } = await traffic.stop();
-
-    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
-    assert.ok(plays > 20, `plays kept flowing (${plays})`);
-    assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+    const { switchMs, plays, healthLog } = await followRetag(node, traffic);
     assert.ok(longestWarning(healthLog) < SWITCH_BOUND_MS + 1000, `health warned for ${longestWarning(healthLog)} ms`);
     const writeMs = await waitForWriteOn(node, b, 2000);
     const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
@@ -270,16 +279,7 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
     await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
     await registerRedis(consul, 'redis-b', b, 'master');
     await registerRedis(consul, 'redis-a', a, 'replica');
-    const retagged = Date.now();
-    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
-    const switchMs = Date.now() - retagged;
-    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
-    await sleep(300);
-    const { statuses, failures, plays, health: healthLog } = await traffic.stop();
-
-    assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
-    assert.ok(plays > 20, `plays kept flowing (${plays})`);
-    assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+    const { switchMs, plays, healthLog } = await followRetag(node, traffic);
     const writeMs = await waitForWriteOn(node, b, 2000);
     const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
     console.log(`# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`);
