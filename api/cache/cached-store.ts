@@ -138,7 +138,7 @@ export class CachedCatalogStore implements CatalogStore {
       this.#logger.debug({ err: errorText(error) }, 'cache write failed');
     };
     this.#metrics
-      .observe('redis', 'set', () => settleWithin(pipeline.exec(), this.#redis.deadlineMs))
+      .observe('redis', 'set', () => pipeline.exec())
       // exec() resolves even when commands fail: each reply carries its own error.
       .then((replies) => {
         const error = replies?.find(([replyError]) => replyError !== null)?.[0];

@@ -57,6 +57,7 @@ const text = (address: Address): string => (isIP(address.host) === 6 ? `[${addre
 export class RedisDiscovery implements RedisSource {
   readonly #settings: RedisDiscoverySettings;
   readonly #client: Omit<RedisSettings, 'host' | 'port'>;
+  readonly deadlineMs: number;
   readonly #logger: Logger;
   readonly #random: () => number;
   /** Own resolver: dns.lookup (what ioredis would use for a hostname) ignores setServers, and resolv.conf has no port. */
@@ -79,6 +80,7 @@ export class RedisDiscovery implements RedisSource {
   constructor(options: RedisDiscoveryOptions) {
     this.#settings = options.discovery;
     this.#client = options.client;
+    this.deadlineMs = commandDeadlineMs(options.client);
     this.#logger = options.logger;
     this.#random = options.random ?? Math.random;
     this.#resolver = new Resolver({ timeout: options.discovery.resolveTimeoutMs, tries: 1 });
@@ -102,10 +104,6 @@ export class RedisDiscovery implements RedisSource {
     this.#wake('start');
     this.#timer = setInterval(() => this.#wake('refresh'), this.#settings.refreshIntervalMs);
     this.#timer.unref();
-  }
-
-  get deadlineMs(): number {
-    return commandDeadlineMs(this.#client);
   }
 
   client(): ScriptedRedis | undefined {

@@ -3,7 +3,7 @@
 // while commands are waiting in its auto-pipeline: that pipeline has no method for the new command,
 // its replies come back one short, the callback throws an uncaught TypeError, and every later
 // command on the connection waits forever. A failover hands st-api a fresh connection under load,
-// which is exactly when that happened (test/api/redis-scripts.test.ts).
+// which is exactly when that happened (test/api/redis-connection.test.ts).
 import type { Redis } from 'ioredis';
 
 /** INCR and, on a window's first play, EXPIRE — atomically and in one command (EVALSHA after the first call). */
