@@ -3,8 +3,10 @@
 // hands over, under load), and a connection reported stuck is replaced instead of waited on.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { CachedCatalogStore } from '../../api/cache/cached-store.ts';
 import { RedisStuckError, settleWithin, staticRedisSource, type RedisSource } from '../../api/cache/redis-client.ts';
+import type { ScriptedRedis } from '../../api/cache/redis-scripts.ts';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
 import { createLogger } from '../../api/logger.ts';
@@ -84,6 +86,45 @@ describe('when a command never settles', () => {
     const waited = Date.now() - started;
     assert.ok(waited >= 45 && waited < 1000, `waited ${waited} ms`);
     assert.equal(await settleWithin(Promise.resolve('value'), 50), 'value');
+  });
+
+  it('then a play waits no longer than the source\'s bound, is answered from the catalog, and the connection is reported', async () => {
+    // A command that really never settles: a client without a command timeout, on a server that is
+    // paused (SIGSTOP), stands in for a connection wedged inside the client library.
+    const paused = await startRedis();
+    const hanging = new Redis({ host: paused.host, port: paused.port, lazyConnect: true, maxRetriesPerRequest: null });
+    hanging.on('error', () => undefined);
+    await hanging.connect();
+    const reported: unknown[] = [];
+    const source: RedisSource = {
+      client: () => hanging as ScriptedRedis,
+      deadlineMs: 150,
+      unavailable: () => 'down(test)',
+      reportError: (error) => reported.push(error),
+      reportNotMaster: () => undefined,
+      close: () => Promise.resolve(),
+    };
+    const store = new CachedCatalogStore({
+      origin: new MemoryCatalogStore(demoDataset(Date.now())),
+      redis: source,
+      ttls: { contentSeconds: 60, deviceClassSeconds: 60, rightsSeconds: 60, denialSeconds: 2 },
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger,
+      now: Date.now,
+    });
+    try {
+      await paused.pause();
+      const started = Date.now();
+      const data = await within(store.playData('demo-user', 'tt-demo-0001'), 2000, 'a play on a hung connection');
+      const waited = Date.now() - started;
+      assert.equal(data.content?.id, 'tt-demo-0001', 'answered from the catalog');
+      assert.ok(waited >= 140 && waited < 1000, `waited ${waited} ms`);
+      assert.ok(reported.some((error) => error instanceof RedisStuckError), 'the source heard that the connection is stuck');
+    } finally {
+      hanging.disconnect();
+      await paused.resume();
+      await paused.stop();
+    }
   });
 
   it('then a connection reported stuck is replaced by a working one to the same server', async () => {

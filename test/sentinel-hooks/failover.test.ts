@@ -107,6 +107,36 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     });
   });
 
+  it('when another instance still holds the master tag, then reconcile does not wait for it: it exits 1 at once, and promotes on a later run', async () => {
+    const master = await agreedMaster(10_000);
+    const [ip, port] = master.split(':');
+    const host = system.hostOf(master);
+    const agent = system.nodes[host]?.agentAddr ?? '';
+    const id = `redis-${ip}-${port}`;
+    // A stale holder on another node (a host that missed its demotion), and our master's own tag lost.
+    const intruder = await system.consul.addNode('redis-host-stale', '127.0.0.9');
+    const put = async (url: string, body?: unknown): Promise<void> => {
+      const response = await fetch(url, { method: 'PUT', ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      assert.equal(response.status, 200, await response.text());
+    };
+    await put(`${intruder.agentAddr}/v1/agent/service/register`, { ID: 'redis-stale', Name: 'redis', Tags: ['master'], Address: '127.0.0.9', Port: Number(port), Check: { CheckID: 'redis-stale:role', TTL: '300s', Status: 'passing' } });
+    await put(`${agent}/v1/agent/service/register`, { ID: id, Name: 'redis', Tags: ['replica'], Address: ip, Port: Number(port), Check: { CheckID: `${id}:role`, TTL: '30s', Status: 'critical' } });
+    try {
+      const started = Date.now();
+      assert.equal(await system.cli(host, ['reconcile']), 1, 'transient: run again');
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < 5000, `reconcile took ${tookMs} ms; it must not wait promotionWaitMs (10 s here) holding the lock`);
+      const ours = (await system.registrations()).find((r) => r.address === ip);
+      assert.deepEqual(ours?.tags, ['replica']);
+      assert.match(ours?.output ?? '', /^ROLE=master and Sentinels \(\d\/3\) agree, but 127\.0\.0\.9:\d+ on redis-host-stale is still tagged master in Consul: not promoted yet$/);
+    } finally {
+      await put(`${intruder.agentAddr}/v1/agent/service/deregister/redis-stale`);
+    }
+    // The holder gone, the next run promotes.
+    await waitFor(async () => (await system.cli(host, ['reconcile'])) === 0 && (await system.dnsMasters()).join() === ip, { timeoutMs: 10_000, intervalMs: 200, what: 'the master tagged again' });
+    await settled(master, 20_000);
+  });
+
   it('when the master is killed with -9 (scenario 1), then within the failover time + 1 s DNS answers the new master and the old one is out', async () => {
     const old = system.cluster.redis.find((r) => r.key === `127.0.0.2:${r.port}`);
     assert.ok(old);
