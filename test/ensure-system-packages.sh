@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the server binaries the tests launch as throwaway instances.
+# Installs the server binaries the tests launch as throwaway instances, and the
+# edge, browser and encoder of the player tests.
 # Runs before every test run, so the common case (all present) must be a
 # fast no-op that touches neither apt nor dpkg.
 set -euo pipefail
@@ -7,8 +8,9 @@ set -euo pipefail
 # Non-login root shells may lack the sbin dirs where mariadbd lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel)
-readonly PACKAGES=(mariadb-server redis-server redis-sentinel)
+# nginx is the real edge, chromium runs the real players, ffmpeg makes the test media (test/player/).
+readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel nginx chromium ffmpeg)
+readonly PACKAGES=(mariadb-server redis-server redis-sentinel nginx chromium ffmpeg)
 
 missing_binaries() {
   local b
