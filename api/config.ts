@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { LOG_LEVELS } from './logger.ts';
+import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
 import { signerConfigSchema } from './signing/config.ts';
 
 const positiveInt = z.number().int().positive();
@@ -146,8 +147,34 @@ export const configSchema = z
             weight: z.number().min(0).default(1),
             pathPrefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)*$/).default(''),
             signer: signerConfigSchema,
+            /** How the token reaches every request the player makes; the default depends on the signer. */
+            delivery: z
+              .object({
+                mode: z.enum(DELIVERY_MODES).optional(),
+                cookieDomain: z
+                  .string()
+                  .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be a lowercase domain name with at least two labels, e.g. "example.com"')
+                  .optional(),
+              })
+              .strict()
+              .default({}),
           })
-          .strict(),
+          .strict()
+          .superRefine((cdn, ctx) => {
+            const supported = DELIVERY_MODES_BY_SCHEME[cdn.signer.type] ?? [];
+            if (cdn.delivery.mode !== undefined && !supported.includes(cdn.delivery.mode)) {
+              ctx.addIssue({ code: 'custom', path: ['delivery', 'mode'], message: `the ${cdn.signer.type} signer supports ${supported.join(', ')}` });
+            }
+            const host = URL.canParse(cdn.origin) ? new URL(cdn.origin).hostname : '';
+            if (cdn.delivery.cookieDomain !== undefined && !(host === cdn.delivery.cookieDomain || host.endsWith(`.${cdn.delivery.cookieDomain}`))) {
+              ctx.addIssue({ code: 'custom', path: ['delivery', 'cookieDomain'], message: `must be the CDN's host or a parent of it (${host})` });
+            }
+          })
+          .transform(({ delivery, ...cdn }) => {
+            const mode = delivery.mode ?? DELIVERY_MODES_BY_SCHEME[cdn.signer.type]?.[0] ?? 'query';
+            const resolved: Delivery = delivery.cookieDomain === undefined ? { mode } : { mode, cookieDomain: delivery.cookieDomain };
+            return { ...cdn, delivery: resolved };
+          }),
       )
       .min(1),
     rateLimit: z

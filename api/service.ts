@@ -12,7 +12,7 @@ import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
 import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
-import { SignedUrlCache } from './delivery/signed-url-cache.ts';
+import { GrantCache } from './delivery/grant-cache.ts';
 import { drainingProbe, eventLoopProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -38,7 +38,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
   const redis = redisSource(config, logger, metrics);
   const catalog = redis === undefined ? origin : new CachedCatalogStore({ origin, redis, ttls: config.cache, metrics, logger, now });
 
-  const cdns: Cdn[] = config.cdns.map((cdn) => ({ name: cdn.name, origin: cdn.origin, weight: cdn.weight, pathPrefix: cdn.pathPrefix, signer: signerFromConfig(cdn.signer) }));
+  const cdns = cdnsFromConfig(config.cdns);
 
   let draining = false;
   const lag = eventLoopProbe(config.health.eventLoopLagWarningMs);
@@ -55,7 +55,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     cdns,
     policy: config.playback,
     now,
-    urlCache: new SignedUrlCache(),
+    grantCache: new GrantCache(),
     ...(options.random === undefined ? {} : { random: options.random }),
     verifyToken: createTokenVerifier(
       {
@@ -86,6 +86,17 @@ export function createService(config: Config, logger: Logger, options: { now?: (
       await Promise.allSettled([pool?.end(), redis?.close()]);
     },
   };
+}
+
+export function cdnsFromConfig(cdns: Config['cdns']): Cdn[] {
+  return cdns.map((cdn) => ({
+    name: cdn.name,
+    origin: cdn.origin,
+    weight: cdn.weight,
+    pathPrefix: cdn.pathPrefix,
+    signer: signerFromConfig(cdn.signer),
+    delivery: cdn.delivery,
+  }));
 }
 
 /**

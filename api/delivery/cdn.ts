@@ -1,6 +1,7 @@
 // Which edge serves the play, and the exact path bytes its token will cover.
 import type { Rendition } from '../catalog/types.ts';
 import type { UrlSigner } from '../signing/signer.ts';
+import type { Delivery } from './delivery.ts';
 
 export interface Cdn {
   name: string;
@@ -10,6 +11,7 @@ export interface Cdn {
   /** Path below the origin where this CDN serves the catalog, e.g. `/media`; '' for the root. */
   pathPrefix: string;
   signer: UrlSigner;
+  delivery: Delivery;
 }
 
 /** Weighted random choice; `random` is injectable so tests pin the draw. Weight 0 takes a CDN out of rotation. */

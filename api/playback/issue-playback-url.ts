@@ -2,7 +2,8 @@
 // from which edge, with which token.
 import type { CatalogStore, Protocol } from '../catalog/types.ts';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
-import { URL_SLOT_SECONDS, type SignedUrlCache } from '../delivery/signed-url-cache.ts';
+import { grantAccess, type DeliveryMode, type PlaybackCookie } from '../delivery/delivery.ts';
+import { URL_SLOT_SECONDS, type GrantCache } from '../delivery/grant-cache.ts';
 import { decideEntitlement } from '../entitlement/decide.ts';
 import { AppError } from '../errors.ts';
 import type { Viewer } from '../auth/client-token.ts';
@@ -15,6 +16,9 @@ export interface PlaybackUrl {
   quality: string;
   cdn: string;
   expiresAt: string;
+  /** How the token reaches the edge; in `cookie` mode the player must send `cookies`. */
+  delivery: DeliveryMode;
+  cookies?: PlaybackCookie[];
 }
 
 export interface PlaybackPolicy {
@@ -30,8 +34,8 @@ export interface PlaybackDeps {
   policy: PlaybackPolicy;
   now: () => number;
   random?: () => number;
-  /** Reuses a URL signed earlier in the same time slot; without it every play signs anew. */
-  urlCache?: SignedUrlCache;
+  /** Reuses a grant signed earlier in the same time slot; without it every play signs anew. */
+  grantCache?: GrantCache;
 }
 
 export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
@@ -64,20 +68,22 @@ export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, reque
   const issuedAt = Math.floor(now / 1000 / URL_SLOT_SECONDS) * URL_SLOT_SECONDS;
   const expiresAt = new Date((issuedAt + deps.policy.urlTtlSeconds) * 1000);
   const sign = () =>
-    cdn.signer.sign({
+    grantAccess(cdn.delivery, cdn.signer, {
       origin: cdn.origin,
       manifestPath,
       scopePath,
       notBefore: new Date((issuedAt - deps.policy.clockSkewSeconds) * 1000),
       expiresAt,
     });
-  const url = deps.urlCache === undefined ? sign() : deps.urlCache.get(issuedAt, `${cdn.name} ${manifestPath}`, sign);
+  const grant = deps.grantCache === undefined ? sign() : deps.grantCache.get(issuedAt, `${cdn.name} ${manifestPath}`, sign);
 
   return {
-    url,
+    url: grant.url,
     protocol: protocol.value,
     quality: qualityLabel(rendition.value.height),
     cdn: cdn.name,
     expiresAt: expiresAt.toISOString(),
+    delivery: cdn.delivery.mode,
+    ...(grant.cookies === undefined ? {} : { cookies: grant.cookies }),
   };
 }

@@ -1,6 +1,7 @@
 // POST /v1/playback-urls: authenticate, validate at the edge, then hand over to the use case.
 import express, { type RequestHandler, type Router } from 'express';
 import type { Viewer } from '../auth/client-token.ts';
+import { hostWithinDomain, setCookieHeader } from '../delivery/delivery.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { issuePlaybackUrl, type PlaybackDeps } from '../playback/issue-playback-url.ts';
@@ -43,6 +44,11 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
     if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
     const playback = await pending;
     deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
+    // A browser stores a cookie only for a domain its request went to (or a parent of it): when the
+    // CDN's cookie domain is a parent of this host, the web player gets the cookies by itself.
+    for (const cookie of playback.cookies ?? []) {
+      if (hostWithinDomain(req.hostname, cookie.domain)) res.append('Set-Cookie', setCookieHeader(cookie));
+    }
     res.set('Cache-Control', 'no-store').json(playback);
   });
 

@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
 import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
-import type { SignRequest, UrlSigner } from './signer.ts';
+import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type EdgeAuthAlgorithm = 'sha256' | 'sha1' | 'md5';
 
@@ -121,20 +121,25 @@ export function createAkamaiSigner(options: AkamaiSignerOptions): UrlSigner {
     if (!HEX_KEY.test(key.material)) throw new Error(`key ${JSON.stringify(key.id)} must be a non-empty, even-length hex string`);
   }
   const { active } = keyring;
+  const token = (request: SignRequest): TokenPairs => {
+    validateSignRequest(request);
+    const value = edgeAuthToken({
+      key: active.material,
+      algorithm: options.algorithm,
+      startTime: epochSeconds(request.notBefore),
+      endTime: epochSeconds(request.expiresAt),
+      acl: `${request.scopePath}*`,
+      ...(options.bindClientIp && { ip: requireClientIp(request, 'akamai') }),
+    });
+    return [[options.tokenName, value]];
+  };
   return {
     scheme: 'akamai',
     activeKey: keyring.activeInfo,
-    sign(request: SignRequest): string {
-      validateSignRequest(request);
-      const token = edgeAuthToken({
-        key: active.material,
-        algorithm: options.algorithm,
-        startTime: epochSeconds(request.notBefore),
-        endTime: epochSeconds(request.expiresAt),
-        acl: `${request.scopePath}*`,
-        ...(options.bindClientIp && { ip: requireClientIp(request, 'akamai') }),
-      });
-      return appendQuery(request.origin + request.manifestPath, [[options.tokenName, token]]);
-    },
+    queryToken: token,
+    sign: (request) => appendQuery(request.origin + request.manifestPath, token(request)),
+    // The edge's token-verification behaviour reads the same name from a cookie (location COOKIE);
+    // every field is already cookie-safe (no space, quote, comma, semicolon or backslash).
+    cookieToken: token,
   };
 }

@@ -3,7 +3,7 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
 import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
-import type { SignRequest, UrlSigner } from './signer.ts';
+import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type CloudFrontHashAlgorithm = 'SHA1' | 'SHA256';
 
@@ -148,10 +148,7 @@ export function signCloudFrontUrl(input: SignCloudFrontUrlInput): string {
     });
   }
 
-  // Node emits DER for ECDSA, which is what openssl and aws-cli produce and
-  // CloudFront accepts; RSA is PKCS#1 v1.5.
-  const signature = cloudfrontBase64(sign(input.hashAlgorithm === 'SHA256' ? 'sha256' : 'sha1', Buffer.from(policy, 'utf8'), key));
-
+  const signature = signPolicy(policy, key, input.hashAlgorithm);
   // Parameter order follows @aws-sdk/cloudfront-signer so URLs are comparable byte for byte.
   const params: Array<[string, string]> = [
     input.policy === 'canned' ? ['Expires', String(input.expires)] : ['Policy', cloudfrontBase64(policy)],
@@ -160,6 +157,14 @@ export function signCloudFrontUrl(input: SignCloudFrontUrlInput): string {
   ];
   if (input.hashAlgorithm === 'SHA256') params.push(['Hash-Algorithm', 'SHA256']);
   return appendQuery(input.url, params);
+}
+
+/**
+ * Node emits DER for ECDSA, which is what openssl and aws-cli produce and CloudFront accepts;
+ * RSA is PKCS#1 v1.5.
+ */
+function signPolicy(policy: string, key: KeyObject, hashAlgorithm: CloudFrontHashAlgorithm): string {
+  return cloudfrontBase64(sign(hashAlgorithm === 'SHA256' ? 'sha256' : 'sha1', Buffer.from(policy, 'utf8'), key));
 }
 
 export interface CloudFrontSignerOptions {
@@ -171,8 +176,8 @@ export interface CloudFrontSignerOptions {
 }
 
 /**
- * One custom-policy token for the whole title: Resource is `origin + scopePath + '*'`,
- * so the manifest and every segment below the scope verify with the same query string.
+ * One custom-policy token for the whole scope: Resource is `origin + scopePath + '*'`, so the
+ * manifest and every segment below it verify with the same query string or the same cookies.
  */
 export function createCloudFrontSigner(options: CloudFrontSignerOptions): UrlSigner {
   const keyring = createKeyring(options.keys.map((key) => ({ ...key, material: loadCloudFrontPrivateKey(key.material) })));
@@ -182,22 +187,36 @@ export function createCloudFrontSigner(options: CloudFrontSignerOptions): UrlSig
     }
   }
   const { active } = keyring;
+  const signedPolicy = (request: SignRequest): { policy: string; signature: string } => {
+    validateSignRequest(request);
+    const policy = customPolicy({
+      resource: `${request.origin}${request.scopePath}*`,
+      dateLessThan: epochSeconds(request.expiresAt),
+      dateGreaterThan: epochSeconds(request.notBefore),
+      ...(options.bindClientIp && { ipAddress: requireClientIp(request, 'cloudfront') }),
+    });
+    return { policy: cloudfrontBase64(policy), signature: signPolicy(policy, active.material, options.hashAlgorithm) };
+  };
+  const hashAlgorithm = (name: string): TokenPairs => (options.hashAlgorithm === 'SHA256' ? [[name, 'SHA256']] : []);
+  const queryToken = (request: SignRequest): TokenPairs => {
+    const { policy, signature } = signedPolicy(request);
+    // Parameter order follows @aws-sdk/cloudfront-signer so URLs are comparable byte for byte.
+    return [['Policy', policy], ['Key-Pair-Id', active.id], ['Signature', signature], ...hashAlgorithm('Hash-Algorithm')];
+  };
   return {
     scheme: 'cloudfront',
     activeKey: keyring.activeInfo,
-    sign(request: SignRequest): string {
-      validateSignRequest(request);
-      return signCloudFrontUrl({
-        url: request.origin + request.manifestPath,
-        resource: `${request.origin}${request.scopePath}*`,
-        keyPairId: active.id,
-        privateKey: active.material,
-        expires: epochSeconds(request.expiresAt),
-        notBefore: epochSeconds(request.notBefore),
-        policy: 'custom',
-        hashAlgorithm: options.hashAlgorithm,
-        ...(options.bindClientIp && { ipAddress: requireClientIp(request, 'cloudfront') }),
-      });
+    queryToken,
+    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
+    cookieToken(request) {
+      const { policy, signature } = signedPolicy(request);
+      // The names AWS documents for signed cookies with a custom policy; case-sensitive.
+      return [
+        ['CloudFront-Policy', policy],
+        ['CloudFront-Signature', signature],
+        ['CloudFront-Key-Pair-Id', active.id],
+        ...hashAlgorithm('CloudFront-Hash-Algorithm'),
+      ];
     },
   };
 }

@@ -1,30 +1,20 @@
 // nginx ngx_http_secure_link_module: `secure_link` + `secure_link_md5`
 // (base64url MD5 with expiry) and the legacy `secure_link_secret` form.
 //
-// Edge config matching the playback signer's default expression. nginx's own
-// `$uri` is decoded and normalised, so the scope is cut from `$request_uri`,
-// the raw bytes we signed. The map must capture exactly the directory the API
-// uses as scopePath (here `/vod/<title>/`), so segments in variant
-// subdirectories still hash to the same scope:
+// One hash covers a scope (the manifest's directory), so the same token authorizes the manifest
+// and every playlist and segment below it. It travels in the path by default
+// (`/t/<hash>/<expires>/vod/…`, every relative URI a player resolves inherits it) or in the query
+// (`?md5=…&expires=…`, for manifests st-api tokenizes). The edge configuration that verifies both
+// is shipped in deploy/edge/nginx/ and is what test/player/ runs; it cuts the scope out of the
+// path with a regex location, exactly as `$scope` is rendered here.
 //
-//   map $request_uri $scope {
-//       "~^(?<dir>/vod/[^/?]+/)" $dir;
-//       default "";
-//   }
-//   location /vod/ {
-//       secure_link     $arg_md5,$arg_expires;
-//       secure_link_md5 "$secure_link_expires$scope my-secret";
-//       if ($secure_link = "")  { return 403; }
-//       if ($secure_link = "0") { return 410; }
-//   }
-//
-// `$secret` in our template stands for the literal secret in that directive.
-// A secret can only be rotated by editing this config (one expression per
-// location), so key rotation here means a short window of redeploying both.
+// `$secret` in our template stands for the literal secret in the edge's secure_link_md5. A secret
+// can only be rotated by editing that config (one expression per location), so key rotation here
+// means a short window of redeploying both.
 import { createHash } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
 import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
-import type { SignRequest, UrlSigner } from './signer.ts';
+import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export const NGINX_VARIABLES = ['secure_link_expires', 'uri', 'scope', 'remote_addr', 'secret'] as const;
 export type NginxVariable = (typeof NGINX_VARIABLES)[number];
@@ -90,6 +80,8 @@ export interface NginxSignerOptions {
 }
 
 export const DEFAULT_NGINX_EXPRESSION = '$secure_link_expires$scope $secret';
+/** First path segment of a path token; deploy/edge/nginx/ matches `^/t/<hash>/<expires>/`. */
+export const PATH_TOKEN_SEGMENT = 't';
 const PARAM = /^[A-Za-z0-9_]+$/;
 
 export function validatePlaybackExpression(expression: string): Set<NginxVariable> {
@@ -109,24 +101,34 @@ export function createNginxSigner(options: NginxSignerOptions): UrlSigner {
   }
   const keyring = createKeyring(options.keys);
   const { active } = keyring;
+  const token = (request: SignRequest): { hash: string; expires: string } => {
+    validateSignRequest(request);
+    // nginx treats a link as expired only once `expires < now`, i.e. it stays
+    // valid through its whole expiry second; step back one so it never outlives expiresAt.
+    const expires = String(epochSeconds(request.expiresAt) - 1);
+    const expression = renderSecureLinkExpression(options.expression, {
+      secure_link_expires: expires,
+      scope: request.scopePath,
+      secret: active.material,
+      ...(used.has('remote_addr') && { remote_addr: requireClientIp(request, 'nginx') }),
+    });
+    return { hash: secureLinkMd5(expression), expires };
+  };
+  const queryToken = (request: SignRequest): TokenPairs => {
+    const { hash, expires } = token(request);
+    return [
+      [options.hashParam, hash],
+      [options.expiresParam, expires],
+    ];
+  };
   return {
     scheme: 'nginx',
     activeKey: keyring.activeInfo,
-    sign(request: SignRequest): string {
-      validateSignRequest(request);
-      // nginx treats a link as expired only once `expires < now`, i.e. it stays
-      // valid through its whole expiry second; step back one so it never outlives expiresAt.
-      const expires = String(epochSeconds(request.expiresAt) - 1);
-      const expression = renderSecureLinkExpression(options.expression, {
-        secure_link_expires: expires,
-        scope: request.scopePath,
-        secret: active.material,
-        ...(used.has('remote_addr') && { remote_addr: requireClientIp(request, 'nginx') }),
-      });
-      return appendQuery(request.origin + request.manifestPath, [
-        [options.hashParam, secureLinkMd5(expression)],
-        [options.expiresParam, expires],
-      ]);
+    queryToken,
+    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
+    pathToken(request) {
+      const { hash, expires } = token(request);
+      return `/${PATH_TOKEN_SEGMENT}/${hash}/${expires}`;
     },
   };
 }

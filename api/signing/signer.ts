@@ -21,11 +21,24 @@ export interface SigningKeyInfo {
   notAfter?: Date;
 }
 
+/** A token as `name=value` pairs, already encoded for where it travels (query string or cookie). */
+export type TokenPairs = Array<[string, string]>;
+
 export interface UrlSigner {
   /** Scheme name: `cloudfront`, `akamai`, `nginx`, `wowza`. */
   readonly scheme: string;
   /** The key new URLs are signed with. */
   readonly activeKey: SigningKeyInfo;
-  /** Returns the full playback URL (origin + manifestPath + token). */
+  /** Query parameters that authorize every file under scopePath, in wire order. */
+  queryToken(request: SignRequest): TokenPairs;
+  /** The manifest URL with the query token: origin + manifestPath + `?` + queryToken. */
   sign(request: SignRequest): string;
+  /**
+   * Path token: segments to put ahead of the media path (`/t/<hash>/<expires>`), so every relative
+   * URI a player resolves from the manifest carries it. Only schemes whose edge can read a token
+   * from the path offer it (nginx).
+   */
+  pathToken?(request: SignRequest): string;
+  /** Cookie token: the cookies the edge checks on every request under scopePath (CloudFront, Akamai). */
+  cookieToken?(request: SignRequest): TokenPairs;
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
 import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
-import type { SignRequest, UrlSigner } from './signer.ts';
+import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type WowzaHashAlgorithm = 'SHA256' | 'SHA384' | 'SHA512';
 
@@ -107,24 +107,27 @@ export function createWowzaSigner(options: WowzaSignerOptions): UrlSigner {
     if (key.material === '') throw new Error(`key ${JSON.stringify(key.id)} has an empty secret`);
   }
   const { active } = keyring;
+  const queryToken = (request: SignRequest): TokenPairs => {
+    validateSignRequest(request);
+    if (request.manifestPath.slice(request.scopePath.length).includes('/')) {
+      throw new Error('wowza manifestPath must be a file directly inside scopePath (the stream path)');
+    }
+    return wowzaTokenParams({
+      contentPath: request.scopePath.slice(1, -1),
+      secret: active.material,
+      prefix: options.prefix,
+      startTime: epochSeconds(request.notBefore),
+      endTime: epochSeconds(request.expiresAt),
+      hashAlgorithm: options.hashAlgorithm,
+      ...(options.bindClientIp && { clientIp: requireClientIp(request, 'wowza') }),
+    });
+  };
   return {
     scheme: 'wowza',
     activeKey: keyring.activeInfo,
-    sign(request: SignRequest): string {
-      validateSignRequest(request);
-      if (request.manifestPath.slice(request.scopePath.length).includes('/')) {
-        throw new Error('wowza manifestPath must be a file directly inside scopePath (the stream path)');
-      }
-      const params = wowzaTokenParams({
-        contentPath: request.scopePath.slice(1, -1),
-        secret: active.material,
-        prefix: options.prefix,
-        startTime: epochSeconds(request.notBefore),
-        endTime: epochSeconds(request.expiresAt),
-        hashAlgorithm: options.hashAlgorithm,
-        ...(options.bindClientIp && { clientIp: requireClientIp(request, 'wowza') }),
-      });
-      return appendQuery(request.origin + request.manifestPath, params);
-    },
+    queryToken,
+    // Wowza Streaming Engine carries the session into the chunklist and chunk URLs it writes itself,
+    // so the token on the playlist URL is all a player needs.
+    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
   };
 }

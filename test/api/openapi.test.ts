@@ -26,7 +26,7 @@ import { createLogger } from '../../api/logger.ts';
 import { Metrics } from '../../api/metrics.ts';
 import { NO_RATE_LIMIT, type RateLimiter } from '../../api/playback/rate-limit.ts';
 import { playbackRequestSchema } from '../../api/playback/request.ts';
-import { signerFromConfig } from '../../api/signing/config.ts';
+import { cdnsFromConfig } from '../../api/service.ts';
 import { startTestNode, type TestNode } from '../support/service.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) =>
   const { config } = node;
   const app = createApp({
     catalog: new MemoryCatalogStore(demoDataset(Date.now())),
-    cdns: config.cdns.map((cdn) => ({ name: cdn.name, origin: cdn.origin, weight: cdn.weight, pathPrefix: cdn.pathPrefix, signer: signerFromConfig(cdn.signer) })),
+    cdns: cdnsFromConfig(config.cdns),
     policy: config.playback,
     now: Date.now,
     random: () => 0,
@@ -377,7 +377,7 @@ const problemCases: ProblemCase[] = [
     why: 'no CDN is in rotation',
     operation: PLAY,
     send: () =>
-      withApp({ cdns: node.config.cdns.map((cdn) => ({ ...cdn, weight: 0, signer: signerFromConfig(cdn.signer) })) }, (baseUrl) =>
+      withApp({ cdns: cdnsFromConfig(node.config.cdns).map((cdn) => ({ ...cdn, weight: 0 })) }, (baseUrl) =>
         post(baseUrl, GOOD_BODY, node.tokenFor('demo-user')),
       ),
     check: (response) => assert.equal(response.headers.get('retry-after'), '30'),

@@ -17,20 +17,33 @@ async function playAs(userId: string, body: Record<string, unknown>): Promise<{ 
 }
 
 describe('when an entitled viewer asks to play', () => {
-  it('then the answer is a signed CloudFront URL for the best rendition the device may get', async () => {
+  it('then the answer is the manifest URL and CloudFront signed cookies for the best rendition the device may get', async () => {
     const { status, body, response } = await playAs('demo-user', { contentId: 'tt-demo-0001', device: 'web' });
     assert.equal(status, 200);
     assert.equal(response.headers.get('cache-control'), 'no-store');
-    assert.deepEqual(Object.keys(body).sort(), ['cdn', 'expiresAt', 'protocol', 'quality', 'url']);
+    assert.deepEqual(Object.keys(body).sort(), ['cdn', 'cookies', 'delivery', 'expiresAt', 'protocol', 'quality', 'url']);
     assert.equal(body.cdn, 'cloudfront');
+    assert.equal(body.delivery, 'cookie');
     assert.equal(body.protocol, 'dash');
     assert.equal(body.quality, '1080p');
-    const url = new URL(String(body.url));
-    assert.equal(url.origin, 'https://d111111abcdef8.cloudfront.net');
-    assert.equal(url.pathname, '/vod/tt-demo-0001/dash/1080p/manifest.mpd');
-    assert.equal(url.searchParams.get('Key-Pair-Id'), 'KDEMOKEY1');
-    assert.ok(url.searchParams.get('Signature'));
-    const policy = JSON.parse(Buffer.from(String(url.searchParams.get('Policy')).replace(/-/g, '+').replace(/_/g, '=').replace(/~/g, '/'), 'base64').toString()) as {
+    // In cookie mode the URL carries no token: the cookies authorize it and every segment below it.
+    assert.equal(body.url, 'https://d111111abcdef8.cloudfront.net/vod/tt-demo-0001/dash/1080p/manifest.mpd');
+    const cookies = body.cookies as { name: string; value: string; domain: string; path: string; expiresAt: string; secure: boolean; httpOnly: boolean }[];
+    assert.deepEqual(
+      cookies.map((cookie) => cookie.name),
+      ['CloudFront-Policy', 'CloudFront-Signature', 'CloudFront-Key-Pair-Id', 'CloudFront-Hash-Algorithm'],
+    );
+    for (const cookie of cookies) {
+      assert.equal(cookie.domain, 'd111111abcdef8.cloudfront.net', 'no cookie domain configured: host-only cookies for the CDN');
+      assert.equal(cookie.path, '/vod/tt-demo-0001/dash/1080p/');
+      assert.equal(cookie.expiresAt, body.expiresAt);
+      assert.equal(cookie.secure, true);
+      assert.equal(cookie.httpOnly, true);
+    }
+    const value = (name: string) => cookies.find((cookie) => cookie.name === name)?.value ?? '';
+    assert.equal(value('CloudFront-Key-Pair-Id'), 'KDEMOKEY1');
+    assert.equal(value('CloudFront-Hash-Algorithm'), 'SHA256');
+    const policy = JSON.parse(Buffer.from(value('CloudFront-Policy').replace(/-/g, '+').replace(/_/g, '=').replace(/~/g, '/'), 'base64').toString()) as {
       Statement: { Resource: string; Condition: { DateLessThan: { 'AWS:EpochTime': number }; DateGreaterThan?: { 'AWS:EpochTime': number } } }[];
     };
     // One token covers the manifest and every segment below it, and is back-dated for clock skew.
@@ -40,6 +53,8 @@ describe('when an entitled viewer asks to play', () => {
     const start = policy.Statement[0]?.Condition.DateGreaterThan?.['AWS:EpochTime'] ?? Infinity;
     assert.ok(start <= Date.now() / 1000 - 290, 'start time is back-dated by the clock-skew allowance');
     assert.ok(expiresAt - Date.now() > 5.9 * 3600_000 && expiresAt - Date.now() <= 6 * 3600_000);
+    // The API's host (127.0.0.1) is not within the cookie's domain: a browser would refuse it, so none is set.
+    assert.equal(response.headers.get('set-cookie'), null);
   });
 
   const decisions: { user: string; body: Record<string, unknown>; protocol: string; quality: string; why: string }[] = [

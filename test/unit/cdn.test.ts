@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../../api/delivery/cdn.ts';
+import { GrantCache } from '../../api/delivery/grant-cache.ts';
 import type { UrlSigner } from '../../api/signing/signer.ts';
 
-const signer: UrlSigner = { scheme: 'test', activeKey: { id: 'k' }, sign: (request) => request.origin + request.manifestPath };
-const cdn = (name: string, weight: number): Cdn => ({ name, origin: `https://${name}.example.com`, weight, pathPrefix: '', signer });
+const signer: UrlSigner = { scheme: 'test', activeKey: { id: 'k' }, queryToken: () => [], sign: (request) => request.origin + request.manifestPath };
+const cdn = (name: string, weight: number): Cdn => ({ name, origin: `https://${name}.example.com`, weight, pathPrefix: '', signer, delivery: { mode: 'query' } });
 
 describe('chooseCdn', () => {
   const cdns = [cdn('a', 3), cdn('off', 0), cdn('b', 1)];
@@ -50,16 +51,15 @@ describe('encodeMediaPath', () => {
   });
 });
 
-describe('SignedUrlCache', () => {
-  it('when two viewers play the same manifest in one slot, then the URL is signed once; a new slot signs again', async () => {
-    const { SignedUrlCache } = await import('../../api/delivery/signed-url-cache.ts');
-    const cache = new SignedUrlCache();
+describe('GrantCache', () => {
+  it('when two viewers play the same manifest in one slot, then the URL is signed once; a new slot signs again', () => {
+    const cache = new GrantCache();
     let signatures = 0;
-    const sign = () => `url-${(signatures += 1)}`;
-    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign), 'url-1');
-    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign), 'url-1');
-    assert.equal(cache.get(1000, 'cdn /b/m.m3u8', sign), 'url-2');
-    assert.equal(cache.get(1030, 'cdn /a/m.m3u8', sign), 'url-3');
+    const sign = () => ({ url: `url-${(signatures += 1)}` });
+    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign).url, 'url-1');
+    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign).url, 'url-1');
+    assert.equal(cache.get(1000, 'cdn /b/m.m3u8', sign).url, 'url-2');
+    assert.equal(cache.get(1030, 'cdn /a/m.m3u8', sign).url, 'url-3');
     assert.equal(signatures, 3);
   });
 });
