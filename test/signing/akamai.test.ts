@@ -2,6 +2,7 @@
 // openssl from a hand-written hash input; the layout rules come from
 // akamai/EdgeAuth-Token-Node (field order) and -Python (end <= start rejected).
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { createAkamaiSigner, edgeAuthToken } from '../../api/signing/akamai.ts';
 import { EXPIRES_AT, NOT_BEFORE, opensslHmacHex, param, playbackRequest } from './helpers.ts';
@@ -116,5 +117,21 @@ describe('Akamai playback UrlSigner', () => {
   test('when the scope contains "!" or "~", then signing throws instead of emitting a split or broken ACL', () => {
     assert.throws(() => signer.sign(playbackRequest({ scopePath: '/vod/a!/', manifestPath: '/vod/a!/m.m3u8' })), /"!"/);
     assert.throws(() => signer.sign(playbackRequest({ scopePath: '/vod/~a/', manifestPath: '/vod/~a/m.m3u8' })), /acl/);
+  });
+});
+
+describe('Akamai: cross-check with Akamai\'s own library (akamai-edgeauth)', () => {
+  // CommonJS, and no types: the constructor options and generateACLToken are all we use.
+  const EdgeAuth = createRequire(import.meta.url)('akamai-edgeauth') as new (options: Record<string, unknown>) => { generateACLToken(acl: string): string };
+  const signer = createAkamaiSigner({ tokenName: '__token__', algorithm: 'sha256', bindClientIp: false, keys: [{ id: 'k', active: true, material: KEY }] });
+
+  test('when a cookie token is signed for a scope, then it equals EdgeAuth generateACLToken(scope + *) byte for byte', () => {
+    const [pair] = signer.cookieToken?.(playbackRequest()) ?? [];
+    const akamai = new EdgeAuth({ key: KEY, algorithm: 'sha256', startTime: NOT_BEFORE.getTime() / 1000, endTime: EXPIRES_AT.getTime() / 1000 });
+    assert.deepEqual(pair, ['__token__', akamai.generateACLToken('/vod/title-42/*')]);
+  });
+
+  test('when the query token is signed for the same scope, then it is the same token', () => {
+    assert.deepEqual(signer.queryToken(playbackRequest()), signer.cookieToken?.(playbackRequest()));
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { getSignedUrl } from '@aws-sdk/cloudfront-signer';
+import { getSignedCookies, getSignedUrl } from '@aws-sdk/cloudfront-signer';
 import {
   cannedPolicy,
   cloudfrontBase64,
@@ -377,5 +377,34 @@ describe('CloudFront: playback UrlSigner', () => {
       () => createCloudFrontSigner({ hashAlgorithm: 'SHA1', bindClientIp: false, keys: [{ id: 'K3EC', active: true, material: testKeys['test-ecdsa-key.pem'] }] }),
       /SHA256/,
     );
+  });
+});
+
+describe('CloudFront: playback signed cookies', () => {
+  const signer = createCloudFrontSigner({
+    hashAlgorithm: 'SHA256',
+    bindClientIp: false,
+    keys: [{ id: 'K2ACTIVE', active: true, material: testKeys['test-rsa-key.pem'] }],
+  });
+
+  test('when cookies are signed for a scope, then they equal getSignedCookies of @aws-sdk/cloudfront-signer for origin + scope + * byte for byte', () => {
+    const ours = Object.fromEntries(signer.cookieToken?.(playbackRequest()) ?? []);
+    const sdk = getSignedCookies({
+      url: 'https://cdn.example.com/vod/title-42/*',
+      keyPairId: 'K2ACTIVE',
+      privateKey: testKeys['test-rsa-key.pem'],
+      dateLessThan: EXPIRES_AT,
+      dateGreaterThan: NOT_BEFORE,
+      algorithm: 'SHA256',
+    });
+    assert.deepEqual(ours, { ...sdk });
+    assert.deepEqual(Object.keys(ours), ['CloudFront-Policy', 'CloudFront-Signature', 'CloudFront-Key-Pair-Id', 'CloudFront-Hash-Algorithm']);
+  });
+
+  test('when cookies and the query token are signed for one scope, then they carry the same policy and signature', () => {
+    const cookies = new Map(signer.cookieToken?.(playbackRequest()) ?? []);
+    const query = new Map(signer.queryToken(playbackRequest()));
+    assert.equal(cookies.get('CloudFront-Policy'), query.get('Policy'));
+    assert.equal(cookies.get('CloudFront-Signature'), query.get('Signature'));
   });
 });

@@ -95,6 +95,10 @@ describe('nginx secure_link: playback UrlSigner', () => {
     assert.equal(param(url, 'md5'), docRecipe(`${expires}/vod/title-42/ my-secret`));
   });
 
+  test('when a path token is made, then it is /t/<the same md5>/<expires>, for a stock secure_link regex location', () => {
+    assert.equal(signer.pathToken?.(playbackRequest()), `/t/${docRecipe(`${expires}/vod/title-42/ my-secret`)}/${expires}`);
+  });
+
   test('when a segment in the same scope is signed, then it gets the identical token', () => {
     const segment = signer.sign(playbackRequest({ manifestPath: '/vod/title-42/720p/seg-1.ts' }));
     assert.equal(segment.slice(segment.indexOf('?')), url.slice(url.indexOf('?')));
