@@ -177,6 +177,16 @@ export const configSchema = z
           }),
       )
       .min(1),
+    /** Web apps on these origins may call the API from a browser (and receive cookies in cookie delivery). */
+    cors: z
+      .object({
+        allowedOrigins: z
+          .array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be an origin: scheme://host[:port], no path or trailing slash'))
+          .max(100)
+          .default([]),
+      })
+      .strict()
+      .default({ allowedOrigins: [] }),
     rateLimit: z
       .object({ playsPerMinute: z.number().int().min(0).max(100_000).default(120) })
       .strict()

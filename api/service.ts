@@ -56,6 +56,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     policy: config.playback,
     now,
     grantCache: new GrantCache(),
+    corsOrigins: config.cors.allowedOrigins,
     ...(options.random === undefined ? {} : { random: options.random }),
     verifyToken: createTokenVerifier(
       {

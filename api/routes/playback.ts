@@ -1,4 +1,5 @@
 // POST /v1/playback-urls: authenticate, validate at the edge, then hand over to the use case.
+import cors from 'cors';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Viewer } from '../auth/client-token.ts';
 import { hostWithinDomain, setCookieHeader } from '../delivery/delivery.ts';
@@ -12,6 +13,8 @@ import { playbackRequestSchema } from '../playback/request.ts';
 const BODY_LIMIT = '4kb';
 
 export interface PlaybackRouteDeps extends PlaybackDeps {
+  /** Browser origins allowed to call this route (CORS); empty = none. */
+  corsOrigins?: readonly string[];
   verifyToken: (authorization: string | undefined) => Viewer;
   rateLimiter: RateLimiter;
   metrics: Metrics;
@@ -19,6 +22,13 @@ export interface PlaybackRouteDeps extends PlaybackDeps {
 
 export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
+  if ((deps.corsOrigins ?? []).length > 0) {
+    // Credentials: in cookie delivery the browser must store the CDN cookies this route sets.
+    router.use(
+      '/v1/playback-urls',
+      cors({ origin: [...(deps.corsOrigins ?? [])], credentials: true, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['Retry-After'], maxAge: 600 }),
+    );
+  }
 
   const authenticate: RequestHandler = (req, res, next) => {
     res.locals.viewer = deps.verifyToken(req.headers.authorization);

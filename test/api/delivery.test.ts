@@ -15,6 +15,7 @@ let node: TestNode;
 before(async () => {
   node = await startTestNode({
     overrides: {
+      cors: { allowedOrigins: ['https://www.example.com'] },
       cdns: [
         { name: 'nginx', origin: 'https://edge.example.com', weight: 1, signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] } },
         {
@@ -111,6 +112,35 @@ describe('when the CDN takes cookies and a cookie domain is configured', () => {
     assert.equal(status, 200);
     assert.equal(body.cookies?.length, 1);
     assert.deepEqual(setCookie, []);
+  });
+});
+
+describe('when a web app on another origin calls the API (CORS)', () => {
+  const preflight = (origin: string) =>
+    fetch(`${node.baseUrl}/v1/playback-urls`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      signal: AbortSignal.timeout(10_000),
+    });
+  it('then an allowed origin gets a preflight answer with credentials, so the browser keeps the cookies the API sets', async () => {
+    const response = await preflight('https://www.example.com');
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('access-control-allow-origin'), 'https://www.example.com');
+    assert.equal(response.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(response.headers.get('access-control-allow-methods'), 'POST');
+    const play = await fetch(`${node.baseUrl}/v1/playback-urls`, {
+      method: 'POST',
+      headers: { origin: 'https://www.example.com', authorization: `Bearer ${node.tokenFor('demo-user')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(play.status, 200);
+    assert.equal(play.headers.get('access-control-allow-origin'), 'https://www.example.com');
+    assert.equal(play.headers.get('access-control-expose-headers'), 'Retry-After');
+  });
+  it('then any other origin gets no CORS headers, and the browser keeps the answer from the page', async () => {
+    const response = await preflight('https://evil.example.net');
+    assert.equal(response.headers.get('access-control-allow-origin'), null);
   });
 });
 
