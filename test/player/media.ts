@@ -275,7 +275,9 @@ function mdhdTimescale(init: Buffer): number {
 
 function hlsMaster(rungs: readonly GeneratedRung[]): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
-  for (const rung of rungs) {
+  // Lowest first: hls.js (and Apple's players) start with the first variant
+  // listed, so playback starts fast and climbs, as packagers usually arrange it.
+  for (const rung of [...rungs].reverse()) {
     lines.push(
       `#EXT-X-STREAM-INF:BANDWIDTH=${rung.bandwidth},AVERAGE-BANDWIDTH=${rung.averageBandwidth},` +
         `RESOLUTION=${rung.width}x${rung.height},CODECS="${rung.codecs}",FRAME-RATE=${FPS.toFixed(3)}`,
