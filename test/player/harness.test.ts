@@ -15,6 +15,7 @@ import { generateMedia, type GeneratedMedia } from './media.ts';
 const TITLE = 'T';
 // A missing-file title of its own, so deleting a segment cannot break the plays above.
 const BROKEN = 'broken';
+const COOKIE_VALUE = 'let-me-in';
 
 // Maps the public URL (children relative to the manifest) onto the origin storage layout, as the real edge does.
 function plainEdge(root: string, port: number): string {
@@ -32,6 +33,15 @@ function plainEdge(root: string, port: number): string {
     location /vod/ {
       rewrite ^/vod/([^/]+)/(hls|dash)/([0-9]+p)/([0-9]+p)/([^/]+)$ /$1/$4/$5 break;
       rewrite ^/vod/([^/]+)/(hls|dash)/([0-9]+p)/(master\\.m3u8|manifest\\.mpd)$ /$1/$2/$3/$4 break;
+      return 404;
+    }
+    # Cookie delivery: the same media, only for requests carrying the cookie, with credentialed CORS.
+    location /private/vod/ {
+      add_header Access-Control-Allow-Origin $http_origin always;
+      add_header Access-Control-Allow-Credentials true always;
+      if ($cookie_st_token != "${COOKIE_VALUE}") { return 403; }
+      rewrite ^/private/vod/([^/]+)/(hls|dash)/([0-9]+p)/([0-9]+p)/([^/]+)$ /$1/$4/$5 break;
+      rewrite ^/private/vod/([^/]+)/(hls|dash)/([0-9]+p)/(master\\.m3u8|manifest\\.mpd)$ /$1/$2/$3/$4 break;
       return 404;
     }
     location = / { return 204; }
@@ -157,6 +167,41 @@ describe('player harness', () => {
     assert.notEqual(result.error, undefined, summary);
     assert.ok(result.requests.some((r) => r.status === 404 && r.url.endsWith('/seg-2.m4s')), summary);
   });
+
+  for (const protocol of ['hls', 'dash'] as const) {
+    const manifest = protocol === 'hls' ? 'hls/1080p/master.m3u8' : 'dash/1080p/manifest.mpd';
+
+    it(`when a Domain=st.test cookie is set and ${protocol} plays withCredentials, then every request carries it and plays`, async () => {
+      const cookiePlayer = await browser.newPlayer();
+      try {
+        await cookiePlayer.setCookies([{ name: 'st_token', value: COOKIE_VALUE, domain: '.st.test', path: '/', httpOnly: true }]);
+        const result = await cookiePlayer.play({ url: `${cdn}/private/vod/${TITLE}/${manifest}`, protocol, withCredentials: true });
+        const summary = describePlay(result);
+        assert.equal(result.error, undefined, summary);
+        assert.equal(result.ended, true, summary);
+        for (const request of result.requests) assert.equal(request.status, 200, `${request.url}\n${summary}`);
+        const served = edge.accessLog().filter((entry) => entry.uri.startsWith(`/private/vod/${TITLE}/${protocol}/`));
+        assert.ok(served.length >= result.requests.length, summary);
+        for (const entry of served) assert.equal(entry.cookie, `st_token=${COOKIE_VALUE}`, `${entry.uri}\n${summary}`);
+      } finally {
+        await cookiePlayer.close();
+      }
+    });
+
+    it(`when ${protocol} plays without credentials, then the cookie stays home and the edge refuses the manifest`, async () => {
+      const cookiePlayer = await browser.newPlayer();
+      try {
+        await cookiePlayer.setCookies([{ name: 'st_token', value: COOKIE_VALUE, domain: '.st.test', path: '/' }]);
+        const result = await cookiePlayer.play({ url: `${cdn}/private/vod/${TITLE}/${manifest}`, protocol, timeoutMs: 15_000 });
+        const summary = describePlay(result);
+        assert.equal(result.ended, false, summary);
+        assert.notEqual(result.error, undefined, summary);
+        assert.equal(result.requests[0]?.status, 403, summary);
+      } finally {
+        await cookiePlayer.close();
+      }
+    });
+  }
 
   it('when the media host refuses connections, then the failed request is reported with status 0', async () => {
     const result = await player.play({ url: `http://cdn.st.test:1/vod/${TITLE}/hls/480p/master.m3u8`, protocol: 'hls' });
