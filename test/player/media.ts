@@ -108,6 +108,7 @@ export async function generateMedia(root: string, titles: readonly TitleSpec[], 
   const timeoutMs = options.timeoutMs ?? 120_000;
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const ffmpegVersion = await ffmpegVersionLine(timeoutMs);
+  await sweepAbandonedWork(cacheDir);
   const drawtext = existsSync(FONT);
 
   const generated: GeneratedTitle[] = [];
@@ -150,6 +151,21 @@ export async function generateMedia(root: string, titles: readonly TitleSpec[], 
     generated.push({ id: title.id, rungs, ceilings });
   }
   return { root, seconds, titles: generated };
+}
+
+// A run killed mid-encode leaves its .tmp- dir; one untouched for an hour is nobody's.
+async function sweepAbandonedWork(cacheDir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(cacheDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries.filter((name) => name.startsWith('.tmp-'))) {
+    const dir = join(cacheDir, entry);
+    const age = Date.now() - (await stat(dir).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    if (age > 3_600_000) await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function ffmpegVersionLine(timeoutMs: number): Promise<string> {

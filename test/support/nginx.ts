@@ -207,12 +207,22 @@ class Nginx implements NginxServer {
       readyTimeoutMs,
       // SIGTERM is nginx's fast shutdown: workers are told to exit at once.
       stopTimeoutMs: 10_000,
-      isReady: () => httpAnswers(port),
+      // nginx writes its pid file only after binding every listen socket; without
+      // this, a server that took the port in between would answer for us.
+      isReady: async () => this.#pidFileIsOurs() && (await httpAnswers(port)),
     });
   }
 
   get pid(): number {
     return this.#server.pid;
+  }
+
+  #pidFileIsOurs(): boolean {
+    try {
+      return Number(readFileSync(join(this.dir, 'nginx.pid'), 'utf8').trim()) === this.#server.pid;
+    } catch {
+      return false;
+    }
   }
 
   async start(): Promise<void> {
