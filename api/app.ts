@@ -6,10 +6,13 @@ import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
+import { manifestRoutes, type ManifestRouteDeps } from './routes/manifests.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { playbackRoutes, type PlaybackRouteDeps } from './routes/playback.ts';
 
 export interface AppDeps extends PlaybackRouteDeps {
+  /** Tokenized-manifest delivery; absent when no CDN uses it. */
+  manifestRoute?: Omit<ManifestRouteDeps, 'cdns' | 'policy' | 'metrics' | 'now'>;
   logger: Logger;
   probes: readonly Probe[];
   probeTimeoutMs: number;
@@ -25,6 +28,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps));
   app.use(metricsRoutes(deps.metrics));
   app.use(playbackRoutes(deps));
+  if (deps.manifestRoute !== undefined) app.use(manifestRoutes({ ...deps.manifestRoute, cdns: deps.cdns, policy: deps.policy, metrics: deps.metrics, now: deps.now }));
   app.use(() => {
     throw new AppError('NOT_FOUND');
   });

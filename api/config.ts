@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
-import { signerConfigSchema } from './signing/config.ts';
+import { keysOf, secretKey, signerConfigSchema } from './signing/config.ts';
 
 const positiveInt = z.number().int().positive();
+/** `scheme://host[:port]`, nothing after it: URLs are built by appending a path. */
+const httpOrigin = z.url({ protocol: /^https?$/ }).refine((url) => URL.canParse(url) && new URL(url).origin === url, 'must be scheme://host[:port] with no path or trailing slash');
 const millis = (fallback: number) => z.number().int().min(1).max(60_000).default(fallback);
 
 const mysqlSchema = z
@@ -155,6 +157,7 @@ export const configSchema = z
                   .string()
                   .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be a lowercase domain name with at least two labels, e.g. "example.com"')
                   .optional(),
+                manifestOrigin: httpOrigin.optional(),
               })
               .strict()
               .default({}),
@@ -169,14 +172,34 @@ export const configSchema = z
             if (cdn.delivery.cookieDomain !== undefined && !(host === cdn.delivery.cookieDomain || host.endsWith(`.${cdn.delivery.cookieDomain}`))) {
               ctx.addIssue({ code: 'custom', path: ['delivery', 'cookieDomain'], message: `must be the CDN's host or a parent of it (${host})` });
             }
+            if ((cdn.delivery.mode === 'tokenized-manifest') !== (cdn.delivery.manifestOrigin !== undefined)) {
+              ctx.addIssue({ code: 'custom', path: ['delivery', 'manifestOrigin'], message: 'is required with mode tokenized-manifest, and only then' });
+            }
           })
           .transform(({ delivery, ...cdn }) => {
-            const mode = delivery.mode ?? DELIVERY_MODES_BY_SCHEME[cdn.signer.type]?.[0] ?? 'query';
-            const resolved: Delivery = delivery.cookieDomain === undefined ? { mode } : { mode, cookieDomain: delivery.cookieDomain };
+            const resolved: Delivery = { mode: delivery.mode ?? DELIVERY_MODES_BY_SCHEME[cdn.signer.type]?.[0] ?? 'query' };
+            if (delivery.cookieDomain !== undefined) resolved.cookieDomain = delivery.cookieDomain;
+            if (delivery.manifestOrigin !== undefined) resolved.manifestOrigin = delivery.manifestOrigin;
             return { ...cdn, delivery: resolved };
           }),
       )
       .min(1),
+    /** st-api's manifest route, for CDNs with tokenized-manifest delivery. */
+    manifests: z
+      .object({
+        /** st-api's public base URL: the manifest URLs it returns start with it. */
+        publicUrl: httpOrigin,
+        /** HMAC keys of the manifest URLs' path token; several = rotation, as for signers. */
+        keys: keysOf(secretKey(z.string().refine((secret) => Buffer.byteLength(secret) >= 32, 'must be at least 32 bytes'))),
+        freshSeconds: positiveInt.max(3600).default(60),
+        staleSeconds: z.number().int().min(0).max(86_400).default(600),
+        fetchTimeoutMs: millis(2000),
+        maxBytes: positiveInt.max(16 * 1024 * 1024).default(2 * 1024 * 1024),
+        maxEntries: positiveInt.max(1_000_000).default(10_000),
+        maxCacheBytes: positiveInt.default(256 * 1024 * 1024),
+      })
+      .strict()
+      .optional(),
     /** Web apps on these origins may call the API from a browser (and receive cookies in cookie delivery). */
     cors: z
       .object({
@@ -208,6 +231,14 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 
+/** Cross-section rules, reported with the field errors. */
+function crossChecks(config: Config): string[] {
+  const tokenized = config.cdns.filter((cdn) => cdn.delivery.mode === 'tokenized-manifest').map((cdn) => cdn.name);
+  return tokenized.length > 0 && config.manifests === undefined
+    ? [`manifests: required because ${tokenized.join(', ')} use${tokenized.length === 1 ? 's' : ''} tokenized-manifest delivery`]
+    : [];
+}
+
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {
@@ -225,6 +256,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
+  if (result.success) problems.push(...crossChecks(result.data));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return result.data;
 }

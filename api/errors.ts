@@ -15,7 +15,10 @@ export const PROBLEMS = {
   SUBSCRIPTION_EXPIRED: { status: 403, title: 'The subscription that includes this content has expired' },
   DEVICE_NOT_ALLOWED: { status: 403, title: "The viewer's rights do not cover this device class" },
   QUALITY_NOT_AVAILABLE: { status: 403, title: 'No rendition of this content is within the qualities the viewer may play' },
+  MANIFEST_TOKEN_INVALID: { status: 403, title: 'The manifest URL is not signed for this path' },
+  MANIFEST_TOKEN_EXPIRED: { status: 403, title: 'The manifest URL has expired; ask for a new playback URL' },
   CONTENT_NOT_FOUND: { status: 404, title: 'No such content' },
+  MANIFEST_NOT_FOUND: { status: 404, title: 'The origin has no such manifest' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
   BODY_TOO_LARGE: { status: 413, title: 'The request body is too large' },
@@ -26,7 +29,9 @@ export const PROBLEMS = {
   PROTOCOL_NOT_AVAILABLE: { status: 422, title: 'The content is not packaged in this protocol' },
   RATE_LIMITED: { status: 429, title: 'Too many playback requests for this viewer' },
   INTERNAL_ERROR: { status: 500, title: 'Internal error' },
+  MANIFEST_ORIGIN_INVALID: { status: 502, title: "The origin's answer is not a usable manifest" },
   DEPENDENCY_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry shortly' },
+  MANIFEST_ORIGIN_UNAVAILABLE: { status: 503, title: 'The manifest origin is unavailable and no recent copy is cached; retry shortly' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;

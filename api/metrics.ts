@@ -51,6 +51,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly manifestRequests = new Counter({
+    name: 'st_api_manifest_requests_total',
+    help: 'Tokenized manifests served (served, stale) or refused (token-invalid, token-expired, not-found, origin-unavailable, origin-invalid), by CDN',
+    labelNames: ['cdn', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly manifestCache = new Counter({
+    name: 'st_api_manifest_cache_lookups_total',
+    help: "Origin manifest cache lookups: hit (fresh copy), miss (fetched from the origin), stale (origin down, older copy served)",
+    labelNames: ['cdn', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly manifestOriginDuration = new Histogram({
+    name: 'st_api_manifest_origin_fetch_duration_seconds',
+    help: "Fetches of the origin's manifests by result (ok, not-found, unavailable, invalid)",
+    labelNames: ['cdn', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'st_api_' });
   }

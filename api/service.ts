@@ -13,7 +13,9 @@ import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
 import { GrantCache } from './delivery/grant-cache.ts';
-import { drainingProbe, eventLoopProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
+import { drainingProbe, eventLoopProbe, manifestOriginsProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
+import { ManifestTokens } from './manifests/manifest-token.ts';
+import { ManifestCache } from './manifests/origin-cache.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { NO_RATE_LIMIT, redisRateLimiter } from './playback/rate-limit.ts';
@@ -39,6 +41,8 @@ export function createService(config: Config, logger: Logger, options: { now?: (
   const catalog = redis === undefined ? origin : new CachedCatalogStore({ origin, redis, ttls: config.cache, metrics, logger, now });
 
   const cdns = cdnsFromConfig(config.cdns);
+  const manifests = config.manifests === undefined ? undefined : manifestService(config.manifests, metrics, now);
+  const tokenizedCdns = cdns.filter((cdn) => cdn.delivery.mode === 'tokenized-manifest').map((cdn) => cdn.name);
 
   let draining = false;
   const lag = eventLoopProbe(config.health.eventLoopLagWarningMs);
@@ -47,6 +51,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     mysqlProbe(mysqlStore === undefined ? undefined : (timeoutMs) => mysqlStore.ping(timeoutMs)),
     redisProbe(redis),
     signingKeysProbe(cdns.map((cdn) => cdn.signer), config.health.keyExpiryWarningDays, now),
+    manifestOriginsProbe(manifests?.cache, tokenizedCdns),
     lag,
   ];
 
@@ -56,6 +61,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     policy: config.playback,
     now,
     grantCache: new GrantCache(),
+    ...(manifests === undefined ? {} : { manifests: { publicUrl: manifests.publicUrl, tokens: manifests.tokens }, manifestRoute: manifests }),
     corsOrigins: config.cors.allowedOrigins,
     ...(options.random === undefined ? {} : { random: options.random }),
     verifyToken: createTokenVerifier(
@@ -86,6 +92,14 @@ export function createService(config: Config, logger: Logger, options: { now?: (
       lag.stop();
       await Promise.allSettled([pool?.end(), redis?.close()]);
     },
+  };
+}
+
+function manifestService(config: NonNullable<Config['manifests']>, metrics: Metrics, now: () => number) {
+  return {
+    publicUrl: config.publicUrl,
+    tokens: new ManifestTokens(config.keys.map((key) => ({ id: key.id, active: key.active, material: key.secret }))),
+    cache: new ManifestCache(config, metrics, now),
   };
 }
 

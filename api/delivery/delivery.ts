@@ -1,27 +1,34 @@
 // Where the token travels, so that it reaches every request a player makes, not only the first.
 // Players resolve the relative URIs in playlists and MPDs without the manifest's query string
 // (RFC 3986 §5.2), so a query token on the manifest URL alone is refused on the second request.
-import type { SignRequest, UrlSigner } from '../signing/signer.ts';
+import type { ManifestTokens } from '../manifests/manifest-token.ts';
+import { epochSeconds } from '../signing/request.ts';
+import type { SignRequest } from '../signing/signer.ts';
+import type { Cdn } from './cdn.ts';
 
 /**
  * - `path-token`: the token is a path segment ahead of the media path; relative URIs inherit it (nginx).
  * - `cookie`: the token is in cookies the edge reads on every request under the scope (CloudFront, Akamai).
+ * - `tokenized-manifest`: st-api serves the playlists and the MPD with the CDN's query token on every
+ *   media URI (api/manifests/); for edges that read only a query token.
  * - `query`: the token is in the manifest URL's query only; for edges that write it into the
  *   playlists themselves (Wowza Streaming Engine, Akamai Segmented Media Protection).
  */
-export const DELIVERY_MODES = ['path-token', 'cookie', 'query'] as const;
+export const DELIVERY_MODES = ['path-token', 'cookie', 'tokenized-manifest', 'query'] as const;
 export type DeliveryMode = (typeof DELIVERY_MODES)[number];
 
 /** What each signer supports; the first is its default. */
 export const DELIVERY_MODES_BY_SCHEME: Readonly<Record<string, readonly DeliveryMode[]>> = {
-  nginx: ['path-token', 'query'],
-  cloudfront: ['cookie', 'query'],
-  akamai: ['cookie', 'query'],
+  nginx: ['path-token', 'tokenized-manifest'],
+  cloudfront: ['cookie', 'tokenized-manifest'],
+  akamai: ['cookie', 'tokenized-manifest', 'query'],
   wowza: ['query'],
 };
 
 export interface Delivery {
   mode: DeliveryMode;
+  /** tokenized-manifest: where st-api fetches the manifests (`scheme://host[:port]`, fixed, never from a request). */
+  manifestOrigin?: string;
   /**
    * A parent domain of both the API's and the CDN's host (e.g. `example.com`): cookies then carry
    * `Domain=<it>` and browsers get them by `Set-Cookie`. Absent: host-only cookies for the CDN host,
@@ -48,7 +55,15 @@ export interface Grant {
   cookies?: PlaybackCookie[];
 }
 
-export function grantAccess(delivery: Delivery, signer: UrlSigner, request: SignRequest): Grant {
+/** st-api's own manifest route, for tokenized-manifest delivery. */
+export interface ManifestService {
+  /** st-api's public base URL, e.g. `https://play.example.com`. */
+  publicUrl: string;
+  tokens: ManifestTokens;
+}
+
+export function grantAccess(cdn: Cdn, request: SignRequest, manifests?: ManifestService): Grant {
+  const { delivery, signer } = cdn;
   const manifestUrl = request.origin + request.manifestPath;
   switch (delivery.mode) {
     case 'query':
@@ -72,6 +87,11 @@ export function grantAccess(delivery: Delivery, signer: UrlSigner, request: Sign
         httpOnly: true,
       }));
       return { url: manifestUrl, cookies };
+    }
+    case 'tokenized-manifest': {
+      if (manifests === undefined) throw new Error('tokenized-manifest delivery needs the manifests configuration');
+      const prefix = manifests.tokens.pathPrefix({ cdn: cdn.name, expires: epochSeconds(request.expiresAt), scopePath: request.scopePath });
+      return { url: manifests.publicUrl + prefix + request.manifestPath };
     }
   }
 }

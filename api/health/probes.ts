@@ -1,6 +1,7 @@
 // The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { settleWithin, type RedisSource } from '../cache/redis-client.ts';
+import type { ManifestCache } from '../manifests/origin-cache.ts';
 import type { UrlSigner } from '../signing/signer.ts';
 import { describeFailure, elapsed, type Probe } from './deep-health.ts';
 
@@ -85,5 +86,22 @@ export function drainingProbe(isDraining: () => boolean): Probe {
     name: 'node',
     essential: true,
     run: () => Promise.resolve(isDraining() ? { status: 'fail', text: 'draining' } : { status: 'ok', text: 'serving' }),
+  };
+}
+
+/**
+ * Tokenized-manifest delivery: a failing origin is a warning (cached copies still answer for
+ * `staleSeconds`, and the other CDNs are unaffected), named so on-call knows which origin to look at.
+ */
+export function manifestOriginsProbe(cache: ManifestCache | undefined, cdns: readonly string[]): Probe {
+  return {
+    name: 'manifests',
+    essential: false,
+    run() {
+      if (cache === undefined || cdns.length === 0) return Promise.resolve({ status: 'ok', text: 'off' });
+      const failing = cache.health(cdns).filter((origin) => origin.failing !== undefined);
+      if (failing.length > 0) return Promise.resolve({ status: 'warn', text: `origin-down(${failing.map((origin) => `${origin.cdn}:${origin.failing}`).join(',')})` });
+      return Promise.resolve({ status: 'ok', text: `ok(${cache.size} cached)` });
+    },
   };
 }

@@ -2,7 +2,7 @@
 // from which edge, with which token.
 import type { CatalogStore, Protocol } from '../catalog/types.ts';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
-import { grantAccess, type DeliveryMode, type PlaybackCookie } from '../delivery/delivery.ts';
+import { grantAccess, type DeliveryMode, type ManifestService, type PlaybackCookie } from '../delivery/delivery.ts';
 import { URL_SLOT_SECONDS, type GrantCache } from '../delivery/grant-cache.ts';
 import { decideEntitlement } from '../entitlement/decide.ts';
 import { AppError } from '../errors.ts';
@@ -36,6 +36,8 @@ export interface PlaybackDeps {
   random?: () => number;
   /** Reuses a grant signed earlier in the same time slot; without it every play signs anew. */
   grantCache?: GrantCache;
+  /** st-api's manifest route, when a CDN uses tokenized-manifest delivery. */
+  manifests?: ManifestService;
 }
 
 export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
@@ -67,14 +69,8 @@ export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, reque
   // same slot are identical and can be reused; the token and the response agree exactly.
   const issuedAt = Math.floor(now / 1000 / URL_SLOT_SECONDS) * URL_SLOT_SECONDS;
   const expiresAt = new Date((issuedAt + deps.policy.urlTtlSeconds) * 1000);
-  const sign = () =>
-    grantAccess(cdn.delivery, cdn.signer, {
-      origin: cdn.origin,
-      manifestPath,
-      scopePath,
-      notBefore: new Date((issuedAt - deps.policy.clockSkewSeconds) * 1000),
-      expiresAt,
-    });
+  const notBefore = new Date((issuedAt - deps.policy.clockSkewSeconds) * 1000);
+  const sign = () => grantAccess(cdn, { origin: cdn.origin, manifestPath, scopePath, notBefore, expiresAt }, deps.manifests);
   const grant = deps.grantCache === undefined ? sign() : deps.grantCache.get(issuedAt, `${cdn.name} ${manifestPath}`, sign);
 
   return {

@@ -15,7 +15,7 @@ const notAfter = z.union([z.date(), z.iso.datetime({ offset: true }).transform((
 // Key ids appear in health output and logs, so they are plain tokens.
 const keyId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'key id must be 1-64 characters: letters, digits, ".", "_" or "-"');
 
-function keysOf<T extends z.ZodType<{ id: string; active: boolean }>>(key: T) {
+export function keysOf<T extends z.ZodType<{ id: string; active: boolean }>>(key: T) {
   return z.array(key).superRefine((keys, ctx) => {
     const problem = keyringProblem(keys);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
@@ -36,7 +36,7 @@ const cloudfrontKey = z.strictObject({
   }),
 });
 
-const secretKey = (secret: z.ZodString) => z.strictObject({ id: keyId, active: z.boolean(), notAfter, secret });
+export const secretKey = (secret: z.ZodString) => z.strictObject({ id: keyId, active: z.boolean(), notAfter, secret });
 
 const nonEmptySecret = z.string().min(1, 'secret must not be empty');
 
