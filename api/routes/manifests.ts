@@ -41,6 +41,9 @@ export function manifestRoutes(deps: ManifestRouteDeps): Router {
   const cdnTokens = new LRUCache<string, string>({ max: 10_000 });
 
   router.get(`${MANIFEST_ROUTE}/*rest`, async (req, res) => {
+    // The URL itself is the credential (no cookies), so any web page may read the answer, refusals
+    // included: a player must see the 403, not a CORS failure.
+    res.set('Access-Control-Allow-Origin', '*');
     // Raw, still percent-encoded: the token signs the bytes of the path, not their decoding.
     const [cdnName = '', keyId = '', expires = '', hmac = '', ...segments] = req.path.slice(MANIFEST_ROUTE.length + 1).split('/');
     const cdn = cdns.get(cdnName);
@@ -91,10 +94,8 @@ export function manifestRoutes(deps: ManifestRouteDeps): Router {
     res
       .status(200)
       .type(CONTENT_TYPES[served.manifest.kind])
-      // It carries a viewer's token: never in a shared cache. The URL itself is the credential, so
-      // any web page may read it (no cookies involved).
+      // It carries a viewer's token: never in a shared cache.
       .set('Cache-Control', 'private, max-age=60')
-      .set('Access-Control-Allow-Origin', '*')
       .send(served.manifest.render(query));
   });
 

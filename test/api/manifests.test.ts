@@ -138,7 +138,10 @@ describe('when the manifest URL is not what st-api signed', () => {
     const hmac = parts[8] ?? '';
     const tampered = url.replace(hmac, `${hmac.startsWith('A') ? 'B' : 'A'}${hmac.slice(1)}`);
     for (const bad of [tampered, url.replace('/hls/1080p/', '/hls/2160p/'), url.replace('/tt-demo-0001/', '/tt-demo-0003/'), url.replace('/m1/', '/m9/')]) {
-      assert.deepEqual(await problemOf(await get(bad)), { status: 403, code: 'MANIFEST_TOKEN_INVALID', retryAfter: null }, bad);
+      const response = await get(bad);
+      // Readable by any page: a web player must see the 403, not a CORS failure.
+      assert.equal(response.headers.get('access-control-allow-origin'), '*');
+      assert.deepEqual(await problemOf(response), { status: 403, code: 'MANIFEST_TOKEN_INVALID', retryAfter: null }, bad);
     }
   });
 

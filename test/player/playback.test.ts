@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCdnEdge, type CdnEdge } from '../doubles/cdn-edge/server.ts';
 import { startNginx, type NginxServer } from '../support/nginx.ts';
-import { makeTempDir } from '../support/processes.ts';
+import { freePort, makeTempDir } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/service.ts';
 import { describePlay, launchBrowser, type Player, type PlayerBrowser, type PlayResult, type Protocol } from './browser.ts';
 import { generateMedia } from './media.ts';
@@ -29,6 +29,7 @@ const TITLE_B = 'tt-demo-0002';
 const SEVEN_HOURS_MS = 7 * 3600_000;
 
 const NGINX_SECRET = randomBytes(24).toString('base64url');
+const MANIFEST_KEY = randomBytes(32).toString('base64url');
 const AKAMAI_KEY = randomBytes(32).toString('hex');
 const CLOUDFRONT_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
@@ -57,8 +58,11 @@ function edgeServer(body: string): (ctx: { port: number; dir: string }) => strin
 let mediaRoot: string;
 let pathTokenEdge: NginxServer;
 let origin: NginxServer;
+let queryTokenEdge: NginxServer;
 let cloudfrontEdge: CdnEdge;
 let akamaiEdge: CdnEdge;
+let cloudfrontQueryEdge: CdnEdge;
+let akamaiQueryEdge: CdnEdge;
 let browser: PlayerBrowser;
 const nodes: TestNode[] = [];
 
@@ -77,18 +81,33 @@ before(async () => {
     carrier: 'cookie',
   });
   akamaiEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'cookie' });
+  queryTokenEdge = await startNginx(edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-query-token.conf;`));
+  cloudfrontQueryEdge = await startCdnEdge({ scheme: 'cloudfront', keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey }, upstream: origin.baseUrl, carrier: 'query' });
+  akamaiQueryEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'query' });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  await Promise.allSettled([...nodes.map((node) => node.close()), pathTokenEdge?.stop(), origin?.stop(), cloudfrontEdge?.stop(), akamaiEdge?.stop()]);
+  await Promise.allSettled([
+    ...nodes.map((node) => node.close()),
+    ...[pathTokenEdge, queryTokenEdge, origin].map((server) => server?.stop()),
+    ...[cloudfrontEdge, akamaiEdge, cloudfrontQueryEdge, akamaiQueryEdge].map((edge) => edge?.stop()),
+  ]);
 });
 
 type Cdn = 'nginx' | 'cloudfront' | 'akamai';
+type Mode = 'default' | 'tokenized-manifest';
 
 /** An st-api node whose only CDN is `cdn`; browsers reach it and the edges by name (*.st.test). */
-async function nodeFor(cdn: Cdn, pageOrigin: string, now?: () => number): Promise<TestNode> {
+async function nodeFor(cdn: Cdn, pageOrigin: string, now?: () => number, mode: Mode = 'default'): Promise<TestNode> {
+  // The manifest URLs st-api returns must name the address the browser reaches it on.
+  const port = await freePort();
+  const tokenized = {
+    nginx: { origin: `http://nginx-q.st.test:${queryTokenEdge.port}` },
+    cloudfront: { origin: `http://cf-q.st.test:${cloudfrontQueryEdge.port}` },
+    akamai: { origin: `http://ak-q.st.test:${akamaiQueryEdge.port}` },
+  };
   const signers = {
     nginx: { origin: `http://nginx.st.test:${pathTokenEdge.port}`, signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] } },
     cloudfront: {
@@ -102,8 +121,17 @@ async function nodeFor(cdn: Cdn, pageOrigin: string, now?: () => number): Promis
       signer: { type: 'akamai', keys: [{ id: 'a1', active: true, secret: AKAMAI_KEY }] },
     },
   };
+  const cdnConfig =
+    mode === 'default'
+      ? { name: cdn, ...signers[cdn] }
+      : { name: cdn, signer: signers[cdn].signer, ...tokenized[cdn], delivery: { mode, manifestOrigin: origin.baseUrl } };
   const node = await startTestNode({
-    overrides: { cdns: [{ name: cdn, ...signers[cdn] }], cors: { allowedOrigins: [pageOrigin] } },
+    port,
+    overrides: {
+      cdns: [cdnConfig],
+      cors: { allowedOrigins: [pageOrigin] },
+      manifests: { publicUrl: `http://api.st.test:${port}`, keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }] },
+    },
     ...(now === undefined ? {} : { now }),
   });
   nodes.push(node);
@@ -135,7 +163,7 @@ function statusOf(url: string, cookie?: string): Promise<number> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: target.port, path: target.pathname, headers: { host: target.host, ...(cookie === undefined ? {} : { cookie }) }, signal: AbortSignal.timeout(10_000) },
+      { host: '127.0.0.1', port: target.port, path: target.pathname + target.search, headers: { host: target.host, ...(cookie === undefined ? {} : { cookie }) }, signal: AbortSignal.timeout(10_000) },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -289,6 +317,51 @@ for (const cdn of ['cloudfront', 'akamai'] as const) {
       await player.clearCookies();
       await player.setCookies((playback.cookies ?? []).map((cookie) => ({ name: cookie.name, value: cookie.value, domain: new URL(playback.url).hostname, path: cookie.path })));
       assertPlayedToTheEnd(await player.play({ url: playback.url, protocol: 'hls', withCredentials: true }));
+    });
+  });
+}
+
+const QUERY_TOKEN: Record<Cdn, RegExp> = {
+  nginx: /[?&]md5=[\w-]{22}&expires=\d+$/,
+  cloudfront: /[?&]Policy=[\w~-]+&Key-Pair-Id=KPLAYTEST1&Signature=[\w~-]+&Hash-Algorithm=SHA256$/,
+  akamai: /[?&]__token__=st=\d+~exp=\d+~acl=[^&]+~hmac=[0-9a-f]{64}$/,
+};
+
+for (const cdn of ['nginx', 'cloudfront', 'akamai'] as const) {
+  describe(`when st-api serves tokenized manifests for ${cdn} (its query token on every segment)`, () => {
+    let player: Player;
+    let node: TestNode;
+    before(async () => {
+      player = await browser.newPlayer();
+      node = await nodeFor(cdn, new URL(player.pageUrl).origin, undefined, 'tokenized-manifest');
+    });
+
+    for (const protocol of PROTOCOLS) {
+      it(`then a stock ${protocol === 'hls' ? 'hls.js' : 'dash.js'} plays ${protocol.toUpperCase()} to the end: playlists from st-api, every segment from the edge with the token`, async () => {
+        const playback = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol });
+        assert.equal(playback.delivery, 'tokenized-manifest');
+        const api = new URL(playback.url).host;
+        const result = await player.play({ url: playback.url, protocol });
+        assertPlayedToTheEnd(result);
+        const fromEdge = result.requests.filter((request) => new URL(request.url).host !== api);
+        assert.ok(fromEdge.length >= 3, describePlay(result));
+        for (const request of fromEdge) assert.match(request.url, QUERY_TOKEN[cdn]);
+        assert.ok(result.requests.some((request) => new URL(request.url).host === api && request.url.endsWith(protocol === 'hls' ? '.m3u8' : '.mpd')));
+      });
+    }
+
+    it('then an SD buyer\'s segment token gets 403 on an HD segment through the SD ceiling, and a tampered manifest URL stops the player at once', async () => {
+      const playback = await requestPlayback(player, node, 'sd-buyer', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
+      const media = await (await fetch(new URL('480p/index.m3u8', playback.url.replace('api.st.test', '127.0.0.1')))).text();
+      const segment = media.split('\n').find((line) => line.includes('/480p/seg-1.m4s')) ?? '';
+      assert.match(segment, QUERY_TOKEN[cdn]);
+      assert.equal(await statusOf(segment), 200);
+      assert.equal(await statusOf(segment.replace('/480p/480p/', '/480p/1080p/')), 403);
+      assert.equal(await statusOf(segment.replace('/480p/480p/', '/1080p/1080p/')), 403);
+
+      const hmac = playback.url.split('/')[8] ?? '';
+      const tampered = playback.url.replace(hmac, `${hmac.startsWith('A') ? 'B' : 'A'}${hmac.slice(1)}`);
+      assertRefusedAtOnce(await player.play({ url: tampered, protocol: 'hls' }));
     });
   });
 }
