@@ -3,11 +3,11 @@
 // edge configs from deploy/edge/ run exactly as nginx would run them.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LOOPBACK, ManagedServer, ServerStartError, logTail, makeTempDir, startOnFreePort } from './processes.ts';
+import { LOOPBACK, ManagedServer, ServerStartError, logTail, makeTempDir, registerPid, startOnFreePort, unregisterPid } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -111,8 +111,7 @@ function httpAnswers(port: number, timeoutMs = 1_000): Promise<boolean> {
 // Workers. A SIGKILLed master (the runner's sweep, or the exit hook in
 // processes.ts) leaves its worker alive, reparented to init and still serving
 // on the port. processes.ts only knows the master, so the workers are recorded
-// here in the same pid-registry format (one JSON file per pid under
-// $ST_TEST_RUN_DIR/pids, see PidRecord there) and killed on exit.
+// here in the same pid registry (registerPid) and killed on exit.
 
 const liveWorkers = new Map<number, string | null>();
 let workerExitHookInstalled = false;
@@ -144,14 +143,7 @@ function recordWorker(pid: number, name: string): void {
       for (const worker of [...liveWorkers.keys()]) killWorker(worker);
     });
   }
-  let file: string | null = null;
-  const runDir = process.env['ST_TEST_RUN_DIR'];
-  if (runDir !== undefined && runDir !== '') {
-    mkdirSync(join(runDir, 'pids'), { recursive: true });
-    file = join(runDir, 'pids', `${pid}.json`);
-    writeFileSync(file, JSON.stringify({ pid, name, command: NGINX_BINARY, startTime: procStat(pid)?.startTime ?? null }));
-  }
-  liveWorkers.set(pid, file);
+  liveWorkers.set(pid, registerPid(pid, name, NGINX_BINARY));
 }
 
 function killWorker(pid: number): void {
@@ -166,12 +158,7 @@ function killWorker(pid: number): void {
 function forgetWorker(pid: number): void {
   const file = liveWorkers.get(pid);
   liveWorkers.delete(pid);
-  if (file === undefined || file === null) return;
-  try {
-    unlinkSync(file);
-  } catch {
-    // already gone
-  }
+  unregisterPid(file ?? null);
 }
 
 // ---------------------------------------------------------------------------

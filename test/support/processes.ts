@@ -179,7 +179,8 @@ export function procState(pid: number): string | null {
 }
 
 /** Records a live server; returns the file to delete when it exits, if any. */
-function registerPid(pid: number, name: string, command: string): string | null {
+/** Records a live server's pid for the runner's sweep; returns the record's file, or null outside `test/run.ts`. */
+export function registerPid(pid: number, name: string, command: string): string | null {
   const runDir = process.env['ST_TEST_RUN_DIR'];
   if (runDir === undefined || runDir === '') return null;
   const record: PidRecord = { pid, name, command, startTime: procStartTime(pid) };
@@ -189,7 +190,7 @@ function registerPid(pid: number, name: string, command: string): string | null 
   return file;
 }
 
-function unregisterPid(file: string | null): void {
+export function unregisterPid(file: string | null): void {
   if (file === null) return;
   try {
     unlinkSync(file);
