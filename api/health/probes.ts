@@ -93,12 +93,11 @@ export function drainingProbe(isDraining: () => boolean): Probe {
  * Tokenized-manifest delivery: a failing origin is a warning (cached copies still answer for
  * `staleSeconds`, and the other CDNs are unaffected), named so on-call knows which origin to look at.
  */
-export function manifestOriginsProbe(cache: ManifestCache | undefined, cdns: readonly string[]): Probe {
+export function manifestOriginsProbe(cache: ManifestCache, cdns: readonly string[]): Probe {
   return {
     name: 'manifests',
     essential: false,
     run() {
-      if (cache === undefined || cdns.length === 0) return Promise.resolve({ status: 'ok', text: 'off' });
       const failing = cache.health(cdns).filter((origin) => origin.failing !== undefined);
       if (failing.length > 0) return Promise.resolve({ status: 'warn', text: `origin-down(${failing.map((origin) => `${origin.cdn}:${origin.failing}`).join(',')})` });
       return Promise.resolve({ status: 'ok', text: `ok(${cache.size} cached)` });
