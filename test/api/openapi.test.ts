@@ -1,12 +1,13 @@
 // The OpenAPI document (api/openapi.yaml) is a contract: these tests hold it to the code. The document
 // itself must be sound and enumerate exactly the PROBLEMS table with the right statuses; real responses
-// from the app — a play, every problem code, health and metrics — must match what it documents; and its
-// request body schema must accept and refuse what the zod schema does.
+// from the app — a play, a CORS preflight, a tokenized manifest, every problem code, health and
+// metrics — must match what it documents, on the operation their URL maps onto; and its request body
+// schema must accept and refuse what the zod schema does.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -141,19 +142,84 @@ function problemCodesOf(schema: Json): string[] {
 
 type Operation = { path: string; method: (typeof HTTP_METHODS)[number] } | 'unmatched';
 
+/** The Parameter Objects of an operation, its path item's included (by name and location, the operation's win). */
+function parametersOf(path: string, method: string): { pointer: string[]; parameter: Json }[] {
+  const found = new Map<string, { pointer: string[]; parameter: Json }>();
+  for (const base of [['paths', path, 'parameters'], ['paths', path, method, 'parameters']]) {
+    const list = valueAt(base);
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry, index) => {
+      const parameter = deref(entry);
+      if (isRecord(parameter)) found.set(`${String(parameter.in)} ${String(parameter.name)}`, { pointer: [...base, String(index)], parameter });
+    });
+  }
+  return [...found.values()];
+}
+
+/**
+ * Maps a real request path onto a documented path template: each `{name}` takes one non-empty
+ * segment, except a last parameter marked `x-st-multi-segment`, which takes all the remaining ones
+ * (OpenAPI has no multi-segment parameter). Returns the raw, still percent-encoded values, or
+ * undefined when the path is not an instance of the template.
+ */
+function matchTemplate(template: string, method: string, pathname: string): Record<string, string> | undefined {
+  const multiSegment = new Set(parametersOf(template, method).filter(({ parameter }) => parameter['x-st-multi-segment'] === true).map(({ parameter }) => String(parameter.name)));
+  const wanted = template.split('/');
+  const given = pathname.split('/');
+  const values: Record<string, string> = {};
+  for (const [index, part] of wanted.entries()) {
+    const name = /^\{([^}]+)\}$/.exec(part)?.[1];
+    const value = given[index];
+    if (name === undefined) {
+      if (value !== part) return undefined;
+    } else if (multiSegment.has(name) && index === wanted.length - 1) {
+      const rest = given.slice(index).join('/');
+      return rest === '' ? undefined : { ...values, [name]: rest };
+    } else if (value === undefined || value === '') {
+      return undefined;
+    } else {
+      values[name] = value;
+    }
+  }
+  return given.length === wanted.length ? values : undefined;
+}
+
 function mediaTypeMatches(documented: string, actual: string): boolean {
   const [docType = '', ...docParams] = documented.split(';').map((part) => part.trim().toLowerCase());
   const [actualType = '', ...actualParams] = actual.split(';').map((part) => part.trim().toLowerCase());
   return docType === actualType && docParams.every((param) => actualParams.includes(param));
 }
 
-/** Asserts status, headers, content type and body match the document; returns the parsed body. */
+/**
+ * Asserts the request's URL is an instance of the operation's path template (and, for a 2xx answer,
+ * that its path parameters meet their schemas), then that status, headers, content type and body
+ * match the document; returns the parsed body.
+ */
 async function assertConforms(response: Response, operation: Operation): Promise<unknown> {
   const label = operation === 'unmatched' ? 'an unmatched request' : `${operation.method.toUpperCase()} ${operation.path}`;
   const base = operation === 'unmatched' ? ['x-unmatched-requests', 'responses', String(response.status)] : ['paths', operation.path, operation.method, 'responses', String(response.status)];
+  if (operation !== 'unmatched' && response.url !== '') {
+    const pathname = new URL(response.url).pathname;
+    const values = matchTemplate(operation.path, operation.method, pathname);
+    assert.ok(values !== undefined, `${pathname} maps onto ${label}`);
+    if (response.ok) {
+      for (const { pointer, parameter } of parametersOf(operation.path, operation.method)) {
+        const value = parameter.in === 'path' ? values[String(parameter.name)] : undefined;
+        if (value === undefined) continue;
+        const validate = schemaAt([...pointer, 'schema']);
+        assert.ok(validate(value), `${label} path parameter ${String(parameter.name)}: ${JSON.stringify(value)} ${ajv.errorsText(validate.errors)}`);
+      }
+    }
+  }
   const text = await response.text();
   const documented = deref(locate(base).value);
   assert.ok(isRecord(documented), `${label} documents status ${response.status} (body: ${text})`);
+
+  // CORS headers decide what a browser lets a page see: none may be sent undocumented.
+  const documentedHeaders = Object.keys(isRecord(documented.headers) ? documented.headers : {}).map((name) => name.toLowerCase());
+  for (const [name] of response.headers) {
+    if (name.startsWith('access-control-')) assert.ok(documentedHeaders.includes(name), `${label} ${response.status} sends ${name}, which the document does not mention`);
+  }
 
   for (const [name, header] of Object.entries(isRecord(documented.headers) ? documented.headers : {})) {
     const resolved = deref(header);
@@ -166,6 +232,10 @@ async function assertConforms(response: Response, operation: Operation): Promise
     assert.ok(validate(value), `${label} ${response.status} header ${name}: ${JSON.stringify(actual)} ${ajv.errorsText(validate.errors)}`);
   }
 
+  if (documented.content === undefined) {
+    assert.equal(text, '', `${label} ${response.status} documents no body`);
+    return undefined;
+  }
   const contentType = response.headers.get('content-type') ?? '';
   const mediaTypes = Object.keys(isRecord(documented.content) ? documented.content : {});
   const mediaType = mediaTypes.find((candidate) => mediaTypeMatches(candidate, contentType));
@@ -187,13 +257,88 @@ async function assertProblem(response: Response, operation: Operation, code: Pro
 }
 
 // ---------------------------------------------------------------------------------------------
-// The apps: the embedded node, and apps built with doubles for what the embedded catalog cannot show.
+// The apps: the embedded node; a web node (CORS for one web origin, CDNs in tokenized-manifest
+// delivery) with a manifest origin on loopback, and the same node seven hours ago to issue URLs that
+// have since expired; and apps built with doubles for what the embedded catalog cannot show.
+
+const WEB_ORIGIN = 'https://www.example.com';
+const PUBLIC_URL = 'https://play.example.com';
+const MANIFEST_KEY = 'openapi-test-manifest-key-of-at-least-32-bytes';
+const MANIFEST_MAX_BYTES = 4096;
+const SEVEN_HOURS_MS = 7 * 3600_000;
+const MASTER_PLAYLIST = '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=854x480\n480p/index.m3u8\n';
+const MEDIA_PLAYLIST = '#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:1,\nseg-1.m4s\n#EXT-X-ENDLIST\n';
+const MPD = [
+  '<?xml version="1.0" encoding="UTF-8"?>',
+  '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1S" minBufferTime="PT1S" profiles="urn:mpeg:dash:profile:isoff-live:2011">',
+  '  <Period>',
+  '    <AdaptationSet mimeType="video/mp4">',
+  '      <SegmentTemplate initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number$.m4s" startNumber="1" duration="1" timescale="1"/>',
+  '      <Representation id="480p" bandwidth="800000" width="854" height="480" codecs="avc1.64001f"/>',
+  '    </AdaptationSet>',
+  '  </Period>',
+  '</MPD>',
+  '',
+].join('\n');
+
+/** The manifest origin, by file name: the manifests, a missing one, an oversized one, an HTML page, a failing one. */
+function serveOrigin(path: string): { status: number; type?: string; body: string } {
+  const file = path.slice(path.lastIndexOf('/') + 1);
+  if (file === 'master.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: MASTER_PLAYLIST };
+  if (file === 'index.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: MEDIA_PLAYLIST };
+  if (file === 'manifest.mpd') return { status: 200, type: 'application/dash+xml', body: MPD };
+  if (file === 'huge.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: `#EXTM3U\n${'#EXT-X-COMMENT\n'.repeat(MANIFEST_MAX_BYTES / 10)}` };
+  if (file === 'page.m3u8') return { status: 200, type: 'text/html', body: '<!doctype html><title>Sign in</title>' };
+  if (file === 'busy.m3u8') return { status: 503, body: 'busy' };
+  return { status: 404, body: '' };
+}
+
+/** A loopback address nobody listens on: a server's port, once it has closed. */
+async function closedOrigin(): Promise<string> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return `http://127.0.0.1:${port}`;
+}
+
+function webConfig(manifestOrigin: string, downOrigin: string): Record<string, unknown> {
+  const signer = { type: 'nginx', keys: [{ id: 'n1', active: true, secret: 'edge-secret-for-the-openapi-test' }] };
+  return {
+    cors: { allowedOrigins: [WEB_ORIGIN] },
+    manifests: { publicUrl: PUBLIC_URL, keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }], fetchTimeoutMs: 2000, maxBytes: MANIFEST_MAX_BYTES },
+    cdns: [
+      { name: 'nginx-q', origin: 'https://edge.example.com', delivery: { mode: 'tokenized-manifest', manifestOrigin }, signer },
+      { name: 'nginx-q-down', origin: 'https://edge.example.com', delivery: { mode: 'tokenized-manifest', manifestOrigin: downOrigin }, signer },
+      { name: 'nginx-path', origin: 'https://edge.example.com', weight: 0, signer },
+    ],
+  };
+}
 
 let node: TestNode;
+let webNode: TestNode;
+let pastNode: TestNode;
+let originServer: Server | undefined;
+/** The web node's CDN draw: below 0.5 picks nginx-q, above it nginx-q-down (whose origin is down). */
+let cdnDraw = 0;
+
 before(async () => {
   node = await startTestNode({ random: () => 0 });
+  originServer = createServer((req, res) => {
+    const { status, type, body } = serveOrigin(req.url ?? '/');
+    res.writeHead(status, type === undefined ? {} : { 'content-type': type }).end(body);
+  }).listen(0, '127.0.0.1');
+  await once(originServer, 'listening');
+  const overrides = webConfig(`http://127.0.0.1:${(originServer.address() as AddressInfo).port}`, await closedOrigin());
+  webNode = await startTestNode({ overrides, random: () => cdnDraw });
+  pastNode = await startTestNode({ overrides, random: () => 0, now: () => Date.now() - SEVEN_HOURS_MS });
 });
-after(() => node.close());
+after(async () => {
+  await Promise.allSettled([node?.close(), webNode?.close(), pastNode?.close()]);
+  originServer?.closeAllConnections();
+  originServer?.close();
+});
 
 /** The same kinds of dependencies service.ts builds for the embedded node, with some replaced. */
 async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) => Promise<T>): Promise<T> {
@@ -239,6 +384,8 @@ function failingCatalog(error: Error): CatalogStore {
 const refusingLimiter: RateLimiter = { consume: () => Promise.resolve({ allowed: false, retryAfterSeconds: 42 }) };
 
 const PLAY = { path: '/v1/playback-urls', method: 'post' } as const;
+const PREFLIGHT = { path: '/v1/playback-urls', method: 'options' } as const;
+const MANIFEST = { path: '/v1/manifests/{cdn}/{keyId}/{expires}/{hmac}/{path}', method: 'get' } as const;
 const GOOD_BODY = { contentId: 'tt-demo-0001', device: 'web' };
 
 function post(baseUrl: string, body: unknown, token: string): Promise<Response> {
@@ -257,6 +404,33 @@ function forge(claims: Json, options: { key?: string; algorithm?: jwt.Algorithm 
     ...(options.algorithm?.startsWith('HS') ? {} : { keyid: 'demo-rs256' }),
   });
 }
+
+/**
+ * A real manifest URL: a play through a tokenized-manifest CDN (on `on`, with the web node's CDN
+ * draw), moved from the public URL onto the web node's address.
+ */
+async function manifestUrl(options: { on?: TestNode; draw?: number; protocol?: 'hls' | 'dash' } = {}): Promise<string> {
+  const on = options.on ?? webNode;
+  cdnDraw = options.draw ?? 0;
+  const response = await on.play({ contentId: 'tt-demo-0001', device: 'web', protocol: options.protocol ?? 'hls' }, on.tokenFor('demo-user'));
+  const body = (await response.json()) as { url: string; delivery: string };
+  assert.equal(response.status, 200, JSON.stringify(body));
+  assert.equal(body.delivery, 'tokenized-manifest');
+  assert.ok(body.url.startsWith(`${PUBLIC_URL}/v1/manifests/`), body.url);
+  return webNode.baseUrl + new URL(body.url).pathname;
+}
+
+/** The same manifest URL with some of its parts replaced (`path` without its leading slash). */
+function altered(url: string, change: { cdn?: string; keyId?: string; hmac?: string; path?: string }): string {
+  const { origin, pathname } = new URL(url);
+  const [, , , cdn = '', keyId = '', expires = '', hmac = '', ...path] = pathname.split('/');
+  return `${origin}/v1/manifests/${change.cdn ?? cdn}/${change.keyId ?? keyId}/${expires}/${change.hmac ?? hmac}/${change.path ?? path.join('/')}`;
+}
+
+/** Another file in the signed directory (`vod/tt-demo-0001/hls/1080p/`): the token covers it. */
+const inSignedDirectory = (url: string, file: string) => url.replace(/[^/]+$/, file);
+
+const getManifest = (url: string) => fetch(url, { signal: AbortSignal.timeout(10_000) });
 
 interface ProblemCase {
   code: ProblemCode;
@@ -311,9 +485,118 @@ const problemCases: ProblemCase[] = [
   },
   {
     code: 'METHOD_NOT_ALLOWED',
-    why: 'the playback resource is asked for OPTIONS',
-    operation: { path: '/v1/playback-urls', method: 'options' },
-    send: () => fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'OPTIONS' }),
+    why: 'the playback resource is asked for OPTIONS on a node with no CORS origins',
+    operation: PREFLIGHT,
+    send: () => fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'OPTIONS', headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST' } }),
+    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), null),
+  },
+  {
+    code: 'TOKEN_MISSING',
+    why: 'an allowed web origin POSTs without a token',
+    operation: PLAY,
+    send: () => fetch(`${webNode.baseUrl}/v1/playback-urls`, { method: 'POST', headers: { origin: WEB_ORIGIN, 'content-type': 'application/json' }, body: JSON.stringify(GOOD_BODY) }),
+    check: (response) => {
+      assert.equal(response.headers.get('access-control-allow-origin'), WEB_ORIGIN, 'the page may read the refusal');
+      assert.equal(response.headers.get('access-control-allow-credentials'), 'true');
+    },
+  },
+  {
+    code: 'NOT_FOUND',
+    why: 'a manifest URL reaches a node without a manifests configuration',
+    operation: 'unmatched',
+    send: async () => getManifest((await manifestUrl()).replace(webNode.baseUrl, node.baseUrl)),
+  },
+  {
+    code: 'MANIFEST_TOKEN_INVALID',
+    why: "a manifest URL's hmac is tampered with",
+    operation: MANIFEST,
+    send: async () => {
+      const url = await manifestUrl();
+      const hmac = new URL(url).pathname.split('/')[6] ?? '';
+      return getManifest(altered(url, { hmac: (hmac.startsWith('A') ? 'B' : 'A') + hmac.slice(1) }));
+    },
+  },
+  {
+    code: 'MANIFEST_TOKEN_INVALID',
+    why: "a manifest URL's token is used for another title",
+    operation: MANIFEST,
+    send: async () => getManifest(altered(await manifestUrl(), { path: 'vod/tt-demo-0002/hls/1080p/master.m3u8' })),
+  },
+  {
+    code: 'MANIFEST_TOKEN_INVALID',
+    why: "a manifest URL's token is used for another ceiling's directory",
+    operation: MANIFEST,
+    send: async () => getManifest(altered(await manifestUrl(), { path: 'vod/tt-demo-0001/hls/2160p/master.m3u8' })),
+  },
+  {
+    code: 'MANIFEST_TOKEN_INVALID',
+    why: 'a manifest URL names a key id st-api does not have',
+    operation: MANIFEST,
+    send: async () => getManifest(altered(await manifestUrl(), { keyId: 'm9' })),
+  },
+  {
+    code: 'MANIFEST_TOKEN_EXPIRED',
+    why: 'a manifest URL issued seven hours ago is fetched now',
+    operation: MANIFEST,
+    send: async () => getManifest(await manifestUrl({ on: pastNode })),
+  },
+  {
+    code: 'NOT_FOUND',
+    why: 'a manifest URL names a CDN that is not configured',
+    operation: MANIFEST,
+    send: async () => getManifest(altered(await manifestUrl(), { cdn: 'nowhere' })),
+    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), '*'),
+  },
+  {
+    code: 'NOT_FOUND',
+    why: 'a manifest URL names a CDN in path-token delivery',
+    operation: MANIFEST,
+    send: async () => getManifest(altered(await manifestUrl(), { cdn: 'nginx-path' })),
+  },
+  {
+    code: 'NOT_FOUND',
+    why: 'a manifest URL names a segment, not a playlist or an MPD',
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), '480p/seg-1.m4s')),
+  },
+  {
+    code: 'NOT_FOUND',
+    why: 'a manifest URL has a percent-encoded segment',
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), '%7Eroot/master.m3u8')),
+  },
+  {
+    code: 'MANIFEST_NOT_FOUND',
+    why: 'the origin answers 404 for a playlist in the signed directory',
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'missing.m3u8')),
+    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), '*', 'a web player sees the 404'),
+  },
+  {
+    code: 'MANIFEST_ORIGIN_INVALID',
+    why: "the origin's playlist is larger than manifests.maxBytes",
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'huge.m3u8')),
+  },
+  {
+    code: 'MANIFEST_ORIGIN_INVALID',
+    why: 'the origin answers an HTML page for a playlist',
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'page.m3u8')),
+  },
+  {
+    code: 'MANIFEST_ORIGIN_UNAVAILABLE',
+    why: 'the origin answers 503 and no copy is cached',
+    operation: MANIFEST,
+    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'busy.m3u8')),
+    check: (response) => assert.equal(response.headers.get('retry-after'), '5'),
+  },
+  {
+    code: 'MANIFEST_ORIGIN_UNAVAILABLE',
+    why: "the CDN's manifest origin refuses connections and no copy is cached",
+    operation: MANIFEST,
+    send: async () => getManifest(await manifestUrl({ draw: 0.9 })),
+    check: (response) => assert.equal(response.headers.get('retry-after'), '5'),
   },
   {
     code: 'BODY_TOO_LARGE',
@@ -443,6 +726,37 @@ describe('when the OpenAPI document is read', () => {
     }
   });
 
+  it('then every path template parameter is declared in: path and required, and only a last one spans several segments', () => {
+    for (const [path, item] of Object.entries(doc.paths as Json)) {
+      const names = [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1] ?? '');
+      for (const method of HTTP_METHODS) {
+        if (!isRecord(item) || !isRecord(item[method])) continue;
+        const declared = parametersOf(path, method).filter(({ parameter }) => parameter.in === 'path');
+        assert.deepEqual(declared.map(({ parameter }) => parameter.name).sort(), [...names].sort(), `${method} ${path} declares exactly its template's parameters`);
+        for (const { parameter } of declared) {
+          assert.equal(parameter.required, true, `${method} ${path}: ${String(parameter.name)} is required`);
+          if (parameter['x-st-multi-segment'] === true) assert.equal(parameter.name, names.at(-1), `${method} ${path}: only the last parameter may span segments`);
+        }
+      }
+    }
+    const manifestPath = parametersOf(MANIFEST.path, MANIFEST.method).find(({ parameter }) => parameter.name === 'path');
+    assert.equal(manifestPath?.parameter['x-st-multi-segment'], true, 'the manifest path is marked as several segments');
+  });
+
+  it('then a real manifest URL maps onto its operation, and nothing else does', () => {
+    const url = '/v1/manifests/nginx-q/m1/1796059719/3GUCUAaAuA0NkEPJNrkJtA3GUCUAaAuA0NkEPJNrkJt/vod/tt-demo-0001/hls/1080p/master.m3u8';
+    assert.deepEqual(matchTemplate(MANIFEST.path, MANIFEST.method, url), {
+      cdn: 'nginx-q',
+      keyId: 'm1',
+      expires: '1796059719',
+      hmac: '3GUCUAaAuA0NkEPJNrkJtA3GUCUAaAuA0NkEPJNrkJt',
+      path: 'vod/tt-demo-0001/hls/1080p/master.m3u8',
+    });
+    assert.equal(matchTemplate(MANIFEST.path, MANIFEST.method, '/v1/manifests/nginx-q/m1/1796059719/h/'), undefined, 'the path takes at least one segment');
+    assert.equal(matchTemplate(PLAY.path, PLAY.method, '/v1/playback-urls/x'), undefined);
+    assert.deepEqual(matchTemplate(PLAY.path, PLAY.method, '/v1/playback-urls'), {});
+  });
+
   it('then the headers that go with a status are documented: WWW-Authenticate on 401, Retry-After on 429 and 503, Allow on 405', () => {
     const expected: Record<number, string> = { 401: 'WWW-Authenticate', 405: 'Allow', 429: 'Retry-After', 503: 'Retry-After' };
     for (const { where, status, response, codes } of documentedResponses()) {
@@ -506,6 +820,72 @@ describe('when the real app answers', () => {
     assert.equal(response.status, 200);
     const body = (await assertConforms(response, PLAY)) as Json;
     assert.equal(body.cdn, 'cloudfront');
+  });
+
+  it('then a play through a tokenized-manifest CDN, from an allowed web origin, is a 200 PlaybackUrl with CORS headers, as documented', async () => {
+    cdnDraw = 0;
+    const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
+      method: 'POST',
+      headers: { origin: WEB_ORIGIN, authorization: `Bearer ${webNode.tokenFor('demo-user')}`, 'content-type': 'application/json' },
+      body: JSON.stringify(GOOD_BODY),
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('access-control-allow-origin'), WEB_ORIGIN);
+    const body = (await assertConforms(response, PLAY)) as Json;
+    assert.equal(body.delivery, 'tokenized-manifest');
+    const url = new URL(String(body.url));
+    assert.equal(url.origin, PUBLIC_URL);
+    assert.ok(matchTemplate(MANIFEST.path, MANIFEST.method, url.pathname), `${url.pathname} is a manifest URL as documented`);
+  });
+
+  it('then a CORS preflight from an allowed origin is a 204 with the documented Access-Control-* headers', async () => {
+    const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
+      method: 'OPTIONS',
+      headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 204);
+    const headers = response.headers;
+    assert.equal(await assertConforms(response, PREFLIGHT), undefined);
+    assert.equal(headers.get('access-control-allow-origin'), WEB_ORIGIN);
+    assert.equal(headers.get('access-control-max-age'), '600');
+  });
+
+  it('then a CORS preflight from another origin is the same 204 without Access-Control-Allow-Origin, as documented', async () => {
+    const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(response.status, 204);
+    const headers = response.headers;
+    await assertConforms(response, PREFLIGHT);
+    assert.equal(headers.get('access-control-allow-origin'), null);
+  });
+
+  it("then a play's manifest URL answers 200 with the tokenized HLS playlists, as documented", async () => {
+    const master = await manifestUrl();
+    const response = await getManifest(master);
+    assert.equal(response.status, 200);
+    const headers = response.headers;
+    assert.equal(await assertConforms(response, MANIFEST), MASTER_PLAYLIST, 'variant playlists stay relative: they come back here');
+    assert.equal(headers.get('cache-control'), 'private, max-age=60');
+    assert.equal(headers.get('access-control-allow-origin'), '*');
+
+    const variant = await getManifest(new URL('480p/index.m3u8', master).href);
+    assert.equal(variant.status, 200);
+    const text = String(await assertConforms(variant, MANIFEST));
+    assert.match(text, /^#EXT-X-MAP:URI="https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/hls\/1080p\/480p\/init\.mp4\?md5=[^"&]+&expires=\d+"$/m);
+    assert.match(text, /^https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/hls\/1080p\/480p\/seg-1\.m4s\?md5=[^&\s]+&expires=\d+$/m);
+  });
+
+  it("then a play's DASH manifest URL answers 200 with the tokenized MPD, as documented", async () => {
+    const response = await getManifest(await manifestUrl({ protocol: 'dash' }));
+    assert.equal(response.status, 200);
+    const text = String(await assertConforms(response, MANIFEST));
+    assert.match(text, /<BaseURL>https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/dash\/1080p\/<\/BaseURL>/);
+    assert.match(text, /media="\$RepresentationID\$\/seg-\$Number\$\.m4s\?md5=[^"&]+&amp;expires=\d+"/);
   });
 
   it('then every problem code in PROBLEMS has a case below', () => {
