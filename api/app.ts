@@ -77,6 +77,8 @@ function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorReques
 
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // The router could not decode a path parameter (`%ff`): no resource has such a path.
+  if (error instanceof URIError) return new AppError('NOT_FOUND');
   const parserType = (error as { type?: unknown } | null)?.type;
   if (typeof parserType === 'string' && parserType in PARSER_ERRORS) return new AppError(PARSER_ERRORS[parserType] ?? 'MALFORMED_JSON');
   return new AppError('INTERNAL_ERROR', { cause: error });

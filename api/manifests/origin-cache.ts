@@ -137,7 +137,8 @@ export class ManifestCache {
   async #download(url: string): Promise<string> {
     let response: Response;
     try {
-      response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(this.#options.fetchTimeoutMs) });
+      // Redirects are never followed: the origin is fixed by configuration, not by what it answers.
+      response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.#options.fetchTimeoutMs) });
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
       throw new ManifestOriginError('unavailable', timedOut ? `timeout after ${this.#options.fetchTimeoutMs} ms` : `unreachable (${causeCode(error)})`, { cause: error });
@@ -148,7 +149,10 @@ export class ManifestCache {
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new ManifestOriginError('unavailable', `http-${response.status}`);
+      // 5xx and 429 pass (retry, serve a cached copy meanwhile); anything else — a redirect, 401, 403 —
+      // is an origin that is misconfigured for st-api, which retrying will not mend.
+      const transient = response.status >= 500 || response.status === 429;
+      throw new ManifestOriginError(transient ? 'unavailable' : 'invalid', `http-${response.status}`);
     }
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > this.#options.maxBytes) {

@@ -21,8 +21,21 @@ export interface ManifestRouteDeps {
   now: () => number;
 }
 
-// Catalog paths only: plain segments, no dot segments, a manifest at the end.
-const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+// Catalog paths only: percent-encoded path segments as encodeMediaPath writes them (RFC 3986
+// pchar), none that decodes to a dot segment or a separator, a manifest at the end.
+const SEGMENT = /^(?:[A-Za-z0-9\-._~!$&'()+,;=:@]|%[0-9A-Fa-f]{2}){1,255}$/;
+
+function isCatalogSegment(segment: string): boolean {
+  if (!SEGMENT.test(segment)) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    return false; // not UTF-8 once decoded: no catalog path looks like that
+  }
+  return decoded !== '.' && decoded !== '..' && !/[/\\\0]/.test(decoded);
+}
+
 const MAX_PATH = 512;
 
 const RESULT_OF: Partial<Record<ProblemCode, string>> = {
@@ -40,16 +53,21 @@ export function manifestRoutes(deps: ManifestRouteDeps): Router {
   // issue slot share it and it is signed once.
   const cdnTokens = new LRUCache<string, string>({ max: 10_000 });
 
-  router.get(`${MANIFEST_ROUTE}/*rest`, async (req, res) => {
-    // The URL itself is the credential (no cookies), so any web page may read the answer, refusals
-    // included: a player must see the 403, not a CORS failure.
+  // The URL itself is the credential (no cookies), so any web page may read the answer, refusals
+  // included: a player must see the 403, not a CORS failure. Set ahead of the route, so an answer
+  // the router gives itself (a path it cannot decode) carries it too.
+  router.use(MANIFEST_ROUTE, (_req, res, next) => {
     res.set('Access-Control-Allow-Origin', '*');
+    next();
+  });
+
+  router.get(`${MANIFEST_ROUTE}/*rest`, async (req, res) => {
     // Raw, still percent-encoded: the token signs the bytes of the path, not their decoding.
     const [cdnName = '', keyId = '', expires = '', hmac = '', ...segments] = req.path.slice(MANIFEST_ROUTE.length + 1).split('/');
     const cdn = cdns.get(cdnName);
     const path = `/${segments.join('/')}`;
     const kind = manifestKindOf(path);
-    if (cdn?.delivery.manifestOrigin === undefined || kind === undefined || path.length > MAX_PATH || !segments.every((segment) => SEGMENT.test(segment))) {
+    if (cdn?.delivery.manifestOrigin === undefined || kind === undefined || path.length > MAX_PATH || !segments.every(isCatalogSegment)) {
       throw new AppError('NOT_FOUND');
     }
     const counted = (code: ProblemCode, options: ConstructorParameters<typeof AppError>[1] = {}) => {

@@ -22,12 +22,16 @@ export interface PlaybackRouteDeps extends PlaybackDeps {
 
 export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
-  if ((deps.corsOrigins ?? []).length > 0) {
+  const allowed = new Set(deps.corsOrigins ?? []);
+  if (allowed.size > 0) {
     // Credentials: in cookie delivery the browser must store the CDN cookies this route sets.
-    router.use(
-      '/v1/playback-urls',
-      cors({ origin: [...(deps.corsOrigins ?? [])], credentials: true, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['Retry-After'], maxAge: 600 }),
-    );
+    const withCors = cors({ origin: true, credentials: true, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['Retry-After'], maxAge: 600 });
+    // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all
+    // (and a plain OPTIONS still gets 405 below).
+    router.all('/v1/playback-urls', (req, res, next) => {
+      if (allowed.has(req.headers.origin ?? '')) withCors(req, res, next);
+      else next();
+    });
   }
 
   const authenticate: RequestHandler = (req, res, next) => {

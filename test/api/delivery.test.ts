@@ -138,9 +138,23 @@ describe('when a web app on another origin calls the API (CORS)', () => {
     assert.equal(play.headers.get('access-control-allow-origin'), 'https://www.example.com');
     assert.equal(play.headers.get('access-control-expose-headers'), 'Retry-After');
   });
-  it('then any other origin gets no CORS headers, and the browser keeps the answer from the page', async () => {
+  it('then any other origin gets no CORS header at all, and the browser keeps the answer from the page', async () => {
     const response = await preflight('https://evil.example.net');
-    assert.equal(response.headers.get('access-control-allow-origin'), null);
+    assert.deepEqual([...response.headers.keys()].filter((name) => name.startsWith('access-control-')), []);
+    assert.equal(response.status, 405);
+  });
+
+  it('then a plain OPTIONS is still 405, and paths below the route get no preflight', async () => {
+    const plain = await fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'OPTIONS', signal: AbortSignal.timeout(10_000) });
+    assert.equal(plain.status, 405);
+    assert.equal(plain.headers.get('allow'), 'POST');
+    const below = await fetch(`${node.baseUrl}/v1/playback-urls/x`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://www.example.com', 'access-control-request-method': 'POST' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(below.status, 404);
+    assert.equal(below.headers.get('access-control-allow-origin'), null);
   });
 });
 

@@ -21,7 +21,7 @@ const origin = {
   server: undefined as Server | undefined,
   url: '',
   hits: new Map<string, number>(),
-  mode: 'ok' as 'ok' | 'error' | 'stall' | 'huge',
+  mode: 'ok' as 'ok' | 'error' | 'stall' | 'huge' | 'forbidden' | 'redirect',
 };
 
 let node: TestNode;
@@ -47,6 +47,8 @@ before(async () => {
     origin.hits.set(path, (origin.hits.get(path) ?? 0) + 1);
     if (origin.mode === 'stall') return; // never answers: the fetch deadline must end it
     if (origin.mode === 'error') return void res.writeHead(502).end('bad gateway');
+    if (origin.mode === 'forbidden') return void res.writeHead(403).end('forbidden');
+    if (origin.mode === 'redirect') return void res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' }).end();
     if (origin.mode === 'huge') return void res.writeHead(200).end(`#EXTM3U\n${'#EXT-X-COMMENT\n'.repeat(MAX_BYTES / 10)}`);
     if (path.endsWith('/master.m3u8')) return void res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl' }).end(MASTER);
     if (path.endsWith('/480p/index.m3u8')) return void res.writeHead(200).end(MEDIA);
@@ -168,7 +170,15 @@ describe('when the manifest URL is not what st-api signed', () => {
         .end();
     });
     assert.equal(raw, 404);
+    // Percent-encoded segments are catalog paths too (encodeMediaPath writes them); one that is not
+    // UTF-8 or hides a separator is refused as a path, never a 500.
+    for (const segment of ['%ff', 'a%2Fb', '%5c']) {
+      assert.equal((await problemOf(await get(url.replace('/master.m3u8', `/${segment}/master.m3u8`)))).code, 'NOT_FOUND', segment);
+    }
     assert.equal([...origin.hits.values()].reduce((a, b) => a + b, 0), hitsBefore);
+    const encoded = await get(url.replace('/master.m3u8', '/a%20b/master.m3u8'));
+    assert.equal(encoded.status, 200, 'a well-formed encoded segment below the signed scope is a catalog path');
+    await encoded.body?.cancel();
   });
 });
 
@@ -186,6 +196,14 @@ describe('when the origin fails', () => {
       code: 'MANIFEST_ORIGIN_INVALID',
       retryAfter: null,
     });
+  });
+
+  it('then an origin that refuses st-api (403) or redirects it elsewhere is 502 MANIFEST_ORIGIN_INVALID, never followed, never retried by players', async () => {
+    const url = await playUrl(node, 'tt-demo-0003', 'premium-user');
+    for (const mode of ['forbidden', 'redirect'] as const) {
+      origin.mode = mode;
+      assert.deepEqual(await problemOf(await get(url)), { status: 502, code: 'MANIFEST_ORIGIN_INVALID', retryAfter: null }, mode);
+    }
   });
 
   it('then, with no copy cached, an origin that stalls or errors is 503 MANIFEST_ORIGIN_UNAVAILABLE with Retry-After, and health warns naming it', async () => {
