@@ -1,7 +1,18 @@
-// One autocannon run (programmatic API) over a pool of prepared requests, plus what the server
-// and its dependencies spent in CPU meanwhile.
+// One autocannon run (programmatic API) over a pool of prepared requests (plays, POST) or of paths
+// (GET), plus what the server and its dependencies spent in CPU meanwhile.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import autocannon from 'autocannon';
+
+// autocannon keeps each response body as a string (PipelinedRequestsQueue#addBody: `body += chunk`)
+// for expectBody, verifyBody and onResponse, none of which the bench uses. For the 160-620 KB
+// tokenized manifests that decoding is what limits the load generator: against a static node:http
+// server answering 640 KB, 807 req/s with it and 3,135 req/s without, on this project's 2-core
+// machines. So bodies are dropped here (autocannon still counts their bytes); answers are checked
+// with fetch before each load instead. For small answers (the plays) it changes nothing measurable.
+const pipelinedQueue = createRequire(import.meta.url)('autocannon/lib/pipelinedRequestsQueue.js') as { prototype?: { addBody?: unknown } } | undefined;
+if (typeof pipelinedQueue?.prototype?.addBody === 'function') pipelinedQueue.prototype.addBody = () => undefined;
+else process.stderr.write('bench: autocannon has no PipelinedRequestsQueue#addBody any more; response bodies are decoded (large answers: the load generator is the limit)\n');
 
 export interface Prepared {
   authorization: string;
@@ -11,11 +22,16 @@ export interface Prepared {
 /** Picks the next request; `sequence` counts requests set up in this run. */
 export type Picker = (sequence: number) => Prepared;
 
+/** Picks the path of the next GET (no body, no credentials: the URL is the credential). */
+export type PathPicker = (sequence: number) => string;
+
 export interface LoadResult {
   requestsPerSecond: number;
   total: number;
   p50: number;
   p99: number;
+  /** Response bytes (headers and body) received per second. */
+  bytesPerSecond: number;
   non2xx: number;
   errors: number;
   timeouts: number;
@@ -31,7 +47,9 @@ export interface LoadResult {
 export interface LoadOptions {
   baseUrl: string;
   connections: number;
-  pick: Picker;
+  /** POST /v1/playback-urls with the picked headers and body; or `pickPath`: GET of the picked path. */
+  pick?: Picker;
+  pickPath?: PathPicker;
   /** Seconds; or `amount` requests. */
   durationSeconds?: number;
   amount?: number;
@@ -44,6 +62,8 @@ const PATH = '/v1/playback-urls';
 const REQUEST_TIMEOUT_SECONDS = 10;
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const { pick, pickPath } = options;
+  if ((pick === undefined) === (pickPath === undefined)) throw new Error('runLoad: give exactly one of pick and pickPath');
   let sequence = 0;
   const before = sampleCpu(options.watch ?? {});
   const hardLimitMs = ((options.durationSeconds ?? 120) + REQUEST_TIMEOUT_SECONDS + 30) * 1000;
@@ -57,15 +77,17 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         timeout: REQUEST_TIMEOUT_SECONDS,
         ...(options.amount === undefined ? { duration: options.durationSeconds ?? 10 } : { amount: options.amount }),
         requests: [
-          {
-            method: 'POST',
-            path: PATH,
-            setupRequest: (request) => {
-              const next = options.pick(sequence++);
-              // autocannon adds Content-Length to the headers object it gets: a fresh one each time.
-              return { ...request, headers: { 'content-type': 'application/json', authorization: next.authorization }, body: next.body };
-            },
-          },
+          pick === undefined
+            ? { method: 'GET', path: '/', setupRequest: (request) => ({ ...request, method: 'GET', path: pickPath?.(sequence++) ?? '/', headers: {} }) }
+            : {
+                method: 'POST',
+                path: PATH,
+                setupRequest: (request) => {
+                  const next = pick(sequence++);
+                  // autocannon adds Content-Length to the headers object it gets: a fresh one each time.
+                  return { ...request, headers: { 'content-type': 'application/json', authorization: next.authorization }, body: next.body };
+                },
+              },
         ],
       },
       (error: Error | null, done: autocannon.Result) => (error === null || error === undefined ? resolve(done) : reject(error)),
@@ -92,6 +114,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     total: result.requests.total,
     p50: result.latency.p50,
     p99: result.latency.p99,
+    bytesPerSecond: result.throughput.total / result.duration,
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,

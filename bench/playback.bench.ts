@@ -1,8 +1,11 @@
-// `npm run bench [-- --quick] [--profile[=cloudfront|akamai|nginx|wowza][:warm|:cold]]…`
+// `npm run bench [-- --quick] [--profile[=cloudfront|akamai|nginx|wowza][:warm|:cold]]… [--profile=manifests:<scenario>]…
+//                [--manifests-only]`
 //
 // Measures POST /v1/playback-urls against a real MariaDB and Redis (throwaway servers on loopback,
 // from test/support) under autocannon, for each signer, on a warm cache and a cold one, next to an
 // Express hello-world baseline on the same machine; prints one table with PASS/MISS per target.
+// Then the tokenized-manifest route (bench/manifests.ts), with its own table; --manifests-only runs
+// that part alone (no MariaDB, no Redis).
 // A miss is reported, not fatal: the exit code is 0 unless the bench itself broke.
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -11,13 +14,17 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { configSchema, parseConfig } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
+import { DELIVERY_MODES_BY_SCHEME } from '../api/delivery/delivery.ts';
+import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
 import { createCatalogDatabase } from '../test/support/service.ts';
 import { startMariaDb, type MariaDbServer } from '../test/support/mariadb.ts';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
 import { summariseProfile } from './cpu-profile.ts';
 import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warmRequests, ZIPF_S, type PlayRequest } from './dataset.ts';
-import { machineBusy, processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
+import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
+import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { baselineServer, killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from './processes.ts';
+import { DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -30,33 +37,39 @@ const DATABASE = 'st_bench';
 const BUFFER_POOL_BYTES = 256 * 1024 * 1024;
 /** High enough never to refuse a play at bench rates (the hottest user gets ~8 % of them), so the Redis counter still runs. */
 const PLAYS_PER_MINUTE = 100_000;
-/** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
-const QUIET_WAIT_MS = 20_000;
-const QUIET_CPU_PERCENT = 25;
-/** A measured window where other load on the machine used more than this is flagged in the report. */
-const DISTURBED_CPU_PERCENT = 50;
 
 interface Args {
   quick: boolean;
   /** Scenarios to run again under node --cpu-prof after the measurements; --profile alone means cloudfront warm. */
   profile: { signer: SignerType; kind: 'warm' | 'cold' }[];
+  /** Tokenized-manifest scenarios (bench/manifests.ts) to profile the same way. */
+  manifestProfile: string[];
+  /** Only the tokenized-manifest part. */
+  manifestsOnly: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
+  let manifestsOnly = false;
   const profile: Args['profile'] = [];
+  const manifestProfile: string[] = [];
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
+    else if (arg === '--manifests-only') manifestsOnly = true;
     else if (arg === '--profile') profile.push({ signer: 'cloudfront', kind: 'warm' });
-    else if (arg.startsWith('--profile=')) {
+    else if (arg.startsWith('--profile=manifests:')) {
+      const scenario = arg.slice('--profile=manifests:'.length);
+      if (!MANIFEST_SCENARIOS.includes(scenario)) throw new Error(`--profile=manifests:SCENARIO, SCENARIO one of ${MANIFEST_SCENARIOS.join(', ')}`);
+      manifestProfile.push(scenario);
+    } else if (arg.startsWith('--profile=')) {
       const [signer = '', kind = 'warm'] = arg.slice('--profile='.length).split(':');
       if (!(SIGNERS as readonly string[]).includes(signer) || (kind !== 'warm' && kind !== 'cold')) {
         throw new Error(`--profile=SIGNER[:warm|:cold], SIGNER one of ${SIGNERS.join(', ')}`);
       }
       profile.push({ signer: signer as SignerType, kind });
-    } else throw new Error(`unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]])`);
+    } else throw new Error(`unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]], --profile=manifests:scenario, --manifests-only)`);
   }
-  return { quick, profile };
+  return { quick, profile, manifestProfile, manifestsOnly };
 }
 
 interface Timing {
@@ -81,15 +94,13 @@ interface Row {
   cache?: { hitRatio: Record<string, number>; dependencyErrors: Record<string, number>; denials: Record<string, number> };
 }
 
-const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sizes = args.quick ? QUICK_SIZES : FULL_SIZES;
   const timing: Timing = args.quick
-    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 5 * 60_000 }
-    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 9 * 60_000 };
+    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 8 * 60_000 }
+    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 15 * 60_000 };
   const started = performance.now();
   const watchdog = setTimeout(() => {
     log(`gave up after ${timing.watchdogMs / 1000} s; stopping every process it started`);
@@ -103,6 +114,16 @@ async function main(): Promise<void> {
       killAllChildrenNow();
       process.exit(130);
     });
+  }
+
+  if (args.manifestsOnly) {
+    try {
+      await runManifestBench({ timing, profile: args.manifestProfile });
+    } finally {
+      clearTimeout(watchdog);
+    }
+    log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    return;
   }
 
   const workDir = mkdtempSync(join(tmpdir(), 'st-bench-'));
@@ -165,7 +186,7 @@ async function main(): Promise<void> {
         const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
         const server = await track(servers, stApiServer(configFile));
         try {
-          rows.push(await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, watch: { server: server.pid, ...dependencies } }));
+          rows.push(await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, expect: expectationFor(demo, signer), watch: { server: server.pid, ...dependencies } }));
         } finally {
           await untrack(servers, server);
         }
@@ -192,12 +213,15 @@ async function main(): Promise<void> {
       const server = await track(servers, stApiServer(configFile, profileDir));
       let row: Row;
       try {
-        row = await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, primed: kind === 'warm', watch: { server: server.pid, ...dependencies } });
+        row = await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, expect: expectationFor(demo, signer), primed: kind === 'warm', watch: { server: server.pid, ...dependencies } });
       } finally {
         await untrack(servers, server);
       }
       printProfile(profileDir, row);
     }
+
+    // MariaDB and Redis sit idle from here on; the manifest route uses neither.
+    await runManifestBench({ timing, baselinePool: warmPool, profile: args.manifestProfile });
     log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     clearTimeout(watchdog);
@@ -206,17 +230,6 @@ async function main(): Promise<void> {
     await Promise.allSettled([mariadb?.stop(), redisServer?.stop()]);
     rmSync(workDir, { recursive: true, force: true });
   }
-}
-
-async function track(servers: Set<NodeServer>, starting: Promise<NodeServer>): Promise<NodeServer> {
-  const server = await starting;
-  servers.add(server);
-  return server;
-}
-
-async function untrack(servers: Set<NodeServer>, server: NodeServer): Promise<void> {
-  await server.stop();
-  servers.delete(server);
 }
 
 async function tuneMariaDb(server: MariaDbServer): Promise<void> {
@@ -272,6 +285,8 @@ interface ScenarioOptions {
   warmPool: readonly Prepared[];
   warmDistinct: readonly Prepared[];
   coldPool: readonly Prepared[];
+  /** What the sample play's answer must be. */
+  expect: Expectation;
   /** Warm only: Redis already holds the primed cache; neither flush nor prime. */
   primed?: boolean;
   watch: Record<string, number>;
@@ -285,7 +300,7 @@ async function scenario(options: ScenarioOptions): Promise<Row> {
   const base = { baseUrl: server.baseUrl, connections: CONNECTIONS };
   let pick: Picker;
   if (kind === 'warm') {
-    await checkOne(server, options.warmPool[0], signer);
+    await checkOne(server, options.warmPool[0], options.expect);
     // Prime: every distinct request of the pool once, so all its lookups are cached; then the Zipf mix.
     if (options.primed !== true) {
       await quietMachine(options.watch);
@@ -297,7 +312,7 @@ async function scenario(options: ScenarioOptions): Promise<Row> {
     // One shared cursor: the warm-up and the measurement never send the same pair.
     let cursor = 0;
     const next = () => options.coldPool[cursor++ % options.coldPool.length] as Prepared;
-    await checkOne(server, next(), signer);
+    await checkOne(server, next(), options.expect);
     pick = () => next();
     await runLoad({ ...base, pick, durationSeconds: timing.warmupSeconds });
     await redis.flushall();
@@ -322,43 +337,33 @@ async function scenario(options: ScenarioOptions): Promise<Row> {
   };
 }
 
-/**
- * This machine may be shared (other builds and test runs). Before each measured window, wait
- * (at most QUIET_WAIT_MS) until the machine is nearly idle while the bench itself is idle; the
- * "other" CPU column then shows what still ran during the window.
- */
-async function quietMachine(watch: Record<string, number>): Promise<void> {
-  const deadline = performance.now() + QUIET_WAIT_MS;
-  let busy = await machineBusy(watch, 500);
-  if (busy === undefined || busy <= QUIET_CPU_PERCENT) return;
-  const started = performance.now();
-  while (busy !== undefined && busy > QUIET_CPU_PERCENT && performance.now() < deadline) busy = await machineBusy(watch, 500);
-  log(`waited ${((performance.now() - started) / 1000).toFixed(1)} s for other load on the machine to drop (now ${busy?.toFixed(0) ?? '?'} % of a core)`);
-}
-
 async function prime(server: NodeServer, distinct: readonly Prepared[]): Promise<void> {
   const load = await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick: cycle(distinct, 0), amount: distinct.length });
   if (load.non2xx > 0 || load.errors > 0) throw new Error(`priming the cache: ${load.non2xx} non-2xx, ${load.errors} errors`);
 }
 
-async function waitReady(server: NodeServer): Promise<void> {
-  const deadline = performance.now() + 15_000;
-  let last = '';
-  while (performance.now() < deadline) {
-    try {
-      const response = await fetch(`${server.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
-      last = `${response.status} ${await response.text()}`;
-      if (response.status === 200) return;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    await sleep(100);
-  }
-  throw new Error(`${server.name} not healthy within 15 s: ${last}\n${server.outputTail()}`);
+/** The CDN a node of this signer type plays through, and the playback policy, for checking answers. */
+interface Expectation {
+  signer: SignerType;
+  cdn: { name: string; origin: string; signer: SignerConfigInput };
+  policy: { urlTtlSeconds: number; clockSkewSeconds: number };
 }
 
-/** One request through fetch, its answer checked, before any load: a bench of error pages measures nothing. */
-async function checkOne(server: NodeServer, request: Prepared | undefined, expectCdn: string): Promise<void> {
+function expectationFor(demo: EmbeddedDemo, signer: SignerType): Expectation {
+  const cdn = (demo.rawConfig['cdns'] as Expectation['cdn'][]).find((entry) => entry.signer.type === signer);
+  if (cdn === undefined) throw new Error(`the embedded demo has no ${signer} CDN`);
+  const { playback } = parseConfig(demo.rawConfig, {});
+  return { signer, cdn, policy: { urlTtlSeconds: playback.urlTtlSeconds, clockSkewSeconds: playback.clockSkewSeconds } };
+}
+
+/**
+ * One request through fetch, its answer checked, before any load: a bench of error pages measures
+ * nothing. A signer's answer must use its default delivery mode and carry exactly the token its
+ * signer makes for that manifest and expiry: in the URL's path (nginx), in the URL's query (wowza),
+ * or in cookies for the manifest's directory beside a token-free URL (CloudFront, Akamai).
+ * CloudFront's ECDSA signature is randomised, so there its policy and key id are compared.
+ */
+async function checkOne(server: NodeServer, request: Prepared | undefined, expect: Expectation | 'baseline'): Promise<void> {
   if (request === undefined) throw new Error('empty request pool');
   const response = await fetch(`${server.baseUrl}/v1/playback-urls`, {
     method: 'POST',
@@ -367,11 +372,50 @@ async function checkOne(server: NodeServer, request: Prepared | undefined, expec
     signal: AbortSignal.timeout(5000),
   });
   const text = await response.text();
-  if (response.status !== 200) throw new Error(`${server.name}: sample play answered ${response.status}: ${text.slice(0, 300)}`);
-  const answer = JSON.parse(text) as { url?: unknown; cdn?: unknown };
-  if (typeof answer.url !== 'string' || !answer.url.startsWith('https://')) throw new Error(`${server.name}: sample play has no URL: ${text.slice(0, 300)}`);
-  if (expectCdn !== 'baseline' && !String(answer.cdn).includes(expectCdn.replace('nginx', 'origin-nginx'))) {
-    throw new Error(`${server.name}: sample play came from CDN ${String(answer.cdn)}, expected ${expectCdn}`);
+  const fail = (why: string) => new Error(`${server.name}: sample play ${why}: ${text.slice(0, 600)}`);
+  if (response.status !== 200) throw fail(`answered ${response.status}`);
+  const answer = JSON.parse(text) as { url?: unknown; cdn?: unknown; delivery?: unknown; expiresAt?: unknown; cookies?: unknown };
+  if (typeof answer.url !== 'string' || !answer.url.startsWith('https://')) throw fail('has no URL');
+  if (expect === 'baseline') return;
+
+  const { cdn, signer } = expect;
+  const mode = DELIVERY_MODES_BY_SCHEME[signer]?.[0];
+  if (answer.cdn !== cdn.name) throw fail(`came from CDN ${String(answer.cdn)}, expected ${cdn.name}`);
+  if (answer.delivery !== mode) throw fail(`has delivery ${String(answer.delivery)}, expected ${signer}'s default ${mode}`);
+  const expires = Date.parse(String(answer.expiresAt)) / 1000;
+  if (!Number.isInteger(expires) || expires * 1000 < Date.now() + expect.policy.urlTtlSeconds * 500) throw fail('has no expiresAt in the future');
+  if (!answer.url.startsWith(`${cdn.origin}/`)) throw fail(`is not on ${cdn.origin}`);
+  const tokenSegments = mode === 'path-token' ? /^\/t\/[^/]+\/[0-9]+/.exec(answer.url.slice(cdn.origin.length))?.[0] ?? '' : '';
+  const query = answer.url.indexOf('?');
+  const manifestPath = answer.url.slice(cdn.origin.length + tokenSegments.length, query === -1 ? undefined : query);
+  if (!/^\/vod\/[A-Za-z0-9_-]+\/(hls\/[0-9]+p\/master\.m3u8|dash\/[0-9]+p\/manifest\.mpd)$/.test(manifestPath)) throw fail(`names no catalog manifest (${manifestPath})`);
+  const scopePath = manifestPath.slice(0, manifestPath.lastIndexOf('/') + 1);
+  const signRequest = {
+    origin: cdn.origin,
+    manifestPath,
+    scopePath,
+    notBefore: new Date((expires - expect.policy.urlTtlSeconds - expect.policy.clockSkewSeconds) * 1000),
+    expiresAt: new Date(expires * 1000),
+  };
+  const urlSigner = createSigner(cdn.signer);
+  if (mode === 'path-token' || mode === 'query') {
+    const expected = mode === 'path-token' ? `${cdn.origin}${urlSigner.pathToken?.(signRequest) ?? '(none)'}${manifestPath}` : urlSigner.sign(signRequest);
+    if (answer.cookies !== undefined || answer.url !== expected) throw fail(`is not the ${mode} URL the ${signer} signer makes (${expected})`);
+    return;
+  }
+  if (mode !== 'cookie') throw fail(`has delivery ${mode}, which this bench does not check`);
+  if (query !== -1) throw fail('carries a query in cookie delivery');
+  const cookies = answer.cookies as { name?: unknown; value?: unknown; domain?: unknown; path?: unknown; expiresAt?: unknown; secure?: unknown; httpOnly?: unknown }[] | undefined;
+  const expected = urlSigner.cookieToken?.(signRequest) ?? [];
+  if (!Array.isArray(cookies) || cookies.length === 0 || cookies.length !== expected.length) throw fail(`does not carry the ${expected.length} cookies the ${signer} signer makes`);
+  const host = new URL(cdn.origin).hostname;
+  for (const [index, cookie] of cookies.entries()) {
+    const [name, value] = expected[index] ?? ['', ''];
+    const randomised = signer === 'cloudfront' && name === 'CloudFront-Signature';
+    if (cookie.name !== name || (!randomised && cookie.value !== value) || typeof cookie.value !== 'string' || cookie.value === '') throw fail(`cookie ${index} is not ${name} as the signer makes it`);
+    if (cookie.domain !== host || cookie.path !== scopePath || cookie.expiresAt !== answer.expiresAt || cookie.secure !== true || cookie.httpOnly !== true) {
+      throw fail(`cookie ${name} is not host-only for ${host}, path ${scopePath}, Secure, HttpOnly, expiring with the URL`);
+    }
   }
 }
 
@@ -469,11 +513,7 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
       ['server', 'mariadb', 'redis', 'autocannon', 'other'].map((name) => (load.cpu[name] === undefined ? '-' : load.cpu[name].toFixed(0))).join('/'),
     ]);
   }
-  const widths = header.map((_, column) => Math.max(...table.map((cells) => (cells[column] ?? '').length)));
-  for (const [index, cells] of table.entries()) {
-    out.push(cells.map((cell, column) => (column === 0 || column === 3 || column === 7 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '));
-    if (index === 0) out.push(widths.map((width) => '-'.repeat(width)).join('  '));
-  }
+  out.push(...formatTable(table, new Set([0, 3, 7])));
   out.push('');
   const spread = baselines.map((row) => row.load.requestsPerSecond);
   out.push(
@@ -528,10 +568,6 @@ function printProfile(dir: string, row: Row): void {
   out.push('top self-time frames:');
   for (const frame of summary.frames.slice(0, 25)) out.push(`  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`);
   process.stdout.write(`${out.join('\n')}\n\n`);
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 }
 
 function percent(ratio: number | undefined): string {

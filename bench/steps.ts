@@ -1,0 +1,70 @@
+// Steps every bench module takes around a measured window: wait for a server to be healthy, wait
+// for the machine to be quiet, keep track of the servers it started.
+import { machineBusy } from './load.ts';
+import type { NodeServer } from './processes.ts';
+
+/** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
+const QUIET_WAIT_MS = 20_000;
+const QUIET_CPU_PERCENT = 25;
+/** A measured window where other load on the machine used more than this is flagged in the report. */
+export const DISTURBED_CPU_PERCENT = 50;
+
+export const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function track(servers: Set<NodeServer>, starting: Promise<NodeServer>): Promise<NodeServer> {
+  const server = await starting;
+  servers.add(server);
+  return server;
+}
+
+export async function untrack(servers: Set<NodeServer>, server: NodeServer): Promise<void> {
+  await server.stop();
+  servers.delete(server);
+}
+
+/**
+ * This machine may be shared (other builds and test runs). Before each measured window, wait
+ * (at most QUIET_WAIT_MS) until the machine is nearly idle while the bench itself is idle; the
+ * "other" CPU column then shows what still ran during the window.
+ */
+export async function quietMachine(watch: Record<string, number>): Promise<void> {
+  const deadline = performance.now() + QUIET_WAIT_MS;
+  let busy = await machineBusy(watch, 500);
+  if (busy === undefined || busy <= QUIET_CPU_PERCENT) return;
+  const started = performance.now();
+  while (busy !== undefined && busy > QUIET_CPU_PERCENT && performance.now() < deadline) busy = await machineBusy(watch, 500);
+  log(`waited ${((performance.now() - started) / 1000).toFixed(1)} s for other load on the machine to drop (now ${busy?.toFixed(0) ?? '?'} % of a core)`);
+}
+
+export async function waitReady(server: NodeServer): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  let last = '';
+  while (performance.now() < deadline) {
+    try {
+      const response = await fetch(`${server.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    await sleep(100);
+  }
+  throw new Error(`${server.name} not healthy within 15 s: ${last}\n${server.outputTail()}`);
+}
+
+export function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+}
+
+/** Rows as aligned columns; `left` names the columns padded on the right (text), the rest are numbers. */
+export function formatTable(table: readonly (readonly string[])[], left: ReadonlySet<number>): string[] {
+  const header = table[0] ?? [];
+  const widths = header.map((_, column) => Math.max(...table.map((cells) => (cells[column] ?? '').length)));
+  const out: string[] = [];
+  for (const [index, cells] of table.entries()) {
+    out.push(cells.map((cell, column) => (left.has(column) ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '));
+    if (index === 0) out.push(widths.map((width) => '-'.repeat(width)).join('  '));
+  }
+  return out;
+}
