@@ -363,5 +363,16 @@ for (const cdn of ['nginx', 'cloudfront', 'akamai'] as const) {
       const tampered = playback.url.replace(hmac, `${hmac.startsWith('A') ? 'B' : 'A'}${hmac.slice(1)}`);
       assertRefusedAtOnce(await player.play({ url: tampered, protocol: 'hls' }));
     });
+
+    it('then title A\'s manifest URL on title B and an expired manifest URL each stop the player with 403 on its first request', async () => {
+      const good = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'dash' });
+      assertRefusedAtOnce(await player.play({ url: good.url.replace(`/vod/${TITLE_A}/`, `/vod/${TITLE_B}/`), protocol: 'dash' }));
+      const pastNode = await nodeFor(cdn, new URL(player.pageUrl).origin, () => Date.now() - SEVEN_HOURS_MS, 'tokenized-manifest');
+      const expired = await requestPlayback(player, pastNode, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
+      // Presented now to a node of the same fleet (the past node's own clock would still accept it).
+      const now = new URL(expired.url);
+      now.port = new URL(node.baseUrl).port;
+      assertRefusedAtOnce(await player.play({ url: now.href, protocol: 'hls' }));
+    });
   });
 }
