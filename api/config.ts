@@ -197,6 +197,8 @@ export const configSchema = z
         maxBytes: positiveInt.max(16 * 1024 * 1024).default(2 * 1024 * 1024),
         maxEntries: positiveInt.max(1_000_000).default(10_000),
         maxCacheBytes: positiveInt.default(256 * 1024 * 1024),
+        /** Manifests with a token in, ready to send (one per manifest and issue slot in use). */
+        maxRenderedBytes: positiveInt.default(256 * 1024 * 1024),
       })
       .strict()
       .optional(),

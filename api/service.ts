@@ -16,6 +16,7 @@ import { GrantCache } from './delivery/grant-cache.ts';
 import { drainingProbe, eventLoopProbe, manifestOriginsProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
 import { ManifestTokens } from './manifests/manifest-token.ts';
 import { ManifestCache } from './manifests/origin-cache.ts';
+import { RenderCache } from './manifests/render-cache.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { NO_RATE_LIMIT, redisRateLimiter } from './playback/rate-limit.ts';
@@ -101,6 +102,7 @@ function manifestService(config: NonNullable<Config['manifests']>, metrics: Metr
     publicUrl: config.publicUrl,
     tokens: new ManifestTokens(config.keys.map((key) => ({ id: key.id, active: key.active, material: key.secret }))),
     cache: new ManifestCache(config, metrics, now),
+    renders: new RenderCache(config.maxRenderedBytes),
   };
 }
 

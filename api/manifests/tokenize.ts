@@ -3,8 +3,8 @@
 // token, so an edge that only reads a query token still sees it on every segment.
 //
 // A manifest is compiled once per origin fetch into text pieces with a slot after each media URI;
-// a request only joins the pieces around its token. A two-hour playlist (1,200 segments) is
-// rewritten in microseconds, which is what keeps this route on the playback path affordable.
+// rendering only joins the pieces around a token, and each rendering is kept (render-cache.ts), so
+// the viewers of one issue slot share it.
 
 export type ManifestKind = 'hls' | 'dash';
 
@@ -19,6 +19,8 @@ export function manifestKindOf(path: string): ManifestKind | undefined {
   return undefined;
 }
 
+let nextId = 0;
+
 export class CompiledManifest {
   readonly kind: ManifestKind;
   readonly #pieces: readonly string[];
@@ -26,23 +28,22 @@ export class CompiledManifest {
   readonly #joins: readonly string[];
   /** How many media URIs carry the token (for tests and metrics). */
   readonly slots: number;
-  /** Viewers whose URLs were issued in the same slot share a token: the last rendering is kept. */
-  #last: { query: string; text: string } | undefined;
+  /** Distinguishes a refetched manifest from the copy it replaces (renderings are cached by it). */
+  readonly id: number;
 
   constructor(kind: ManifestKind, pieces: string[], joins: string[]) {
     this.kind = kind;
     this.#pieces = pieces;
     this.#joins = joins;
     this.slots = joins.length;
+    this.id = (nextId += 1);
   }
 
   /** The manifest with `query` (`name=value&…`, already URL-encoded) on every media URI. */
   render(query: string): string {
-    if (this.#last?.query === query) return this.#last.text;
     const token = this.kind === 'dash' ? query.replaceAll('&', '&amp;') : query;
     let out = this.#pieces[0] ?? '';
     for (let i = 0; i < this.#joins.length; i += 1) out += (this.#joins[i] ?? '') + token + (this.#pieces[i + 1] ?? '');
-    this.#last = { query, text: out };
     return out;
   }
 }

@@ -6,6 +6,7 @@ import { LRUCache } from 'lru-cache';
 import type { Cdn } from '../delivery/cdn.ts';
 import { AppError, type ProblemCode } from '../errors.ts';
 import type { ManifestCache } from '../manifests/origin-cache.ts';
+import type { RenderCache } from '../manifests/render-cache.ts';
 import { ManifestOriginError } from '../manifests/origin-cache.ts';
 import { MANIFEST_ROUTE, type ManifestTokens } from '../manifests/manifest-token.ts';
 import { compileDash, compileHls, CONTENT_TYPES, manifestKindOf } from '../manifests/tokenize.ts';
@@ -16,6 +17,7 @@ export interface ManifestRouteDeps {
   cdns: readonly Cdn[];
   tokens: ManifestTokens;
   cache: ManifestCache;
+  renders: RenderCache;
   policy: PlaybackPolicy;
   metrics: Metrics;
   now: () => number;
@@ -108,13 +110,18 @@ export function manifestRoutes(deps: ManifestRouteDeps): Router {
       cdnTokens.set(tokenKey, query);
     }
 
+    const rendering = deps.renders.get(served.manifest, query);
+    const gzipped = req.acceptsEncodings('gzip', 'identity') === 'gzip';
+    const body = gzipped ? await rendering.gzip : rendering.identity;
     deps.metrics.manifestRequests.inc({ cdn: cdn.name, result: served.stale ? 'stale' : 'served' });
     res
       .status(200)
       .type(CONTENT_TYPES[served.manifest.kind])
       // It carries a viewer's token: never in a shared cache.
       .set('Cache-Control', 'private, max-age=60')
-      .send(served.manifest.render(query));
+      .set('Vary', 'Accept-Encoding');
+    if (gzipped) res.set('Content-Encoding', 'gzip');
+    res.send(body);
   });
 
   return router;

@@ -94,7 +94,20 @@ describe('when a viewer plays through a CDN with tokenized-manifest delivery', (
     assert.match(master.headers.get('content-type') ?? '', /^application\/vnd\.apple\.mpegurl/);
     assert.equal(master.headers.get('cache-control'), 'private, max-age=60');
     assert.equal(master.headers.get('access-control-allow-origin'), '*');
+    // fetch asks for gzip, as browsers and players do; the text arrives decompressed.
+    assert.equal(master.headers.get('content-encoding'), 'gzip');
+    assert.equal(master.headers.get('vary'), 'Accept-Encoding');
     assert.equal(await master.text(), MASTER);
+    const identity = await new Promise<{ encoding: string | undefined; body: string }>((resolve, reject) => {
+      request(url, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ encoding: res.headers['content-encoding'], body }));
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.deepEqual(identity, { encoding: undefined, body: MASTER }, 'a client that does not ask for gzip gets the text');
 
     // What a player does next: resolve the variant against the master's URL (it keeps st-api's path token).
     const variant = await get(new URL('480p/index.m3u8', url).href);
