@@ -50,6 +50,8 @@ export interface LoadOptions {
   /** POST /v1/playback-urls with the picked headers and body; or `pickPath`: GET of the picked path. */
   pick?: Picker;
   pickPath?: PathPicker;
+  /** Headers of each GET (pickPath), e.g. the Accept-Encoding players send. */
+  headers?: Record<string, string>;
   /** Seconds; or `amount` requests. */
   durationSeconds?: number;
   amount?: number;
@@ -78,7 +80,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         ...(options.amount === undefined ? { duration: options.durationSeconds ?? 10 } : { amount: options.amount }),
         requests: [
           pick === undefined
-            ? { method: 'GET', path: '/', setupRequest: (request) => ({ ...request, method: 'GET', path: pickPath?.(sequence++) ?? '/', headers: {} }) }
+            ? { method: 'GET', path: '/', setupRequest: (request) => ({ ...request, method: 'GET', path: pickPath?.(sequence++) ?? '/', headers: { ...options.headers } }) }
             : {
                 method: 'POST',
                 path: PATH,

@@ -35,15 +35,19 @@ interface Spec {
   kind: Kind;
   /** Issue slots the pool's URLs come from: 1 = every viewer of a manifest shares one token. */
   slots: number;
+  /** gzip: what browsers and players send (Accept-Encoding: gzip); identity: a client that does not. */
+  encoding: 'gzip' | 'identity';
 }
 
 /** Grouped by signer: one st-api node per signer serves that signer's scenarios, in this order. */
 const SPECS: readonly Spec[] = [
-  { id: 'nginx-hls', signer: 'nginx', kind: 'hls', slots: 1 },
-  { id: 'nginx-hls-8slots', signer: 'nginx', kind: 'hls', slots: 8 },
-  { id: 'akamai-hls', signer: 'akamai', kind: 'hls', slots: 1 },
-  { id: 'cloudfront-hls', signer: 'cloudfront', kind: 'hls', slots: 1 },
-  { id: 'cloudfront-dash', signer: 'cloudfront', kind: 'dash', slots: 1 },
+  { id: 'nginx-hls', signer: 'nginx', kind: 'hls', slots: 1, encoding: 'gzip' },
+  { id: 'nginx-hls-8slots', signer: 'nginx', kind: 'hls', slots: 8, encoding: 'gzip' },
+  { id: 'nginx-hls-identity', signer: 'nginx', kind: 'hls', slots: 1, encoding: 'identity' },
+  { id: 'akamai-hls', signer: 'akamai', kind: 'hls', slots: 1, encoding: 'gzip' },
+  { id: 'cloudfront-hls', signer: 'cloudfront', kind: 'hls', slots: 1, encoding: 'gzip' },
+  { id: 'cloudfront-hls-identity', signer: 'cloudfront', kind: 'hls', slots: 1, encoding: 'identity' },
+  { id: 'cloudfront-dash', signer: 'cloudfront', kind: 'dash', slots: 1, encoding: 'gzip' },
 ];
 export const MANIFEST_SCENARIOS: readonly string[] = SPECS.map((spec) => spec.id);
 const SIGNERS: readonly SignerType[] = [...new Set(SPECS.map((spec) => spec.signer))];
@@ -402,9 +406,9 @@ function poolOf(node: Node, spec: Spec, titles: readonly string[]): Entry[] {
 }
 
 async function measure(node: Node, spec: Spec, titles: readonly string[], timing: ManifestBenchOptions['timing'], origin: NodeServer): Promise<Row> {
-  const name = `${spec.signer} ${spec.kind}${spec.slots > 1 ? ` (${spec.slots} slots)` : ''}`;
+  const name = `${spec.signer} ${spec.kind}${spec.slots > 1 ? ` (${spec.slots} slots)` : ''}${spec.encoding === 'identity' ? ' identity' : ' gzip'}`;
   const pool = poolOf(node, spec, titles);
-  const base = { baseUrl: node.server.baseUrl, connections: CONNECTIONS };
+  const base = { baseUrl: node.server.baseUrl, connections: CONNECTIONS, ...(spec.encoding === 'gzip' ? { headers: { 'accept-encoding': 'gzip' } } : {}) };
   const watch = { server: node.server.pid, origin: origin.pid };
   // Every URL once: each manifest fetched from the origin and each CDN token signed before the window.
   const primed = await runLoad({ ...base, pickPath: (sequence) => pool[sequence % pool.length]?.path ?? '/', amount: pool.length });
