@@ -1,7 +1,7 @@
 // Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and by area (our code,
 // each npm package, Node internals, GC), so "profile before optimising" is one readable table.
-import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 interface ProfileNode {
@@ -76,4 +76,26 @@ function areaOf(url: string, name: string, repoRoot: string): string {
   if (path.startsWith('node:')) return 'node internals';
   if (path.startsWith(repoRoot)) return relative(repoRoot, path).split('/').slice(0, 2).join('/');
   return path;
+}
+
+/**
+ * Prints the summary of the one .cpuprofile in `dir` under `heading` (what was profiled and what the
+ * sample covers); says so when node wrote none.
+ */
+export function printProfile(dir: string, repoRoot: string, heading: readonly string[]): void {
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (file === undefined) {
+    process.stderr.write('bench: no .cpuprofile was written\n');
+    return;
+  }
+  const summary = summariseProfile(join(dir, file), repoRoot);
+  const out = [
+    ...heading,
+    `  ${(summary.totalMs / 1000).toFixed(1)} s sampled, idle included; api/ files are tsx-transpiled, so frames show no line`,
+    'self time by area:',
+    ...summary.areas.slice(0, 12).map((area) => `  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`),
+    'top self-time frames:',
+    ...summary.frames.slice(0, 25).map((frame) => `  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`),
+  ];
+  process.stdout.write(`${out.join('\n')}\n\n`);
 }

@@ -14,14 +14,14 @@
 //     signature verified with the public key); the manifest URLs of the load are signed here with the
 //     key written into the node's config, and cross-checked byte for byte against the play's URL.
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseConfig } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { ManifestTokens } from '../api/manifests/manifest-token.ts';
 import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
-import { summariseProfile } from './cpu-profile.ts';
+import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
 import { baselineServer, REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from './processes.ts';
 import { DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
@@ -165,7 +165,10 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
       } finally {
         await untrack(servers, node.server);
       }
-      printProfile(profileDir, row);
+      printProfile(profileDir, REPO_ROOT, [
+        `CPU profile (node --cpu-prof) of the st-api process, manifests ${row.name}: ${row.load.requestsPerSecond.toFixed(0)} req/s, p99 ${row.load.p99} ms, ${row.load.non2xx} non-2xx under the profiler;`,
+        '  covers start-up, the sample play, priming (origin fetches), warm-up and measurement;',
+      ]);
     }
   } finally {
     await Promise.allSettled([...servers].map((server) => server.stop()));
@@ -525,20 +528,3 @@ function printReport(rows: readonly Row[], timing: ManifestBenchOptions['timing'
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function printProfile(dir: string, row: Row): void {
-  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
-  if (file === undefined) {
-    log('no .cpuprofile was written');
-    return;
-  }
-  const summary = summariseProfile(join(dir, file), REPO_ROOT);
-  const out = [
-    `CPU profile (node --cpu-prof) of the st-api process, manifests ${row.name}: ${row.load.requestsPerSecond.toFixed(0)} req/s, p99 ${row.load.p99} ms, ${row.load.non2xx} non-2xx under the profiler;`,
-    `  covers start-up, the sample play, priming (origin fetches), warm-up and measurement; ${(summary.totalMs / 1000).toFixed(1)} s sampled, idle included`,
-    'self time by area:',
-    ...summary.areas.slice(0, 12).map((area) => `  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`),
-    'top self-time frames:',
-    ...summary.frames.slice(0, 25).map((frame) => `  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`),
-  ];
-  process.stdout.write(`${out.join('\n')}\n\n`);
-}

@@ -7,7 +7,7 @@
 // Then the tokenized-manifest route (bench/manifests.ts), with its own table; --manifests-only runs
 // that part alone (no MariaDB, no Redis).
 // A miss is reported, not fatal: the exit code is 0 unless the bench itself broke.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -19,7 +19,7 @@ import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
 import { createCatalogDatabase } from '../test/support/service.ts';
 import { startMariaDb, type MariaDbServer } from '../test/support/mariadb.ts';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
-import { summariseProfile } from './cpu-profile.ts';
+import { printProfile } from './cpu-profile.ts';
 import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warmRequests, ZIPF_S, type PlayRequest } from './dataset.ts';
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
@@ -217,7 +217,10 @@ async function main(): Promise<void> {
       } finally {
         await untrack(servers, server);
       }
-      printProfile(profileDir, row);
+      printProfile(profileDir, REPO_ROOT, [
+        `CPU profile (node --cpu-prof) of the st-api process, ${row.name}: ${row.load.requestsPerSecond.toFixed(0)} req/s, p99 ${row.load.p99} ms, ${row.load.non2xx} non-2xx under the profiler;`,
+        `  covers start-up, ${row.kind === 'warm' ? '' : 'flush, '}warm-up and measurement${row.kind === 'warm' ? ' (cache primed by another node)' : ''};`,
+      ]);
     }
 
     // MariaDB and Redis sit idle from here on; the manifest route uses neither.
@@ -550,25 +553,6 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-function printProfile(dir: string, row: Row): void {
-  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
-  if (file === undefined) {
-    log('no .cpuprofile was written');
-    return;
-  }
-  const summary = summariseProfile(join(dir, file), REPO_ROOT);
-  const out: string[] = [
-    `CPU profile (node --cpu-prof) of the st-api process, ${row.name}: ${row.load.requestsPerSecond.toFixed(0)} req/s, p99 ${row.load.p99} ms, ` +
-      `${row.load.non2xx} non-2xx under the profiler;`,
-    `  covers start-up, ${row.kind === 'warm' ? '' : 'flush, '}warm-up and measurement${row.kind === 'warm' ? ' (cache primed by another node)' : ''}; ` +
-      `${(summary.totalMs / 1000).toFixed(1)} s sampled, idle included; api/ files are tsx-transpiled, so frames show no line`,
-    'self time by area:',
-  ];
-  for (const area of summary.areas.slice(0, 12)) out.push(`  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`);
-  out.push('top self-time frames:');
-  for (const frame of summary.frames.slice(0, 25)) out.push(`  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`);
-  process.stdout.write(`${out.join('\n')}\n\n`);
-}
 
 function percent(ratio: number | undefined): string {
   return ratio === undefined || Number.isNaN(ratio) ? '-' : (ratio * 100).toFixed(0);
