@@ -245,6 +245,7 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
       published: previous?.published ?? [],
       eligible: previous?.eligible ?? [],
       excluded: previous?.excluded ?? [],
+      handWrittenExclusions: previous?.handWrittenExclusions ?? [],
       keptByFloor: previous?.keptByFloor ?? [],
       changes: { create: 0, upsert: 0, delete: 0, deferredDeletes: 0 },
       route53Calls: 0,

@@ -64,7 +64,10 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
       result = 'stale-replaced';
     }
 
-    const excluded = new Set((await consul.exclusions()).map((exclusion) => exclusion.node));
+    const exclusions = await consul.exclusions();
+    const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
+    const handWritten = exclusions.filter((exclusion) => exclusion.handWritten === true).map((exclusion) => exclusion.node);
+    if (handWritten.length > 0) logger.warn({ nodes: handWritten }, 'exclusions written by hand (not JSON): kept out of DNS; rewrite them with watcher exclude');
     const callsBefore = route53.calls;
     let plan: Plan | undefined;
     let changeIds: string[] = [];
@@ -89,7 +92,7 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     if (plan.floorEngaged) {
       logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
     }
-    const status = runStatus(deps, command, plan, snapshot, excluded, route53.calls - callsBefore, result);
+    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, route53.calls - callsBefore, result);
     await consul.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
     return { plan, result, changeIds, snapshot, status };
@@ -104,9 +107,18 @@ export function changesOf(plan: Plan): Change[] {
   ];
 }
 
-function runStatus(deps: ConvergeDeps, command: string, plan: Plan, snapshot: Snapshot, excluded: Set<string>, calls: number, result: string): RunStatus {
+function runStatus(
+  deps: ConvergeDeps,
+  command: string,
+  plan: Plan,
+  snapshot: Snapshot,
+  exclusions: { excluded: Set<string>; handWritten: string[] },
+  calls: number,
+  result: string,
+): RunStatus {
   const changes = { create: plan.creates.length, upsert: plan.upserts.length, delete: plan.deletes.length, deferredDeletes: plan.deferredDeletes.length };
   const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
+  if (exclusions.handWritten.length > 0) parts.push(`hand-written exclusion(s), not JSON: ${exclusions.handWritten.join(', ')}`);
   if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
   if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
   return {
@@ -119,7 +131,8 @@ function runStatus(deps: ConvergeDeps, command: string, plan: Plan, snapshot: Sn
     floorEngaged: plan.floorEngaged,
     published: plan.published,
     eligible: plan.eligible,
-    excluded: [...excluded].sort(),
+    excluded: [...exclusions.excluded].sort(),
+    handWrittenExclusions: [...exclusions.handWritten].sort(),
     keptByFloor: plan.keptByFloor,
     changes,
     route53Calls: calls,

@@ -162,14 +162,26 @@ describe('scenario 7: hostile input and unreachable dependencies', () => {
     assert.match(result.stderr, /reconcile/);
   });
 
-  it('when an exclusion in KV is not JSON, then the run exits 65 naming the key, and DNS is unchanged', async () => {
-    const dns = before();
-    await kvPut(world, 'st-api/dns/excluded/api-node-3', 'yes please');
+  it('when an exclusion is written by hand (not JSON), then it still excludes the node, the run succeeds, and status flags it with its text', async () => {
+    // The natural way to take a node out by hand: consul kv put st-api/dns/excluded/api-node-2 maintenance
+    await kvPut(world, 'st-api/dns/excluded/api-node-2', 'maintenance\u202e by bob\n');
     const result = await watcherCli(world, ['reconcile']);
-    assert.equal(result.code, 65, result.stderr);
-    assert.match(result.stderr, /st-api\/dns\/excluded\/api-node-3 is not JSON/);
-    assert.equal(before(), dns);
-    await fetch(`${world.consul.httpAddr}/v1/kv/st-api/dns/excluded/api-node-3`, { method: 'DELETE' });
+    assert.equal(result.code, 0, result.stderr);
+    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { eligible: string[]; excluded: string[]; handWrittenExclusions: string[]; message: string };
+    assert.ok(status.excluded.includes('api-node-2'));
+    assert.deepEqual(status.handWrittenExclusions, ['api-node-2']);
+    assert.ok(!status.eligible.includes('api-node-2'), 'a hand-written exclusion keeps the node out like any other');
+    assert.match(status.message, /hand-written exclusion\(s\), not JSON: api-node-2/);
+    const shown = await watcherCli(world, ['status']);
+    assert.equal(shown.code, 0, shown.stderr);
+    // Its text is the reason, with the bidi override and the newline shown as escapes, never obeyed.
+    assert.match(shown.stdout, /api-node-2 .*yes: maintenance\\u202e by bob \(hand-written KV value\)/);
+
+    await fetch(`${world.consul.httpAddr}/v1/kv/st-api/dns/excluded/api-node-2`, { method: 'DELETE' });
+    assert.equal((await watcherCli(world, ['reconcile'])).code, 0);
+    const after = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { eligible: string[]; handWrittenExclusions: string[] };
+    assert.ok(after.eligible.includes('api-node-2'));
+    assert.deepEqual(after.handWrittenExclusions, []);
   });
 
   it('when Consul is unreachable, then the run exits 69 (unavailable) and DNS is unchanged', async () => {

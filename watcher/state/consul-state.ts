@@ -18,7 +18,17 @@ export interface Exclusion {
   reason: string;
   by: string;
   at: string;
+  /**
+   * The value is not the watcher's JSON: someone excluded the node by hand
+   * (`consul kv put st-api/dns/excluded/api-node-5 maintenance`). It still keeps the node out; its
+   * text is the reason.
+   */
+  handWritten?: true;
 }
+
+/** Written by hand rather than by `watcher exclude`: shown as the exclusion's `by`. */
+export const HAND_WRITTEN = 'hand-written KV value';
+const MAX_REASON = 200;
 
 /** What `st-api/dns/status` holds: one screen an on-call engineer reads in the Consul UI. */
 export interface RunStatus {
@@ -33,6 +43,8 @@ export interface RunStatus {
   published: string[];
   eligible: string[];
   excluded: string[];
+  /** Excluded by a value that is not the watcher's JSON (written by hand): still out of DNS; fix the value to say who and why. */
+  handWrittenExclusions: string[];
   keptByFloor: string[];
   changes: { create: number; upsert: number; delete: number; deferredDeletes: number };
   route53Calls: number;
@@ -76,11 +88,7 @@ export class ConsulState {
     const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true })) as unknown as { Key: string; Value: string | null }[] | null;
     return (items ?? [])
       .filter((item) => item.Key.length > this.#excludedPrefix.length)
-      .map((item) => {
-        const node = item.Key.slice(this.#excludedPrefix.length);
-        const value = parseJson(item.Value, item.Key) as Partial<Exclusion> | null;
-        return { node, reason: String(value?.reason ?? ''), by: String(value?.by ?? ''), at: String(value?.at ?? '') };
-      });
+      .map((item) => exclusionOf(item.Key.slice(this.#excludedPrefix.length), item.Value));
   }
 
   async exclude(exclusion: Exclusion): Promise<void> {
@@ -141,6 +149,36 @@ export class ConsulState {
 
 export class LockTimeoutError extends Error {
   override name = 'LockTimeoutError';
+}
+
+/**
+ * An exclusion never stops a run, whatever its value: a value that is not `{reason, by, at}` JSON
+ * counts as an exclusion written by hand (someone meant to take that node out), with its text as
+ * the reason, escaped and cut so it reads safely in `status` and the Consul UI.
+ */
+function exclusionOf(node: string, raw: string | null): Exclusion {
+  try {
+    const value: unknown = JSON.parse(raw ?? '');
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      const fields = value as Record<string, unknown>;
+      return { node, reason: field(fields['reason']), by: field(fields['by']), at: field(fields['at']) };
+    }
+  } catch {
+    // not JSON: written by hand
+  }
+  const text = printable((raw ?? '').trim());
+  return { node, reason: text === '' ? '(no reason given)' : text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text, by: HAND_WRITTEN, at: '', handWritten: true };
+}
+
+function field(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return printable(typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+/** Control, line-separator and bidi characters shown as \u escapes: a KV value must not rewrite a terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function parseJson(value: string | null, key: string): unknown {
