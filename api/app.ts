@@ -81,6 +81,12 @@ function toAppError(error: unknown): AppError {
   if (error instanceof URIError) return new AppError('NOT_FOUND');
   const parserType = (error as { type?: unknown } | null)?.type;
   if (typeof parserType === 'string' && parserType in PARSER_ERRORS) return new AppError(PARSER_ERRORS[parserType] ?? 'MALFORMED_JSON');
+  // A body that does not inflate as its Content-Encoding says (zlib or brotli refused it): the
+  // client's fault, and the body parser marks it 400.
+  const { status, code } = (error ?? {}) as { status?: unknown; code?: unknown };
+  if (status === 400 && typeof code === 'string' && /^(Z_|ERR__ERROR_)/.test(code)) {
+    return new AppError('MALFORMED_JSON', { detail: 'The body does not decode as its Content-Encoding says' });
+  }
   return new AppError('INTERNAL_ERROR', { cause: error });
 }
 

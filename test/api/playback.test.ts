@@ -134,6 +134,21 @@ describe('when the request is bad', () => {
     assert.equal(((await response.json()) as { code: string }).code, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
+  for (const encoding of ['gzip', 'deflate', 'br']) {
+    it(`then a body that is not the ${encoding} its Content-Encoding claims → 400 MALFORMED_JSON, never a 500`, async () => {
+      const response = await fetch(`${node.baseUrl}/v1/playback-urls`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${node.tokenFor('demo-user')}`, 'content-type': 'application/json', 'content-encoding': encoding },
+        body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.status, 400);
+      const body = (await response.json()) as { code: string; detail: string };
+      assert.equal(body.code, 'MALFORMED_JSON');
+      assert.equal(body.detail, 'The body does not decode as its Content-Encoding says');
+    });
+  }
+
   it('then no token → 401 TOKEN_MISSING with a Bearer challenge, before the body is even read', async () => {
     const response = await node.play('{ not json', null);
     assert.equal(response.status, 401);
