@@ -25,6 +25,11 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
 
   app.use(recordRequestMetrics(deps.metrics));
+  app.use((_req, res, next) => {
+    // Every answer is JSON, problem+json, a playlist or plain text: never to be sniffed as anything else.
+    res.set('X-Content-Type-Options', 'nosniff');
+    next();
+  });
   app.use(healthRoutes(deps));
   app.use(metricsRoutes(deps.metrics));
   app.use(playbackRoutes(deps));

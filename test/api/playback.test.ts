@@ -165,8 +165,10 @@ describe('when the request is bad', () => {
     assert.equal(((await missing.json()) as { code: string }).code, 'NOT_FOUND');
   });
 
-  it('then no error body carries a stack trace or an internal message', async () => {
+  it('then no error body carries a stack trace or an internal message, and no answer may be sniffed', async () => {
     const response = await node.play('{"contentId":');
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal((await node.play({ contentId: 'tt-demo-0001', device: 'web' })).headers.get('x-content-type-options'), 'nosniff');
     const text = await response.text();
     assert.doesNotMatch(text, /at .*\.ts:\d+|SyntaxError|Unexpected end/);
   });

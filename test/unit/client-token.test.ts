@@ -77,6 +77,25 @@ describe('client token verification', () => {
     const signature = createHmac('sha256', rsaPublicPem).update(`${header}.${payload}`).digest('base64url');
     assert.equal(codeOf(`Bearer ${header}.${payload}.${signature}`), 'TOKEN_ALGORITHM_REJECTED');
   });
+  it('when the header names critical extensions (crit), then TOKEN_MALFORMED even if the signature verifies (RFC 7515 §4.1.11)', () => {
+    for (const crit of [['exp-ext'], []]) {
+      const token = jwt.sign({}, rsa.privateKey, { algorithm: 'RS256', keyid: 'rs-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', expiresIn: 60, header: { alg: 'RS256', crit } });
+      assert.equal(codeOf(`Bearer ${token}`), 'TOKEN_MALFORMED', JSON.stringify(crit));
+    }
+  });
+  it('when alg is long or odd text, then the refusal does not echo it', () => {
+    const hostile = `${b64({ alg: `<script>${'A'.repeat(500)}`, typ: 'JWT' })}.${b64({ sub: 'x' })}.sig`;
+    try {
+      verify(`Bearer ${hostile}`);
+      assert.fail('accepted');
+    } catch (error) {
+      assert.ok(error instanceof AppError);
+      assert.equal(error.code, 'TOKEN_ALGORITHM_REJECTED');
+      assert.equal(error.detail, "No accepted key for the token's alg");
+    }
+    const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'x' })}.`;
+    assert.throws(() => verify(`Bearer ${none}`), (error: unknown) => error instanceof AppError && error.detail === 'No accepted key for alg "none"');
+  });
   it('when the token is signed by another key, then TOKEN_SIGNATURE_INVALID', () => {
     const forged = jwt.sign({}, other.privateKey, { algorithm: 'RS256', keyid: 'rs-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', expiresIn: 60 });
     assert.equal(codeOf(`Bearer ${forged}`), 'TOKEN_SIGNATURE_INVALID');
