@@ -172,6 +172,12 @@ export const configSchema = z
             if (cdn.delivery.cookieDomain !== undefined && !(host === cdn.delivery.cookieDomain || host.endsWith(`.${cdn.delivery.cookieDomain}`))) {
               ctx.addIssue({ code: 'custom', path: ['delivery', 'cookieDomain'], message: `must be the CDN's host or a parent of it (${host})` });
             }
+            // The signers can bind a token to the viewer's address, but no play carries one yet (it
+            // needs a trusted-proxy setting to be told truly): refuse now rather than fail every play.
+            const bindsIp = ('bindClientIp' in cdn.signer && cdn.signer.bindClientIp) || (cdn.signer.type === 'nginx' && cdn.signer.expression.includes('remote_addr'));
+            if (bindsIp) {
+              ctx.addIssue({ code: 'custom', path: ['signer'], message: "binding tokens to the viewer's IP (bindClientIp, $remote_addr) is not supported yet: st-api does not carry the client address to the signer" });
+            }
             if ((cdn.delivery.mode === 'tokenized-manifest') !== (cdn.delivery.manifestOrigin !== undefined)) {
               ctx.addIssue({ code: 'custom', path: ['delivery', 'manifestOrigin'], message: 'is required with mode tokenized-manifest, and only then' });
             }

@@ -182,6 +182,18 @@ describe('when the delivery configuration is wrong', () => {
     });
     assert.deepEqual(problems(raw), ["cdns.0.delivery.cookieDomain: must be the CDN's host or a parent of it (cdn.example.com)"]);
   });
+  it("then binding tokens to the viewer's IP is refused at start-up (no play carries the address yet), for every signer that can", () => {
+    const bound = [
+      { type: 'akamai', bindClientIp: true, keys: [{ id: 'a', active: true, secret: AKAMAI_KEY }] },
+      { type: 'wowza', bindClientIp: true, keys: [{ id: 'w', active: true, secret: 's' }] },
+      { type: 'nginx', expression: '$secure_link_expires$scope$remote_addr $secret', keys: [{ id: 'n', active: true, secret: 's' }] },
+    ];
+    for (const signer of bound) {
+      assert.deepEqual(problems(configWith({ name: 'x', origin: 'https://cdn.example.com', signer })), [
+        "cdns.0.signer: binding tokens to the viewer's IP (bindClientIp, $remote_addr) is not supported yet: st-api does not carry the client address to the signer",
+      ]);
+    }
+  });
   it('then each signer gets its documented default mode', () => {
     const config = parseConfig(embeddedDemo().rawConfig, {});
     assert.deepEqual(
