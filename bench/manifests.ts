@@ -24,7 +24,7 @@ import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
 import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
 import { baselineServer, REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from './processes.ts';
-import { DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
+import { DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
 
 type SignerType = 'nginx' | 'akamai' | 'cloudfront';
 type Kind = 'hls' | 'dash';
@@ -129,10 +129,7 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
       const server = await track(servers, baselineServer());
       try {
         const pick = () => baselinePool[Math.floor(Math.random() * baselinePool.length)] as Prepared;
-        await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: options.timing.warmupSeconds });
-        const watch = { server: server.pid, origin: origin.pid };
-        await quietMachine(watch);
-        const load = await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: options.timing.measureSeconds, watch });
+        const load = await measureBaseline(server, pick, { connections: CONNECTIONS, timing: options.timing, watch: { server: server.pid, origin: origin.pid } });
         rows.push({ name, kind: 'baseline', load });
         log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
       } finally {

@@ -24,7 +24,7 @@ import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warm
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { baselineServer, killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from './processes.ts';
-import { DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
+import { DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -168,9 +168,7 @@ async function main(): Promise<void> {
       try {
         await checkOne(server, warmPool[0], 'baseline');
         const pick = uniform(warmPool);
-        await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: timing.warmupSeconds });
-        await quietMachine({ server: server.pid, ...dependencies });
-        const load = await runLoad({ baseUrl: server.baseUrl, connections: CONNECTIONS, pick, durationSeconds: timing.measureSeconds, watch: { server: server.pid, ...dependencies } });
+        const load = await measureBaseline(server, pick, { connections: CONNECTIONS, timing, watch: { server: server.pid, ...dependencies } });
         rows.push({ name, kind: 'baseline', load });
         log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
       } finally {

@@ -1,6 +1,6 @@
 // Steps every bench module takes around a measured window: wait for a server to be healthy, wait
 // for the machine to be quiet, keep track of the servers it started.
-import { machineBusy } from './load.ts';
+import { machineBusy, runLoad, type LoadResult, type Picker } from './load.ts';
 import type { NodeServer } from './processes.ts';
 
 /** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
@@ -67,4 +67,16 @@ export function formatTable(table: readonly (readonly string[])[], left: Readonl
     if (index === 0) out.push(widths.map((width) => '-'.repeat(width)).join('  '));
   }
   return out;
+}
+
+/** One run of the Express baseline, as every bench module takes it: warm-up, a quiet machine, the measured window. */
+export async function measureBaseline(
+  server: NodeServer,
+  pick: Picker,
+  options: { connections: number; timing: { warmupSeconds: number; measureSeconds: number }; watch: Record<string, number> },
+): Promise<LoadResult> {
+  const base = { baseUrl: server.baseUrl, connections: options.connections, pick };
+  await runLoad({ ...base, durationSeconds: options.timing.warmupSeconds });
+  await quietMachine(options.watch);
+  return runLoad({ ...base, durationSeconds: options.timing.measureSeconds, watch: options.watch });
 }
