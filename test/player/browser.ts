@@ -112,16 +112,8 @@ interface PageArgs {
   readonly playbackRate: number;
 }
 
-interface PageResult {
-  readonly ended: boolean;
-  readonly playedSeconds: number;
-  readonly currentTime: number;
-  readonly duration: number;
-  readonly error?: string;
-  readonly timedOut: boolean;
-  readonly renditions: number[];
-  readonly events: string[];
-}
+/** What player.html's stPlay() answers: the result without what only the harness measures (requests, console, wall time). */
+type PageResult = Omit<PlayResult, 'requests' | 'log' | 'elapsedMs'> & { readonly events: string[] };
 
 const LAUNCH_TIMEOUT_MS = 30_000;
 // Beyond the page's own timer: only a wedged renderer gets this far.
