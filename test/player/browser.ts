@@ -266,6 +266,14 @@ async function newPlayer(browser: Browser, pageServer: PageServer, options: NewP
 }
 
 /** A one-line summary of a result for assertion messages. */
+/**
+ * Requests that did not answer 200, leaving out the ones the player cancelled itself: hls.js aborts
+ * a segment load when it switches rung (ABR), which is its choice, not a refusal by the edge.
+ */
+export function notAnswered200(result: PlayResult): PlayedRequest[] {
+  return result.requests.filter((request) => request.status !== 200 && !(request.status === 0 && request.failure === 'net::ERR_ABORTED'));
+}
+
 export function describePlay(result: PlayResult): string {
   const requests = result.requests.map((r) => `${r.status} ${r.method} ${r.url}${r.failure === undefined ? '' : ` (${r.failure})`}`);
   return [
