@@ -280,6 +280,52 @@ describe('Route53 double', () => {
       await changeBatch([change('CREATE', { Name: NAME, Type: 'AAAA', TTL: 60, ResourceRecords: [{ Value: '2001:db8::1' }] })]);
     });
 
+    it('when AAAA carries a zone index (fe80::1%eth0), then InvalidChangeBatch refuses it and the good change beside it is not applied', async () => {
+      const scoped: ResourceRecordSet = { Name: NAME, Type: 'AAAA', SetIdentifier: 'scoped', MultiValueAnswer: true, TTL: 60, ResourceRecords: [{ Value: 'fe80::1%eth0' }] };
+      await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', scoped)]), {
+        name: 'InvalidChangeBatch',
+        status: 400,
+        message: /AAAARRDATAIllegalIPv6Address .* encountered with 'fe80::1%eth0'/,
+      });
+      assert.equal(await find(NAME, 'A', 'good'), undefined, 'a batch is all-or-nothing');
+    });
+
+    it('when A holds 0.0.0.0, 127.0.0.1 or 255.255.255.255, then Route53 accepts them (refusing them is the watcher’s policy, not AWS’s)', async () => {
+      const values = ['0.0.0.0', '127.0.0.1', '255.255.255.255'];
+      await changeBatch(values.map((ip, i) => change('CREATE', multiValueA(NAME, `n${i}`, ip))));
+      const listed = (await list()).filter((s) => s.Name === NAME).map((s) => s.ResourceRecords?.[0]?.Value);
+      assert.deepEqual(listed.sort(), [...values].sort());
+    });
+
+    it('when a SetIdentifier is longer than 128 characters, then InvalidInput names the schema facet and nothing in the batch is applied', async () => {
+      const long = 'x'.repeat(310);
+      const error = await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', multiValueA(NAME, long, '10.0.0.2'))]), {
+        name: 'InvalidInput',
+        status: 400,
+        message: `Invalid XML ; cvc-maxLength-valid: Value '${long}' with length = '310' is not facet-valid with respect to maxLength '128' for type 'ResourceRecordSetIdentifier'.`,
+      });
+      assert.equal(error.$fault, 'client');
+      assert.equal(await find(NAME, 'A', 'good'), undefined);
+      // The boundary: exactly 128 characters (counted as code points, as XML Schema does) is accepted.
+      const edge = `${'é'.repeat(127)}x`;
+      await changeBatch([change('CREATE', multiValueA(NAME, edge, '10.0.0.3'))]);
+      assert.ok((await find(NAME, 'A', edge)) !== undefined);
+    });
+
+    it('when a SetIdentifier is empty, then InvalidInput names the minLength facet', async () => {
+      await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, '', '10.0.0.1'))]), {
+        name: 'InvalidInput',
+        status: 400,
+        message: /cvc-minLength-valid: Value '' with length = '0' is not facet-valid with respect to minLength '1' for type 'ResourceRecordSetIdentifier'/,
+      });
+    });
+
+    it('when a SetIdentifier holds a slash or a newline, then the double accepts it (AWS documents no character rule; see the README)', async () => {
+      await changeBatch([change('CREATE', multiValueA(NAME, 'st-api/slash/node', '10.0.0.1')), change('CREATE', multiValueA(NAME, 'line\nbreak', '10.0.0.2'))]);
+      assert.ok((await find(NAME, 'A', 'st-api/slash/node')) !== undefined);
+      assert.ok((await find(NAME, 'A', 'line\nbreak')) !== undefined, 'the newline survives the XML round trip');
+    });
+
     it('when a non-alias set has no TTL, then InvalidInput says TTL and ResourceRecords are expected', async () => {
       await rejectsWithAws(changeBatch([change('CREATE', { Name: NAME, Type: 'A', ResourceRecords: [{ Value: '10.0.0.1' }] })]), {
         name: 'InvalidInput',

@@ -14,6 +14,7 @@ import {
   awsId,
   checkChangeShape,
   checkLimits,
+  checkSetIdentifierLength,
   compareRecordKeys,
   invalidChangeBatch,
   invalidInput,
@@ -353,7 +354,10 @@ function parseChange(element: XmlElement): Change {
     return Number(value);
   };
   const setIdentifier = text('SetIdentifier');
-  if (setIdentifier !== undefined) set.SetIdentifier = setIdentifier;
+  if (setIdentifier !== undefined) {
+    checkSetIdentifierLength(setIdentifier);
+    set.SetIdentifier = setIdentifier;
+  }
   const weight = integer('Weight');
   if (weight !== undefined) set.Weight = weight;
   const region = text('Region');
