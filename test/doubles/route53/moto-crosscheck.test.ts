@@ -124,6 +124,14 @@ describe('Route53 double against moto', () => {
       }
     });
 
+    it('when A records hold 0.0.0.0, 127.0.0.1 and 255.255.255.255 and SetIdentifiers hold a slash, then both accept them and list them alike', async () => {
+      const batch = ['0.0.0.0', '127.0.0.1', '255.255.255.255'].map((ip, i) => change('CREATE', multiValueA(NAME, `st-api/slash/node-${i}`, ip)));
+      for (const t of targets()) await send(t, batch);
+      const listed = await nonApex(doubleTarget);
+      assert.deepEqual(listed, await nonApex(motoTarget));
+      assert.deepEqual(listed.map((s) => s['Values']), [['0.0.0.0'], ['127.0.0.1'], ['255.255.255.255']]);
+    });
+
     it('when a batch holds 1001 ResourceRecord elements, then both answer "Number of records limit of 1000 exceeded."', async () => {
       const batch = Array.from({ length: 1001 }, (_, i) => change('CREATE', multiValueA(NAME, `n${i}`, `10.0.${i >> 8}.${i & 255}`)));
       for (const t of targets()) {
@@ -195,6 +203,9 @@ describe('Route53 double against moto', () => {
         { what: 'Weight with MultiValueAnswer', set: { ...multiValueA('w.play.example.com', 's', '10.0.0.1'), Weight: 5 }, double: 'InvalidInput' },
         { what: 'no TTL', set: { Name: 't.play.example.com', Type: 'A', ResourceRecords: [{ Value: '10.0.0.1' }] }, double: 'InvalidInput' },
         { what: 'invalid IPv4', set: { Name: 'i.play.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.0.0' }] }, double: 'InvalidChangeBatch' },
+        // moto 5.2.1 checks neither the schema's SetIdentifier length (1–128) nor AAAA values.
+        { what: 'SetIdentifier of 310 characters', set: multiValueA('s.play.example.com', 'x'.repeat(310), '10.0.0.1'), double: 'InvalidInput' },
+        { what: 'AAAA with a zone index', set: { Name: 'v6.play.example.com', Type: 'AAAA', TTL: 60, ResourceRecords: [{ Value: 'fe80::1%eth0' }] }, double: 'InvalidChangeBatch' },
       ];
       for (const t of targets()) await send(t, [change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
       for (const c of cases) {
