@@ -48,15 +48,12 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
       });
     }
     const viewer = res.locals.viewer as Viewer;
-    // Budget and lookups start together, so the counter and the cache reads leave for Redis in one
-    // write; the budget is judged first, so a client looping on a denial is limited too.
+    // The budget is judged before any lookup, so a refusal costs the one counter command and
+    // nothing else (no catalog query, no cache entry), and a client looping on a denial is limited too.
     // A limiter that fails, fails open: Redis trouble never costs a play.
-    const budget = deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
-    const pending = issuePlaybackUrl(deps, viewer, parsed.data);
-    pending.catch(() => undefined); // observed below; keeps a rejection from counting as unhandled meanwhile
-    const { allowed, retryAfterSeconds } = await budget;
+    const { allowed, retryAfterSeconds } = await deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
     if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
-    const playback = await pending;
+    const playback = await issuePlaybackUrl(deps, viewer, parsed.data);
     deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
     // A browser stores a cookie only for a domain its request went to (or a parent of it): when the
     // CDN's cookie domain is a parent of this host, the web player gets the cookies by itself.
