@@ -18,6 +18,17 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * Returns once the current fixed window (a per-minute budget, say) has at least `neededMs` left,
+ * sleeping into the next window if needed, so a test's requests all land in one window whatever
+ * the wall clock says. Bounded by one window.
+ */
+export async function waitForWindowWithRoom(windowMs: number, neededMs: number): Promise<void> {
+  if (neededMs >= windowMs) throw new Error(`a ${windowMs} ms window never has ${neededMs} ms left`);
+  const left = windowMs - (Date.now() % windowMs);
+  if (left < neededMs) await sleep(left + 10);
+}
+
+/**
  * A port the kernel just handed out on 127.0.0.1. It is released before
  * return, so another process may grab it first: launchers retry on EADDRINUSE.
  */

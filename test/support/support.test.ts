@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { Redis as RedisClient } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { startMariaDb, type MariaDbServer } from './mariadb.ts';
+import { statusApartFromLag } from './health.ts';
 import { GiveUp, freePort, killRecordedPids, makeTempDir, procState, spawnServer, waitFor } from './processes.ts';
 import { pingRedis, startRedis } from './redis.ts';
 
@@ -219,5 +220,18 @@ describe('redis', () => {
     await redis.restart();
     await waitFor(() => client.status === 'ready', { timeoutMs: 5_000, what: 'client to reconnect' });
     assert.equal(await client.get('k'), 'kept');
+  });
+});
+
+describe('statusApartFromLag', () => {
+  it('when the only warning is the lag probe, then the node counts as passing', () => {
+    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=ok(0.4ms,master) keys=ok(4) lag=high(250ms)' }), 200);
+    assert.equal(statusApartFromLag({ status: 200, body: 'ok node=serving mysql=ok(1.2ms) redis=off keys=ok(4) lag=ok(3ms)' }), 200);
+  });
+  it('when another probe warns or fails, then its status stands, lag or not', () => {
+    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=down(resolving:enotfound) keys=ok(4) lag=high(250ms)' }), 429);
+    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=not-master(slave) keys=ok(4) lag=ok(3ms)' }), 429);
+    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=error(econnreset) keys=expiring(k1) lag=ok(3ms)' }), 429);
+    assert.equal(statusApartFromLag({ status: 503, body: 'fail node=draining mysql=embedded redis=off keys=ok(4) lag=high(250ms)' }), 503);
   });
 });
