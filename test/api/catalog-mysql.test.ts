@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { waitFor } from '../support/processes.ts';
+import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../support/health.ts';
+import { waitFor, waitForWindowWithRoom } from '../support/processes.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { createCatalogDatabase, startTestNode, type TestNode } from '../support/service.ts';
 
@@ -51,9 +52,10 @@ describe('when the catalog is in MySQL', () => {
   });
 
   it('then /health/deep reports MySQL and the Redis master', async () => {
-    const response = await fetch(`${node.baseUrl}/health/deep`);
-    assert.equal(response.status, 200);
-    assert.match(await response.text(), /^ok node=serving mysql=ok\([\d.]+ms\) redis=ok\([\d.]+ms,master\) keys=ok\(4\) lag=ok\(\d+ms\)$/);
+    // Lag may warn after one stall of a busy machine; every other probe must pass.
+    const deep = await fetchDeepHealth(node.baseUrl);
+    assert.equal(statusApartFromLag(deep), 200, deep.body);
+    assert.match(deep.body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=ok\([\d.]+ms\) redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`));
   });
 });
 
@@ -78,11 +80,12 @@ describe('when lookups repeat', () => {
         const result = await play('new-buyer', body);
         return result.status === 200 ? result : undefined;
       },
-      { timeoutMs: 3000, intervalMs: 100, what: 'the new purchase to play' },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'the new purchase to play' },
     );
     assert.equal(played.body.quality, '720p');
-    // denialSeconds is 1 here: the purchase must be visible well before a positive TTL would allow.
-    assert.ok(Date.now() - bought < 2000, `played ${Date.now() - bought} ms after the purchase`);
+    // denialSeconds is 1 here: had the denial been kept as long as a grant (rightsSeconds, 30 s),
+    // the purchase would not play for 30 s. 10 s leaves a busy machine room and still tells the two apart.
+    assert.ok(Date.now() - bought < 10_000, `played ${Date.now() - bought} ms after the purchase`);
   });
 
   it('then the cache keys carry short TTLs in Redis', async () => {
@@ -96,7 +99,7 @@ describe('when lookups repeat', () => {
       const deniedTtl = await waitFor(async () => {
         const value = await client.ttl(deniedKey);
         return value > 0 ? value : undefined;
-      }, { timeoutMs: 1000, intervalMs: 20, what: 'the denial to be cached' });
+      }, { timeoutMs: 5000, intervalMs: 20, what: 'the denial to be cached' });
       assert.ok(deniedTtl <= 1, `denial TTL ${deniedTtl}`);
     } finally {
       client.disconnect();
@@ -109,6 +112,8 @@ describe('when one viewer plays faster than the per-minute budget', () => {
     const limited = await startTestNode({ mysql: { server: mariadb, database: DATABASE }, redis, overrides: { rateLimit: { playsPerMinute: 2 } } });
     try {
       const body = { contentId: 'tt-demo-0001', device: 'web' };
+      // The budget is per clock minute: all three plays must fall in one, or the third starts afresh.
+      await waitForWindowWithRoom(60_000, 20_000);
       const statuses: number[] = [];
       let refused: Response | undefined;
       for (let i = 0; i < 3; i += 1) {

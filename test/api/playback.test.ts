@@ -2,6 +2,7 @@
 // real signed client JWTs, every decision and every error code a client can see.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../support/health.ts';
 import { startTestNode, type TestNode } from '../support/service.ts';
 
 let node: TestNode;
@@ -178,9 +179,10 @@ describe('when observing the node', () => {
   it('then /health/live answers without touching anything, and /health/deep reads well in Consul', async () => {
     const live = await fetch(`${node.baseUrl}/health/live`);
     assert.equal(live.status, 200);
-    const deep = await fetch(`${node.baseUrl}/health/deep`);
-    assert.equal(deep.status, 200);
-    assert.match(await deep.text(), /^ok node=serving mysql=embedded redis=off keys=ok\(4\) lag=ok\(\d+ms\)$/);
+    // Lag may warn after one stall of a busy machine; every other probe must pass.
+    const deep = await fetchDeepHealth(node.baseUrl);
+    assert.equal(statusApartFromLag(deep), 200, deep.body);
+    assert.match(deep.body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=embedded redis=off keys=ok\(4\) ${ANY_LAG}$`));
   });
 
   it('then /metrics counts issued URLs by cdn/protocol/quality and denials by code', async () => {
@@ -193,7 +195,8 @@ describe('when observing the node', () => {
   });
 });
 
-describe('when the node is told to drain (SIGTERM)', () => {
+// The real signal, and the process exiting after its in-flight plays, are test/api/drain.test.ts's.
+describe('when startDraining() is called (what SIGTERM calls first)', () => {
   it('then /health/deep turns critical with node=draining while plays are still served', async () => {
     const draining = await startTestNode();
     try {

@@ -12,6 +12,7 @@ import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { createLogger } from '../../api/logger.ts';
 import { Metrics } from '../../api/metrics.ts';
 import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
+import { ANY_LAG, statusApartFromLag, type DeepHealth } from '../support/health.ts';
 import { LOOPBACK, sleep, waitFor } from '../support/processes.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startTestNode, type TestNode } from '../support/service.ts';
@@ -113,12 +114,12 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
   };
 }
 
-/** Longest stretch of non-passing health answers, in ms. */
-function longestWarning(log: readonly { at: number; status: number }[]): number {
+/** Longest stretch of non-passing health answers (a lag warning set aside), in ms; one still open at the end counts up to the last answer. */
+function longestWarning(log: readonly (DeepHealth & { at: number })[]): number {
   let longest = 0;
   let since: number | undefined;
   for (const entry of log) {
-    if (entry.status !== 200) since ??= entry.at;
+    if (statusApartFromLag(entry) !== 200) since ??= entry.at;
     else if (since !== undefined) {
       longest = Math.max(longest, entry.at - since);
       since = undefined;
@@ -158,16 +159,27 @@ async function waitForHealth(node: TestNode, pattern: RegExp, timeoutMs: number)
   );
 }
 
+/** Until health passes (a lag warning set aside: one stall of a busy machine) with the node on a master. */
+async function waitForPassingOnMaster(node: TestNode, timeoutMs: number): Promise<string> {
+  return waitFor(
+    async () => {
+      const answer = await health(node);
+      return statusApartFromLag(answer) === 200 && /redis=ok\([\d.]+ms,master\)/.test(answer.body) ? answer.body : undefined;
+    },
+    { timeoutMs, intervalMs: 25, what: '/health/deep to pass with redis=ok(…,master)' },
+  );
+}
+
 /**
  * Right after Consul re-tagged the master under traffic: waits for the node to switch and to pass
  * health on the new master, stops the traffic, and checks that every play answered 200 and that
  * health only ever warned.
  */
-async function followRetag(node: TestNode, traffic: ReturnType<typeof startTraffic>): Promise<{ switchMs: number; plays: number; healthLog: { at: number; status: number }[] }> {
+async function followRetag(node: TestNode, traffic: ReturnType<typeof startTraffic>): Promise<{ switchMs: number; plays: number; healthLog: (DeepHealth & { at: number })[] }> {
   const retagged = Date.now();
   await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
   const switchMs = Date.now() - retagged;
-  await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, 10_000);
+  await waitForPassingOnMaster(node, 10_000);
   await sleep(300);
   const { statuses, failures, plays, health: healthLog } = await traffic.stop();
   assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
@@ -229,8 +241,9 @@ describe('when the node finds Redis through Consul DNS', () => {
   it('then it connects to the master the SRV record names, health says master, and plays are cached there', async () => {
     const node = setup.node();
     const servers = setup.servers();
-    const body = await waitForHealth(node, /redis=ok\([\d.]+ms,master\)/, 5000);
-    assert.match(body, /^ok node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) lag=ok\(\d+ms\)$/);
+    // Lag may warn after one stall of a busy machine; every other probe must pass.
+    const body = await waitForPassingOnMaster(node, 5000);
+    assert.match(body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`));
     await waitForWriteOn(node, servers.a, 3000);
     assert.equal(await masterSwitches(node), 0);
   });
@@ -349,12 +362,13 @@ describe('when DNS has no answer for the master', () => {
       body: JSON.stringify({ Name: 'redis-late', ID: 'redis-late', Tags: ['master'], Address: server.host, Port: server.port }),
     });
     assert.equal(response.status, 200);
-    await waitForHealth(node, /^ok .*redis=ok\([\d.]+ms,master\)/, SWITCH_BOUND_MS);
+    await waitForPassingOnMaster(node, SWITCH_BOUND_MS);
     await waitForWriteOn(node, server, 2000);
   });
 });
 
 describe('when the DNS server does not answer at all', () => {
+  const DNS_TIMEOUT_MS = 8000;
   let silent: Socket;
   let node: TestNode;
   before(async () => {
@@ -362,7 +376,8 @@ describe('when the DNS server does not answer at all', () => {
     silent = createSocket('udp4');
     silent.on('message', () => undefined);
     await new Promise<void>((resolve) => silent.bind(0, LOOPBACK, resolve));
-    node = await startTestNode({ overrides: discoveryOverrides(silent.address().port, { resolveTimeoutMs: 200 }) });
+    // A DNS timeout far longer than a play may take: a play that waited on the lookup would show.
+    node = await startTestNode({ overrides: discoveryOverrides(silent.address().port, { resolveTimeoutMs: DNS_TIMEOUT_MS }) });
   });
   after(async () => {
     await node.close();
@@ -370,10 +385,15 @@ describe('when the DNS server does not answer at all', () => {
   });
 
   it('then plays answer 200 without waiting on DNS, and health warns', async () => {
+    // The node's first look-up started with the node and cannot end before DNS_TIMEOUT_MS.
     const started = Date.now();
-    for (const contentId of ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003']) assert.equal((await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'))).status, 200);
-    assert.ok(Date.now() - started < 1000, `plays took ${Date.now() - started} ms`);
-    const degraded = await waitForHealth(node, /redis=down\(resolving:etimeout\)/, 3000);
+    for (const contentId of ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003']) {
+      const response = await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'));
+      assert.equal(response.status, 200);
+      const tookMs = Date.now() - started;
+      assert.ok(tookMs < DNS_TIMEOUT_MS / 2, `answered ${tookMs} ms after the first play, against a ${DNS_TIMEOUT_MS} ms DNS timeout: it waited on DNS`);
+    }
+    const degraded = await waitForHealth(node, /redis=down\(resolving:etimeout\)/, DNS_TIMEOUT_MS + 5000);
     assert.match(degraded, /^warn /);
   });
 });
@@ -406,7 +426,10 @@ describe('when DNS goes away while the node holds a working master', () => {
       intervalMs: 50,
       what: 'two failed look-ups',
     });
-    assert.match((await health(node)).body, /^ok .*redis=ok\([\d.]+ms,master\)/);
+    const kept = await health(node);
+    // Lag may warn after one stall of a busy machine; Redis must still pass.
+    assert.equal(statusApartFromLag(kept), 200, kept.body);
+    assert.match(kept.body, /redis=ok\([\d.]+ms,master\)/);
     await waitForWriteOn(node, server, 2000);
   });
 });
@@ -435,11 +458,14 @@ describe('when Consul moves the master while the old one still answers as master
     await registerRedis(consul, 'redis-b', b, 'master');
     await registerRedis(consul, 'redis-a', a, 'replica');
     const retagged = Date.now();
-    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: 2000, intervalMs: 10, what: 'the node to switch masters' });
+    // Only the periodic look-up (every 500 ms) can tell the node; 5 s leaves a busy machine room.
+    await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the node to switch masters' });
     const switchMs = Date.now() - retagged;
     const { statuses, failures, health: healthLog } = await traffic.stop();
     assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
-    assert.ok(healthLog.every((entry) => entry.status === 200), 'health kept passing');
+    // The load runs in the node's own process: lag may warn after a stall; Redis never may.
+    const warned = healthLog.filter((entry) => statusApartFromLag(entry) !== 200);
+    assert.deepEqual(warned.map((entry) => entry.body), [], 'health kept passing');
     assert.deepEqual(await counter(node, 'st_api_redis_master_switches_total', 'reason'), { refresh: 1 });
     await waitForWriteOn(node, b, 2000);
     console.log(`# forced: switched ${switchMs} ms after the re-tag (refresh every 500 ms)`);
