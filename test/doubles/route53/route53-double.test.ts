@@ -16,7 +16,7 @@ import {
   type ResourceRecordSet,
   type Route53Client,
 } from '@aws-sdk/client-route-53';
-import { startRoute53Double, type Route53Double } from './server.ts';
+import { DOCUMENTED_LIMITS, LEGACY_LIMITS, startRoute53Double, type Route53Double } from './server.ts';
 import { change, multiValueA, rejectsWithAws, route53Client } from './sdk.ts';
 
 const ZONE = 'play.example.com';
@@ -490,25 +490,85 @@ describe('Route53 double', () => {
   });
 
   describe('rate limit', () => {
-    it('when one account sends more than 5 requests in a second, then Throttling "Rate exceeded" comes back, and other accounts are unaffected', async () => {
+    /** Sends `count` calls at once; returns how many were answered, how many Throttling, and how long it took. */
+    async function flood(send: () => Promise<unknown>, count: number): Promise<{ ok: number; throttled: number; seconds: number }> {
+      const started = Date.now();
+      const results = await Promise.allSettled(Array.from({ length: count }, send));
+      const seconds = (Date.now() - started) / 1000;
+      for (const r of results) if (r.status === 'rejected' && (r.reason as Error).name !== 'Throttling') throw r.reason;
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      return { ok, throttled: count - ok, seconds };
+    }
+
+    it('when one account sends 80 requests at once, then about the documented burst of 50 pass, the rest get Throttling "Rate exceeded", and another account is unaffected', async () => {
       const limited = await startRoute53Double({ insyncDelayMs: 0 });
       const a = route53Client(limited.endpoint, { accessKeyId: 'ACCOUNT-A' });
       const b = route53Client(limited.endpoint, { accessKeyId: 'ACCOUNT-B' });
       try {
         const id = limited.createZone(ZONE);
-        const get = (c: Route53Client) => c.send(new GetHostedZoneCommand({ Id: id }));
-        for (let i = 0; i < 5; i++) await get(a);
-        await rejectsWithAws(get(a), { name: 'Throttling', status: 400, message: 'Rate exceeded' });
-        await get(b);
-        await new Promise((resolve) => setTimeout(resolve, 450));
-        await get(a);
-        assert.deepEqual(
-          limited.calls().map((c) => c.errorCode ?? 'ok'),
-          ['ok', 'ok', 'ok', 'ok', 'ok', 'Throttling', 'ok', 'ok'],
-        );
+        const get = (c: Route53Client) => () => c.send(new GetHostedZoneCommand({ Id: id }));
+        const { ok, throttled, seconds } = await flood(get(a), 80);
+        // 50 at once plus 10 per second of refill while the flood lasted: a busy machine only lets more through.
+        assert.ok(ok >= 50 && ok <= 50 + Math.ceil(10 * seconds), `${ok} passed in ${seconds} s`);
+        assert.ok(throttled >= 1);
+        await rejectsWithAws(get(a)(), { name: 'Throttling', status: 400, message: 'Rate exceeded' });
+        await get(b)();
+        const calls = limited.calls();
+        assert.ok(calls.filter((c) => c.errorCode === 'Throttling').every((c) => c.throttledBy === 'account' && c.status === 400));
       } finally {
         a.destroy();
         b.destroy();
+        await limited.stop();
+      }
+    });
+
+    it('when CreateHostedZone exhausts its own bucket (40 / 2 per second), then it is throttled while other operations still pass', async () => {
+      const limited = await startRoute53Double({ insyncDelayMs: 0 });
+      const c = route53Client(limited.endpoint);
+      try {
+        let reference = 0;
+        const create = () => c.send(new CreateHostedZoneCommand({ Name: `z${reference}.example.com`, CallerReference: `ref-${++reference}` }));
+        const { ok, seconds } = await flood(create, 45);
+        assert.ok(ok >= 40 && ok <= 40 + Math.ceil(2 * seconds), `${ok} passed in ${seconds} s`);
+        const byOperation = limited.calls().filter((call) => call.errorCode === 'Throttling').map((call) => call.throttledBy);
+        assert.ok(byOperation.length >= 1 && byOperation.every((bucket) => bucket === 'operation'), String(byOperation));
+        // The account bucket still holds tokens: other operations are answered.
+        await c.send(new ListHostedZonesByNameCommand({}));
+      } finally {
+        c.destroy();
+        await limited.stop();
+      }
+    });
+
+    it('when a change-throughput bucket is configured, then a batch with more changes than its tokens is throttled whole, and a smaller one passes', async () => {
+      // Sizes here are the test's own: AWS's change-throughput figures are not in our sources (README).
+      const limited = await startRoute53Double({ insyncDelayMs: 0, rateLimit: { ...DOCUMENTED_LIMITS, changes: { capacity: 10, refillPerSecond: 0.1 } } });
+      const c = route53Client(limited.endpoint);
+      try {
+        const id = limited.createZone(ZONE);
+        const batch = (from: number, count: number) =>
+          c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: id, ChangeBatch: { Changes: Array.from({ length: count }, (_, i) => change('CREATE', multiValueA(NAME, `n${from + i}`, `10.0.0.${from + i + 1}`))) } }));
+        await batch(0, 8);
+        await rejectsWithAws(batch(8, 5), { name: 'Throttling', status: 400, message: 'Rate exceeded' });
+        await batch(8, 2);
+        const sets = limited.records(id).filter((s) => s.SetIdentifier !== undefined);
+        assert.equal(sets.length, 10, 'the throttled batch applied nothing');
+        assert.deepEqual(limited.calls().map((call) => [call.changeCount, call.throttledBy ?? 'ok']), [[8, 'ok'], [5, 'changes'], [2, 'ok']]);
+      } finally {
+        c.destroy();
+        await limited.stop();
+      }
+    });
+
+    it('when the legacy limit is chosen, then one account gets 5 requests at once and the rest are throttled', async () => {
+      const limited = await startRoute53Double({ insyncDelayMs: 0, rateLimit: LEGACY_LIMITS });
+      const c = route53Client(limited.endpoint);
+      try {
+        const id = limited.createZone(ZONE);
+        const { ok, seconds } = await flood(() => c.send(new GetHostedZoneCommand({ Id: id })), 20);
+        assert.ok(ok >= 5 && ok <= 5 + Math.ceil(5 * seconds), `${ok} passed in ${seconds} s`);
+      } finally {
+        c.destroy();
         await limited.stop();
       }
     });

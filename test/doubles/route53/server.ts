@@ -27,9 +27,11 @@ import {
   type RecordSet,
   type Zone,
 } from './model.ts';
+import { AccountThrottle, DOCUMENTED_LIMITS, type BucketName, type ThrottleLimits } from './throttle.ts';
 import { XmlSyntaxError, child, children, parseXml, route53Document, type XmlElement, type XmlNode } from './xml.ts';
 
 export type { RecordSet } from './model.ts';
+export { DOCUMENTED_LIMITS, LEGACY_LIMITS, type BucketSpec, type ThrottleLimits } from './throttle.ts';
 
 export const OPERATIONS = [
   'ChangeResourceRecordSets',
@@ -65,11 +67,8 @@ export interface CallRecord {
   readonly errorCode: string | undefined;
   /** Set when an injected fault answered the call. */
   readonly fault: Fault['kind'] | undefined;
-}
-
-export interface RateLimit {
-  readonly requestsPerSecond: number;
-  readonly burst: number;
+  /** Set when the rate limit answered Throttling: the bucket that was short (AWS does not say). */
+  readonly throttledBy: BucketName | undefined;
 }
 
 export interface Route53DoubleOptions {
@@ -77,8 +76,12 @@ export interface Route53DoubleOptions {
   readonly port?: number;
   /** How long a change stays PENDING before GetChange reports INSYNC. Default 200. */
   readonly insyncDelayMs?: number;
-  /** AWS allows 5 requests/s per account; false turns the limit off. Default { 5, 5 }. */
-  readonly rateLimit?: RateLimit | false;
+  /**
+   * Token buckets per access key id (see throttle.ts). Default DOCUMENTED_LIMITS (account 50 / 10 per
+   * second, per operation 50 / 10, CreateHostedZone 40 / 2, no change-throughput bucket);
+   * LEGACY_LIMITS is the old 5 requests/s; false turns throttling off.
+   */
+  readonly rateLimit?: ThrottleLimits | false;
   /**
    * Answer PriorRequestNotComplete to a ChangeResourceRecordSets on a zone
    * whose previous change is still PENDING. Off by default: AWS documents the
@@ -132,31 +135,13 @@ interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-class TokenBucket {
-  readonly #limit: RateLimit;
-  #tokens: number;
-  #updated = Date.now();
-  constructor(limit: RateLimit) {
-    this.#limit = limit;
-    this.#tokens = limit.burst;
-  }
-  take(): boolean {
-    const now = Date.now();
-    this.#tokens = Math.min(this.#limit.burst, this.#tokens + ((now - this.#updated) / 1000) * this.#limit.requestsPerSecond);
-    this.#updated = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-}
-
 class Double {
   readonly #options: Route53DoubleOptions;
   zones = new Map<string, Zone>();
   changes = new Map<string, ChangeInfo>();
   faults: PendingFault[] = [];
   callLog: CallRecord[] = [];
-  buckets = new Map<string, TokenBucket>();
+  throttles = new Map<string, AccountThrottle>();
 
   constructor(options: Route53DoubleOptions) {
     this.#options = options;
@@ -167,7 +152,7 @@ class Double {
     this.changes.clear();
     this.faults = [];
     this.callLog = [];
-    this.buckets.clear();
+    this.throttles.clear();
   }
 
   createZone(name: string, callerReference: string = randomUUID(), comment?: string): { zone: Zone; change: ChangeInfo } {
@@ -216,15 +201,18 @@ class Double {
     return { latencyMs, failure };
   }
 
-  rateLimited(account: string): boolean {
-    const limit = this.#options.rateLimit ?? { requestsPerSecond: 5, burst: 5 };
-    if (limit === false) return false;
-    let bucket = this.buckets.get(account);
-    if (bucket === undefined) {
-      bucket = new TokenBucket(limit);
-      this.buckets.set(account, bucket);
+  /** The bucket that throttles this call, or undefined when it is admitted. */
+  throttledBy(account: string, operation: Operation, changeCount: number): BucketName | undefined {
+    const limits = this.#options.rateLimit ?? DOCUMENTED_LIMITS;
+    if (limits === false) return undefined;
+    const now = Date.now();
+    let throttle = this.throttles.get(account);
+    if (throttle === undefined) {
+      throttle = new AccountThrottle(limits, now);
+      this.throttles.set(account, throttle);
     }
-    return !bucket.take();
+    const answer = throttle.admit(operation, changeCount, now);
+    return answer.admitted ? undefined : answer.bucket;
   }
 
   // ----- operations -------------------------------------------------------
@@ -521,6 +509,7 @@ async function handleAws(state: Double, req: IncomingMessage, res: ServerRespons
   const found = route(req.method ?? 'GET', url.pathname);
   let changeCount = 0;
   let appliedFault: Fault | undefined;
+  let throttledBy: BucketName | undefined;
   const finish = (reply: Reply, errorCode?: string): void => {
     state.callLog.push({
       operation: found?.operation ?? 'Unknown',
@@ -530,6 +519,7 @@ async function handleAws(state: Double, req: IncomingMessage, res: ServerRespons
       status: reply.status,
       errorCode,
       fault: appliedFault?.kind,
+      throttledBy,
     });
     send(res, reply, requestId);
   };
@@ -556,7 +546,8 @@ async function handleAws(state: Double, req: IncomingMessage, res: ServerRespons
     }
     // The account limit is checked before faults so a throttled call never
     // consumes a fault meant for the next real attempt.
-    if (state.rateLimited(account)) throw new Route53Error('Throttling', 400, 'Rate exceeded');
+    throttledBy = state.throttledBy(account, found.operation, changeCount);
+    if (throttledBy !== undefined) throw new Route53Error('Throttling', 400, 'Rate exceeded');
     const { latencyMs, failure } = state.takeFaults(found.operation);
     if (latencyMs > 0) {
       appliedFault = { kind: 'latency', ms: latencyMs };
