@@ -32,7 +32,7 @@ try {
     const sentinelsAt = Date.now();
     const isNew = (d: string[]): boolean => d.length === 1 && d[0] === next?.split(':')[0];
     const samples = await sampleUntil(async () => ({ dns: await system.dnsMasters(), inProgress: await system.failoverInProgress() }),
-      (s) => isNew(s.dns) && !s.inProgress, { intervalMs: 50, timeoutMs: 20_000 });
+      (s) => isNew(s.dns) && !s.inProgress, { intervalMs: 50, timeoutMs: 20_000, what: `DNS answering ${next} with the failover over` });
     const dnsAt = samples.find((s) => isNew(s.value.dns))?.at ?? Number.NaN;
     const doneAt = samples.find((s) => !s.value.inProgress)?.at ?? Number.NaN;
     results.push({ sentinels: sentinelsAt - killedAt, done: doneAt - killedAt, dns: dnsAt - killedAt });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { freePort, sleep, waitFor } from '../support/processes.ts';
 import { command } from '../../sentinel-hooks/resp.ts';
-import { sampleUntil, startHooksSystem, type HooksSystem } from './system.ts';
+import { longestStretch, sampleUntil, startHooksSystem, type HooksSystem } from './system.ts';
 
 let system: HooksSystem;
 
@@ -149,10 +149,13 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     const sentinelsAt = Date.now();
     // Sample DNS and the Sentinels' failover state side by side: "failover done" is when no
     // Sentinel has a failover in progress any more (the leader's +switch-master / +failover-end).
+    const answersNew = (dns: string[]): boolean => dns.length === 1 && dns[0] === newMaster.split(':')[0];
     const samples = await sampleUntil(async () => ({ dns: await system.dnsMasters(), inProgress: await system.failoverInProgress() }),
-      (s) => s.dns.length === 1 && s.dns[0] === newMaster.split(':')[0] && !s.inProgress, { intervalMs: 50, timeoutMs: 30_000 });
-    const dnsAt = samples.find((s) => s.value.dns.length === 1 && s.value.dns[0] === newMaster.split(':')[0])?.at ?? Number.POSITIVE_INFINITY;
-    const doneAt = samples.find((s) => !s.value.inProgress)?.at ?? Number.POSITIVE_INFINITY;
+      (s) => answersNew(s.dns) && !s.inProgress, { intervalMs: 50, timeoutMs: 30_000, what: `DNS answering ${newMaster} with the failover over` });
+    // sampleUntil ends on a sample with both, so both moments were seen.
+    const dnsAt = samples.find((s) => answersNew(s.value.dns))?.at;
+    const doneAt = samples.find((s) => !s.value.inProgress)?.at;
+    assert.ok(dnsAt !== undefined && doneAt !== undefined, 'both the DNS answer and the end of the failover were seen');
     process.stderr.write(`# scenario 1 (hook logs in ${system.dir}): Sentinels agreed after ${sentinelsAt - killedAt} ms, failover done after ${doneAt - killedAt} ms, DNS answered ${newMaster} after ${dnsAt - killedAt} ms\n`);
     // The hooks run at +promoted-slave (leader) and at the observers' +switch-master, both before the
     // leader's +failover-end, so DNS usually answers the new master before the failover is over.
@@ -168,7 +171,7 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     const master = await agreedMaster(5000);
     await old.start(null);
     const samples = await sampleUntil(async () => ({ dns: await system.dnsMasters(), old: (await system.registrations()).find((r) => r.address === '127.0.0.2') }),
-      (s) => s.old?.tags[0] === 'replica' && s.old.health === 'passing', { intervalMs: 100, timeoutMs: 30_000 });
+      (s) => s.old?.tags[0] === 'replica' && s.old.health === 'passing', { intervalMs: 100, timeoutMs: 30_000, what: 'the old master as a passing replica' });
     const last = samples.at(-1)?.value;
     assert.equal(last?.old?.tags[0], 'replica', JSON.stringify(last));
     assert.equal(last?.old?.health, 'passing', JSON.stringify(last));
@@ -180,21 +183,17 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
   it('when a failover is forced while the old master stays writable (scenario 2), then DNS never answers two masters for longer than one check interval', async () => {
     await system.cluster.waitStable(30_000);
     const old = await agreedMaster(5000);
-    const polling = sampleUntil(() => system.dnsMasters(), () => false, { intervalMs: 50, timeoutMs: 15_000 });
+    // 15 s of DNS samples, then on until DNS answers one master: sampling never ends inside a
+    // two-master stretch (longestStretch would count an open one only up to the last sample).
+    const pollingStarted = Date.now();
+    const polling = sampleUntil(() => system.dnsMasters(), (dns) => Date.now() - pollingStarted >= 15_000 && dns.length === 1,
+      { intervalMs: 50, timeoutMs: 30_000, what: 'DNS answering one master after the 15 s window' });
     await sleep(300);
     await forcedFailover();
     const samples = await polling;
     const master = await agreedMaster(5000);
     assert.notEqual(master, old);
-    let longest = 0;
-    let since: number | null = null;
-    for (const s of samples) {
-      if (s.value.length >= 2) since ??= s.at;
-      else if (since !== null) {
-        longest = Math.max(longest, s.at - since);
-        since = null;
-      }
-    }
+    const longest = longestStretch(samples, (dns) => dns.length >= 2);
     process.stderr.write(`# scenario 2: longest two-master answer ${longest} ms over ${samples.length} DNS samples\n`);
     assert.ok(longest <= system.reconcilePeriodMs, `two masters in DNS for ${longest} ms`);
     assert.ok(samples.some((s) => s.value.length === 1 && s.value[0] === master.split(':')[0]), 'DNS moved to the new master within the polling window');

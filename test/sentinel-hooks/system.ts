@@ -186,15 +186,39 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
   return system;
 }
 
-/** Polls `sample` every `intervalMs` until `done` or the bound; returns every sample with its time. */
-export async function sampleUntil<T>(sample: () => Promise<T>, done: (value: T) => boolean, options: { intervalMs: number; timeoutMs: number }): Promise<{ at: number; value: T }[]> {
+/**
+ * Polls `sample` every `intervalMs` until `done`; returns every sample with its time, the last one
+ * done. Throws when `done` is not seen within `timeoutMs`: a caller never measures from a state
+ * that was never reached.
+ */
+export async function sampleUntil<T>(sample: () => Promise<T>, done: (value: T) => boolean, options: { intervalMs: number; timeoutMs: number; what: string }): Promise<{ at: number; value: T }[]> {
   const started = Date.now();
   const samples: { at: number; value: T }[] = [];
   for (let i = 0; i < 100_000; i++) {
     const value = await sample();
     samples.push({ at: Date.now(), value });
-    if (done(value) || Date.now() - started > options.timeoutMs) break;
+    if (done(value)) return samples;
+    if (Date.now() - started > options.timeoutMs) break;
     await sleep(options.intervalMs);
   }
-  return samples;
+  throw new Error(`${options.what} not seen within ${options.timeoutMs} ms (${samples.length} samples; last: ${JSON.stringify(samples.at(-1)?.value)})`);
+}
+
+/**
+ * The longest run of consecutive samples for which `bad` holds, in ms from its first sample to the
+ * first sample after it; a run still open at the last sample counts to that sample (at least as long).
+ */
+export function longestStretch<T>(samples: readonly { at: number; value: T }[], bad: (value: T) => boolean): number {
+  let longest = 0;
+  let since: number | null = null;
+  for (const s of samples) {
+    if (bad(s.value)) since ??= s.at;
+    else if (since !== null) {
+      longest = Math.max(longest, s.at - since);
+      since = null;
+    }
+  }
+  const last = samples.at(-1);
+  if (since !== null && last !== undefined) longest = Math.max(longest, last.at - since);
+  return longest;
 }
