@@ -1,8 +1,11 @@
 // Scenario 5: st-api under steady load while the Redis master is killed with -9. Real Redis and
 // Sentinels, the real hooks moving the `master` tag in the Consul double, and an st-api node that
 // finds the master through the double's DNS. No play may fail; health may only warn, then pass.
+// The load runs in the node's own process: the lag probe may warn after a stall of a busy machine,
+// so health is judged apart from lag (test/support/health.ts); Redis warnings are what is counted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { fetchDeepHealth, statusApartFromLag, type DeepHealth } from '../support/health.ts';
 import { waitFor } from '../support/processes.ts';
 import { startTestNode, type TestNode } from '../support/service.ts';
 import { startHooksSystem, type HooksSystem } from './system.ts';
@@ -20,10 +23,12 @@ async function currentMaster(): Promise<string> {
   );
 }
 
-async function deepHealth(): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${node.baseUrl}/health/deep`, { signal: AbortSignal.timeout(5000) });
-  return { status: response.status, body: await response.text() };
+async function deepHealth(): Promise<DeepHealth> {
+  return fetchDeepHealth(node.baseUrl);
 }
+
+/** A warning from the Redis probe (down, resolving, not-master, an error), not from lag. */
+const redisWarned = (sample: DeepHealth): boolean => sample.status === 429 && !/ redis=ok\(/.test(sample.body);
 
 before(async () => {
   system = await startHooksSystem({ reconcilePeriodMs: 2000 });
@@ -80,24 +85,28 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     }, { timeoutMs: 30_000, intervalMs: 100, what: 'a new master' });
     const recovered = await waitFor(
       async () => {
-        const { status, body } = await deepHealth();
-        return status === 200 && body.includes(',master)') ? Date.now() : undefined;
+        const answer = await deepHealth();
+        return statusApartFromLag(answer) === 200 && answer.body.includes(',master)') ? Date.now() : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 100, what: `st-api to use the new master ${newMaster}` },
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Two seconds of samples after recovery: health must stay passing, not flap back.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     running = false;
     await Promise.all(load);
 
-    const warnings = health.filter((sample) => sample.status === 429);
+    const warnings = health.filter(redisWarned);
     const degradedMs = warnings.length === 0 ? 0 : (warnings.at(-1)?.at ?? 0) - (warnings[0]?.at ?? 0);
+    const lagOnly = health.filter((sample) => sample.status === 429 && statusApartFromLag(sample) === 200).length;
     process.stderr.write(
-      `# scenario 5: plays ${JSON.stringify(Object.fromEntries(statuses))}; new master ${newMaster}; st-api healthy on it ${recovered - killedAt} ms after the kill; degraded (health 429) for ${degradedMs} ms\n`,
+      `# scenario 5: plays ${JSON.stringify(Object.fromEntries(statuses))}; new master ${newMaster}; st-api healthy on it ${recovered - killedAt} ms after the kill; degraded (Redis warning, 429) for ${degradedMs} ms; ${lagOnly} of ${health.length} health answers warned of lag only\n`,
     );
     assert.deepEqual([...statuses.keys()], [200], `every play succeeded: ${JSON.stringify(Object.fromEntries(statuses))}`);
     assert.ok((statuses.get(200) ?? 0) > 100, 'the load kept going through the failover');
     assert.ok(health.every((sample) => sample.status !== 503), 'health never critical because of Redis');
     assert.ok(warnings.length > 0, 'health reported the Redis outage as a warning');
-    assert.equal(health.at(-1)?.status, 200);
+    const afterRecovery = health.filter((sample) => sample.at > recovered);
+    assert.ok(afterRecovery.length >= 3, `${afterRecovery.length} health samples after recovery`);
+    assert.deepEqual(afterRecovery.filter((sample) => statusApartFromLag(sample) !== 200).map((sample) => sample.body), [], 'health kept passing once recovered');
   });
 });
