@@ -2,7 +2,7 @@
 // Consul double, the real watcher CLI run by the double's watch runner or directly, and the
 // Route53 double behind the real AWS SDK.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -134,6 +134,13 @@ export function watcherProcess(world: WatcherWorld, argv: string[], options: { s
     });
     child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** Another configuration file for this world: its own keys with some changed (pass it with --config). */
+export function configFileWith(world: WatcherWorld, overrides: Record<string, unknown>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'st-watcher-')), 'dns-watcher.json');
+  writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(world.configFile, 'utf8')) as Record<string, unknown>), ...overrides }));
+  return file;
 }
 
 export async function kvGet(world: WatcherWorld, key: string): Promise<string | undefined> {

@@ -1,10 +1,11 @@
-// Scenarios 4–7: concurrent and stale handlers, Route53 throttling and rejections, drift, and hostile
-// input. Real st-api nodes behind the Consul double's HTTP checks; the watcher CLI run as Consul runs it.
+// Scenarios 4–8: concurrent and stale handlers, Route53 throttling and rejections, drift, hostile
+// input, a lock held by another watcher. Real st-api nodes behind the Consul double's HTTP checks;
+// the watcher CLI run as Consul runs it.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startTestNode, type TestNode } from '../support/service.ts';
 import { waitFor } from '../support/processes.ts';
-import { kvGet, kvPut, publishedNodes, registerApiNode, RECORD, startWatcherWorld, waitForPublished, watcherCli, watcherProcess, type WatcherWorld } from './harness.ts';
+import { configFileWith, kvGet, kvPut, publishedNodes, registerApiNode, RECORD, startWatcherWorld, waitForPublished, watcherCli, watcherProcess, type WatcherWorld } from './harness.ts';
 
 let world: WatcherWorld;
 const nodes = new Map<string, TestNode>();
@@ -218,5 +219,35 @@ describe('scenario 7: hostile input and unreachable dependencies', () => {
     assert.match(status.stdout, /last run: .* exclude api-node-3 → /);
     await watcherCli(world, ['include', 'api-node-3']);
     await waitForPublished(world, ALL, 'node-3 back', 5000);
+  });
+});
+
+describe('scenario 8: another watcher holds the lock', () => {
+  it('when the lock stays held past lockWaitMs, then the run exits transient (75), DNS is unchanged, the status says why, and the next run repairs', async () => {
+    assert.equal((await watcherCli(world, ['reconcile'])).code, 0);
+    await waitForPublished(world, ALL, 'initial state');
+    // Drift the run would repair if it got the lock.
+    world.route53.deleteRecord(world.zoneId, { name: RECORD, type: 'A', setIdentifier: 'st-api/api-node-1/st-api' });
+    const dns = JSON.stringify(world.route53.records(world.zoneId));
+
+    // Another watcher (a handler on another agent) holds st-api/dns/lock through its own session.
+    const consul = world.consul.httpAddr;
+    const { ID: session } = (await (await fetch(`${consul}/v1/session/create`, { method: 'PUT', body: JSON.stringify({ Name: 'other watcher', TTL: '60s', LockDelay: '0s' }) })).json()) as { ID: string };
+    assert.equal(await (await fetch(`${consul}/v1/kv/st-api/dns/lock?acquire=${session}`, { method: 'PUT', body: '{"holder":"other"}' })).text(), 'true');
+    try {
+      const blocked = await watcherCli(world, ['reconcile', '--config', configFileWith(world, { lockWaitMs: 300 })]);
+      assert.equal(blocked.code, 75, blocked.stderr);
+      assert.match(blocked.stderr, /another watcher held st-api\/dns\/lock for more than 300 ms/);
+      assert.equal(JSON.stringify(world.route53.records(world.zoneId)), dns, 'DNS unchanged');
+      const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { result: string; message: string };
+      assert.match(status.result, /failed \(exit 75 transient\)/);
+      assert.match(status.message, /LockTimeoutError/);
+    } finally {
+      await fetch(`${consul}/v1/kv/st-api/dns/lock?release=${session}`, { method: 'PUT', body: '' });
+      await fetch(`${consul}/v1/session/destroy/${session}`, { method: 'PUT' });
+    }
+    const repaired = await watcherCli(world, ['reconcile']);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.deepEqual([...publishedNodes(world).keys()].sort(), ALL);
   });
 });
