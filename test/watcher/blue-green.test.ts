@@ -1,21 +1,31 @@
 // Blue/green, node by node, under load (the procedure in deploy/RUNBOOK.md): exclude → drain →
 // upgrade → verify → include. Real st-api processes (SIGTERM drain included), the Consul double
 // checking them and running the real watch handler, the Route53 double, and clients that resolve
-// through Route53's records with a (scaled-down) TTL. Not one play may fail.
+// through Route53's records with a (scaled-down) TTL. Not one play may fail. The drain itself is
+// exercised by what the runbook's drain is for: a straggler that ignores the TTL keeps opening new
+// connections to the node across the SIGTERM, and a play still in flight when the node stops
+// listening must be answered.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { freePort, waitFor } from '../support/processes.ts';
+import { freePort, sleep, waitFor } from '../support/processes.ts';
 import { publishedNodes, REPO, startWatcherWorld, waitForPublished, watcherCli, WATCHER, type WatcherWorld } from './harness.ts';
 
 const NODES = ['api-node-1', 'api-node-2', 'api-node-3'];
 /** Clients cache DNS answers this long: the record TTL, scaled down from 30 s. */
 const CLIENT_TTL_MS = 1000;
+/** shutdown.drainMs: how long a node keeps accepting after SIGTERM (production: 3 s). */
+const DRAIN_MS = 3000;
+/** The straggler opens new connections this long after the SIGTERM: well inside the drain. */
+const STRAGGLE_MS = 1000;
+const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });
 const demo = embeddedDemo();
 const dir = mkdtempSync(join(tmpdir(), 'st-bluegreen-'));
 let world: WatcherWorld;
@@ -28,7 +38,7 @@ async function startApi(node: string, version: string): Promise<void> {
   const port = ports.get(node) ?? (await freePort());
   ports.set(node, port);
   const configFile = join(dir, `${node}-${version}.json`);
-  writeFileSync(configFile, JSON.stringify({ ...demo.rawConfig, listen: { host: '127.0.0.1', port }, logLevel: 'warn', shutdown: { drainMs: 1500, timeoutMs: 5000 } }));
+  writeFileSync(configFile, JSON.stringify({ ...demo.rawConfig, listen: { host: '127.0.0.1', port }, logLevel: 'warn', shutdown: { drainMs: DRAIN_MS, timeoutMs: 5000 } }));
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'api', 'main.ts')], { env: { ...process.env, ST_API_CONFIG: configFile }, stdio: ['ignore', 'ignore', 'inherit'] });
   processes.set(node, child);
   await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true ? true : undefined), {
@@ -51,6 +61,48 @@ async function registerInConsul(node: string): Promise<void> {
     body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Address: addressOf(node), Port: port, Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `http://127.0.0.1:${port}/health/deep`, Interval: '200ms', Timeout: '1s' } }),
   });
   assert.equal(response.status, 200);
+}
+
+/** A play over a connection of its own (no keep-alive pool): what a client that just resolved the name does. */
+function playOnNewConnection(port: number, token: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/playback-urls', agent: false, timeout: 5000,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) } });
+    req.on('response', (response) => {
+      response.resume();
+      response.on('end', () => resolve(String(response.statusCode)));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code ?? error.message}`));
+    req.end(PLAY_BODY);
+  });
+}
+
+/** A play whose body is only half sent: in flight on the node until finish() sends the rest. */
+function startSlowPlay(port: number, token: string): { finish(): void; outcome: Promise<string> } {
+  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/playback-urls', agent: false,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) } });
+  const outcome = new Promise<string>((resolve) => {
+    req.on('response', (response) => {
+      response.resume();
+      response.on('end', () => resolve(String(response.statusCode)));
+    });
+    req.on('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code ?? error.message}`));
+  });
+  req.write(PLAY_BODY.slice(0, 10));
+  return { finish: () => req.end(PLAY_BODY.slice(10)), outcome };
+}
+
+/** True once nothing listens on the port any more (the drained node closed its listener). */
+function refusesConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
 }
 
 before(async () => {
@@ -99,16 +151,39 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
       }
     };
     const clients = Array.from({ length: 4 }, client);
+    const stragglers = new Map<string, number>();
+    let playsDuringDrain = 0;
 
     for (const node of NODES) {
+      const port = ports.get(node) ?? 0;
       const excluded = await watcherCli(world, ['exclude', node, '--reason', 'blue/green upgrade', '--by', 'ci']);
       assert.equal(excluded.code, 0, excluded.stderr);
       assert.equal(publishedNodes(world).has(node), false, `${node} left DNS`);
+      // A straggler ignores the TTL: it plays on this node, each play on a new connection, until
+      // STRAGGLE_MS after the SIGTERM. Bounded by the test's deadline too.
+      let sigtermAt = Number.POSITIVE_INFINITY;
+      const straggler = (async () => {
+        for (let i = 0; i < 100_000 && Date.now() < deadline && Date.now() < sigtermAt + STRAGGLE_MS; i += 1) {
+          const startedAt = Date.now();
+          const outcome = await playOnNewConnection(port, token);
+          stragglers.set(outcome, (stragglers.get(outcome) ?? 0) + 1);
+          if (startedAt > sigtermAt) playsDuringDrain += 1;
+        }
+      })();
       // Drain: wait out the clients' DNS cache, then SIGTERM (the node finishes in-flight plays).
-      await new Promise((resolve) => setTimeout(resolve, 2 * CLIENT_TTL_MS));
-      const blue = processes.get(node);
-      blue?.kill('SIGTERM');
-      const [code] = (await once(blue as ChildProcess, 'exit')) as [number | null];
+      await sleep(2 * CLIENT_TTL_MS);
+      const slow = startSlowPlay(port, token);
+      await sleep(200);
+      const blue = processes.get(node) as ChildProcess;
+      const exited = once(blue, 'exit') as Promise<[number | null]>;
+      sigtermAt = Date.now();
+      blue.kill('SIGTERM');
+      // The slow play is still in flight when the node stops listening; then its body completes.
+      await waitFor(() => refusesConnections(port), { timeoutMs: DRAIN_MS + 15_000, intervalMs: 50, what: `${node} to stop listening after its drain` });
+      slow.finish();
+      assert.equal(await slow.outcome, '200', `${node}: the play in flight when it stopped listening was answered`);
+      await straggler;
+      const [code] = await exited;
       assert.equal(code, 0, `${node} blue stopped cleanly`);
 
       await startApi(node, 'green');
@@ -122,8 +197,10 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
     running = false;
     await Promise.all(clients);
 
-    process.stderr.write(`# blue/green: ${JSON.stringify(Object.fromEntries(results))}\n`);
+    process.stderr.write(`# blue/green: clients ${JSON.stringify(Object.fromEntries(results))}; stragglers ${JSON.stringify(Object.fromEntries(stragglers))}, ${playsDuringDrain} of them sent after a SIGTERM\n`);
     assert.deepEqual([...results.keys()], ['200'], `every play succeeded: ${JSON.stringify(Object.fromEntries(results))}`);
     assert.ok((results.get('200') ?? 0) > 100);
+    assert.deepEqual([...stragglers.keys()], ['200'], `every straggler's new connection was served while its node drained: ${JSON.stringify(Object.fromEntries(stragglers))}`);
+    assert.ok(playsDuringDrain >= NODES.length, `${playsDuringDrain} straggler plays sent after a SIGTERM`);
   });
 });
