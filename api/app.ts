@@ -1,6 +1,6 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import { AppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
@@ -74,10 +74,18 @@ function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorReques
     }
     if (req.path === '/v1/playback-urls') deps.metrics.denials.inc({ code: appError.code });
     if (res.headersSent) return;
+    // A refused request whose body is still arriving: close once answered instead of reading a body
+    // nobody will use (a client announcing a huge body would otherwise hold the connection).
+    if (bodyStillArriving(req)) res.set('Connection', 'close');
     if (appError.retryAfterSeconds !== undefined) res.set('Retry-After', String(appError.retryAfterSeconds));
     if (appError.status === 401) res.set('WWW-Authenticate', 'Bearer realm="st-api"');
     res.status(appError.status).set('Cache-Control', 'no-store').type('application/problem+json').send(JSON.stringify(appError.toProblem()));
   };
+}
+
+function bodyStillArriving(req: Request): boolean {
+  const announcesBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;
+  return announcesBody && !req.complete;
 }
 
 function toAppError(error: unknown): AppError {

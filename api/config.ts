@@ -230,6 +230,26 @@ export const configSchema = z
       })
       .strict()
       .default({ probeTimeoutMs: 500, keyExpiryWarningDays: 14, eventLoopLagWarningMs: 200 }),
+    /**
+     * Connection limits (api/http-server.ts). A play request is a few headers and a body under 4 KB:
+     * a client that takes seconds to send them is broken or hostile. Keep-alive spares a client a
+     * new connection for its next request soon after (a retry, the next title), shorter than the
+     * headers timeout, without holding idle connections for long.
+     */
+    http: z
+      .object({
+        headersTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+        requestTimeoutMs: z.number().int().min(100).max(300_000).default(15_000),
+        /** Node announces it in whole seconds (Keep-Alive: timeout=N) and closes one second later. */
+        keepAliveTimeoutMs: z.number().int().min(1000).max(120_000).default(5000),
+        maxConnections: positiveInt.max(1_000_000).default(10_000),
+      })
+      .strict()
+      .superRefine((value, ctx) => {
+        // Node refuses a headers timeout longer than the request timeout.
+        if (value.headersTimeoutMs > value.requestTimeoutMs) ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: 'must not exceed requestTimeoutMs' });
+      })
+      .default({ headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5000, maxConnections: 10_000 }),
     shutdown: z
       .object({ drainMs: z.number().int().min(0).max(60_000).default(3000), timeoutMs: millis(15_000) })
       .strict()

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { demoInstructions, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
+import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   const { config, demo } = loaded;
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
   const service = createService(config, logger);
-  const server = service.app.listen(config.listen.port, config.listen.host);
+  const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   logger.info({ host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined }, 'st-api listening');

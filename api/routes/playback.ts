@@ -10,7 +10,7 @@ import type { RateLimiter } from '../playback/rate-limit.ts';
 import { playbackRequestSchema } from '../playback/request.ts';
 
 /** Bodies are a few small fields; anything larger is refused before it is read into memory. */
-const BODY_LIMIT = '4kb';
+const BODY_LIMIT_BYTES = 4096;
 
 export interface PlaybackRouteDeps extends PlaybackDeps {
   /** Browser origins allowed to call this route (CORS); empty = none. */
@@ -39,7 +39,14 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
     next();
   };
 
-  router.post('/v1/playback-urls', authenticate, express.json({ limit: BODY_LIMIT, strict: true }), async (req, res) => {
+  // Judged on the announced length, before authentication and before a byte of the body is read:
+  // the body parser would read (and drop) a too-large body to its end before answering.
+  const refuseLargeBody: RequestHandler = (req, _res, next) => {
+    if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT_BYTES) throw new AppError('BODY_TOO_LARGE', { detail: `The body must not exceed ${BODY_LIMIT_BYTES} bytes` });
+    next();
+  };
+
+  router.post('/v1/playback-urls', refuseLargeBody, authenticate, express.json({ limit: BODY_LIMIT_BYTES, strict: true }), async (req, res) => {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
     const parsed = playbackRequestSchema.safeParse(req.body);
     if (!parsed.success) {
