@@ -3,9 +3,11 @@ import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
+import { printable, printableJson, printableJsonLines } from '../common/printable.ts';
 import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
 import { converge, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type Snapshot } from './converge.ts';
 import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import type { DnsRecord } from './model.ts';
 import type { Plan } from './plan/plan.ts';
 import { nodeOf } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
@@ -57,7 +59,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   try {
     parsed = parseCommandLine(argv);
   } catch (error) {
-    io.stderr.write(`watcher: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    io.stderr.write(`watcher: ${printable(error instanceof Error ? error.message : String(error))}\n\n${USAGE}`);
     return EXIT.USAGE;
   }
   if (parsed.values.help === true || parsed.command === undefined) {
@@ -65,8 +67,8 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     return parsed.values.help === true ? EXIT.OK : EXIT.USAGE;
   }
 
-  // JSON logs on stderr; stdout is for what the operator asked for (plan, status).
-  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, io.stderr);
+  // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
+  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
   let deps: ConvergeDeps | undefined;
   try {
     const config = loadWatcherConfig(parsed.values.config, io.env);
@@ -121,7 +123,7 @@ async function dispatch(command: string, positionals: string[], values: Values, 
     }
     case 'plan': {
       const plan = await planOnly(deps, await readConsulSnapshot(deps.consul, deps.config.service));
-      io.stdout.write(values.json === true ? `${JSON.stringify(plan, null, 2)}\n` : describePlan(plan));
+      io.stdout.write(values.json === true ? `${printableJson(plan, 2)}\n` : describePlan(plan));
       return EXIT.OK;
     }
     case 'status':
@@ -131,7 +133,7 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       const node = requireNode(positionals);
       if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
       await deps.consul.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
-      io.stdout.write(`${node} excluded: ${values.reason}\n`);
+      io.stdout.write(`${node} excluded: ${printable(values.reason)}\n`);
       if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
       return EXIT.OK;
     }
@@ -255,13 +257,15 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
   }
 }
 
+/** Everything from Consul or Route53 (node names, identifiers, values) escaped: the plan is read on a terminal. */
 function describePlan(plan: Plan): string {
+  const record = (r: DnsRecord) => `${r.type} ${printable(r.setIdentifier)} ${printable(r.values.join(','))}`;
   const lines = [
-    `eligible: ${plan.eligible.length}, in DNS after apply: ${plan.published.length}${plan.floorEngaged ? `, FLOOR ENGAGED (kept: ${plan.keptByFloor.join(', ') || 'none'})` : ''}`,
-    ...plan.creates.map((r) => `  + CREATE ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
-    ...plan.upserts.map((r) => `  ~ UPSERT ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
-    ...plan.deletes.map((r) => `  - DELETE ${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
-    ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${r.setIdentifier} (per-run deletion cap)`),
+    `eligible: ${plan.eligible.length}, in DNS after apply: ${plan.published.length}${plan.floorEngaged ? `, FLOOR ENGAGED (kept: ${plan.keptByFloor.map(printable).join(', ') || 'none'})` : ''}`,
+    ...plan.creates.map((r) => `  + CREATE ${record(r)}`),
+    ...plan.upserts.map((r) => `  ~ UPSERT ${record(r)}`),
+    ...plan.deletes.map((r) => `  - DELETE ${record(r)}`),
+    ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${printable(r.setIdentifier)} (per-run deletion cap)`),
   ];
   if (plan.creates.length + plan.upserts.length + plan.deletes.length === 0) lines.push('  no changes');
   return `${lines.join('\n')}\n`;
@@ -283,11 +287,13 @@ async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> 
     excluded: excluded.has(node) ? `yes: ${excluded.get(node)?.reason ?? ''} (${excluded.get(node)?.by ?? ''})` : 'no',
     inDns: inDns.has(node),
   }));
-  if (json) return `${JSON.stringify({ nodes: rows, lastRun: last ?? null }, null, 2)}\n`;
-  const width = Math.max(4, ...rows.map((row) => row.node.length)) + 2;
+  if (json) return `${printableJson({ nodes: rows, lastRun: last ?? null }, 2)}\n`;
+  // Node names come from Consul and the last run's text from KV: escaped before they reach a terminal.
+  const shown = rows.map((row) => ({ ...row, node: printable(row.node), excluded: printable(row.excluded) }));
+  const width = Math.max(4, ...shown.map((row) => row.node.length)) + 2;
   const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
-  for (const row of rows) lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
-  lines.push('', last === undefined ? 'last run: none recorded' : `last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`);
+  for (const row of shown) lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
+  lines.push('', last === undefined ? 'last run: none recorded' : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`));
   return `${lines.join('\n')}\n`;
 }
 

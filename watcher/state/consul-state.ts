@@ -3,6 +3,7 @@
 // the `consul` client, so it runs unchanged against a real agent.
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
+import { printable, printableJson } from '../../common/printable.ts';
 import { parseHealthService, type ServiceEntry } from '../source/consul-health.ts';
 
 export interface ConsulSettings {
@@ -93,7 +94,8 @@ export class ConsulState {
 
   async exclude(exclusion: Exclusion): Promise<void> {
     const { node, ...value } = exclusion;
-    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: JSON.stringify(value, null, 2) });
+    // Escaped JSON: the reason is shown as text in the Consul UI.
+    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: printableJson(value, 2) });
   }
 
   /** Returns whether the node was excluded. */
@@ -112,7 +114,8 @@ export class ConsulState {
   }
 
   async writeStatus(status: RunStatus): Promise<void> {
-    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${JSON.stringify(status, null, 2)}\n` });
+    // Node names from Consul reach the Consul UI's text view: escaped JSON, the same value once parsed.
+    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${printableJson(status, 2)}\n` });
   }
 
   /**
@@ -173,12 +176,6 @@ function exclusionOf(node: string, raw: string | null): Exclusion {
 function field(value: unknown): string {
   if (value === undefined || value === null) return '';
   return printable(typeof value === 'string' ? value : JSON.stringify(value));
-}
-
-/** Control, line-separator and bidi characters shown as \u escapes: a KV value must not rewrite a terminal. */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex -- finding control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function parseJson(value: string | null, key: string): unknown {
