@@ -290,13 +290,25 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
 }
 
 export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`ST_API_CONFIG: cannot read ${path} (${errorCode(error)})`]);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError([`ST_API_CONFIG: cannot read ${path} as JSON (${error instanceof Error ? error.message : 'unknown error'})`]);
+    raw = JSON.parse(text);
+  } catch {
+    // The parser's message quotes the text around the mistake, which may be a secret.
+    throw new ConfigError([`ST_API_CONFIG: ${path} is not valid JSON (its text is not repeated here: it may hold secrets)`]);
   }
   return parseConfig(raw, env);
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'error';
 }
 
 /** `{"file": "/run/secrets/x"}` and `{"env": "NAME"}` are replaced by the secret they point to. */
@@ -308,8 +320,9 @@ function resolveSecrets(value: unknown, env: NodeJS.ProcessEnv, path: (string | 
   if (entries.length === 1 && entries[0]?.[0] === 'file' && typeof entries[0][1] === 'string') {
     try {
       return readFileSync(entries[0][1], 'utf8').trimEnd();
-    } catch {
-      problems.push(`${where}: cannot read the secret file named there`);
+    } catch (error) {
+      // The file's name is not a secret, and on-call needs it.
+      problems.push(`${where}: cannot read the secret file ${entries[0][1]} (${errorCode(error)})`);
       return '';
     }
   }

@@ -7,11 +7,18 @@ import type { z } from 'zod';
 
 /** The file parsed and checked; every problem is named by its key, in one message. */
 export function readConfigFile<Schema extends z.ZodType>(file: string, schema: Schema, fail: (message: string) => Error): z.output<Schema> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     throw fail(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    // The parser's message quotes the text around the mistake, which may be a secret.
+    throw fail(`${file} is not valid JSON (its text is not repeated here: it may hold secrets)`);
   }
   const result = schema.safeParse(raw);
   if (!result.success) {
