@@ -15,6 +15,8 @@ const rentalEndingNow: Right = { kind: 'rent', maxHeight: 1080, expiresAt: NOW, 
 const premiumPlan: Right = { kind: 'subscription', maxHeight: 2160, expiresAt: NOW + 30 * 24 * HOUR, devices: null };
 const lapsedPlan: Right = { kind: 'subscription', maxHeight: 2160, expiresAt: NOW - HOUR, devices: null };
 const mobilePlan: Right = { kind: 'subscription', maxHeight: 480, expiresAt: NOW + HOUR, devices: ['ios', 'android'] };
+const phoneUhdPlan: Right = { kind: 'subscription', maxHeight: 2160, expiresAt: NOW + HOUR, devices: ['ios', 'android'] };
+const endedPurchase: Right = { kind: 'own', maxHeight: 1080, expiresAt: NOW - HOUR, devices: null };
 
 describe('decideEntitlement', () => {
   const cases: { name: string; rights: Right[]; device: string; expected: ReturnType<typeof decideEntitlement> | { allowed: true; maxHeight: number } }[] = [
@@ -31,6 +33,10 @@ describe('decideEntitlement', () => {
     { name: 'mobile plan on a TV → DEVICE_NOT_ALLOWED', rights: [mobilePlan], device: 'tv', expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' } },
     { name: 'mobile plan plus expired rental on a TV → DEVICE_NOT_ALLOWED beats the expiry', rights: [mobilePlan, expiredRental], device: 'tv', expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' } },
     { name: 'mobile plan plus owned SD on a TV → the purchase covers every device', rights: [mobilePlan, ownedSd], device: 'tv', expected: { allowed: true, maxHeight: 480 } },
+    { name: 'phone-only UHD plan plus owned HD on a TV → HD: a right that does not cover the device raises no ceiling', rights: [phoneUhdPlan, ownedHd], device: 'tv', expected: { allowed: true, maxHeight: 1080 } },
+    { name: 'phone-only UHD plan plus owned HD on a phone → UHD', rights: [phoneUhdPlan, ownedHd], device: 'android', expected: { allowed: true, maxHeight: 2160 } },
+    { name: 'expired UHD rental plus owned HD → HD: an expired right raises no ceiling', rights: [expiredRental, ownedHd], device: 'web', expected: { allowed: true, maxHeight: 1080 } },
+    { name: 'an owned purchase whose end date has passed → NOT_PURCHASED (neither a rental nor a plan to renew)', rights: [endedPurchase], device: 'web', expected: { allowed: false, code: 'NOT_PURCHASED' } },
   ];
 
   for (const testCase of cases) {
