@@ -132,3 +132,78 @@ describe('verified-token memory', () => {
     assert.throws(() => verifyAt(token), (error: unknown) => error instanceof AppError && error.code === 'TOKEN_EXPIRED');
   });
 });
+
+describe('client-token key rotation', () => {
+  // The auth service rotates: the new key is added next to the old one, tokens signed by either
+  // verify until the old one is removed.
+  const oldKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const newKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicPem = (pair: typeof oldKey) => pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const verifierWith = (keys: { kid?: string; pair: typeof oldKey }[]) =>
+    createTokenVerifier({
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      leewaySeconds: 30,
+      maxTokenBytes: 4096,
+      keys: keys.map(({ kid, pair }) => ({ kid, algorithm: 'RS256' as const, key: tokenKey('RS256', publicPem(pair)) })),
+    });
+  const signWith = (pair: typeof oldKey, options: jwt.SignOptions = {}) =>
+    `Bearer ${jwt.sign({}, pair.privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, subject: 'user-9', expiresIn: 300, ...options })}`;
+  const codeWith = (verifier: ReturnType<typeof verifierWith>, authorization: string): ProblemCode | 'accepted' => {
+    try {
+      verifier(authorization);
+      return 'accepted';
+    } catch (error) {
+      assert.ok(error instanceof AppError, String(error));
+      return error.code;
+    }
+  };
+
+  it('when a token without kid is signed by the second key, then the first key mismatches and the next one verifies it', () => {
+    const verifier = verifierWith([
+      { kid: 'auth-2025', pair: oldKey },
+      { kid: 'auth-2026', pair: newKey },
+    ]);
+    assert.deepEqual(verifier(signWith(newKey)), { userId: 'user-9' });
+    assert.deepEqual(verifier(signWith(oldKey)), { userId: 'user-9' });
+  });
+
+  it('when a token without kid is expired, then the key that verifies its signature says so (TOKEN_EXPIRED), not the mismatch before it', () => {
+    const verifier = verifierWith([
+      { kid: 'auth-2025', pair: oldKey },
+      { kid: 'auth-2026', pair: newKey },
+    ]);
+    const expired = `Bearer ${jwt.sign({ exp: nowSeconds() - 600 }, newKey.privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, subject: 'user-9' })}`;
+    assert.equal(codeWith(verifier, expired), 'TOKEN_EXPIRED');
+  });
+
+  it('when a token names its kid, then only that key is tried: the right key verifies, another key signing under that kid is TOKEN_SIGNATURE_INVALID', () => {
+    const verifier = verifierWith([
+      { kid: 'auth-2025', pair: oldKey },
+      { kid: 'auth-2026', pair: newKey },
+    ]);
+    assert.equal(codeWith(verifier, signWith(newKey, { keyid: 'auth-2026' })), 'accepted');
+    // Signed by a configured key, but not the one its kid names: no fallback to the other kid.
+    assert.equal(codeWith(verifier, signWith(oldKey, { keyid: 'auth-2026' })), 'TOKEN_SIGNATURE_INVALID');
+  });
+
+  it('when a token names a kid no configured key has (a removed or unknown key), then TOKEN_ALGORITHM_REJECTED', () => {
+    const verifier = verifierWith([{ kid: 'auth-2026', pair: newKey }]);
+    assert.equal(codeWith(verifier, signWith(oldKey, { keyid: 'auth-2025' })), 'TOKEN_ALGORITHM_REJECTED');
+    // Even one signed by a configured key: the kid decides which keys may verify it.
+    assert.equal(codeWith(verifier, signWith(newKey, { keyid: 'auth-2099' })), 'TOKEN_ALGORITHM_REJECTED');
+  });
+
+  it('when a configured key has no kid, then it is tried for tokens with any kid', () => {
+    const verifier = verifierWith([{ kid: 'auth-2025', pair: oldKey }, { pair: newKey }]);
+    assert.equal(codeWith(verifier, signWith(newKey, { keyid: 'whatever-the-auth-service-says' })), 'accepted');
+  });
+
+  it('when no configured key verifies the signature, then TOKEN_SIGNATURE_INVALID after every key was tried', () => {
+    const verifier = verifierWith([
+      { kid: 'auth-2025', pair: oldKey },
+      { kid: 'auth-2026', pair: newKey },
+    ]);
+    assert.equal(codeWith(verifier, signWith(other)), 'TOKEN_SIGNATURE_INVALID');
+  });
+});
