@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decide, sentinelView, type Role, type SentinelView } from '../../sentinel-hooks/decide.ts';
+import { decide, sentinelView, type Decision, type Role, type SentinelView } from '../../sentinel-hooks/decide.ts';
 
 const A = '10.0.0.2:6379';
 const B = '10.0.0.3:6379';
+const C = '10.0.0.9:6379';
 const master: Role = { kind: 'master' };
 const replicaOf = (m: string, link = 'connected'): Role => ({ kind: 'replica', master: m, link });
 const view = (m: string | null): SentinelView => ({ master: m, agreement: m === null ? '1/3' : '3/3' });
@@ -20,6 +21,65 @@ describe('sentinelView', () => {
     assert.equal(v.master, null);
     assert.equal(v.agreement, '1/3');
   });
+  it('when the first Sentinel to answer is in the minority, then the majority still names the master', () => {
+    assert.deepEqual(sentinelView([{ sentinel: 's1', master: B }, { sentinel: 's2', master: A }, { sentinel: 's3', master: A }], 3), { master: A, agreement: '2/3' });
+  });
+  it('when no Sentinel answers, then there is no master and the agreement reads 0/3', () => {
+    const silent = [{ sentinel: 's1', master: undefined, error: 'ECONNREFUSED' }, { sentinel: 's2', master: null }];
+    assert.deepEqual(sentinelView(silent, 3), { master: null, agreement: '0/3' });
+  });
+});
+
+// Every rule as the check shows it: tag, the meta role on-call engineers read first, the check
+// status, and the check's output in words (what the Consul UI shows).
+describe('decide, rule by rule', () => {
+  const rows: { name: string; instance: string; role: Role; view: SentinelView; current: 'master' | 'replica' | null; expected: Decision }[] = [
+    {
+      name: 'ROLE=master named by the majority', instance: A, role: master, view: view(A), current: 'replica',
+      expected: { tag: 'master', metaRole: 'master', status: 'passing', output: `tag=master, ROLE=master; Sentinels (3/3): master is ${A}`, misconfigured: false },
+    },
+    {
+      name: 'the master while the Sentinels have no majority', instance: A, role: master, view: view(null), current: 'master',
+      expected: { tag: 'master', metaRole: 'master', status: 'warning', output: 'tag=master, ROLE=master, but no Sentinel majority (1/3): not confirmed', misconfigured: false },
+    },
+    {
+      name: 'a deposed master still saying ROLE=master', instance: A, role: master, view: view(B), current: 'master',
+      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE=master; Sentinels (3/3): master is ${B}`, misconfigured: false },
+    },
+    {
+      name: 'ROLE=master, never tagged, no majority', instance: A, role: master, view: view(null), current: null,
+      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: 'tag=replica but ROLE=master; no Sentinel majority (1/3)', misconfigured: false },
+    },
+    {
+      name: 'an unreachable instance', instance: A, role: { kind: 'unreachable', error: 'ECONNREFUSED' }, view: view(A), current: 'master',
+      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE unreachable (ECONNREFUSED); Sentinels (3/3): master is ${A}`, misconfigured: false },
+    },
+    {
+      name: 'a Sentinel configured as a data instance', instance: A, role: { kind: 'other', role: 'sentinel' }, view: view(A), current: null,
+      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE=sentinel: ${A} is not a Redis data instance, fix the configuration`, misconfigured: true },
+    },
+    {
+      name: 'a replica of the majority\'s master, in sync', instance: B, role: replicaOf(A), view: view(A), current: 'replica',
+      expected: { tag: 'replica', metaRole: 'replica', status: 'passing', output: `tag=replica, ROLE=slave (master ${A}, link connected); Sentinels (3/3): master is ${A}`, misconfigured: false },
+    },
+    {
+      name: 'a replica in sync while the Sentinels have no majority (it stays in DNS)', instance: B, role: replicaOf(A), view: view(null), current: 'replica',
+      expected: { tag: 'replica', metaRole: 'replica', status: 'passing', output: `tag=replica, ROLE=slave (master ${A}, link connected); no Sentinel majority (1/3)`, misconfigured: false },
+    },
+    {
+      name: 'a replica of another master', instance: B, role: replicaOf(C), view: view(A), current: 'replica',
+      expected: { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ROLE=slave (master ${C}, link connected), but Sentinels (3/3): master is ${A}`, misconfigured: false },
+    },
+    {
+      name: 'a replica still syncing', instance: B, role: replicaOf(A, 'sync'), view: view(A), current: 'replica',
+      expected: { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ROLE=slave (master ${A}, link sync): not in sync; Sentinels (3/3): master is ${A}`, misconfigured: false },
+    },
+  ];
+  for (const row of rows) {
+    it(`when ${row.name}, then the check says so`, () => {
+      assert.deepEqual(decide(row.instance, row.role, row.view, row.current), row.expected);
+    });
+  }
 });
 
 describe('decide', () => {
