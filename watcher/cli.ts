@@ -8,8 +8,7 @@ import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './con
 import { converge, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type Snapshot } from './converge.ts';
 import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import type { DnsRecord } from './model.ts';
-import type { Plan } from './plan/plan.ts';
-import { nodeOf } from './plan/plan.ts';
+import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
 import { parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
 import { ConsulState, KvValueError, LockTimeoutError } from './state/consul-state.ts';
@@ -249,6 +248,7 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
       excluded: previous?.excluded ?? [],
       handWrittenExclusions: previous?.handWrittenExclusions ?? [],
       keptByFloor: previous?.keptByFloor ?? [],
+      skipped: previous?.skipped ?? [],
       changes: { create: 0, upsert: 0, delete: 0, deferredDeletes: 0 },
       route53Calls: 0,
     });
@@ -266,9 +266,14 @@ function describePlan(plan: Plan): string {
     ...plan.upserts.map((r) => `  ~ UPSERT ${record(r)}`),
     ...plan.deletes.map((r) => `  - DELETE ${record(r)}`),
     ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${printable(r.setIdentifier)} (per-run deletion cap)`),
+    ...plan.skipped.map((s) => `  ! SKIP   ${describeSkipped(s)}`),
   ];
   if (plan.creates.length + plan.upserts.length + plan.deletes.length === 0) lines.push('  no changes');
   return `${lines.join('\n')}\n`;
+}
+
+function describeSkipped(skipped: Skipped): string {
+  return printable(`${skipped.node} (${skipped.serviceId}): ${skipped.reason}`);
 }
 
 async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
@@ -287,12 +292,15 @@ async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> 
     excluded: excluded.has(node) ? `yes: ${excluded.get(node)?.reason ?? ''} (${excluded.get(node)?.by ?? ''})` : 'no',
     inDns: inDns.has(node),
   }));
-  if (json) return `${printableJson({ nodes: rows, lastRun: last ?? null }, 2)}\n`;
+  // What the next run would leave out, decided by the plan itself (nothing is applied here).
+  const { skipped } = computePlan({ current: records, instances: snapshot.instances, excluded: new Set(excluded.keys()), policy: deps.config });
+  if (json) return `${printableJson({ nodes: rows, skipped, lastRun: last ?? null }, 2)}\n`;
   // Node names come from Consul and the last run's text from KV: escaped before they reach a terminal.
   const shown = rows.map((row) => ({ ...row, node: printable(row.node), excluded: printable(row.excluded) }));
   const width = Math.max(4, ...shown.map((row) => row.node.length)) + 2;
   const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
   for (const row of shown) lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
+  if (skipped.length > 0) lines.push('', 'not publishable (Route53 would refuse, or never published):', ...skipped.map((s) => `  ${describeSkipped(s)}`));
   lines.push('', last === undefined ? 'last run: none recorded' : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`));
   return `${lines.join('\n')}\n`;
 }

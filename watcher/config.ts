@@ -17,6 +17,8 @@ export const watcherConfigSchema = z
     minHealthy: z.number().int().min(0).max(1000).default(2),
     maxDeletesPerRun: z.number().int().min(1).max(10_000).default(10),
     warningIsHealthy: z.boolean().default(true),
+    /** Test rigs and single-host demos only: publish loopback addresses (127.0.0.0/8, ::1), which clients elsewhere cannot reach. */
+    publishLoopback: z.boolean().default(false),
     kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]+[^/]$/).default('st-api/dns'),
     lockWaitMs: z.number().int().min(0).max(120_000).default(20_000),
     consulTimeoutMs: z.number().int().min(100).max(60_000).default(5000),

@@ -89,6 +89,9 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     }
     if (plan === undefined) throw new Error('no plan computed');
 
+    if (plan.skipped.length > 0) {
+      logger.warn({ skipped: plan.skipped }, 'registrations left out of DNS: Route53 would refuse them, or they must never be published');
+    }
     if (plan.floorEngaged) {
       logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
     }
@@ -119,6 +122,7 @@ function runStatus(
   const changes = { create: plan.creates.length, upsert: plan.upserts.length, delete: plan.deletes.length, deferredDeletes: plan.deferredDeletes.length };
   const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
   if (exclusions.handWritten.length > 0) parts.push(`hand-written exclusion(s), not JSON: ${exclusions.handWritten.join(', ')}`);
+  if (plan.skipped.length > 0) parts.push(`${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`);
   if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
   if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
   return {
@@ -134,6 +138,7 @@ function runStatus(
     excluded: [...exclusions.excluded].sort(),
     handWrittenExclusions: [...exclusions.handWritten].sort(),
     keptByFloor: plan.keptByFloor,
+    skipped: plan.skipped,
     changes,
     route53Calls: calls,
   };

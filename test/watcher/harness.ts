@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { run } from '../../watcher/cli.ts';
+import { nodeOf } from '../../watcher/plan/plan.ts';
 import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
 import { startRoute53Double, type Route53Double } from '../doubles/route53/server.ts';
 import { waitFor } from '../support/processes.ts';
@@ -33,7 +34,8 @@ export async function startWatcherWorld(config: Record<string, unknown> = {}, ro
   const zoneId = route53.createZone('example.com');
   const dir = mkdtempSync(join(tmpdir(), 'st-watcher-'));
   const configFile = join(dir, 'dns-watcher.json');
-  writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, lockWaitMs: 20_000, ...config }));
+  // Test nodes listen on loopback addresses, and the clients of these tests connect to what DNS says.
+  writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, lockWaitMs: 20_000, publishLoopback: true, ...config }));
   const env = {
     ST_DNS_CONFIG: configFile,
     CONSUL_HTTP_ADDR: consul.httpAddr,
@@ -83,7 +85,7 @@ export function publishedNodes(world: WatcherWorld): Map<string, string> {
   const published = new Map<string, string>();
   for (const set of world.route53.records(world.zoneId) as ResourceRecordSet[]) {
     if (set.Name !== RECORD || set.Type !== 'A' || set.SetIdentifier?.startsWith('st-api/') !== true) continue;
-    published.set(set.SetIdentifier.split('/')[1] ?? '', set.ResourceRecords?.[0]?.Value ?? '');
+    published.set(nodeOf('st-api', { setIdentifier: set.SetIdentifier }), set.ResourceRecords?.[0]?.Value ?? '');
   }
   return published;
 }

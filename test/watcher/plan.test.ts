@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
-import { computePlan, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { computePlan, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
 
 const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
 const NAME = 'play.example.com.';
@@ -139,6 +139,81 @@ describe('computePlan', () => {
       assert.equal(plan.deletes.length, 4);
       assert.equal(plan.deferredDeletes.length, 2);
       assert.equal(plan.published.length, 4, 'deferred nodes are still in DNS after this run');
+    });
+  });
+
+  describe('registrations Route53 would refuse, or that must never be published', () => {
+    const skippedOf = (plan: ReturnType<typeof computePlan>) => plan.skipped.map((s) => `${s.node}: ${s.reason}`);
+
+    it('when a node name is so long that its SetIdentifier would pass 128 characters, then that node is skipped and the dead node is still deleted', () => {
+      const long = 'n'.repeat(310);
+      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up, node3Down, instance(long, 'passing', '10.0.0.9')], excluded: none, policy });
+      assert.deepEqual(skippedOf(plan), [`${long}: its SetIdentifier would be 324 characters; Route53 accepts at most 128 (shorten the node name or service id)`]);
+      assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: ['A st-api/node-3/st-api 10.0.0.3'] });
+      assert.deepEqual(plan.eligible, ['node-1', 'node-2']);
+    });
+
+    it('when a node name holds a slash, a newline, bidi or non-ASCII characters, then its SetIdentifier is ASCII within 128 characters and reads back as the exact name', () => {
+      const names = ['slash/node', 'line\nbreak', 'evil\u202enode', 'per%cent', 'Zürich-1', '東京', "it's(*)~!", 'x'.repeat(109)];
+      for (const name of names) {
+        const setIdentifier = setIdentifierFor('st-api', { node: name, serviceId: 'st-api/v2' });
+        assert.match(setIdentifier, /^st-api\/[A-Za-z0-9._%-]+\/st-api%2Fv2$/, setIdentifier);
+        assert.ok(setIdentifier.length <= 128, name);
+        assert.equal(nodeOf('st-api', { setIdentifier }), name);
+      }
+      const plan = computePlan({ current: [], instances: names.map((name) => instance(name, 'passing', '10.0.0.5')), excluded: none, policy });
+      assert.deepEqual(plan.skipped, []);
+      assert.deepEqual(plan.published, [...names].sort());
+    });
+
+    it('when names are ordinary, then SetIdentifiers are the ones earlier versions wrote, so their records stay ours', () => {
+      assert.equal(setIdentifierFor('st-api', { node: 'api-node-7.eu_west', serviceId: 'st-api' }), 'st-api/api-node-7.eu_west/st-api');
+      const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, node2Up], excluded: none, policy });
+      assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
+    });
+
+    it('when a name is not well-formed Unicode (a lone surrogate), then it is skipped rather than throwing', () => {
+      const plan = computePlan({ current: [], instances: [node1Up, node2Up, instance('bad\ud800', 'passing', '10.0.0.7')], excluded: none, policy });
+      assert.deepEqual(skippedOf(plan), ['bad\ud800: node name or service id is not well-formed Unicode (a lone surrogate)']);
+      assert.equal(plan.creates.length, 2);
+    });
+
+    it('when an address is unspecified, loopback, link-local, multicast or broadcast, then it is never published, with the reason', () => {
+      const cases: [string, string][] = [
+        ['0.0.0.0', 'unspecified'], ['0.1.2.3', 'unspecified'], ['127.0.0.1', 'loopback'], ['127.9.9.9', 'loopback'], ['169.254.1.1', 'link-local'],
+        ['224.0.0.1', 'multicast'], ['239.255.255.250', 'multicast'], ['255.255.255.255', 'broadcast'],
+      ];
+      const plan = computePlan({ current: [], instances: [node1Up, node2Up, ...cases.map(([ip], i) => instance(`bad-${i}`, 'passing', ip))], excluded: none, policy });
+      assert.deepEqual(skippedOf(plan), cases.map(([ip, reason], i) => `bad-${i}: A ${ip}: ${reason}`));
+      assert.deepEqual(plan.published, ['node-1', 'node-2']);
+      const v6: [string, string][] = [['::', 'unspecified'], ['::1', 'loopback'], ['fe80::1', 'link-local'], ['ff02::1', 'multicast'], ['::ffff:127.0.0.1', 'loopback']];
+      const plan6 = computePlan({ current: [], instances: v6.map(([ip], i) => ({ node: `v6-${i}`, serviceId: 'st-api', ipv4: undefined, ipv6: ip, health: 'passing' as const })), excluded: none, policy });
+      assert.deepEqual(skippedOf(plan6), v6.map(([ip, reason], i) => `v6-${i}: AAAA ${ip}: ${reason}`));
+      assert.deepEqual(plan6.creates, []);
+    });
+
+    it('when an IPv6 address carries a zone index (fe80::1%eth0), then only that AAAA is left out and the node keeps its A record', () => {
+      const plan = computePlan({ current: [], instances: [node1Up, instance('node-2', 'passing', '10.0.0.2', 'fe80::1%eth0'), instance('node-3', 'passing', '10.0.0.3', '2001:db8::3%eth0')], excluded: none, policy });
+      assert.deepEqual(skippedOf(plan), ['node-2: AAAA fe80::1%eth0: scoped address (zone index): Route53 refuses it', 'node-3: AAAA 2001:db8::3%eth0: scoped address (zone index): Route53 refuses it']);
+      assert.deepEqual(summary(plan).creates, ['A st-api/node-1/st-api 10.0.0.1', 'A st-api/node-2/st-api 10.0.0.2', 'A st-api/node-3/st-api 10.0.0.3']);
+    });
+
+    it('when a published node now reports a loopback address, then its record is deleted like a node that left', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Up, instance('node-3', 'passing', '127.0.0.1')], excluded: none, policy });
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+    });
+
+    it('when publishLoopback is set (test rigs), then loopback is published, and the other ranges are still refused', () => {
+      const plan = computePlan({ current: [], instances: [instance('node-1', 'passing', '127.0.2.1'), instance('node-2', 'passing', '0.0.0.0')], excluded: none, policy: { ...policy, publishLoopback: true } });
+      assert.deepEqual(summary(plan).creates, ['A st-api/node-1/st-api 127.0.2.1']);
+      assert.deepEqual(skippedOf(plan), ['node-2: A 0.0.0.0: unspecified']);
+    });
+
+    it('when a healthy instance has no address at all, then it is skipped and does not count towards the floor', () => {
+      const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, { node: 'node-2', serviceId: 'st-api', ipv4: undefined, ipv6: undefined, health: 'passing' }], excluded: none, policy });
+      assert.deepEqual(skippedOf(plan), ['node-2: no IPv4 or IPv6 address in Consul']);
+      assert.equal(plan.floorEngaged, true);
+      assert.deepEqual(plan.keptByFloor, ['node-2']);
     });
   });
 });

@@ -9,10 +9,16 @@
 // | not eligible, or gone from Consul     | present       | DELETE (exact current values)            |
 // | …but fewer eligible than the floor    | present       | kept, most credible first (floor)        |
 // | …but more deletes than the cap        | present       | kept until a later run (deferred)        |
-// Records the watcher does not own never enter the plan (the provider filters them out).
+// Records the watcher does not own never enter the plan (the provider filters them out). Registrations
+// Route53 would refuse or that must never be published are left out first (publishable.ts).
 import { fqdn, recordKey, type DnsRecord, type Health, type Instance, type RecordType } from '../model.ts';
+import { publishable, type PublishPolicy, type Skipped } from './publishable.ts';
+import { nodeOf, setIdentifierFor } from './set-identifier.ts';
 
-export interface PlanPolicy {
+export { nodeOf, setIdentifierFor } from './set-identifier.ts';
+export type { Skipped } from './publishable.ts';
+
+export interface PlanPolicy extends PublishPolicy {
   recordName: string;
   ttl: number;
   /** Prefix of every SetIdentifier the watcher owns: `<ownerId>/<node>/<service id>`. */
@@ -43,15 +49,8 @@ export interface Plan {
   floorEngaged: boolean;
   /** Nodes kept in DNS only because of the floor. */
   keptByFloor: string[];
-}
-
-export function setIdentifierFor(ownerId: string, instance: Pick<Instance, 'node' | 'serviceId'>): string {
-  return `${ownerId}/${instance.node}/${instance.serviceId}`;
-}
-
-/** The node a record belongs to, read back from its SetIdentifier. */
-export function nodeOf(ownerId: string, record: Pick<DnsRecord, 'setIdentifier'>): string {
-  return record.setIdentifier.slice(ownerId.length + 1).split('/')[0] ?? '';
+  /** Registrations (or one of their addresses) left out because Route53 would refuse them or they must never be published. */
+  skipped: Skipped[];
 }
 
 export function isEligible(instance: Instance, excluded: ReadonlySet<string>, warningIsHealthy: boolean): boolean {
@@ -59,8 +58,9 @@ export function isEligible(instance: Instance, excluded: ReadonlySet<string>, wa
   return instance.health === 'passing' || (instance.health === 'warning' && warningIsHealthy);
 }
 
-export function computePlan({ current, instances, excluded, policy }: PlanInput): Plan {
+export function computePlan({ current, instances: registered, excluded, policy }: PlanInput): Plan {
   const name = fqdn(policy.recordName);
+  const { instances, skipped } = publishable(registered, policy);
   const eligibleInstances = instances.filter((instance) => isEligible(instance, excluded, policy.warningIsHealthy));
   const desired = new Map<string, DnsRecord>();
   for (const instance of eligibleInstances) {
@@ -104,6 +104,7 @@ export function computePlan({ current, instances, excluded, policy }: PlanInput)
     eligible: [...eligibleNodes].sort(),
     floorEngaged,
     keptByFloor: keptByFloor.sort(),
+    skipped,
   };
 }
 

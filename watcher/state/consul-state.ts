@@ -47,6 +47,8 @@ export interface RunStatus {
   /** Excluded by a value that is not the watcher's JSON (written by hand): still out of DNS; fix the value to say who and why. */
   handWrittenExclusions: string[];
   keptByFloor: string[];
+  /** Registrations (or one of their addresses) left out: Route53 would refuse them, or they must never be published (loopback, link-local…). */
+  skipped: { node: string; serviceId: string; reason: string }[];
   changes: { create: number; upsert: number; delete: number; deferredDeletes: number };
   route53Calls: number;
 }
