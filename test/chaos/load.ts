@@ -51,7 +51,7 @@ function transportCause(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-type Attempt = { answered: true; status: number; code: string; retryAfter: boolean } | { answered: false; cause: string };
+type Attempt = { answered: true; status: number; code: string; detail: string; retryAfter: boolean } | { answered: false; cause: string };
 
 async function attempt(address: string, options: LoadOptions): Promise<Attempt> {
   try {
@@ -63,15 +63,17 @@ async function attempt(address: string, options: LoadOptions): Promise<Attempt> 
     });
     const text = await response.text();
     let code = '';
+    let detail = '';
     if (response.status !== 200) {
       try {
-        const problem = JSON.parse(text) as { code?: unknown };
+        const problem = JSON.parse(text) as { code?: unknown; detail?: unknown };
         code = typeof problem.code === 'string' ? problem.code : 'no-code';
+        if (typeof problem.detail === 'string') detail = problem.detail;
       } catch {
         code = 'not-json';
       }
     }
-    return { answered: true, status: response.status, code, retryAfter: response.headers.has('retry-after') };
+    return { answered: true, status: response.status, code, detail, retryAfter: response.headers.has('retry-after') };
   } catch (error) {
     return { answered: false, cause: transportCause(error) };
   }
@@ -93,9 +95,9 @@ export async function play(options: LoadOptions): Promise<PlayRecord> {
     if (result.status === 200) return { startedAt, finishedAt, outcome: misses.length === 0 ? 'ok' : 'ok-after-retry', cause: misses.join('; '), attempts };
     // api/errors.ts: 503 DEPENDENCY_UNAVAILABLE with Retry-After is what a play gets while MySQL is gone and nothing fresh is cached.
     if (result.status === 503 && result.code === 'DEPENDENCY_UNAVAILABLE' && result.retryAfter) {
-      return { startedAt, finishedAt, outcome: 'documented-503', cause: 'HTTP 503 DEPENDENCY_UNAVAILABLE', attempts };
+      return { startedAt, finishedAt, outcome: 'documented-503', cause: `HTTP 503 DEPENDENCY_UNAVAILABLE (${result.detail}) from ${address}`, attempts };
     }
-    return { startedAt, finishedAt, outcome: 'failed', cause: `HTTP ${result.status} ${result.code}`, attempts };
+    return { startedAt, finishedAt, outcome: 'failed', cause: `HTTP ${result.status} ${result.code} (${result.detail}) from ${address}`, attempts };
   }
   return { startedAt, finishedAt: Date.now(), outcome: 'failed', cause: `no answer from ${misses.length} address(es): ${misses.join('; ')}`, attempts: misses.length };
 }

@@ -2,6 +2,7 @@
 // faults one at a time (inject, hold, heal, wait until the system is whole again) while the
 // invariants are sampled, then print faults × outcomes. Everything it starts is stopped.
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, sleep } from '../support/processes.ts';
 import { FAULTS, type FaultContext, type Injected } from './faults.ts';
@@ -59,6 +60,22 @@ function bounds(system: ChaosSystem): Bounds {
   };
 }
 
+/** The fault in force at `at`: from its injection until the system was whole again (plus a grace after MySQL faults). */
+export function faultAt(faults: readonly FaultRecord[], at: number): FaultRecord | undefined {
+  return faults.find((f) => at >= f.injectedAt && at <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + (f.mysqlDown ? MYSQL_GRACE_MS : 0));
+}
+
+/** No play fails; the documented 503 only while a MySQL fault is in force. Plays are judged by the fault in force when they started. */
+export function judgePlays(plays: readonly PlayRecord[], faults: readonly FaultRecord[]): Violation[] {
+  const violations: Violation[] = [];
+  for (const p of plays) {
+    const fault = faultAt(faults, p.startedAt);
+    if (p.outcome === 'failed') violations.push({ at: p.startedAt, invariant: 'no play fails', detail: `${p.cause} (${p.attempts} attempt(s))` });
+    if (p.outcome === 'documented-503' && fault?.mysqlDown !== true) violations.push({ at: p.startedAt, invariant: '503 only while MySQL is gone', detail: `${p.cause} during ${fault?.kind ?? 'no fault'}` });
+  }
+  return violations;
+}
+
 /** st-dns-reconcile.timer, shortened: `watcher reconcile` as a process every period, one at a time. */
 function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: string) => void): { running(): boolean; exits: Map<string, number>; stop(): Promise<void> } {
   const exits = new Map<string, number>();
@@ -98,23 +115,30 @@ function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: 
   };
 }
 
-/** The whole system is back: every node passing and published, status agrees, one Redis master, nothing excluded. */
-async function whole(system: ChaosSystem, watcherRunning: () => boolean): Promise<boolean> {
+/** What keeps the system from being whole ([] = whole): every node passing and published, status agrees, one Redis master, nothing excluded. */
+async function notWhole(system: ChaosSystem, watcherRunning: () => boolean): Promise<string[]> {
   const sample = await takeSample(system, watcherRunning);
-  const names = system.apiNodes.map((n) => n.name);
-  return names.every((n) => sample.health.get(n) === 'passing' && sample.published.has(n))
-    && names.every((n) => sample.status?.published?.includes(n) === true)
-    && sample.excluded.length === 0
-    && sample.healthyMasters === 1;
+  const missing: string[] = [];
+  for (const { name } of system.apiNodes) {
+    if (sample.health.get(name) !== 'passing') missing.push(`${name} ${sample.health.get(name) ?? 'unregistered'} in Consul`);
+    if (!sample.published.has(name)) missing.push(`${name} not in DNS`);
+    if (sample.status?.published?.includes(name) !== true) missing.push(`${name} not in st-api/dns/status`);
+  }
+  if (sample.excluded.length > 0) missing.push(`excluded: ${sample.excluded.join(', ')}`);
+  if (sample.healthyMasters !== 1) missing.push(`${sample.healthyMasters} healthy Redis master tags`);
+  return missing;
 }
 
-async function waitWhole(system: ChaosSystem, watcherRunning: () => boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+/** Waits until the system is whole; returns what was still missing at the bound ([] = whole). */
+async function waitWhole(system: ChaosSystem, watcherRunning: () => boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<string[]> {
   const until = Date.now() + timeoutMs;
+  let missing = ['not sampled yet'];
   while (Date.now() < until && signal?.aborted !== true) {
-    if (await whole(system, watcherRunning).catch(() => false)) return true;
+    missing = await notWhole(system, watcherRunning).catch((error: unknown) => [`sample failed: ${errorMessage(error)}`]);
+    if (missing.length === 0) return [];
     await sleep(250);
   }
-  return false;
+  return missing;
 }
 
 function pad(cells: readonly string[], widths: readonly number[]): string {
@@ -177,7 +201,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let exitCode: number = EXIT_CODES.OK;
   try {
     stamp('waiting for every node to be healthy and published');
-    if (!(await waitWhole(system, watcherRunning, 90_000, options.signal))) throw new Error('the system never became whole (3 nodes passing and published, one Redis master)');
+    const missing = await waitWhole(system, watcherRunning, 90_000, options.signal);
+    if (missing.length > 0) throw new Error(`the system never became whole: ${missing.join('; ')}`);
     // From here on the invariants hold (DNS starts empty, before the first watcher run).
     sampling = startSampling(system, monitor, { intervalMs: 250, deadline: hardDeadline, watcherRunning, onError: () => sampleErrors++ });
     const port = system.apiNodes[0]?.port ?? 0;
@@ -239,12 +264,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const left = monitor.leftDnsAfter(injected.nodeOut, injectedAt);
         record.outOfDnsAfterMs = left === undefined ? null : left - injectedAt;
       }
-      if (await waitWhole(system, watcherRunning, RECOVERY_TIMEOUT_MS, options.signal)) {
+      const stillMissing = await waitWhole(system, watcherRunning, RECOVERY_TIMEOUT_MS, options.signal);
+      if (stillMissing.length === 0) {
         record.recoveredAt = Date.now();
         stamp(`  healed; whole again after ${record.recoveredAt - injectedAt} ms${record.outOfDnsAfterMs === null ? '' : ` (out of DNS after ${record.outOfDnsAfterMs} ms)`}`);
       } else if (!aborted()) {
-        monitor.violations.push({ at: Date.now(), invariant: 'the system recovers', detail: `not whole ${RECOVERY_TIMEOUT_MS} ms after healing ${kind.name} (${injected.target})` });
-        stamp(`  NOT whole ${RECOVERY_TIMEOUT_MS} ms after the heal`);
+        monitor.violations.push({ at: Date.now(), invariant: 'the system recovers', detail: `not whole ${RECOVERY_TIMEOUT_MS} ms after healing ${kind.name} (${injected.target}): ${stillMissing.join('; ')}` });
+        stamp(`  NOT whole ${RECOVERY_TIMEOUT_MS} ms after the heal: ${stillMissing.join('; ')}`);
       }
       await sleep(prng.int(500, 2000));
     }
@@ -256,20 +282,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sampling?.stop();
     await reconcile.stop();
     stamp('stopping the system');
+    await writeFile(join(system.dir, 'watcher-handle.log'), system.consul.invocations()
+      .map((i) => `--- ${new Date(i.startedAt).toISOString()} ${i.node} index ${i.index}: ${i.signal ?? `exit ${i.exitCode}`} in ${i.durationMs} ms\n${i.output}`).join('\n')).catch(() => undefined);
     await system.stop();
   }
 
-  // Plays are judged by the fault in force when they started.
-  const windowOf = (at: number): FaultRecord | undefined =>
-    faults.find((f) => at >= f.injectedAt && at <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + (f.mysqlDown ? MYSQL_GRACE_MS : 0));
-  const violations = [...monitor.violations];
-  for (const p of plays) {
-    const fault = windowOf(p.startedAt);
-    if (p.outcome === 'failed') violations.push({ at: p.startedAt, invariant: 'no play fails', detail: `${p.cause} (${p.attempts} attempt(s))` });
-    if (p.outcome === 'documented-503' && fault?.mysqlDown !== true) violations.push({ at: p.startedAt, invariant: '503 only while MySQL is gone', detail: `documented 503 during ${fault?.kind ?? 'no fault'}` });
-  }
-  violations.sort((a, b) => a.at - b.at);
-  const kindAt = (at: number): string => windowOf(at)?.kind ?? '(no fault)';
+  const violations = [...monitor.violations, ...judgePlays(plays, faults)].sort((a, b) => a.at - b.at);
+  const kindAt = (at: number): string => faultAt(faults, at)?.kind ?? '(no fault)';
   const table = renderTable(faults, plays.map((play) => ({ play, kind: kindAt(play.startedAt) })), violations.map((v) => ({ v, kind: kindAt(v.at) })));
   const count = (o: PlayOutcome): number => plays.filter((p) => p.outcome === o).length;
   const lines = [

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { build } from 'esbuild';
 import { demoDataset } from '../../api/catalog/dataset.ts';
+import { watcherConfigSchema } from '../../watcher/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
 import { startRoute53Double, type Route53Double } from '../doubles/route53/server.ts';
@@ -154,7 +155,11 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
     started.push({ stop: () => route53.stop() });
     const zoneId = route53.createZone('example.com');
     const watcherConfig = join(dir, 'dns-watcher.json');
-    await writeFile(watcherConfig, JSON.stringify({ recordName: RECORD_NAME, zoneId, minHealthy: 2, ttl: 5, kvPrefix: KV_PREFIX }, null, 2));
+    await writeFile(watcherConfig, JSON.stringify({
+      recordName: RECORD_NAME, zoneId, minHealthy: 2, ttl: 5, kvPrefix: KV_PREFIX,
+      // Every node here is on loopback; a watcher that knows the option refuses to publish loopback without it.
+      ...('publishLoopback' in watcherConfigSchema.shape ? { publishLoopback: true } : {}),
+    }, null, 2));
     const watcherEnv = (agentAddr: string): Record<string, string> => ({
       ST_DNS_CONFIG: watcherConfig,
       CONSUL_HTTP_ADDR: agentAddr,
