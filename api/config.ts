@@ -233,8 +233,9 @@ export const configSchema = z
     /**
      * Connection limits (api/http-server.ts). A play request is a few headers and a body under 4 KB:
      * a client that takes seconds to send them is broken or hostile. Keep-alive spares a client a
-     * new connection for its next request soon after (a retry, the next title), shorter than the
-     * headers timeout, without holding idle connections for long.
+     * new connection for a request soon after its last (a retry, the next title) without holding
+     * idle connections for long. A request timeout within shutdown.timeoutMs lets a drain end
+     * before the forced exit.
      */
     http: z
       .object({
