@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { printable, printableJson, printableJsonLines } from '../common/printable.ts';
 import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
-import { converge, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type Snapshot } from './converge.ts';
+import { converge, exclusionImpact, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type ExclusionImpact, type Snapshot } from './converge.ts';
 import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import type { DnsRecord } from './model.ts';
 import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
@@ -30,13 +30,16 @@ Commands:
                               --wait: until Route53 reports the change INSYNC
   plan                        show what reconcile would change; applies nothing
   status                      per node: Consul health, excluded?, in DNS?; and the last run
-  exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile
+  exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile. Refused (exit 77,
+                              nothing changed) when it would leave fewer than minHealthy eligible nodes, unless
+                              --force; a node Consul does not know is excluded with a warning
   include <node>              let an excluded node back in; then reconcile
 
 Options:
   --config PATH   configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
   --by NAME       who excludes (default: $USER)
   --no-apply      exclude/include: only edit the list, do not reconcile now
+  --force         exclude: even when DNS would fall below the floor (minHealthy)
   --json          plan/status: machine-readable output
   -h, --help      this text
 
@@ -44,7 +47,8 @@ Environment: CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as f
 usual chain; AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
-70 bug, 75 transient (throttled, lock busy, batches rejected: the next run repairs), 78 configuration.
+70 bug, 75 transient (throttled, lock busy, batches rejected: the next run repairs), 77 refused (exclude below
+the floor without --force), 78 configuration.
 `;
 
 /** The agent sends a few KB per instance; anything beyond this is not a health answer. */
@@ -95,6 +99,7 @@ type Values = {
   'no-apply'?: boolean | undefined;
   json?: boolean | undefined;
   wait?: boolean | undefined;
+  force?: boolean | undefined;
   help?: boolean | undefined;
 };
 
@@ -131,6 +136,17 @@ async function dispatch(command: string, positionals: string[], values: Values, 
     case 'exclude': {
       const node = requireNode(positionals);
       if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
+      const impact = await exclusionImpact(deps, node);
+      if (!impact.known) {
+        io.stderr.write(`watcher: warning: Consul has no ${deps.config.service} instance on node ${node} (known: ${impact.knownNodes.map(printable).join(', ') || 'none'}); excluding it anyway, in case it registers later\n`);
+      }
+      if (impact.breaksFloor) {
+        if (values.force !== true) {
+          io.stderr.write(`watcher: refusing to exclude ${node}: ${floorConsequence(impact, deps.config.minHealthy)}\n  Nothing was changed. To exclude it anyway, add --force.\n`);
+          return EXIT.REFUSED;
+        }
+        io.stderr.write(`watcher: excluding ${node} with --force: ${floorConsequence(impact, deps.config.minHealthy)}\n`);
+      }
       await deps.consul.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
       io.stdout.write(`${node} excluded: ${printable(values.reason)}\n`);
       if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
@@ -148,6 +164,16 @@ async function dispatch(command: string, positionals: string[], values: Values, 
   }
 }
 
+/** What an exclusion below the floor would do, in the plan's own terms. */
+function floorConsequence({ before, after }: ExclusionImpact, minHealthy: number): string {
+  const list = (nodes: string[]) => nodes.map(printable).join(', ') || 'none';
+  return (
+    `${after.eligible.length} node(s) would stay eligible (${list(after.eligible)}), fewer than minHealthy ${minHealthy}, so the floor engages: ` +
+    `DNS would go from ${before.published.length} node(s) (${list(before.published)}) to ${after.published.length} (${list(after.published)})` +
+    `${after.keptByFloor.length > 0 ? `, ${list(after.keptByFloor)} kept only by the floor` : ''}; an excluded node is never kept.`
+  );
+}
+
 class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -163,6 +189,7 @@ function parseCommandLine(argv: readonly string[]) {
       'no-apply': { type: 'boolean' },
       json: { type: 'boolean' },
       wait: { type: 'boolean' },
+      force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { WatcherConfig } from './config.ts';
 import type { Instance } from './model.ts';
-import { computePlan, hasChanges, type Plan } from './plan/plan.ts';
+import { computePlan, hasChanges, nodeOf, type Plan } from './plan/plan.ts';
 import type { Change } from './provider/batches.ts';
 import { ChangeRejectedError, type Route53Provider } from './provider/route53.ts';
 import { toInstances } from './source/consul-health.ts';
@@ -46,6 +46,36 @@ export async function readConsulSnapshot(consul: ConsulState, service: string): 
 export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {
   const [excluded, current] = await Promise.all([deps.consul.exclusions(), deps.route53.listOwned()]);
   return computePlan({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
+}
+
+export interface ExclusionImpact {
+  /** Consul has an instance of the service on the node, or DNS a record of it. */
+  known: boolean;
+  /** Nodes Consul has instances on, for a warning about a misspelt name. */
+  knownNodes: string[];
+  alreadyExcluded: boolean;
+  /** The plan now, and with the node excluded: the same computePlan, so the same floor rule. */
+  before: Plan;
+  after: Plan;
+  /** Excluding the node takes away one that is or would be in DNS while the floor is engaged. */
+  breaksFloor: boolean;
+}
+
+/** What excluding `node` would do to DNS; reads only. */
+export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise<ExclusionImpact> {
+  const [snapshot, exclusions, current] = await Promise.all([readConsulSnapshot(deps.consul, deps.config.service), deps.consul.exclusions(), deps.route53.listOwned()]);
+  const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
+  const before = computePlan({ current, instances: snapshot.instances, excluded, policy: deps.config });
+  const after = computePlan({ current, instances: snapshot.instances, excluded: new Set([...excluded, node]), policy: deps.config });
+  const knownNodes = [...new Set(snapshot.instances.map((instance) => instance.node))].sort();
+  return {
+    known: knownNodes.includes(node) || current.some((record) => nodeOf(deps.config.ownerId, record) === node),
+    knownNodes,
+    alreadyExcluded: excluded.has(node),
+    before,
+    after,
+    breaksFloor: after.floorEngaged && !excluded.has(node) && (before.published.includes(node) || before.eligible.includes(node)),
+  };
 }
 
 export async function converge(deps: ConvergeDeps, command: string, readSnapshot: () => Promise<Snapshot>): Promise<ConvergeResult> {

@@ -12,6 +12,8 @@ export const EXIT = {
   SOFTWARE: 70,
   /** Tried within the retry bound and still could not finish: throttled, lock busy, batches rejected. */
   TRANSIENT: 75,
+  /** Refused for safety, nothing changed: `exclude` would take DNS below the floor (--force overrides). */
+  REFUSED: 77,
   /** The configuration, the zone or the IAM permissions are wrong. */
   CONFIG: 78,
 } as const;
@@ -25,5 +27,6 @@ export const EXIT_NAMES: Record<ExitCode, string> = {
   69: 'unavailable',
   70: 'software',
   75: 'transient',
+  77: 'refused',
   78: 'config',
 };
