@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decide, sentinelView, type Decision, type Role, type SentinelView } from '../../sentinel-hooks/decide.ts';
+import { decide, describeRole, sentinelView, type Decision, type Role, type SentinelView } from '../../sentinel-hooks/decide.ts';
 
 const A = '10.0.0.2:6379';
 const B = '10.0.0.3:6379';
@@ -27,6 +27,15 @@ describe('sentinelView', () => {
   it('when no Sentinel answers, then there is no master and the agreement reads 0/3', () => {
     const silent = [{ sentinel: 's1', master: undefined, error: 'ECONNREFUSED' }, { sentinel: 's2', master: null }];
     assert.deepEqual(sentinelView(silent, 3), { master: null, agreement: '0/3' });
+  });
+});
+
+describe('describeRole', () => {
+  it('when the hooks explain a demotion or a decision, then each ROLE reads as redis-cli shows it', () => {
+    assert.equal(describeRole(master), 'ROLE=master');
+    assert.equal(describeRole(replicaOf(A, 'connect')), `ROLE=slave (master ${A}, link connect)`);
+    assert.equal(describeRole({ kind: 'other', role: 'sentinel' }), 'ROLE=sentinel');
+    assert.equal(describeRole({ kind: 'unreachable', error: 'WRONGPASS' }), 'ROLE unreachable (WRONGPASS)');
   });
 });
 
