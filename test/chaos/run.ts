@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, sleep } from '../support/processes.ts';
+import { errorMessage, registerPid, sleep, unregisterPid } from '../support/processes.ts';
 import { FAULTS, type FaultContext, type Injected } from './faults.ts';
 import { InvariantMonitor, startSampling, takeSample, type Bounds, type Violation } from './invariants.ts';
 import { startLoad, type PlayOutcome, type PlayRecord } from './load.ts';
@@ -85,12 +85,15 @@ function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: 
   const once = (): Promise<void> => new Promise((resolve) => {
     const [command, ...args] = system.watcherArgs;
     const child = spawn(command ?? process.execPath, [...args, 'reconcile'], { env: { ...process.env, ...system.watcherEnv(agent) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Recorded for the test runner's sweep, like every server the support modules start.
+    const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'watcher reconcile', command ?? process.execPath);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('error', () => resolve());
     child.once('close', (code, signal) => {
       clearTimeout(timer);
+      unregisterPid(pidFile);
       const key = code === null ? `signal ${signal}` : `exit ${code}`;
       exits.set(key, (exits.get(key) ?? 0) + 1);
       if (code !== 0 && code !== null) log(`  reconcile exited ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
