@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
-import { computePlan, hasChanges, isEligible, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
 
 const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
 const none = new Set<string>();
@@ -160,5 +160,57 @@ describe('health', () => {
   it('when a node is critical or in maintenance, then it is out even where warnings count as healthy', () => {
     assert.equal(isEligible(instance('n1', 'critical'), none, true), false);
     assert.equal(isEligible(instance('n1', 'maintenance'), none, true), false);
+  });
+});
+
+describe('what may be published', () => {
+  const skippedOf = (instances: Instance[], extra: Partial<PlanPolicy> = {}) =>
+    computePlan({ current: [], instances, excluded: none, policy: { ...policy, ...extra } }).skipped.map((s) => `${s.node}: ${s.reason}`);
+  const at = (node: string, ipv4: string | undefined, ipv6?: string): Instance => ({ node, serviceId: 'st-api', ipv4, ipv6, health: 'passing' });
+
+  it('when the SetIdentifier is exactly 128 characters, then it is published; at 129 it is skipped', () => {
+    // "st-api/" + node + "/st-api": 14 characters around the node name.
+    const fits = 'a'.repeat(114);
+    const tooLong = 'b'.repeat(115);
+    const plan = computePlan({ current: [], instances: [at(fits, '10.0.0.1'), at(tooLong, '10.0.0.2')], excluded: none, policy });
+    assert.deepEqual(keys(plan.creates), [`A st-api/${fits}/st-api`]);
+    assert.equal(plan.creates[0]?.setIdentifier.length, 128);
+    assert.deepEqual(plan.skipped.map((s) => s.node), [tooLong]);
+  });
+
+  it('when a name holds characters outside [A-Za-z0-9._-], then they are percent-encoded in upper case, as earlier versions wrote them', () => {
+    assert.equal(setIdentifierFor('st-api', { node: 'a*b~c', serviceId: 'st-api' }), 'st-api/a%2Ab%7Ec/st-api');
+    assert.equal(setIdentifierFor('st-api', { node: 'Zürich', serviceId: 'x y' }), 'st-api/Z%C3%BCrich/x%20y');
+  });
+
+  it('when a record written by hand has a SetIdentifier that is not valid percent-encoding, then its node reads as the raw text', () => {
+    assert.equal(nodeOf('st-api', { setIdentifier: 'st-api/bad%zz/st-api' }), 'bad%zz');
+    assert.equal(nodeOf('st-api', { setIdentifier: 'st-api/Z%C3%BCrich/st-api' }), 'Zürich');
+  });
+
+  it('when Consul gives a host name instead of an address, then it is skipped with the reason', () => {
+    assert.deepEqual(skippedOf([at('n1', 'node1.internal')]), ['n1: A node1.internal: not an IP address']);
+  });
+
+  it('when only one family is unusable, then the node keeps the other', () => {
+    const plan = computePlan({ current: [], instances: [at('n1', '127.0.0.1', '2001:db8::1'), at('n2', '10.0.0.2', '::1')], excluded: none, policy });
+    assert.deepEqual(keys(plan.creates), ['A st-api/n2/st-api', 'AAAA st-api/n1/st-api']);
+    assert.deepEqual(plan.skipped.map((s) => `${s.node}: ${s.reason}`), ['n1: A 127.0.0.1: loopback', 'n2: AAAA ::1: loopback']);
+  });
+
+  it('when both addresses are unusable, then each is named once and the node is not also called address-less', () => {
+    assert.deepEqual(skippedOf([at('n1', '0.0.0.0', 'fe80::1')]), ['n1: A 0.0.0.0: unspecified', 'n1: AAAA fe80::1: link-local']);
+  });
+
+  it('when publishLoopback is set, then IPv6 loopback is published too, and link-local still is not', () => {
+    const plan = computePlan({ current: [], instances: [at('n1', undefined, '::1'), at('n2', '169.254.0.9')], excluded: none, policy: { ...policy, publishLoopback: true } });
+    assert.deepEqual(keys(plan.creates), ['AAAA st-api/n1/st-api']);
+    assert.deepEqual(plan.skipped.map((s) => s.reason), ['A 169.254.0.9: link-local']);
+  });
+
+  it('when addresses sit just outside the refused ranges, then they are published', () => {
+    const edges = ['1.0.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '223.255.255.255', '255.255.255.254', 'fec0::1', 'fe7f::1', '::2'];
+    const instances = edges.map((address, i) => (address.includes(':') ? at(`e${i}`, undefined, address) : at(`e${i}`, address)));
+    assert.deepEqual(skippedOf(instances), []);
   });
 });
