@@ -53,8 +53,11 @@ describe('when the catalog is in MySQL', () => {
 
   it('then /health/deep reports MySQL and the Redis master', async () => {
     // Lag may warn after one stall of a busy machine; every other probe must pass.
-    const deep = await fetchDeepHealth(node.baseUrl);
-    assert.equal(statusApartFromLag(deep), 200, deep.body);
+    // Bounded, not one sample: a stall may also flag a Redis command past its 150 ms deadline for a moment.
+    const deep = await waitFor(async () => {
+      const answer = await fetchDeepHealth(node.baseUrl);
+      return statusApartFromLag(answer) === 200 ? answer : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 100, what: '/health/deep to pass' });
     assert.match(deep.body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=ok\([\d.]+ms\) redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`));
   });
 });

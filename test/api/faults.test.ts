@@ -102,9 +102,9 @@ describe('when MySQL is killed', () => {
       intervalMs: 100,
       what: 'plays to succeed after MySQL returns',
     });
-    const recovered = await health();
-    // Lag may warn after one stall of a busy machine; MySQL and Redis must pass.
-    assert.equal(statusApartFromLag(recovered), 200, recovered.body);
+    // Bounded, not one sample: a stall of a busy machine may warn for a moment (lag, or a Redis
+    // command past its deadline); MySQL must be back and everything pass.
+    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: 'health to pass after MySQL returns' });
   });
 });
 
