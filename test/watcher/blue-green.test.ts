@@ -112,7 +112,7 @@ before(async () => {
     await registerInConsul(node);
   }
   world.consul.watch({ node: 'api-node-1', type: 'service', service: 'st-api', args: [...WATCHER, 'handle'], env: world.env, cwd: REPO });
-  await waitForPublished(world, NODES, 'blue fleet published');
+  await waitForPublished(world, NODES, 'blue fleet published', 60_000);
 });
 
 after(async () => {
@@ -192,7 +192,7 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
       assert.equal(deep.status, 200, `${node} green verified`);
       const included = await watcherCli(world, ['include', node]);
       assert.equal(included.code, 0, included.stderr);
-      await waitForPublished(world, NODES, `${node} back in DNS`, 10_000);
+      await waitForPublished(world, NODES, `${node} back in DNS`, 30_000);
     }
     running = false;
     await Promise.all(clients);
