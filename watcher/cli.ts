@@ -43,8 +43,9 @@ Options:
   --json          plan/status: machine-readable output
   -h, --help      this text
 
-Environment: CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credentials from the
-usual chain; AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
+Environment: CONSUL_HTTP_ADDR; the Consul token from the file consulTokenFile names in the configuration, else
+CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credentials from the usual chain (the
+instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
 70 bug, 75 transient (throttled, lock busy, batches rejected: the next run repairs), 77 refused (exclude below
@@ -106,6 +107,12 @@ type Values = {
 async function dispatch(command: string, positionals: string[], values: Values, deps: ConvergeDeps, io: Io): Promise<ExitCode> {
   switch (command) {
     case 'handle': {
+      // A handler runs with the agent's environment: a token there is also the token of every watch
+      // on that agent that sets none (api.NewClient falls back to CONSUL_HTTP_TOKEN).
+      const inherited = ['CONSUL_HTTP_TOKEN', 'CONSUL_HTTP_TOKEN_FILE'].filter((name) => (io.env[name] ?? '') !== '');
+      if (inherited.length > 0) {
+        deps.logger.warn({ variables: inherited }, "the Consul agent's environment holds a Consul token, which every watch on this agent without its own token uses: name the watcher's token in consulTokenFile (dns-watcher.json) and remove these from the agent's environment");
+      }
       const index = parseIndex(io.env.CONSUL_INDEX);
       const text = await readStdin(io.stdin);
       const snapshot: Snapshot = { instances: toInstances(parseHealthService(text), deps.config.service), index, source: 'watch' };

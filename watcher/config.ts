@@ -1,5 +1,6 @@
 // The watcher's configuration: a JSON file (--config, else ST_DNS_CONFIG, else
 // /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 
@@ -19,6 +20,13 @@ export const watcherConfigSchema = z
     warningIsHealthy: z.boolean().default(true),
     /** Test rigs and single-host demos only: publish loopback addresses (127.0.0.0/8, ::1), which clients elsewhere cannot reach. */
     publishLoopback: z.boolean().default(false),
+    /**
+     * File holding the watcher's Consul ACL token; wins over CONSUL_HTTP_TOKEN(_FILE). The watch
+     * handler inherits the Consul agent's environment, and a token there would be every watch's
+     * token on that agent (see deploy/systemd/consul.service.d/st-dns-watcher.conf), so the token
+     * comes through the watcher's own configuration instead.
+     */
+    consulTokenFile: z.string().regex(/^\//, 'must be an absolute path').optional(),
     kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]+[^/]$/).default('st-api/dns'),
     lockWaitMs: z.number().int().min(0).max(120_000).default(20_000),
     consulTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
@@ -39,10 +47,23 @@ export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessE
   const file = path ?? env.ST_DNS_CONFIG ?? '/etc/st-api/dns-watcher.json';
   const fail = (message: string): Error => new WatcherConfigError(message);
   const config = readConfigFile(file, watcherConfigSchema, fail);
+  // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
+  const agent = consulAgentFromEnv(env, fail);
   return {
     ...config,
     zoneId: config.zoneId.replace(/^\/hostedzone\//, ''),
-    // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
-    ...consulAgentFromEnv(env, fail),
+    ...agent,
+    consulToken: config.consulTokenFile === undefined ? agent.consulToken : readToken(config.consulTokenFile, file),
   };
+}
+
+function readToken(tokenFile: string, configFile: string): string {
+  let token: string;
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch (error) {
+    throw new WatcherConfigError(`cannot read consulTokenFile ${tokenFile} named in ${configFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (token === '') throw new WatcherConfigError(`consulTokenFile ${tokenFile} named in ${configFile} is empty`);
+  return token;
 }

@@ -1,5 +1,7 @@
-# Token of the DNS watcher (`watcher` CLI): CONSUL_HTTP_TOKEN of `watcher handle` (run by the
-# st-api watch), of the `watcher reconcile` timer, and of operators running plan/status/exclude/include.
+# Token of the DNS watcher (`watcher` CLI), in the file dns-watcher.json names (`consulTokenFile`):
+# used by `watcher handle` (run by the st-api watch), the `watcher reconcile` timer, and operators
+# running plan/status/exclude/include. Never in the Consul agent's environment, where it would be
+# every watch's token (deploy/systemd/consul.service.d/st-dns-watcher.conf).
 # Assumes acl.default_policy = "deny". Every rule below is exercised by test/consul/acl.test.ts.
 
 # GET /v1/health/service/st-api (reconcile, plan, status; a stale `handle` re-reads it).

@@ -205,10 +205,13 @@ describe('deploy/systemd', () => {
     assert.ok(seconds(unit('st-redis-reconcile.timer').get('OnUnitActiveSec')?.[0] ?? '') * 3 <= 15);
   });
 
-  it('when the Consul agent runs the watch, then its drop-in gives the handler its configuration and token file', () => {
+  it('when the Consul agent runs the watch, then its drop-in gives the handler its configuration and no Consul token', () => {
     const dropIn = unit('consul.service.d/st-dns-watcher.conf');
     assert.ok(dropIn.get('Environment')?.includes('ST_DNS_CONFIG=/etc/st-api/dns-watcher.json'));
-    assert.deepEqual(dropIn.get('EnvironmentFile'), ['/etc/st-api/dns-watcher.env']);
+    // The token comes through dns-watcher.json (consulTokenFile); in the agent's environment it would be every watch's token.
+    assert.ok(!(dropIn.get('Environment') ?? []).some((assignment) => assignment.startsWith('CONSUL_')));
+    assert.deepEqual(dropIn.get('EnvironmentFile'), ['-/etc/st-api/dns-watcher.env'], 'optional (AWS keys only where no instance role)');
+    assert.deepEqual(unit('st-dns-reconcile.service').get('EnvironmentFile'), ['-/etc/st-api/dns-watcher.env'], 'the same file name in both units');
     const hooks = unit('redis-sentinel.service.d/st-api-hooks.conf');
     assert.ok((hooks.get('ReadWritePaths') ?? []).includes('/run/st-api-sentinel-hooks'));
     assert.match(readFileSync(join(REPO, 'deploy', 'systemd', 'tmpfiles.d', 'st-api-sentinel-hooks.conf'), 'utf8'), /^d \/run\/st-api-sentinel-hooks /m);

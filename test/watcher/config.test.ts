@@ -33,4 +33,22 @@ describe('watcher configuration', () => {
       return ['recordName', 'zoneId', 'ttl', 'surprise'].every((key) => message.includes(key));
     });
   });
+
+  it('when consulTokenFile names a file, then the token is read from it and wins over the environment; unreadable or empty is a configuration error that never shows the token', () => {
+    const tokenFile = join(dir, 'watcher.token');
+    writeFileSync(tokenFile, '  watcher-token-from-config\n');
+    const withFile = join(dir, 'with-token-file.json');
+    writeFileSync(withFile, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: tokenFile }));
+    assert.equal(loadWatcherConfig(withFile, {}).consulToken, 'watcher-token-from-config');
+    assert.equal(loadWatcherConfig(withFile, { CONSUL_HTTP_TOKEN: 'the-agents-env-token' }).consulToken, 'watcher-token-from-config');
+
+    writeFileSync(tokenFile, '\n');
+    assert.throws(() => loadWatcherConfig(withFile, {}), (error: unknown) => error instanceof WatcherConfigError && /consulTokenFile .* is empty/.test(error.message));
+    const missing = join(dir, 'missing-token.json');
+    writeFileSync(missing, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: join(dir, 'nope') }));
+    assert.throws(() => loadWatcherConfig(missing, {}), (error: unknown) => error instanceof WatcherConfigError && /cannot read consulTokenFile .*nope.* \(ENOENT\)/.test(error.message));
+    const relative = join(dir, 'relative-token.json');
+    writeFileSync(relative, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: 'watcher.token' }));
+    assert.throws(() => loadWatcherConfig(relative, {}), /consulTokenFile: must be an absolute path/);
+  });
 });
