@@ -20,7 +20,8 @@ export interface PlayRecord {
 export interface LoadOptions {
   readonly addresses: () => readonly string[];
   readonly port: number;
-  readonly token: () => string;
+  /** The next play's viewer: the client token and the request body (each play picks one). */
+  readonly request: () => { readonly token: string; readonly body: string };
   readonly prng: Prng;
   readonly workers: number;
   readonly attemptTimeoutMs: number;
@@ -31,8 +32,6 @@ export interface LoadOptions {
   readonly deadline: number;
   readonly onPlay: (play: PlayRecord) => void;
 }
-
-const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web', quality: 'auto' });
 
 function shuffled<T>(items: readonly T[], prng: Prng): T[] {
   const copy = [...items];
@@ -53,12 +52,12 @@ function transportCause(error: unknown): string {
 
 type Attempt = { answered: true; status: number; code: string; detail: string; retryAfter: boolean } | { answered: false; cause: string };
 
-async function attempt(address: string, options: LoadOptions): Promise<Attempt> {
+async function attempt(address: string, request: { token: string; body: string }, options: LoadOptions): Promise<Attempt> {
   try {
     const response = await fetch(`http://${address}:${options.port}/v1/playback-urls`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${options.token()}` },
-      body: PLAY_BODY,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${request.token}` },
+      body: request.body,
       signal: AbortSignal.timeout(options.attemptTimeoutMs),
     });
     const text = await response.text();
@@ -84,8 +83,10 @@ export async function play(options: LoadOptions): Promise<PlayRecord> {
   const addresses = shuffled(options.addresses(), options.prng).slice(0, options.maxAttempts);
   if (addresses.length === 0) return { startedAt, finishedAt: Date.now(), outcome: 'failed', cause: 'DNS answered no address', attempts: 0 };
   const misses: string[] = [];
+  // A retry repeats the same play (same viewer, same title) at another address.
+  const request = options.request();
   for (const address of addresses) {
-    const result = await attempt(address, options);
+    const result = await attempt(address, request, options);
     if (!result.answered) {
       misses.push(`${address}: ${result.cause}`);
       continue;

@@ -9,7 +9,7 @@ import { FAULTS, type FaultContext, type Injected } from './faults.ts';
 import { InvariantMonitor, startSampling, takeSample, type Bounds, type Violation } from './invariants.ts';
 import { startLoad, type PlayOutcome, type PlayRecord } from './load.ts';
 import { mulberry32 } from './prng.ts';
-import { startChaosSystem, DEFAULT_TIMINGS, type ChaosSystem } from './system.ts';
+import { CHAOS_TITLES, CHAOS_VIEWERS, chaosViewer, startChaosSystem, DEFAULT_TIMINGS, type ChaosSystem } from './system.ts';
 
 export const EXIT_CODES = { OK: 0, INVARIANT_BROKEN: 1, USAGE: 2, HARNESS: 3, INTERRUPTED: 130 } as const;
 
@@ -209,18 +209,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // From here on the invariants hold (DNS starts empty, before the first watcher run).
     sampling = startSampling(system, monitor, { intervalMs: 250, deadline: hardDeadline, watcherRunning, onError: () => sampleErrors++ });
     const port = system.apiNodes[0]?.port ?? 0;
-    let token = system.demo.tokenFor('demo-user', 600);
-    let tokenAt = Date.now();
+    // One token per viewer, refreshed well before its 10-minute lifetime, as a client app would.
+    const tokens = new Map<string, { token: string; at: number }>();
+    const tokenOf = (viewer: string): string => {
+      const held = tokens.get(viewer);
+      if (held !== undefined && Date.now() - held.at < 300_000) return held.token;
+      const token = system.demo.tokenFor(viewer, 600);
+      tokens.set(viewer, { token, at: Date.now() });
+      return token;
+    };
     load = startLoad({
       addresses: () => system.publishedAddresses(),
       port,
-      // Refreshed well before its 10-minute lifetime, as a client app would.
-      token: () => {
-        if (Date.now() - tokenAt > 300_000) {
-          token = system.demo.tokenFor('demo-user', 600);
-          tokenAt = Date.now();
-        }
-        return token;
+      request: () => {
+        const viewer = chaosViewer(clientPrng.int(0, CHAOS_VIEWERS - 1));
+        return { token: tokenOf(viewer), body: JSON.stringify({ contentId: clientPrng.pick(CHAOS_TITLES), device: 'web', quality: 'auto' }) };
       },
       prng: clientPrng,
       workers: 2,

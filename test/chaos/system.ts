@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { build } from 'esbuild';
-import { demoDataset } from '../../api/catalog/dataset.ts';
+import { demoDataset, type Dataset } from '../../api/catalog/dataset.ts';
 import { watcherConfigSchema } from '../../watcher/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
@@ -90,6 +90,21 @@ async function bundle(entry: string, outfile: string): Promise<void> {
   });
 }
 
+/** Premium subscribers beside the demo viewers: enough that many plays miss the cache, so a MySQL outage shows. */
+export const CHAOS_VIEWERS = 2000;
+/** Titles every chaos viewer's plan includes (api/catalog/dataset.ts: premium). */
+export const CHAOS_TITLES = ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'] as const;
+
+export function chaosViewer(i: number): string {
+  return `chaos-viewer-${String(i).padStart(4, '0')}`;
+}
+
+function chaosDataset(nowMs: number): Dataset {
+  const dataset = demoDataset(nowMs);
+  const subscriptions = Array.from({ length: CHAOS_VIEWERS }, (_v, i) => ({ userId: chaosViewer(i), planId: 'premium', expiresAt: nowMs + 30 * 86_400_000 }));
+  return { ...dataset, subscriptions: [...dataset.subscriptions, ...subscriptions] };
+}
+
 interface ProductionService {
   service: { name: string; id: string; meta: Record<string, string>; check: Record<string, unknown> };
 }
@@ -135,7 +150,7 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
     log('starting MariaDB with the demo catalog');
     const mariadb = await startMariaDb();
     started.push({ stop: () => mariadb.stop() });
-    await createCatalogDatabase(mariadb, DATABASE, demoDataset(Date.now()));
+    await createCatalogDatabase(mariadb, DATABASE, chaosDataset(Date.now()));
 
     log('starting the Consul double, Redis and three Sentinels with the hooks');
     // Consul's own defaults (check_update_interval 5m, check start stagger), but watch queries
