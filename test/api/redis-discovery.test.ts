@@ -20,10 +20,10 @@ import { startTestNode, type TestNode } from '../support/service.ts';
 const MASTER_NAME = 'master.redis.service.consul';
 /**
  * How long a switch may take once Consul answers with the new master (the 2 s back-off cap plus a
- * look-up when the machine is idle). Generous for a loaded machine, and far below PAIR_REFRESH_MS:
+ * look-up when the machine is idle; 12.5 s seen at a load average of 10 on 2 cores). Generous for a loaded machine, and half of PAIR_REFRESH_MS:
  * the switch reasons show which signal moved the node.
  */
-const SWITCH_BOUND_MS = 15_000;
+const SWITCH_BOUND_MS = 30_000;
 /** The pairs' periodic look-up: too rare to be what moves a node in these tests. */
 const PAIR_REFRESH_MS = 60_000;
 
@@ -92,7 +92,7 @@ function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number,
   const healthLog: { at: number; status: number; body: string }[] = [];
   let running = true;
   // Bounded even when a failed assertion skips stop(): the file must still exit.
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   const contents = ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'];
   const worker = async (index: number): Promise<void> => {
     for (let n = 0; running && n < 100_000 && Date.now() < deadline; n++) {
