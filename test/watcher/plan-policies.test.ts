@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { publishable } from '../../watcher/plan/publishable.ts';
 
 const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
 const none = new Set<string>();
@@ -26,6 +27,15 @@ describe('floor', () => {
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n3/st-api']);
+  });
+
+  it('when more than the minimum is eligible, then every failed node leaves and none is kept', () => {
+    const current = ['n1', 'n2', 'n3', 'n4', 'n5'].map((node) => record(node));
+    const instances = [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'passing'), instance('n4', 'critical'), instance('n5', 'critical')];
+    const plan = computePlan({ current, instances, excluded: none, policy });
+    assert.equal(plan.floorEngaged, false);
+    assert.deepEqual(plan.keptByFloor, []);
+    assert.deepEqual(keys(plan.deletes), ['A st-api/n4/st-api', 'A st-api/n5/st-api']);
   });
 
   it('when one fewer than the minimum is eligible, then the floor is engaged and keeps one failed node', () => {
@@ -69,6 +79,12 @@ describe('floor', () => {
     assert.deepEqual(plan.keptByFloor, ['n1']);
     const reversed = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'maintenance')], excluded: none, policy: one });
     assert.deepEqual(reversed.keptByFloor, ['n1']);
+  });
+
+  it('when the floor keeps several nodes, then they are listed by name, not by credibility', () => {
+    const strict = { ...policy, warningIsHealthy: false };
+    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'warning')], excluded: none, policy: strict });
+    assert.deepEqual(plan.keptByFloor, ['n1', 'n2']);
   });
 
   it('when the floor keeps a dual-stack node, then both its A and AAAA records stay exactly as they are', () => {
@@ -206,6 +222,12 @@ describe('what may be published', () => {
     const plan = computePlan({ current: [], instances: [at('n1', undefined, '::1'), at('n2', '169.254.0.9')], excluded: none, policy: { ...policy, publishLoopback: true } });
     assert.deepEqual(keys(plan.creates), ['AAAA st-api/n1/st-api']);
     assert.deepEqual(plan.skipped.map((s) => s.reason), ['A 169.254.0.9: link-local']);
+  });
+
+  it('when instances are filtered, then exactly the usable ones come back, each with only its usable addresses', () => {
+    assert.deepEqual(publishable([], policy), { instances: [], skipped: [] });
+    const { instances } = publishable([at('n1', '127.0.0.1', '2001:db8::1'), at('n2', '0.0.0.0'), at('n3', '10.0.0.3')], policy);
+    assert.deepEqual(instances, [at('n1', undefined, '2001:db8::1'), at('n3', '10.0.0.3')]);
   });
 
   it('when addresses sit just outside the refused ranges, then they are published', () => {
