@@ -58,13 +58,24 @@ export class RedisStuckError extends Error {
   override name = 'RedisStuckError';
 }
 
-/** `work`, or a RedisStuckError after `ms`: no play waits on Redis longer than that, whatever the library does. */
+/**
+ * `work`, or a RedisStuckError after `ms`: no play waits on Redis longer than that, whatever the library does.
+ * After an event-loop stall longer than `ms`, Node runs expired timers before it reads the sockets, so the
+ * verdict waits one setImmediate (after the poll phase): a reply already on the socket settles `work`
+ * first, and a healthy connection is not declared stuck because this process was busy.
+ */
 export function settleWithin<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let verdict: NodeJS.Immediate | undefined;
   const stuck = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new RedisStuckError(`command not settled within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      verdict = setImmediate(() => reject(new RedisStuckError(`command not settled within ${ms} ms`)));
+    }, ms);
   });
-  return Promise.race([work, stuck]).finally(() => clearTimeout(timer));
+  return Promise.race([work, stuck]).finally(() => {
+    clearTimeout(timer);
+    clearImmediate(verdict);
+  });
 }
 
 /**

@@ -91,6 +91,28 @@ describe('when a command never settles', () => {
     assert.equal(await settleWithin(Promise.resolve('value'), 50), 'value');
   });
 
+  it('then a reply that arrived while this process was busy past the bound still wins (a stall is not a stuck connection)', async () => {
+    // Node runs expired timers before it reads sockets: after a stall longer than the bound, a
+    // verdict taken in the timer itself would call a healthy connection stuck (and replace it).
+    const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await redis.connect();
+      let stuck = 0;
+      for (let i = 0; i < 20; i += 1) {
+        const reply = settleWithin(redis.get('st-api:test:stall'), 100);
+        const until = Date.now() + 300; // the event loop held past the bound while the reply arrives
+        while (Date.now() < until) { /* busy: this process stalls */ }
+        await reply.catch((error: unknown) => {
+          if (error instanceof RedisStuckError) stuck += 1;
+          else throw error;
+        });
+      }
+      assert.equal(stuck, 0, `${stuck} of 20 replies that had arrived were called stuck`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('then a play waits no longer than the source\'s bound, is answered from the catalog, and the connection is reported', async () => {
     // A command that really never settles: a client without a command timeout, on a server that is
     // paused (SIGSTOP), stands in for a connection wedged inside the client library.
