@@ -11,7 +11,7 @@ import type { DnsRecord } from './model.ts';
 import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
 import { parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
-import { ConsulState, KvValueError, LockTimeoutError } from './state/consul-state.ts';
+import { ConsulState, KvValueError, LockLostError, LockTimeoutError } from './state/consul-state.ts';
 
 export interface Io {
   stdin: Readable;
@@ -48,7 +48,7 @@ CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credent
 instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
-70 bug, 75 transient (throttled, lock busy, batches rejected: the next run repairs), 77 refused (exclude below
+70 bug, 75 transient (throttled, lock busy or lost, batches rejected: the next run repairs), 77 refused (exclude below
 the floor without --force), 78 configuration.
 `;
 
@@ -244,7 +244,7 @@ function exitCodeFor(error: unknown): ExitCode {
   if (error instanceof UsageError) return EXIT.USAGE;
   if (error instanceof SourceInputError || error instanceof KvValueError) return EXIT.BAD_INPUT;
   if (error instanceof WatcherConfigError) return EXIT.CONFIG;
-  if (error instanceof LockTimeoutError || error instanceof RetriesExhaustedError) return EXIT.TRANSIENT;
+  if (error instanceof LockTimeoutError || error instanceof LockLostError || error instanceof RetriesExhaustedError) return EXIT.TRANSIENT;
   const name = (error as { name?: string; code?: string } | null)?.name ?? '';
   const code = (error as { code?: string } | null)?.code ?? '';
   if (['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError'].includes(name)) return EXIT.TRANSIENT;

@@ -28,7 +28,13 @@ export const watcherConfigSchema = z
      */
     consulTokenFile: z.string().regex(/^\//, 'must be an absolute path').optional(),
     kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]+[^/]$/).default('st-api/dns'),
-    lockWaitMs: z.number().int().min(0).max(120_000).default(20_000),
+    /**
+     * How long a run waits for another watcher's lock. 30 s outwaits a holder killed mid-run: its
+     * session (TTL 10 s, unrenewed once it is dead) is invalidated within 2 × TTL, then lock-delay
+     * (1 s), so the lock is free after at most 21 s. Consul runs a watch's handlers one at a time,
+     * so a waiting handler delays the next firing, which then carries the newest state.
+     */
+    lockWaitMs: z.number().int().min(0).max(120_000).default(30_000),
     consulTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
     /** Attempts per Route53 call, retries on Throttling/PriorRequestNotComplete/5xx included. */
     route53MaxAttempts: z.number().int().min(1).max(10).default(6),

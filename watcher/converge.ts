@@ -6,7 +6,7 @@ import { computePlan, hasChanges, nodeOf, type Plan } from './plan/plan.ts';
 import type { Change } from './provider/batches.ts';
 import { ChangeRejectedError, type Route53Provider } from './provider/route53.ts';
 import { toInstances } from './source/consul-health.ts';
-import type { ConsulState, RunStatus } from './state/consul-state.ts';
+import type { ConsulState, HeldLock, RunStatus } from './state/consul-state.ts';
 
 export interface Snapshot {
   instances: Instance[];
@@ -78,12 +78,18 @@ export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise
   };
 }
 
+/**
+ * Passes per run: the first converges to the run's snapshot; each further one catches up with a
+ * change Consul made meanwhile, whose own handler may have given up waiting for the lock.
+ */
+const MAX_PASSES = 3;
+
 export async function converge(deps: ConvergeDeps, command: string, readSnapshot: () => Promise<Snapshot>): Promise<ConvergeResult> {
   const { config, consul, route53, logger } = deps;
-  return consul.withLock(deps.holder, config.lockWaitMs, async () => {
+  return consul.withLock(deps.holder, config.lockWaitMs, async (lock) => {
     const previous = await consul.readStatus();
     let snapshot = await readSnapshot();
-    let result: ConvergeResult['result'] = 'applied';
+    let result: ConvergeResult['result'] = 'unchanged';
     const appliedIndex = previous?.appliedIndex ?? null;
     if (appliedIndex !== null && snapshot.index < appliedIndex) {
       // Consul coalesces changes and re-fires handlers with old data after a reload, and another
@@ -99,25 +105,28 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     const handWritten = exclusions.filter((exclusion) => exclusion.handWritten === true).map((exclusion) => exclusion.node);
     if (handWritten.length > 0) logger.warn({ nodes: handWritten }, 'exclusions written by hand (not JSON): kept out of DNS; rewrite them with watcher exclude');
     const callsBefore = route53.calls;
+    const startIndex = snapshot.index;
+    const changes = { create: 0, upsert: 0, delete: 0 };
+    const changeIds: string[] = [];
     let plan: Plan | undefined;
-    let changeIds: string[] = [];
-    for (let attempt = 1; attempt <= config.replanAttempts; attempt += 1) {
-      const current = await route53.listOwned();
-      plan = computePlan({ current, instances: snapshot.instances, excluded, policy: config });
-      if (!hasChanges(plan)) {
-        if (result === 'applied') result = 'unchanged';
-        break;
+    for (let pass = 1; ; pass += 1) {
+      const converged = await convergeTo(deps, snapshot, excluded, lock);
+      plan = converged.plan;
+      changeIds.push(...converged.changeIds);
+      if (hasChanges(plan)) {
+        changes.create += plan.creates.length;
+        changes.upsert += plan.upserts.length;
+        changes.delete += plan.deletes.length;
+        if (result === 'unchanged') result = 'applied';
       }
-      try {
-        changeIds = (await route53.apply(changesOf(plan))).changeIds;
-        break;
-      } catch (error) {
-        if (!(error instanceof ChangeRejectedError)) throw error;
-        logger.warn({ attempt, reason: error.message }, 'Route53 rejected the batch (records changed under us); re-planning');
-        if (attempt === config.replanAttempts) throw new RetriesExhaustedError(`Route53 rejected the batch ${attempt} times: ${error.message}`);
-      }
+      if (pass === MAX_PASSES) break;
+      // Catch up before releasing: a handler that gave up waiting for the lock exited 75 and
+      // Consul never re-runs it, so its change is ours to apply while we hold the lock.
+      const fresh = await readConsulSnapshot(consul, config.service);
+      if (fresh.index <= snapshot.index) break;
+      logger.info({ convergedTo: snapshot.index, consulIndex: fresh.index }, 'Consul moved on during the run: converging again before releasing the lock');
+      snapshot = fresh;
     }
-    if (plan === undefined) throw new Error('no plan computed');
 
     if (plan.skipped.length > 0) {
       logger.warn({ skipped: plan.skipped }, 'registrations left out of DNS: Route53 would refuse them, or they must never be published');
@@ -125,11 +134,29 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     if (plan.floorEngaged) {
       logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
     }
-    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, route53.calls - callsBefore, result);
+    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, route53.calls - callsBefore, result, { changes, startIndex });
+    lock.assertHeld();
     await consul.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
     return { plan, result, changeIds, snapshot, status };
   });
+}
+
+/** One pass: plan against Route53's records and apply, re-planning when Route53 rejects a batch. */
+async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<string>, lock: HeldLock): Promise<{ plan: Plan; changeIds: string[] }> {
+  const { config, route53, logger } = deps;
+  for (let attempt = 1; ; attempt += 1) {
+    const current = await route53.listOwned();
+    const plan = computePlan({ current, instances: snapshot.instances, excluded, policy: config });
+    if (!hasChanges(plan)) return { plan, changeIds: [] };
+    try {
+      return { plan, changeIds: (await route53.apply(changesOf(plan), () => lock.assertHeld())).changeIds };
+    } catch (error) {
+      if (!(error instanceof ChangeRejectedError)) throw error;
+      logger.warn({ attempt, reason: error.message }, 'Route53 rejected the batch (records changed under us); re-planning');
+      if (attempt >= config.replanAttempts) throw new RetriesExhaustedError(`Route53 rejected the batch ${attempt} times: ${error.message}`);
+    }
+  }
 }
 
 export function changesOf(plan: Plan): Change[] {
@@ -148,9 +175,12 @@ function runStatus(
   exclusions: { excluded: Set<string>; handWritten: string[] },
   calls: number,
   result: string,
+  run: { changes: { create: number; upsert: number; delete: number }; startIndex: number },
 ): RunStatus {
-  const changes = { create: plan.creates.length, upsert: plan.upserts.length, delete: plan.deletes.length, deferredDeletes: plan.deferredDeletes.length };
+  // Changes are the whole run's (every pass); deferred deletions and the rest are the last pass's.
+  const changes = { ...run.changes, deferredDeletes: plan.deferredDeletes.length };
   const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
+  if (snapshot.index !== run.startIndex) parts.push(`caught up from Consul index ${run.startIndex} to ${snapshot.index} (Consul changed during the run)`);
   if (exclusions.handWritten.length > 0) parts.push(`hand-written exclusion(s), not JSON: ${exclusions.handWritten.join(', ')}`);
   if (plan.skipped.length > 0) parts.push(`${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`);
   if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);

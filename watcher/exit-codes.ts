@@ -10,7 +10,7 @@ export const EXIT = {
   UNAVAILABLE: 69,
   /** A bug. */
   SOFTWARE: 70,
-  /** Tried within the retry bound and still could not finish: throttled, lock busy, batches rejected. */
+  /** Tried within the retry bound and still could not finish: throttled, lock busy or lost, batches rejected. */
   TRANSIENT: 75,
   /** Refused for safety, nothing changed: `exclude` would take DNS below the floor (--force overrides). */
   REFUSED: 77,

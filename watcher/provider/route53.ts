@@ -76,10 +76,12 @@ export class Route53Provider {
     return owned;
   }
 
-  async apply(changes: readonly Change[]): Promise<ApplyResult> {
+  /** `beforeEachBatch` may throw to stop before the next batch (the lock is no longer held). */
+  async apply(changes: readonly Change[], beforeEachBatch: () => void = () => undefined): Promise<ApplyResult> {
     const changeIds: string[] = [];
     let calls = 0;
     for (const batch of toBatches(changes)) {
+      beforeEachBatch();
       calls += 1;
       this.calls += 1;
       try {

@@ -122,15 +122,23 @@ export class ConsulState {
 
   /**
    * Holds `<prefix>/lock` through a session while `work` runs, so handlers on several agents take
-   * turns instead of fighting. The session's TTL frees the lock if this process dies holding it.
+   * turns instead of fighting. The session has Consul's minimum TTL and is renewed every TTL/2 while
+   * this process lives (as api/lock.go's RenewPeriodic does), so a holder killed mid-run frees the
+   * lock within 2 × TTL + lock-delay: Consul invalidates an unrenewed session between TTL and 2 × TTL.
+   * `work` calls `lock.assertHeld()` before each write: once a renew fails, or none succeeded for
+   * nearly a TTL, the session may be gone and another holder writing, so the run stops.
    */
-  async withLock<T>(holder: string, waitMs: number, work: () => Promise<T>): Promise<T> {
+  async withLock<T>(holder: string, waitMs: number, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const key = `${this.#settings.kvPrefix}/lock`;
-    const { ID: session } = (await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: '30s', behavior: 'release', lockdelay: '1s' }));
+    const created = Date.now();
+    const { ID: session } = await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY });
+    // Renewed from the start: waiting for the lock may outlast the TTL.
+    const keeper = new SessionKeeper(session, created, (id) => this.#consul.session.renew({ id }));
     try {
       const deadline = Date.now() + waitMs;
       let index: string | undefined;
       for (let attempt = 0; ; attempt += 1) {
+        keeper.assertHeld();
         const acquired = await this.#consul.kv.set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session });
         if (acquired) break;
         const remaining = deadline - Date.now();
@@ -142,14 +150,81 @@ export class ConsulState {
         index = response.headers['x-consul-index'];
       }
       try {
-        return await work();
+        return await work(keeper);
       } finally {
         await this.#consul.kv.set({ key, value: '', release: session }).catch(() => undefined);
       }
     } finally {
+      keeper.stop();
       await this.#consul.session.destroy({ id: session }).catch(() => undefined);
     }
   }
+}
+
+/** Consul's minimum session TTL (Consul docs, "Sessions": 10s to 86400s). */
+export const SESSION_TTL_MS = 10_000;
+/** After a holder dies, the lock stays closed this long (Consul's lock-delay), so its last write lands first. */
+const LOCK_DELAY = '1s';
+/**
+ * A write starts only if the last successful renew was sent less than TTL minus this ago: Consul
+ * keeps a session at least TTL after a renew, and this leaves time for the write itself.
+ */
+const RENEW_MARGIN_MS = 2000;
+
+export interface HeldLock {
+  /** Throws LockLostError when the session may no longer hold the lock; call before every write. */
+  assertHeld(): void;
+}
+
+class SessionKeeper implements HeldLock {
+  readonly #session: string;
+  readonly #renew: (id: string) => Promise<unknown>;
+  /** When the last successful renew (or the create) was sent: Consul's TTL counts from its arrival, later. */
+  #renewedAt: number;
+  #lost: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(session: string, createdAt: number, renew: (id: string) => Promise<unknown>) {
+    this.#session = session;
+    this.#renewedAt = createdAt;
+    this.#renew = renew;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => void this.#renewOnce(), SESSION_TTL_MS / 2);
+    this.#timer.unref();
+  }
+
+  async #renewOnce(): Promise<void> {
+    const sent = Date.now();
+    try {
+      // 404 (session already invalidated) rejects like any other failure.
+      await this.#renew(this.#session);
+      this.#renewedAt = sent;
+    } catch (error) {
+      this.#lost ??= `renewing the lock's Consul session failed (${error instanceof Error ? error.message : String(error)})`;
+      return;
+    }
+    if (!this.#stopped) this.#schedule();
+  }
+
+  assertHeld(): void {
+    if (this.#lost !== undefined) throw new LockLostError(`${this.#lost}: stopping before another write`);
+    const since = Date.now() - this.#renewedAt;
+    if (since > SESSION_TTL_MS - RENEW_MARGIN_MS) throw new LockLostError(`the lock's Consul session was last renewed ${since} ms ago (TTL ${SESSION_TTL_MS} ms): stopping before another write`);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+}
+
+/** The lock may have passed to another watcher (its session not renewed in time): nothing more was written. */
+export class LockLostError extends Error {
+  override name = 'LockLostError';
 }
 
 export class LockTimeoutError extends Error {
