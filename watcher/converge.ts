@@ -110,7 +110,8 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     const changeIds: string[] = [];
     let plan: Plan | undefined;
     for (let pass = 1; ; pass += 1) {
-      const converged = await convergeTo(deps, snapshot, excluded, lock);
+      // The deletion cap is the run's, not each pass's: catching up never widens the blast radius.
+      const converged = await convergeTo(deps, snapshot, excluded, config.maxDeletesPerRun - changes.delete, lock);
       plan = converged.plan;
       changeIds.push(...converged.changeIds);
       if (hasChanges(plan)) {
@@ -143,11 +144,11 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
 }
 
 /** One pass: plan against Route53's records and apply, re-planning when Route53 rejects a batch. */
-async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<string>, lock: HeldLock): Promise<{ plan: Plan; changeIds: string[] }> {
+async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<string>, deletesLeft: number, lock: HeldLock): Promise<{ plan: Plan; changeIds: string[] }> {
   const { config, route53, logger } = deps;
   for (let attempt = 1; ; attempt += 1) {
     const current = await route53.listOwned();
-    const plan = computePlan({ current, instances: snapshot.instances, excluded, policy: config });
+    const plan = computePlan({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
     if (!hasChanges(plan)) return { plan, changeIds: [] };
     try {
       return { plan, changeIds: (await route53.apply(changesOf(plan), () => lock.assertHeld())).changeIds };

@@ -166,3 +166,36 @@ describe('a holder that lost its session', () => {
     assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);
   });
 });
+
+describe('catching up within the run’s deletion cap', () => {
+  it('when a second node goes critical during a run that used its whole maxDeletesPerRun, then the catch-up defers that deletion instead of widening the blast radius', async () => {
+    // Nodes 3 and 4 back, all four in DNS.
+    for (const name of ['api-node-3', 'api-node-4']) {
+      const node = await startTestNode();
+      nodes.set(name, node);
+      await registerApiNode(world, name, `127.0.3.${name.slice(-1)}`, node);
+      await checkStatus(name, 'passing');
+    }
+    const capped = configFileWith(world, { maxDeletesPerRun: 1, minHealthy: 1 });
+    assert.equal((await watcherCli(world, ['reconcile', '--config', capped])).code, 0);
+    await waitForPublished(world, ALL, 'nodes 3 and 4 back');
+
+    await critical('api-node-4');
+    world.route53.injectFault({ kind: 'latency', ms: 15_000, operation: 'ChangeResourceRecordSets', count: 1 });
+    const startedAt = Date.now();
+    const holder = startWatcher(['reconcile', '--config', capped]);
+    await waitForLockHeld('the reconcile run');
+    await waitFor(() => world.route53.calls().some((call) => call.operation === 'ListResourceRecordSets' && call.at >= startedAt) || undefined, { timeoutMs: 30_000, intervalMs: 50, what: 'the holder to list the records' });
+    await critical('api-node-3');
+
+    const result = await holder.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2', 'api-node-3'], 'one deletion this run; api-node-3 waits for the next');
+    const after = await status();
+    assert.match(after.message, /caught up from Consul index/);
+    assert.match(after.message, /1 deletion\(s\) deferred by the per-run cap/);
+
+    assert.equal((await watcherCli(world, ['reconcile', '--config', capped])).code, 0);
+    assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);
+  });
+});
