@@ -1,6 +1,7 @@
 // Sentinel's argv for the two hooks, parsed strictly: a hook that guesses at its input could
 // write a wrong master into DNS, so anything unexpected is a permanent error.
 import { isIP } from 'node:net';
+import { printableJson } from '../common/printable.ts';
 
 export class ArgumentError extends Error {
   override name = 'ArgumentError';
@@ -48,7 +49,7 @@ function parseIp(text: string | undefined, what: string): string {
 }
 
 function show(text: string | undefined): string {
-  return text === undefined ? 'nothing' : JSON.stringify(text.slice(0, 80));
+  return text === undefined ? 'nothing' : printableJson(text.slice(0, 80));
 }
 
 /** `<master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>` (sentinel.conf, client-reconfig-script). */

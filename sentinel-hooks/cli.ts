@@ -1,6 +1,7 @@
 // The hooks' command line: (argv, streams, environment) → exit code. main.ts only calls run().
 import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { printableJson, printableJsonLines } from '../common/printable.ts';
 import { ArgumentError, endpointKey, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from './args.ts';
 import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts';
 import { ConsulAgent, ConsulResponseError, ConsulUnavailableError } from './consul.ts';
@@ -69,7 +70,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 
   // JSON lines on stderr: Sentinel's log (journal) is where the script's stderr ends up.
-  const logger = pino({ base: { program: 'st-api-sentinel-hooks', command }, level: io.env.ST_SENTINEL_HOOKS_LOG_LEVEL ?? 'info' }, io.stderr);
+  const logger = pino({ base: { program: 'st-api-sentinel-hooks', command }, level: io.env.ST_SENTINEL_HOOKS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
   let config: HooksConfig | undefined;
   const abort = new AbortController();
   let deadlineTimer: NodeJS.Timeout | undefined;
@@ -111,7 +112,7 @@ function splitCommandLine(argv: readonly string[]): { command: string | undefine
       const value = arg === '--config' ? argv[++i] : arg.slice('--config='.length);
       if (value === undefined || value === '') throw new UsageError('--config needs a path');
       values.config = value;
-    } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(arg.slice(0, 40))}`);
+    } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${printableJson(arg.slice(0, 40))}`);
     else return { command: arg, positionals: argv.slice(i + 1), values };
   }
   return { command: undefined, positionals: [], values };
@@ -127,7 +128,7 @@ async function dispatch(command: string, positionals: string[], config: HooksCon
     case 'notification':
       return await notification(positionals, config, logger, signal);
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(command.slice(0, 40))}`);
+      throw new UsageError(`unknown command ${printableJson(command.slice(0, 40))}`);
   }
 }
 

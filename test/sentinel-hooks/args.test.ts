@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ArgumentError, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from '../../sentinel-hooks/args.ts';
-import { addEvent, emptyRing, parseRing } from '../../sentinel-hooks/events.ts';
+import { ConsulAgent } from '../../sentinel-hooks/consul.ts';
+import { addEvent, emptyRing, parseRing, recordEvent } from '../../sentinel-hooks/events.ts';
+import { startConsulDouble } from '../doubles/consul/double.ts';
+
+/** Characters that would rewrite what a reader sees: RLO (reads backwards), LINE SEPARATOR, NEL, a C1 control. */
+const UNSAFE_SHOWN = /[\u202e\u2028\u0085\u009b]/;
 
 const good = ['mymaster', 'leader', 'start', '10.0.0.2', '6379', '10.0.0.3', '6379'];
 const withArg = (i: number, value: string): string[] => good.map((a, j) => (j === i ? value : a));
@@ -27,6 +32,20 @@ describe('parseClientReconfigArgs', () => {
     assert.throws(() => parseClientReconfigArgs(withArg(1, 'boss')), ArgumentError);
     assert.equal(parseClientReconfigArgs(withArg(2, 'failover')).state, 'failover');
     assert.throws(() => parseClientReconfigArgs(withArg(2, 'st art')), ArgumentError);
+  });
+  it('when a refused argument holds bidi or separator characters, then the error shows them escaped, not raw', () => {
+    const hostile = 'my\u202eretsam\u2028+switch-master\u0085';
+    const error = (() => {
+      try {
+        parseClientReconfigArgs(withArg(0, hostile));
+      } catch (caught) {
+        return caught as Error;
+      }
+      throw new Error('accepted a hostile master name');
+    })();
+    assert.ok(error instanceof ArgumentError);
+    assert.doesNotMatch(error.message, UNSAFE_SHOWN);
+    assert.match(error.message, /my\\u202eretsam\\u2028\+switch-master\\u0085/);
   });
   it('when from and to are the same instance or the name has spaces, then it is refused', () => {
     assert.throws(() => parseClientReconfigArgs(withArg(5, '10.0.0.2')), ArgumentError);
@@ -59,6 +78,20 @@ describe('notification arguments and the event ring', () => {
     for (let i = 0; i < 30; i++) ring = addEvent(ring, { time: new Date(1_800_000_000_000 + i * 60_000), type: '+sdown', description: `e${i}`, reporter: 'a' }, 5);
     assert.deepEqual(ring.events.map((e) => e.description), ['e29', 'e28', 'e27', 'e26', 'e25']);
     assert.equal(ring.count, 30);
+  });
+  it('when a description holds bidi or separator characters, then the KV value shows them escaped and still reads back exactly', async () => {
+    const consul = await startConsulDouble({ checkUpdateIntervalMs: 0 });
+    try {
+      const agent = new ConsulAgent({ address: consul.httpAddr, token: undefined, timeoutMs: 5000, signal: AbortSignal.timeout(30_000) });
+      const description = 'master mymaster 10.0.0.2 6379 \u202e2/2 mroq#\u2028\u009b';
+      assert.deepEqual(parseNotificationArgs(['+sdown', description]).description, description);
+      await recordEvent(agent, 'redis/sentinel/events/mymaster', 'mymaster', { time: new Date(), type: '+sdown', description, reporter: 'sentinel-1' }, 10);
+      const raw = await (await fetch(`${consul.httpAddr}/v1/kv/redis/sentinel/events/mymaster?raw`)).text();
+      assert.doesNotMatch(raw, UNSAFE_SHOWN, 'the Consul UI would show the raw characters');
+      assert.equal(parseRing(raw, 'mymaster').last?.description, description);
+    } finally {
+      await consul.stop();
+    }
   });
   it('when the stored value is not a ring, then recording starts over instead of failing forever', () => {
     assert.deepEqual(parseRing('{"oops":1}', 'm'), emptyRing('m'));
