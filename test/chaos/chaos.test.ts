@@ -88,6 +88,13 @@ describe('plays judged against the faults in force', () => {
     assert.deepEqual(judgePlays([playAt(2000, 'documented-503'), playAt(7000, 'documented-503'), playAt(21_000, 'ok-after-retry')], faults), []);
   });
 
+  it('when a play started just before MariaDB stopped gets the documented 503, then that is allowed; one that ended before is not', () => {
+    const straddling: PlayRecord = { startedAt: 900, finishedAt: 1400, outcome: 'documented-503', cause: '', attempts: 1 };
+    const before: PlayRecord = { startedAt: 500, finishedAt: 900, outcome: 'documented-503', cause: '', attempts: 1 };
+    assert.deepEqual(judgePlays([straddling], faults), []);
+    assert.deepEqual(judgePlays([before], faults).map((v) => v.invariant), ['503 only while MySQL is gone']);
+  });
+
   it('when a play gets the documented 503 with MySQL up, or fails, then each is a violation', () => {
     const violations = judgePlays([playAt(25_000, 'documented-503'), playAt(40_000, 'failed', 'HTTP 500 INTERNAL')], faults);
     assert.deepEqual(violations.map((v) => v.invariant), ['503 only while MySQL is gone', 'no play fails']);

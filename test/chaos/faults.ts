@@ -186,7 +186,10 @@ export const FAULTS: readonly FaultKind[] = [
   mariadbStop,
   handExclusion,
   consulReload,
-  route53Fault('Route53 throttling', { kind: 'throttling', count: 12 }),
+  // A burst the watcher's retries absorb (route53MaxAttempts 6: five throttles, then success), so the
+  // critical node must still leave DNS within one run. A longer burst fails runs by design (exit 75, the
+  // next firing or reconcile repairs: test/watcher/lock-handover.test.ts) and is not judged by that bound.
+  route53Fault('Route53 throttling', { kind: 'throttling', count: 5 }),
   route53Fault('Route53 5xx', { kind: 'internalFailure', count: 4 }),
   watcherKill,
 ];

@@ -65,11 +65,19 @@ export function faultAt(faults: readonly FaultRecord[], at: number): FaultRecord
   return faults.find((f) => at >= f.injectedAt && at <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + (f.mysqlDown ? MYSQL_GRACE_MS : 0));
 }
 
-/** No play fails; the documented 503 only while a MySQL fault is in force. Plays are judged by the fault in force when they started. */
+/** A MySQL fault in force at any moment of [from, to]: a play that started just before MariaDB stopped waits on it. */
+function mysqlFaultDuring(faults: readonly FaultRecord[], from: number, to: number): FaultRecord | undefined {
+  return faults.find((f) => f.mysqlDown && to >= f.injectedAt && from <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + MYSQL_GRACE_MS);
+}
+
+/**
+ * No play fails; the documented 503 only while a MySQL fault is in force during the play. Plays are
+ * counted under the fault in force when they started.
+ */
 export function judgePlays(plays: readonly PlayRecord[], faults: readonly FaultRecord[]): Violation[] {
   const violations: Violation[] = [];
   for (const p of plays) {
-    const fault = faultAt(faults, p.startedAt);
+    const fault = mysqlFaultDuring(faults, p.startedAt, p.finishedAt) ?? faultAt(faults, p.startedAt);
     if (p.outcome === 'failed') violations.push({ at: p.startedAt, invariant: 'no play fails', detail: `${p.cause} (${p.attempts} attempt(s))` });
     if (p.outcome === 'documented-503' && fault?.mysqlDown !== true) violations.push({ at: p.startedAt, invariant: '503 only while MySQL is gone', detail: `${p.cause} during ${fault?.kind ?? 'no fault'}` });
   }
