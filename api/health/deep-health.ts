@@ -57,6 +57,8 @@ async function runBounded(probe: Probe, timeoutMs: number): Promise<ProbeOutcome
 export function describeFailure(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return `error(${code.toLowerCase()})`;
+  // ioredis' commandTimeout: the server did not answer in time, or this process was too busy to read it.
+  if (error instanceof Error && error.message === 'Command timed out') return 'timeout(command)';
   return 'error';
 }
 
