@@ -10,15 +10,20 @@ import { build } from 'esbuild';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 export async function bundleHooks(outfile: string): Promise<void> {
+  await bundleProgram('sentinel-hooks/main.ts', outfile);
+}
+
+/** One program (`entry`, relative to the repository) as one self-contained ESM file. */
+export async function bundleProgram(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [join(ROOT, 'sentinel-hooks', 'main.ts')],
+    entryPoints: [join(ROOT, entry)],
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     outfile,
     logLevel: 'warning',
-    // pino and zod are CommonJS inside; an ESM bundle needs a require for them.
+    // Dependencies such as pino and zod are CommonJS inside; an ESM bundle needs a require for them.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   });
 }
