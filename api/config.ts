@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { readJsonFile } from '../common/program-config.ts';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
@@ -291,20 +292,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
 }
 
 export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Config {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError([`ST_API_CONFIG: cannot read ${path} (${errorCode(error)})`]);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    // The parser's message quotes the text around the mistake, which may be a secret.
-    throw new ConfigError([`ST_API_CONFIG: ${path} is not valid JSON (its text is not repeated here: it may hold secrets)`]);
-  }
-  return parseConfig(raw, env);
+  return parseConfig(readJsonFile(path, (message) => new ConfigError([`ST_API_CONFIG: ${message}`])), env);
 }
 
 function errorCode(error: unknown): string {

@@ -1,25 +1,29 @@
 // What the two command-line programs (watcher/ and sentinel-hooks/) share: their JSON configuration
 // file, checked against a zod schema, and the local Consul agent, found through Consul's own
-// environment variables the way the consul CLI finds it. Each program passes its own error class,
-// so its exit code for "bad configuration" stays its own.
+// environment variables the way the consul CLI finds it. st-api reads its file with readJsonFile too.
+// Each program passes its own error class, so its exit code for "bad configuration" stays its own.
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 
-/** The file parsed and checked; every problem is named by its key, in one message. */
-export function readConfigFile<Schema extends z.ZodType>(file: string, schema: Schema, fail: (message: string) => Error): z.output<Schema> {
+/** A configuration file's JSON, or `fail` with a sentence that names the file and never quotes its text. */
+export function readJsonFile(file: string, fail: (message: string) => Error): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     throw fail(`cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     // The parser's message quotes the text around the mistake, which may be a secret.
     throw fail(`${file} is not valid JSON (its text is not repeated here: it may hold secrets)`);
   }
+}
+
+/** The file parsed and checked; every problem is named by its key, in one message. */
+export function readConfigFile<Schema extends z.ZodType>(file: string, schema: Schema, fail: (message: string) => Error): z.output<Schema> {
+  const raw = readJsonFile(file, fail);
   const result = schema.safeParse(raw);
   if (!result.success) {
     throw fail(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
