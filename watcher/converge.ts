@@ -123,7 +123,15 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
       if (pass === MAX_PASSES) break;
       // Catch up before releasing: a handler that gave up waiting for the lock exited 75 and
       // Consul never re-runs it, so its change is ours to apply while we hold the lock.
-      const fresh = await readConsulSnapshot(consul, config.service);
+      // Best effort: the changes are applied, so a Consul that stops answering now must not turn
+      // this run into a failure whose status says DNS was left unchanged.
+      let fresh: Snapshot;
+      try {
+        fresh = await readConsulSnapshot(consul, config.service);
+      } catch (error) {
+        logger.warn({ err: error }, 'could not read Consul again to catch up; the next run will');
+        break;
+      }
       if (fresh.index <= snapshot.index) break;
       logger.info({ convergedTo: snapshot.index, consulIndex: fresh.index }, 'Consul moved on during the run: converging again before releasing the lock');
       snapshot = fresh;
