@@ -143,11 +143,17 @@ async function dispatch(command: string, positionals: string[], values: Values, 
     case 'exclude': {
       const node = requireNode(positionals);
       if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
-      const impact = await exclusionImpact(deps, node);
-      if (!impact.known) {
+      // With --force the impact is only printed: an operator must be able to keep a node out of DNS
+      // while Route53 (or Consul's health answer) is unavailable, for when it comes back.
+      const impact = await exclusionImpact(deps, node).catch((error: unknown) => {
+        if (values.force !== true) throw error;
+        io.stderr.write(`watcher: warning: cannot work out what excluding ${node} would do to DNS (${printable(error instanceof Error ? error.message : String(error))}); excluding it anyway (--force)\n`);
+        return undefined;
+      });
+      if (impact !== undefined && !impact.known) {
         io.stderr.write(`watcher: warning: Consul has no ${deps.config.service} instance on node ${node} (known: ${impact.knownNodes.map(printable).join(', ') || 'none'}); excluding it anyway, in case it registers later\n`);
       }
-      if (impact.breaksFloor) {
+      if (impact?.breaksFloor === true) {
         if (values.force !== true) {
           io.stderr.write(`watcher: refusing to exclude ${node}: ${floorConsequence(impact, deps.config.minHealthy)}\n  Nothing was changed. To exclude it anyway, add --force.\n`);
           return EXIT.REFUSED;

@@ -70,8 +70,24 @@ describe('exclude and the floor', () => {
     assert.doesNotMatch(result.stderr, /refusing/, 'it takes nothing out of DNS, so the floor does not stand in the way');
   });
 
+  it('when Route53 cannot be reached, then exclude fails as unavailable and records nothing, unless --force, which records it with a warning', async () => {
+    // Port 1 on loopback: nothing listens, every Route53 call is refused.
+    const unreachable = { AWS_ENDPOINT_URL_ROUTE_53: 'http://127.0.0.1:1' };
+    try {
+      const refused = await watcherCli(world, ['exclude', 'api-node-98', '--reason', 'new node', '--no-apply'], { env: unreachable });
+      assert.equal(refused.code, 69, refused.stderr);
+      assert.equal(await exclusionOf('api-node-98'), undefined, 'nothing recorded without --force');
+      const forced = await watcherCli(world, ['exclude', 'api-node-98', '--reason', 'new node', '--no-apply', '--force'], { env: unreachable });
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stderr, /warning: cannot work out what excluding api-node-98 would do to DNS .*excluding it anyway \(--force\)/);
+      assert.match((await exclusionOf('api-node-98')) ?? '', /new node/);
+    } finally {
+      Object.assign(process.env, world.env); // watcherCli leaves its environment in process.env
+    }
+  });
+
   it('when the nodes are included again, then DNS holds all three', async () => {
-    for (const node of ['api-node-1', 'api-node-2', 'api-node-99']) assert.equal((await watcherCli(world, ['include', node])).code, 0);
+    for (const node of ['api-node-1', 'api-node-2', 'api-node-98', 'api-node-99']) assert.equal((await watcherCli(world, ['include', node])).code, 0);
     assert.deepEqual(inDns(), ALL);
   });
 });
