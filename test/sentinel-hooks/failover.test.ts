@@ -23,15 +23,26 @@ async function role(key: string): Promise<string> {
   return Array.isArray(reply) ? String(reply[0]) : 'down';
 }
 
-/** Until Consul DNS answers exactly `master` and every Redis reports the role Sentinel gave it. */
+/**
+ * Until Consul DNS answers exactly `master` and every Redis reports the role Sentinel gave it. A
+ * timeout names what was still unsettled at the last look, so a slow machine and a wrong state read
+ * differently in the failure.
+ */
 async function settled(master: string, timeoutMs: number): Promise<void> {
   await waitFor(async () => {
     const dns = await system.dnsMasters();
     const regs = await system.registrations();
     const roles = await Promise.all(system.cluster.redis.map((r) => role(r.key)));
-    return dns.length === 1 && dns[0] === master.split(':')[0] && regs.length === 3
-      && regs.every((r) => r.health === 'passing' && r.tags.length === 1 && r.tags[0] === (`${r.address}:${system.cluster.redis[0]?.port}` === master ? 'master' : 'replica'))
-      && roles.filter((r) => r === 'master').length === 1;
+    const expectedTag = (address: string): string => (`${address}:${system.cluster.redis[0]?.port}` === master ? 'master' : 'replica');
+    const unsettled = [
+      ...(dns.length === 1 && dns[0] === master.split(':')[0] ? [] : [`DNS answers [${dns.join(', ')}]`]),
+      ...(regs.length === 3 ? [] : [`${regs.length} registrations`]),
+      ...regs.filter((r) => !(r.health === 'passing' && r.tags.length === 1 && r.tags[0] === expectedTag(r.address)))
+        .map((r) => `${r.address} is ${r.health} [${r.tags.join(', ')}]: ${r.output}`),
+      ...(roles.filter((r) => r === 'master').length === 1 ? [] : [`roles ${roles.join(', ')}`]),
+    ];
+    if (unsettled.length > 0) throw new Error(unsettled.join('; '));
+    return true;
   }, { timeoutMs, intervalMs: 100, what: `Consul and Redis to settle on ${master}` });
 }
 
@@ -43,7 +54,7 @@ async function forcedFailover(): Promise<void> {
   }, { timeoutMs: 30_000, intervalMs: 250, what: 'SENTINEL FAILOVER to be accepted' });
 }
 
-describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
+describe('sentinel hooks with real Sentinels', { timeout: 300_000 }, () => {
   before(async () => {
     system = await startHooksSystem({ reconcilePeriodMs: 2000 });
     await system.cluster.waitStable(30_000);
@@ -134,7 +145,7 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     }
     // The holder gone, the next run promotes.
     await waitFor(async () => (await system.cli(host, ['reconcile'])) === 0 && (await system.dnsMasters()).join() === ip, { timeoutMs: 10_000, intervalMs: 200, what: 'the master tagged again' });
-    await settled(master, 20_000);
+    await settled(master, 40_000);
   });
 
   it('when the master is killed with -9 (scenario 1), then soon after the failover ends DNS answers the new master and the old one is out', async () => {
@@ -180,7 +191,7 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     assert.equal(last?.old?.health, 'passing', JSON.stringify(last));
     assert.ok(samples.every((s) => !s.value.dns.includes('127.0.0.2')), 'the returning master never answered as master');
     assert.equal(await role(old.key), 'slave');
-    await settled(master, 20_000);
+    await settled(master, 40_000);
   });
 
   it('when a failover is forced while the old master stays writable (scenario 2), then DNS never answers two masters for longer than one check interval', async () => {
@@ -200,7 +211,7 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     process.stderr.write(`# scenario 2: longest two-master answer ${longest} ms over ${samples.length} DNS samples\n`);
     assert.ok(longest <= system.reconcilePeriodMs, `two masters in DNS for ${longest} ms`);
     assert.ok(samples.some((s) => s.value.length === 1 && s.value[0] === master.split(':')[0]), 'DNS moved to the new master within the polling window');
-    await settled(master, 30_000);
+    await settled(master, 40_000);
   });
 
   it('when two failovers run back to back and a hook is then retried with the first one\'s arguments (scenario 4), then Consul still shows the true master', async () => {
@@ -211,7 +222,7 @@ describe('sentinel hooks with real Sentinels', { timeout: 170_000 }, () => {
     await waitFor(async () => (await role(b)) === 'master', { timeoutMs: 10_000, intervalMs: 100, what: `${b} to be master` });
     await forcedFailover();
     const c = await waitFor(async () => { const m = await agreedMaster(5000); return m !== b ? m : null; }, { timeoutMs: 30_000, intervalMs: 100, what: 'second failover' });
-    await settled(c, 30_000);
+    await settled(c, 40_000);
     // Sentinel's retry replays argv verbatim; run it on the host that argv would promote.
     const [aIp, aPort] = a.split(':');
     const [bIp, bPort] = b.split(':');
