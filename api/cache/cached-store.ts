@@ -4,10 +4,11 @@
 // Per play: content and device class are usually in process memory (a few seconds); the content
 // (if not) and the viewer's rights are read with one MGET; on a miss the catalog answers both in
 // one query, and both are written back in one pipeline the play does not wait for.
+import { withTimeout } from '../../common/with-timeout.ts';
 import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { settleWithin, type RedisSource } from './redis-client.ts';
+import { redisStuck, type RedisSource } from './redis-client.ts';
 
 export interface CacheTtls {
   contentSeconds: number;
@@ -113,7 +114,7 @@ export class CachedCatalogStore implements CatalogStore {
       return misses;
     }
     try {
-      const raws = await this.#metrics.observe('redis', 'mget', () => settleWithin(redis.mget(...keys), this.#redis.deadlineMs));
+      const raws = await this.#metrics.observe('redis', 'mget', () => withTimeout(redis.mget(...keys), this.#redis.deadlineMs, redisStuck));
       return raws.map((raw, index) => {
         count(index, raw === null ? 'miss' : 'hit');
         return raw === null ? undefined : (JSON.parse(raw) as Entry<unknown>);

@@ -1,6 +1,7 @@
 // The system of record, read through a bounded pool with parameterised statements only.
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
+import { withTimeout } from '../../common/with-timeout.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { CatalogStore, Content, DeviceClass, PlayData, Protocol, Right, RightKind } from './types.ts';
@@ -117,30 +118,20 @@ export class MysqlCatalogStore implements CatalogStore {
   async #query(operation: string, sql: string, params: (string | number)[]): Promise<RowDataPacket[]> {
     try {
       return await this.#metrics.observe('mysql', operation, () =>
-        withDeadline(
+        // mysql2's `timeout` covers the statement's execution but not its PREPARE on a connection that
+        // has not seen it yet, nor the wait for a pool slot: against a stalled server those wait forever.
+        // This outer bound is what actually bounds a play; the pool's bounded queue keeps abandoned
+        // calls from piling up.
+        withTimeout(
           this.#pool.execute<RowDataPacket[]>({ sql, timeout: this.#queryTimeoutMs }, params).then(([rows]) => rows),
           this.#queryTimeoutMs,
+          (ms) => Object.assign(new Error(`no answer within ${ms} ms`), { code: 'DEADLINE_EXCEEDED' }),
         ),
       );
     } catch (error) {
       throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS, cause: error });
     }
   }
-}
-
-/**
- * mysql2's `timeout` covers the statement's execution but not its PREPARE on a connection that has
- * not seen it yet, nor the wait for a pool slot: against a stalled server those wait forever. This
- * outer deadline is what actually bounds a play. The abandoned call finishes or fails on its own,
- * and the pool's bounded queue keeps abandoned calls from piling up.
- */
-function withDeadline<T>(call: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'DEADLINE_EXCEEDED' })), timeoutMs);
-  });
-  call.catch(() => undefined);
-  return Promise.race([call, deadline]).finally(() => clearTimeout(timer));
 }
 
 function splitList(value: string): string[] {
