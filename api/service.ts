@@ -62,7 +62,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     cdns,
     policy: config.playback,
     now,
-    grantCache: new GrantCache(),
+    grantCache: new GrantCache(now),
     ...(manifests === undefined ? {} : { manifests: { publicUrl: manifests.publicUrl, tokens: manifests.tokens }, manifestRoute: manifests }),
     corsOrigins: config.cors.allowedOrigins,
     ...(options.random === undefined ? {} : { random: options.random }),

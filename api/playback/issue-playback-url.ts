@@ -3,7 +3,7 @@
 import type { CatalogStore, Protocol } from '../catalog/types.ts';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
 import { grantAccess, type DeliveryMode, type ManifestService, type PlaybackCookie } from '../delivery/delivery.ts';
-import { URL_SLOT_SECONDS, type GrantCache } from '../delivery/grant-cache.ts';
+import type { GrantCache } from '../delivery/grant-cache.ts';
 import { decideEntitlement } from '../entitlement/decide.ts';
 import { AppError } from '../errors.ts';
 import type { Viewer } from '../auth/client-token.ts';
@@ -34,8 +34,8 @@ export interface PlaybackDeps {
   policy: PlaybackPolicy;
   now: () => number;
   random?: () => number;
-  /** Reuses a grant signed earlier in the same time slot; without it every play signs anew. */
-  grantCache?: GrantCache;
+  /** Gives the issue time (the time slot's start) and reuses a grant signed earlier in the same slot. */
+  grantCache: GrantCache;
   /** st-api's manifest route, when a CDN uses tokenized-manifest delivery. */
   manifests?: ManifestService;
 }
@@ -65,21 +65,21 @@ export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, reque
   const cdn = chooseCdn(deps.cdns, deps.random);
   if (cdn === undefined) throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'No CDN is in rotation', retryAfterSeconds: 30 });
   const { manifestPath, scopePath } = encodeMediaPath(cdn.pathPrefix, rendition.value);
-  // Edges compare whole epoch seconds. Issue times are rounded down to a slot so URLs signed in the
-  // same slot are identical and can be reused; the token and the response agree exactly.
-  const issuedAt = Math.floor(now / 1000 / URL_SLOT_SECONDS) * URL_SLOT_SECONDS;
-  const expiresAt = new Date((issuedAt + deps.policy.urlTtlSeconds) * 1000);
-  const notBefore = new Date((issuedAt - deps.policy.clockSkewSeconds) * 1000);
-  const sign = () => grantAccess(cdn, { origin: cdn.origin, manifestPath, scopePath, notBefore, expiresAt }, deps.manifests);
-  const grant = deps.grantCache === undefined ? sign() : deps.grantCache.get(issuedAt, `${cdn.name} ${manifestPath}`, sign);
+  // The token and the response state the same expiry: both come from the slot's issue time.
+  const expiryOf = (issuedAt: number) => new Date((issuedAt + deps.policy.urlTtlSeconds) * 1000);
+  const { issuedAt, grant } = deps.grantCache.issue(`${cdn.name} ${manifestPath}`, (slotStart) => {
+    const notBefore = new Date((slotStart - deps.policy.clockSkewSeconds) * 1000);
+    return grantAccess(cdn, { origin: cdn.origin, manifestPath, scopePath, notBefore, expiresAt: expiryOf(slotStart) }, deps.manifests);
+  });
 
   return {
     url: grant.url,
     protocol: protocol.value,
     quality: qualityLabel(rendition.value.height),
     cdn: cdn.name,
-    expiresAt: expiresAt.toISOString(),
+    expiresAt: expiryOf(issuedAt).toISOString(),
     delivery: cdn.delivery.mode,
     ...(grant.cookies === undefined ? {} : { cookies: grant.cookies }),
   };
 }
+

@@ -20,6 +20,7 @@ import { createTokenVerifier, tokenKey } from '../../api/auth/client-token.ts';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
 import type { CatalogStore } from '../../api/catalog/types.ts';
+import { GrantCache } from '../../api/delivery/grant-cache.ts';
 import { DEMO_AUDIENCE, DEMO_ISSUER } from '../../api/demo/embedded.ts';
 import { AppError, PROBLEMS, type ProblemCode } from '../../api/errors.ts';
 import type { Probe } from '../../api/health/deep-health.ts';
@@ -348,6 +349,7 @@ async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) =>
     cdns: cdnsFromConfig(config.cdns),
     policy: config.playback,
     now: Date.now,
+    grantCache: new GrantCache(Date.now),
     random: () => 0,
     verifyToken: createTokenVerifier({
       issuer: config.auth.issuer,
