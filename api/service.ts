@@ -3,9 +3,9 @@
 import type { Express } from 'express';
 import { createApp } from './app.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
-import { CachedCatalogStore } from './cache/cached-store.ts';
-import { staticRedisSource, type RedisSource } from './cache/redis-client.ts';
-import { RedisDiscovery } from './cache/redis-discovery.ts';
+import { CachedCatalogStore } from './catalog/cached-store.ts';
+import { staticRedisSource, type RedisSource } from './redis/client.ts';
+import { RedisDiscovery } from './redis/discovery.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';

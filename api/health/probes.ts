@@ -1,7 +1,7 @@
 // The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { withTimeout } from '../../common/with-timeout.ts';
-import { redisStuck, type RedisSource } from '../cache/redis-client.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 import type { ManifestCache } from '../manifests/origin-cache.ts';
 import type { UrlSigner } from '../signing/signer.ts';
 import { describeFailure, elapsed, type Probe } from './deep-health.ts';

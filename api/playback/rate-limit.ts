@@ -2,7 +2,7 @@
 // It guards against a runaway client loop, not against a careful attacker, and like every use of
 // Redis it fails open: if Redis is down or slow, plays are not limited.
 import { withTimeout } from '../../common/with-timeout.ts';
-import { redisStuck, type RedisSource } from '../cache/redis-client.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface RateLimitDecision {

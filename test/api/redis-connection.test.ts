@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { CachedCatalogStore } from '../../api/cache/cached-store.ts';
-import { redisStuck, RedisStuckError, staticRedisSource, type RedisSource } from '../../api/cache/redis-client.ts';
-import type { ScriptedRedis } from '../../api/cache/redis-scripts.ts';
+import { CachedCatalogStore } from '../../api/catalog/cached-store.ts';
+import { redisStuck, RedisStuckError, staticRedisSource, type RedisSource } from '../../api/redis/client.ts';
+import type { ScriptedRedis } from '../../api/redis/scripts.ts';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
 import { createLogger } from '../../api/logger.ts';

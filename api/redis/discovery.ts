@@ -16,8 +16,8 @@ import { Counter } from 'prom-client';
 import { withTimeout } from '../../common/with-timeout.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './redis-client.ts';
-import type { ScriptedRedis } from './redis-scripts.ts';
+import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './client.ts';
+import type { ScriptedRedis } from './scripts.ts';
 
 export interface RedisDiscoverySettings {
   /** The DNS name of the master, e.g. master.redis.service.consul. */

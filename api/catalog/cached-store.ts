@@ -6,10 +6,10 @@
 // one query, and both are written back in one pipeline the play does not wait for.
 import { TtlMap } from '../../common/ttl-map.ts';
 import { withTimeout } from '../../common/with-timeout.ts';
-import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
+import type { CatalogStore, Content, DeviceClass, PlayData, Right } from './types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { redisStuck, type RedisSource } from './redis-client.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 
 export interface CacheTtls {
   contentSeconds: number;

@@ -2,7 +2,7 @@
 // while it is down, and every command has a hard time bound.
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { REDIS_SCRIPTS, type ScriptedRedis } from './redis-scripts.ts';
+import { REDIS_SCRIPTS, type ScriptedRedis } from './scripts.ts';
 
 export interface RedisSettings {
   host: string;
@@ -39,7 +39,7 @@ export function createRedisClient(settings: RedisSettings, options: RedisClientO
     // The three lookups of one play leave in one write.
     enableAutoPipelining: true,
     lazyConnect: !reconnect,
-    // Defined here, before any command: see redis-scripts.ts for what a later definition breaks.
+    // Defined here, before any command: see scripts.ts for what a later definition breaks.
     scripts: REDIS_SCRIPTS,
   });
   return redis as ScriptedRedis;
