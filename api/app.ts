@@ -1,6 +1,7 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import { CatalogUnavailableError } from './catalog/types.ts';
 import { AppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
@@ -88,8 +89,15 @@ function bodyStillArriving(req: Request): boolean {
   return announcesBody && !req.complete;
 }
 
+/** How long a client should wait before retrying a play that failed because the catalog was unreachable. */
+const CATALOG_RETRY_AFTER_SECONDS = 5;
+
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // The operational cause (its error code) is what gets logged, never the message.
+  if (error instanceof CatalogUnavailableError) {
+    return new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: CATALOG_RETRY_AFTER_SECONDS, cause: error.cause });
+  }
   // The router could not decode a path parameter (`%ff`): no resource has such a path.
   if (error instanceof URIError) return new AppError('NOT_FOUND');
   const parserType = (error as { type?: unknown } | null)?.type;

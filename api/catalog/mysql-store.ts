@@ -2,9 +2,8 @@
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { withTimeout } from '../../common/with-timeout.ts';
-import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { CatalogStore, Content, DeviceClass, PlayData, Protocol, Right, RightKind } from './types.ts';
+import { CatalogUnavailableError, type CatalogStore, type Content, type DeviceClass, type PlayData, type Protocol, type Right, type RightKind } from './types.ts';
 
 export interface MysqlSettings {
   host: string;
@@ -16,9 +15,6 @@ export interface MysqlSettings {
   connectTimeoutMs: number;
   queryTimeoutMs: number;
 }
-
-/** How long a client should wait before retrying a play that failed because MySQL was unreachable. */
-const RETRY_AFTER_SECONDS = 5;
 
 export function createMysqlPool(settings: MysqlSettings): mysql.Pool {
   return mysql.createPool({
@@ -129,7 +125,7 @@ export class MysqlCatalogStore implements CatalogStore {
         ),
       );
     } catch (error) {
-      throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS, cause: error });
+      throw new CatalogUnavailableError('The catalog database is unavailable', { cause: error });
     }
   }
 }

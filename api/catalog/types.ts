@@ -53,3 +53,8 @@ export interface CatalogStore {
   playData(userId: string, contentId: string): Promise<PlayData>;
   deviceClass(name: string): Promise<DeviceClass | undefined>;
 }
+
+/** The system of record cannot answer right now (down, stalled, its pool full): a retry shortly may succeed. */
+export class CatalogUnavailableError extends Error {
+  override name = 'CatalogUnavailableError';
+}
