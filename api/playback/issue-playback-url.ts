@@ -1,12 +1,15 @@
-// The story of one play: who is asking, what they may play, on which device, at which quality,
-// from which edge, with which token.
+// The story of one play: who is asking, within their budget, what they may play, on which device,
+// at which quality, from which edge, with which token. The route hands over an authenticated viewer
+// and a validated request; what the play costs and how it ends (issued or refused) is counted here.
 import type { CatalogStore, Protocol } from '../catalog/types.ts';
 import { chooseCdn, encodeMediaPath, type Cdn } from '../delivery/cdn.ts';
 import { grantAccess, type DeliveryMode, type ManifestService, type PlaybackCookie } from '../delivery/delivery.ts';
 import type { GrantCache } from '../delivery/grant-cache.ts';
 import { decideEntitlement } from '../entitlement/decide.ts';
-import { AppError } from '../errors.ts';
+import { AppError, type ProblemCode } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Viewer } from '../auth/client-token.ts';
+import type { RateLimiter } from './rate-limit.ts';
 import type { PlaybackRequest } from './request.ts';
 import { chooseProtocol, chooseRendition, heightOf, qualityLabel } from './rendition.ts';
 
@@ -38,9 +41,36 @@ export interface PlaybackDeps {
   grantCache: GrantCache;
   /** st-api's manifest route, when a CDN uses tokenized-manifest delivery. */
   manifests?: ManifestService;
+  rateLimiter: RateLimiter;
+  metrics: Metrics;
 }
 
-export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
+export interface PlaybackUseCase {
+  /** One play for an authenticated viewer and a validated request; counts the URL issued. */
+  issue(viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl>;
+  /** Counts a refused play by its problem code, wherever it was refused: token, body, budget, rights, dependency. */
+  refused(code: ProblemCode): void;
+}
+
+export function playbackUseCase(deps: PlaybackDeps): PlaybackUseCase {
+  return {
+    async issue(viewer, request) {
+      // The budget is judged before any lookup, so a refusal costs the one counter command and
+      // nothing else (no catalog query, no cache entry), and a client looping on a denial is limited too.
+      // A limiter that fails, fails open: Redis trouble never costs a play.
+      const { allowed, retryAfterSeconds } = await deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
+      if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
+      const playback = await issuePlaybackUrl(deps, viewer, request);
+      deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
+      return playback;
+    },
+    refused(code) {
+      deps.metrics.denials.inc({ code });
+    },
+  };
+}
+
+async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: PlaybackRequest): Promise<PlaybackUrl> {
   const [device, { content, rights }] = await Promise.all([
     deps.catalog.deviceClass(request.device),
     deps.catalog.playData(viewer.userId, request.contentId),
@@ -82,4 +112,3 @@ export async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, reque
     ...(grant.cookies === undefined ? {} : { cookies: grant.cookies }),
   };
 }
-
