@@ -2,7 +2,6 @@
 // Times are epoch milliseconds so that values survive a JSON round trip through Redis unchanged.
 
 export type Protocol = 'hls' | 'dash';
-export const PROTOCOLS: readonly Protocol[] = ['hls', 'dash'];
 
 export interface Rendition {
   protocol: Protocol;
