@@ -1,7 +1,7 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
-import { AppError } from './errors.ts';
+import { AppError, toAppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -53,16 +53,6 @@ function recordRequestMetrics(metrics: Metrics): RequestHandler {
   };
 }
 
-/** Body-parser failures carry a `type`; map them to our codes instead of leaking their messages. */
-const PARSER_ERRORS: Record<string, AppError['code']> = {
-  'entity.parse.failed': 'MALFORMED_JSON',
-  'entity.too.large': 'BODY_TOO_LARGE',
-  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
-  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
-  'request.aborted': 'MALFORMED_JSON',
-  'request.size.invalid': 'MALFORMED_JSON',
-};
-
 function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const appError = toAppError(error);
@@ -72,7 +62,6 @@ function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorReques
       // Operational: log the dependency's error code only, never its message (it may quote SQL).
       deps.logger.warn({ code: appError.code, cause: describeCause(appError.cause), method: req.method, path: req.path }, appError.message);
     }
-    if (req.path === '/v1/playback-urls') deps.metrics.denials.inc({ code: appError.code });
     if (res.headersSent) return;
     // A refused request whose body is still arriving: close once answered instead of reading a body
     // nobody will use (a client announcing a huge body would otherwise hold the connection).
@@ -86,21 +75,6 @@ function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorReques
 function bodyStillArriving(req: Request): boolean {
   const announcesBody = (req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined;
   return announcesBody && !req.complete;
-}
-
-function toAppError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  // The router could not decode a path parameter (`%ff`): no resource has such a path.
-  if (error instanceof URIError) return new AppError('NOT_FOUND');
-  const parserType = (error as { type?: unknown } | null)?.type;
-  if (typeof parserType === 'string' && parserType in PARSER_ERRORS) return new AppError(PARSER_ERRORS[parserType] ?? 'MALFORMED_JSON');
-  // A body that does not inflate as its Content-Encoding says (zlib or brotli refused it): the
-  // client's fault, and the body parser marks it 400.
-  const { status, code } = (error ?? {}) as { status?: unknown; code?: unknown };
-  if (status === 400 && typeof code === 'string' && /^(Z_|ERR__ERROR_)/.test(code)) {
-    return new AppError('MALFORMED_JSON', { detail: 'The body does not decode as its Content-Encoding says' });
-  }
-  return new AppError('INTERNAL_ERROR', { cause: error });
 }
 
 function describeCause(cause: unknown): string | undefined {

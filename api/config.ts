@@ -86,8 +86,6 @@ const redisSchema = z
     discovery === undefined ? { ...common, host: host ?? '', port: port ?? 6379, discovery: undefined } : { ...common, discovery },
   );
 
-export type RedisConfig = z.infer<typeof redisSchema>;
-
 export const configSchema = z
   .object({
     listen: z

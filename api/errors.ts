@@ -1,5 +1,6 @@
 // Every error a client can see: a stable code, a truthful HTTP status, a short title.
 // The table is the contract; README.md lists it and the OpenAPI document enumerates it.
+import { CatalogUnavailableError } from './catalog/types.ts';
 
 export const PROBLEMS = {
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
@@ -76,4 +77,37 @@ export class AppError extends Error {
       ...(this.errors === undefined ? {} : { errors: this.errors }),
     };
   }
+}
+
+/** Body-parser failures carry a `type`; map them to our codes instead of leaking their messages. */
+const PARSER_ERRORS: Record<string, AppError['code']> = {
+  'entity.parse.failed': 'MALFORMED_JSON',
+  'entity.too.large': 'BODY_TOO_LARGE',
+  'encoding.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'charset.unsupported': 'UNSUPPORTED_MEDIA_TYPE',
+  'request.aborted': 'MALFORMED_JSON',
+  'request.size.invalid': 'MALFORMED_JSON',
+};
+
+/** How long a client should wait before retrying a play that failed because the catalog was unreachable. */
+const CATALOG_RETRY_AFTER_SECONDS = 5;
+
+/** What a thrown error becomes for the client: its own problem, a mapped one, or INTERNAL_ERROR (a bug). */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  // The operational cause (its error code) is what gets logged, never the message.
+  if (error instanceof CatalogUnavailableError) {
+    return new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: CATALOG_RETRY_AFTER_SECONDS, cause: error.cause });
+  }
+  // The router could not decode a path parameter (`%ff`): no resource has such a path.
+  if (error instanceof URIError) return new AppError('NOT_FOUND');
+  const parserType = (error as { type?: unknown } | null)?.type;
+  if (typeof parserType === 'string' && parserType in PARSER_ERRORS) return new AppError(PARSER_ERRORS[parserType] ?? 'MALFORMED_JSON');
+  // A body that does not inflate as its Content-Encoding says (zlib or brotli refused it): the
+  // client's fault, and the body parser marks it 400.
+  const { status, code } = (error ?? {}) as { status?: unknown; code?: unknown };
+  if (status === 400 && typeof code === 'string' && /^(Z_|ERR__ERROR_)/.test(code)) {
+    return new AppError('MALFORMED_JSON', { detail: 'The body does not decode as its Content-Encoding says' });
+  }
+  return new AppError('INTERNAL_ERROR', { cause: error });
 }

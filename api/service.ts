@@ -3,9 +3,9 @@
 import type { Express } from 'express';
 import { createApp } from './app.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
-import { CachedCatalogStore } from './cache/cached-store.ts';
-import { staticRedisSource, type RedisSource } from './cache/redis-client.ts';
-import { RedisDiscovery } from './cache/redis-discovery.ts';
+import { CachedCatalogStore } from './catalog/cached-store.ts';
+import { staticRedisSource, type RedisSource } from './redis/client.ts';
+import { RedisDiscovery } from './redis/discovery.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
@@ -62,7 +62,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     cdns,
     policy: config.playback,
     now,
-    grantCache: new GrantCache(),
+    grantCache: new GrantCache(now),
     ...(manifests === undefined ? {} : { manifests: { publicUrl: manifests.publicUrl, tokens: manifests.tokens }, manifestRoute: manifests }),
     corsOrigins: config.cors.allowedOrigins,
     ...(options.random === undefined ? {} : { random: options.random }),

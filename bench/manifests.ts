@@ -17,10 +17,11 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { z } from 'zod';
 import { parseConfig } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { ManifestTokens } from '../api/manifests/manifest-token.ts';
-import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
+import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
 import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
 import { baselineServer, REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from './processes.ts';
@@ -102,7 +103,7 @@ interface Entry {
 interface Node {
   signer: SignerType;
   server: NodeServer;
-  cdn: { name: string; origin: string; signer: SignerConfigInput };
+  cdn: { name: string; origin: string; signer: z.input<typeof signerConfigSchema> };
   tokens: ManifestTokens;
   policy: { urlTtlSeconds: number; clockSkewSeconds: number };
   /** Expiry of the URLs issued in the current slot (from the sample play). */
@@ -355,7 +356,7 @@ async function verifyAnswer(node: Node, entry: Entry, kind: Kind): Promise<numbe
  * signature is randomised, so its policy is compared and its signature verified with the public key.
  */
 function checkToken(node: Node, entry: Entry, query: string): void {
-  const signer = createSigner(node.cdn.signer);
+  const signer = signerFromConfig(signerConfigSchema.parse(node.cdn.signer));
   const expected = signer.queryToken({
     origin: node.cdn.origin,
     manifestPath: entry.documentPath,

@@ -12,10 +12,11 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
+import type { z } from 'zod';
 import { configSchema, parseConfig } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { DELIVERY_MODES_BY_SCHEME } from '../api/delivery/delivery.ts';
-import { createSigner, type SignerConfigInput } from '../api/signing/config.ts';
+import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
 import { createCatalogDatabase } from '../test/support/service.ts';
 import { startMariaDb, type MariaDbServer } from '../test/support/mariadb.ts';
 import { startRedis, type RedisServer } from '../test/support/redis.ts';
@@ -346,7 +347,7 @@ async function prime(server: NodeServer, distinct: readonly Prepared[]): Promise
 /** The CDN a node of this signer type plays through, and the playback policy, for checking answers. */
 interface Expectation {
   signer: SignerType;
-  cdn: { name: string; origin: string; signer: SignerConfigInput };
+  cdn: { name: string; origin: string; signer: z.input<typeof signerConfigSchema> };
   policy: { urlTtlSeconds: number; clockSkewSeconds: number };
 }
 
@@ -398,7 +399,7 @@ async function checkOne(server: NodeServer, request: Prepared | undefined, expec
     notBefore: new Date((expires - expect.policy.urlTtlSeconds - expect.policy.clockSkewSeconds) * 1000),
     expiresAt: new Date(expires * 1000),
   };
-  const urlSigner = createSigner(cdn.signer);
+  const urlSigner = signerFromConfig(signerConfigSchema.parse(cdn.signer));
   if (mode === 'path-token' || mode === 'query') {
     const expected = mode === 'path-token' ? `${cdn.origin}${urlSigner.pathToken?.(signRequest) ?? '(none)'}${manifestPath}` : urlSigner.sign(signRequest);
     if (answer.cookies !== undefined || answer.url !== expected) throw fail(`is not the ${mode} URL the ${signer} signer makes (${expected})`);

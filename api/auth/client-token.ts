@@ -2,6 +2,7 @@
 // algorithm, so a token can never choose how it is checked (alg=none, or HS256 keyed with an RSA public key).
 import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { TtlMap } from '../../common/ttl-map.ts';
 import { AppError } from '../errors.ts';
 
 export const TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'HS256', 'HS512'] as const;
@@ -38,15 +39,14 @@ const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX_ENTRIES = 50_000;
 
 export function createTokenVerifier(policy: TokenPolicy, now: () => number = Date.now): (authorization: string | undefined) => Viewer {
-  const verified = new Map<string, { viewer: Viewer; until: number }>();
+  const verified = new TtlMap<string, Viewer>({ maxEntries: VERIFIED_MAX_ENTRIES, now });
   return (authorization) => {
     if (authorization === undefined || authorization === '') throw new AppError('TOKEN_MISSING');
     const remembered = verified.get(authorization);
-    if (remembered !== undefined && remembered.until > now()) return remembered.viewer;
-    const { viewer, expiresAtMs } = verifyUncached(policy, authorization, now());
-    // Bounded memory: a flood of distinct tokens costs one rebuild, never unbounded growth.
-    if (verified.size >= VERIFIED_MAX_ENTRIES) verified.clear();
-    verified.set(authorization, { viewer, until: Math.min(expiresAtMs + policy.leewaySeconds * 1000, now() + VERIFIED_TTL_MS) });
+    if (remembered !== undefined) return remembered;
+    const verifiedAt = now();
+    const { viewer, expiresAtMs } = verifyUncached(policy, authorization, verifiedAt);
+    verified.set(authorization, viewer, Math.min(expiresAtMs + policy.leewaySeconds * 1000 - verifiedAt, VERIFIED_TTL_MS));
     return viewer;
   };
 }

@@ -1,9 +1,9 @@
 // The system of record, read through a bounded pool with parameterised statements only.
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import { AppError } from '../errors.ts';
+import { withTimeout } from '../../common/with-timeout.ts';
 import type { Metrics } from '../metrics.ts';
-import type { CatalogStore, Content, DeviceClass, PlayData, Protocol, Right, RightKind } from './types.ts';
+import { CatalogUnavailableError, type CatalogStore, type Content, type DeviceClass, type PlayData, type Protocol, type Right, type RightKind } from './types.ts';
 
 export interface MysqlSettings {
   host: string;
@@ -15,9 +15,6 @@ export interface MysqlSettings {
   connectTimeoutMs: number;
   queryTimeoutMs: number;
 }
-
-/** How long a client should wait before retrying a play that failed because MySQL was unreachable. */
-const RETRY_AFTER_SECONDS = 5;
 
 export function createMysqlPool(settings: MysqlSettings): mysql.Pool {
   return mysql.createPool({
@@ -117,30 +114,20 @@ export class MysqlCatalogStore implements CatalogStore {
   async #query(operation: string, sql: string, params: (string | number)[]): Promise<RowDataPacket[]> {
     try {
       return await this.#metrics.observe('mysql', operation, () =>
-        withDeadline(
+        // mysql2's `timeout` covers the statement's execution but not its PREPARE on a connection that
+        // has not seen it yet, nor the wait for a pool slot: against a stalled server those wait forever.
+        // This outer bound is what actually bounds a play; the pool's bounded queue keeps abandoned
+        // calls from piling up.
+        withTimeout(
           this.#pool.execute<RowDataPacket[]>({ sql, timeout: this.#queryTimeoutMs }, params).then(([rows]) => rows),
           this.#queryTimeoutMs,
+          (ms) => Object.assign(new Error(`no answer within ${ms} ms`), { code: 'DEADLINE_EXCEEDED' }),
         ),
       );
     } catch (error) {
-      throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS, cause: error });
+      throw new CatalogUnavailableError('The catalog database is unavailable', { cause: error });
     }
   }
-}
-
-/**
- * mysql2's `timeout` covers the statement's execution but not its PREPARE on a connection that has
- * not seen it yet, nor the wait for a pool slot: against a stalled server those wait forever. This
- * outer deadline is what actually bounds a play. The abandoned call finishes or fails on its own,
- * and the pool's bounded queue keeps abandoned calls from piling up.
- */
-function withDeadline<T>(call: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'DEADLINE_EXCEEDED' })), timeoutMs);
-  });
-  call.catch(() => undefined);
-  return Promise.race([call, deadline]).finally(() => clearTimeout(timer));
 }
 
 function splitList(value: string): string[] {

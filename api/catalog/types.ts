@@ -2,7 +2,6 @@
 // Times are epoch milliseconds so that values survive a JSON round trip through Redis unchanged.
 
 export type Protocol = 'hls' | 'dash';
-export const PROTOCOLS: readonly Protocol[] = ['hls', 'dash'];
 
 export interface Rendition {
   protocol: Protocol;
@@ -52,4 +51,9 @@ export interface CatalogStore {
   /** Content and the viewer's rights together: one round trip to the database on a miss. */
   playData(userId: string, contentId: string): Promise<PlayData>;
   deviceClass(name: string): Promise<DeviceClass | undefined>;
+}
+
+/** The system of record cannot answer right now (down, stalled, its pool full): a retry shortly may succeed. */
+export class CatalogUnavailableError extends Error {
+  override name = 'CatalogUnavailableError';
 }

@@ -2,6 +2,8 @@
 // stretch the answer past the check's timeout, and the body is one line an on-call engineer reads
 // in the Consul UI: `warn mysql=ok(1.1ms) redis=down keys=ok(4) lag=ok(3ms)`.
 
+import { withTimeout } from '../../common/with-timeout.ts';
+
 export type ProbeStatus = 'ok' | 'warn' | 'fail';
 
 export interface ProbeOutcome {
@@ -41,15 +43,13 @@ export async function checkDeepHealth(probes: readonly Probe[], timeoutMs: numbe
   return { state, httpStatus: HTTP_STATUS[state], body: `${PREFIX[state]} ${parts.join(' ')}` };
 }
 
+class ProbeTimeout extends Error {}
+
 async function runBounded(probe: Probe, timeoutMs: number): Promise<ProbeOutcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ProbeOutcome>((resolve) => {
-    timer = setTimeout(() => resolve({ status: 'fail', text: `timeout(${timeoutMs}ms)` }), timeoutMs);
-  });
   try {
-    return await Promise.race([probe.run(timeoutMs).catch((error: unknown) => ({ status: 'fail' as const, text: describeFailure(error) })), timeout]);
-  } finally {
-    clearTimeout(timer);
+    return await withTimeout(probe.run(timeoutMs), timeoutMs, () => new ProbeTimeout());
+  } catch (error) {
+    return { status: 'fail', text: error instanceof ProbeTimeout ? `timeout(${timeoutMs}ms)` : describeFailure(error) };
   }
 }
 

@@ -1,6 +1,7 @@
 // The dependencies /health/deep looks at. Each probe answers for one thing and says it in a few words.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { settleWithin, type RedisSource } from '../cache/redis-client.ts';
+import { withTimeout } from '../../common/with-timeout.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 import type { ManifestCache } from '../manifests/origin-cache.ts';
 import type { UrlSigner } from '../signing/signer.ts';
 import { describeFailure, elapsed, type Probe } from './deep-health.ts';
@@ -32,7 +33,7 @@ export function redisProbe(source: RedisSource | undefined): Probe {
       if (redis === undefined) return { status: 'warn', text: source.unavailable() };
       const started = process.hrtime.bigint();
       try {
-        const role = (await settleWithin(redis.call('ROLE'), source.deadlineMs)) as unknown[];
+        const role = (await withTimeout(redis.call('ROLE'), source.deadlineMs, redisStuck)) as unknown[];
         const name = String(role[0]);
         if (name === 'master') return { status: 'ok', text: `ok(${elapsed(started)},master)` };
         // A demoted master that nobody has written to yet shows here first.

@@ -1,7 +1,8 @@
 // Per-viewer play budget, shared by every node through Redis: a fixed one-minute window.
 // It guards against a runaway client loop, not against a careful attacker, and like every use of
 // Redis it fails open: if Redis is down or slow, plays are not limited.
-import { settleWithin, type RedisSource } from '../cache/redis-client.ts';
+import { withTimeout } from '../../common/with-timeout.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface RateLimitDecision {
@@ -24,7 +25,7 @@ export function redisRateLimiter(source: RedisSource, playsPerMinute: number, me
       const redis = source.client();
       if (redis === undefined) return { allowed: true, retryAfterSeconds };
       try {
-        const count = await metrics.observe('redis', 'rate_limit', () => settleWithin(redis.stApiCountPlay(`st-api:v1:plays:${userId}:${window}`, 120), source.deadlineMs));
+        const count = await metrics.observe('redis', 'rate_limit', () => withTimeout(redis.stApiCountPlay(`st-api:v1:plays:${userId}:${window}`, 120), source.deadlineMs, redisStuck));
         return { allowed: Number(count) <= playsPerMinute, retryAfterSeconds };
       } catch (error) {
         // INCR on a demoted master answers READONLY (wrapped by Lua): the source looks for the new one.

@@ -1,12 +1,10 @@
-// POST /v1/playback-urls: authenticate, validate at the edge, then hand over to the use case.
+// POST /v1/playback-urls: authenticate, validate at the edge, hand over to the use case, answer.
 import cors from 'cors';
-import express, { type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Router } from 'express';
 import type { Viewer } from '../auth/client-token.ts';
 import { hostWithinDomain, setCookieHeader } from '../delivery/delivery.ts';
-import { AppError } from '../errors.ts';
-import type { Metrics } from '../metrics.ts';
-import { issuePlaybackUrl, type PlaybackDeps } from '../playback/issue-playback-url.ts';
-import type { RateLimiter } from '../playback/rate-limit.ts';
+import { AppError, toAppError } from '../errors.ts';
+import { playbackUseCase, type PlaybackDeps } from '../playback/issue-playback-url.ts';
 import { playbackRequestSchema } from '../playback/request.ts';
 
 /** Bodies are a few small fields; anything larger is refused before it is read into memory. */
@@ -16,19 +14,20 @@ export interface PlaybackRouteDeps extends PlaybackDeps {
   /** Browser origins allowed to call this route (CORS); empty = none. */
   corsOrigins?: readonly string[];
   verifyToken: (authorization: string | undefined) => Viewer;
-  rateLimiter: RateLimiter;
-  metrics: Metrics;
 }
+
+const PLAYBACK_URLS = '/v1/playback-urls';
 
 export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
+  const playback = playbackUseCase(deps);
   const allowed = new Set(deps.corsOrigins ?? []);
   if (allowed.size > 0) {
     // Credentials: in cookie delivery the browser must store the CDN cookies this route sets.
     const withCors = cors({ origin: true, credentials: true, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['Retry-After'], maxAge: 600 });
     // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all
     // (and a plain OPTIONS still gets 405 below).
-    router.all('/v1/playback-urls', (req, res, next) => {
+    router.all(PLAYBACK_URLS, (req, res, next) => {
       if (allowed.has(req.headers.origin ?? '')) withCors(req, res, next);
       else next();
     });
@@ -46,7 +45,7 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
     next();
   };
 
-  router.post('/v1/playback-urls', refuseLargeBody, authenticate, express.json({ limit: BODY_LIMIT_BYTES, strict: true }), async (req, res) => {
+  router.post(PLAYBACK_URLS, refuseLargeBody, authenticate, express.json({ limit: BODY_LIMIT_BYTES, strict: true }), async (req, res) => {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
     const parsed = playbackRequestSchema.safeParse(req.body);
     if (!parsed.success) {
@@ -54,26 +53,26 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
         errors: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
       });
     }
-    const viewer = res.locals.viewer as Viewer;
-    // The budget is judged before any lookup, so a refusal costs the one counter command and
-    // nothing else (no catalog query, no cache entry), and a client looping on a denial is limited too.
-    // A limiter that fails, fails open: Redis trouble never costs a play.
-    const { allowed, retryAfterSeconds } = await deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
-    if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
-    const playback = await issuePlaybackUrl(deps, viewer, parsed.data);
-    deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });
+    const url = await playback.issue(res.locals.viewer as Viewer, parsed.data);
     // A browser stores a cookie only for a domain its request went to (or a parent of it): when the
     // CDN's cookie domain is a parent of this host, the web player gets the cookies by itself.
-    for (const cookie of playback.cookies ?? []) {
+    for (const cookie of url.cookies ?? []) {
       if (hostWithinDomain(req.hostname, cookie.domain)) res.append('Set-Cookie', setCookieHeader(cookie));
     }
-    res.set('Cache-Control', 'no-store').json(playback);
+    res.set('Cache-Control', 'no-store').json(url);
   });
 
-  router.all('/v1/playback-urls', (_req, res) => {
+  router.all(PLAYBACK_URLS, (_req, res) => {
     res.set('Allow', 'POST');
     throw new AppError('METHOD_NOT_ALLOWED');
   });
+
+  // Every refusal on this route is a refused play, counted by the use case; app.ts then answers it.
+  const countRefusal: ErrorRequestHandler = (error, _req, _res, next) => {
+    playback.refused(toAppError(error).code);
+    next(error);
+  };
+  router.use(PLAYBACK_URLS, countRefusal);
 
   return router;
 }

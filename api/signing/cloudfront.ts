@@ -114,7 +114,7 @@ export function loadCloudFrontPrivateKey(pem: string | KeyObject): KeyObject {
   return key;
 }
 
-export function isEcdsaKey(key: KeyObject): boolean {
+function isEcdsaKey(key: KeyObject): boolean {
   return key.asymmetricKeyType === 'ec';
 }
 
@@ -171,8 +171,8 @@ export interface CloudFrontSignerOptions {
   hashAlgorithm: CloudFrontHashAlgorithm;
   /** Put the viewer's IPv4 address into the policy; IPv6 viewers then cannot be served. */
   bindClientIp: boolean;
-  /** Key id = the CloudFront public key id (Key-Pair-Id) in the trusted key group. */
-  keys: ReadonlyArray<KeyEntry<string | KeyObject>>;
+  /** Key id = the CloudFront public key id (Key-Pair-Id) in the trusted key group; parsed RSA or P-256 private keys. */
+  keys: ReadonlyArray<KeyEntry<KeyObject>>;
 }
 
 /**
@@ -180,12 +180,8 @@ export interface CloudFrontSignerOptions {
  * manifest and every segment below it verify with the same query string or the same cookies.
  */
 export function createCloudFrontSigner(options: CloudFrontSignerOptions): UrlSigner {
-  const keyring = createKeyring(options.keys.map((key) => ({ ...key, material: loadCloudFrontPrivateKey(key.material) })));
-  for (const key of keyring.keys) {
-    if (isEcdsaKey(key.material) && options.hashAlgorithm !== 'SHA256') {
-      throw new Error(`key ${JSON.stringify(key.id)} is ECDSA, which requires hashAlgorithm SHA256`);
-    }
-  }
+  // Trusts its options: the configuration schema (config.ts) has parsed each key and refused ECDSA with SHA1.
+  const keyring = createKeyring(options.keys);
   const { active } = keyring;
   const signedPolicy = (request: SignRequest): { policy: string; signature: string } => {
     validateSignRequest(request);

@@ -87,36 +87,13 @@ export const signerConfigSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
-/** What the config loader hands in (key material as strings, defaults optional). */
-export type SignerConfigInput = z.input<typeof signerConfigSchema>;
 /** After validation: defaults filled, CloudFront keys parsed, dates as Date. */
 export type SignerConfig = z.output<typeof signerConfigSchema>;
-
-export class SignerConfigError extends Error {
-  override name = 'SignerConfigError';
-}
-
-// zod issues carry paths and our messages only (input values are not reported
-// by default), so this can be logged without leaking secrets.
-function describe(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ');
-}
 
 function entry<M>(key: { id: string; active: boolean; notAfter?: Date | undefined }, material: M): KeyEntry<M> {
   return key.notAfter === undefined
     ? { id: key.id, active: key.active, material }
     : { id: key.id, active: key.active, material, notAfter: key.notAfter };
-}
-
-export function parseSignerConfig(config: unknown): SignerConfig {
-  const result = signerConfigSchema.safeParse(config);
-  if (!result.success) throw new SignerConfigError(`invalid signer config: ${describe(result.error)}`);
-  return result.data;
-}
-
-/** Validates raw configuration, then builds the signer. */
-export function createSigner(config: SignerConfigInput): UrlSigner {
-  return signerFromConfig(parseSignerConfig(config));
 }
 
 /** Builds the signer from configuration that the application's config schema has already validated. */

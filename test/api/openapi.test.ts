@@ -19,9 +19,10 @@ import { createApp, type AppDeps } from '../../api/app.ts';
 import { createTokenVerifier, tokenKey } from '../../api/auth/client-token.ts';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
-import type { CatalogStore } from '../../api/catalog/types.ts';
+import { CatalogUnavailableError, type CatalogStore } from '../../api/catalog/types.ts';
+import { GrantCache } from '../../api/delivery/grant-cache.ts';
 import { DEMO_AUDIENCE, DEMO_ISSUER } from '../../api/demo/embedded.ts';
-import { AppError, PROBLEMS, type ProblemCode } from '../../api/errors.ts';
+import { PROBLEMS, type ProblemCode } from '../../api/errors.ts';
 import type { Probe } from '../../api/health/deep-health.ts';
 import { createLogger } from '../../api/logger.ts';
 import { Metrics } from '../../api/metrics.ts';
@@ -348,6 +349,7 @@ async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) =>
     cdns: cdnsFromConfig(config.cdns),
     policy: config.playback,
     now: Date.now,
+    grantCache: new GrantCache(Date.now),
     random: () => 0,
     verifyToken: createTokenVerifier({
       issuer: config.auth.issuer,
@@ -652,8 +654,11 @@ const problemCases: ProblemCase[] = [
     why: 'the catalog is unavailable',
     operation: PLAY,
     send: () =>
-      withApp({ catalog: failingCatalog(new AppError('DEPENDENCY_UNAVAILABLE', { retryAfterSeconds: 5 })) }, (baseUrl) => post(baseUrl, GOOD_BODY, node.tokenFor('demo-user'))),
-    check: (response) => assert.equal(response.headers.get('retry-after'), '5'),
+      withApp({ catalog: failingCatalog(new CatalogUnavailableError('down', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })) }, (baseUrl) => post(baseUrl, GOOD_BODY, node.tokenFor('demo-user'))),
+    check: (response, body) => {
+      assert.equal(response.headers.get('retry-after'), '5');
+      assert.equal(body.detail, 'The catalog database is unavailable', 'the HTTP layer words it; nothing of the cause leaks');
+    },
   },
   {
     code: 'DEPENDENCY_UNAVAILABLE',

@@ -188,9 +188,14 @@ describe('when observing the node', () => {
   it('then /metrics counts issued URLs by cdn/protocol/quality and denials by code', async () => {
     await playAs('demo-user', { contentId: 'tt-demo-0001', device: 'ios' });
     await playAs('nobody', { contentId: 'tt-demo-0001', device: 'ios' });
+    // Refused before the use case is reached (no token, wrong method): counted as denials too.
+    await fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    await fetch(`${node.baseUrl}/v1/playback-urls`);
     const text = await (await fetch(`${node.baseUrl}/metrics`)).text();
     assert.match(text, /st_api_playback_urls_issued_total\{cdn="cloudfront",protocol="hls",quality="2160p"\} [1-9]/);
     assert.match(text, /st_api_playback_denials_total\{code="NOT_PURCHASED"\} [1-9]/);
+    assert.match(text, /st_api_playback_denials_total\{code="TOKEN_MISSING"\} [1-9]/);
+    assert.match(text, /st_api_playback_denials_total\{code="METHOD_NOT_ALLOWED"\} [1-9]/);
     assert.match(text, /st_api_http_request_duration_seconds_count\{method="POST",route="\/v1\/playback-urls",status="200"\} [1-9]/);
   });
 });

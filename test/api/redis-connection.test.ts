@@ -4,15 +4,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { CachedCatalogStore } from '../../api/cache/cached-store.ts';
-import { RedisStuckError, settleWithin, staticRedisSource, type RedisSource } from '../../api/cache/redis-client.ts';
-import type { ScriptedRedis } from '../../api/cache/redis-scripts.ts';
+import { CachedCatalogStore } from '../../api/catalog/cached-store.ts';
+import { redisStuck, RedisStuckError, staticRedisSource, type RedisSource } from '../../api/redis/client.ts';
+import type { ScriptedRedis } from '../../api/redis/scripts.ts';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { MemoryCatalogStore } from '../../api/catalog/memory-store.ts';
 import { createLogger } from '../../api/logger.ts';
 import { redisProbe } from '../../api/health/probes.ts';
 import { Metrics } from '../../api/metrics.ts';
 import { redisRateLimiter } from '../../api/playback/rate-limit.ts';
+import { withTimeout } from '../../common/with-timeout.ts';
 import { waitFor } from '../support/processes.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 
@@ -82,13 +83,13 @@ describe('when a fresh connection gets a cache read, a play count and a health p
 });
 
 describe('when a command never settles', () => {
-  it('then settleWithin gives up after its bound with a RedisStuckError', async () => {
+  it('then withTimeout gives up after its bound with a RedisStuckError', async () => {
     const started = Date.now();
     // A promise that never settles: without the bound this would never return (within() fails it).
-    await assert.rejects(within(settleWithin(new Promise(() => undefined), 50), 5000, 'settleWithin on a hung promise'), RedisStuckError);
+    await assert.rejects(within(withTimeout(new Promise(() => undefined), 50, redisStuck), 5000, 'withTimeout on a hung promise'), RedisStuckError);
     const waited = Date.now() - started;
     assert.ok(waited >= 45, `gave up after ${waited} ms, before its 50 ms bound`);
-    assert.equal(await settleWithin(Promise.resolve('value'), 50), 'value');
+    assert.equal(await withTimeout(Promise.resolve('value'), 50, redisStuck), 'value');
   });
 
   it('then a reply that arrived while this process was busy past the bound still wins (a stall is not a stuck connection)', async () => {
@@ -99,7 +100,7 @@ describe('when a command never settles', () => {
       await redis.connect();
       let stuck = 0;
       for (let i = 0; i < 20; i += 1) {
-        const reply = settleWithin(redis.get('st-api:test:stall'), 100);
+        const reply = withTimeout(redis.get('st-api:test:stall'), 100, redisStuck);
         const until = Date.now() + 300; // the event loop held past the bound while the reply arrives
         while (Date.now() < until) { /* busy: this process stalls */ }
         await reply.catch((error: unknown) => {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { createSigner, parseSignerConfig, SignerConfigError, type SignerConfigInput } from '../../api/signing/config.ts';
-import { playbackRequest, testKeys } from './helpers.ts';
+import { createSigner, parseSignerConfig, playbackRequest, SignerConfigError, testKeys, type SignerConfigInput } from './helpers.ts';
 
 const HEX = '00112233445566778899aabbccddeeff';
 

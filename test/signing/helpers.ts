@@ -4,7 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SignRequest } from '../../api/signing/signer.ts';
+import type { z } from 'zod';
+import { signerConfigSchema, signerFromConfig, type SignerConfig } from '../../api/signing/config.ts';
+import type { SignRequest, UrlSigner } from '../../api/signing/signer.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 
@@ -60,4 +62,29 @@ export function playbackRequest(overrides: Partial<SignRequest> = {}): SignReque
     expiresAt: EXPIRES_AT,
     ...overrides,
   };
+}
+
+/** A signer's configuration as written (key material as strings, defaults optional). */
+export type SignerConfigInput = z.input<typeof signerConfigSchema>;
+
+export class SignerConfigError extends Error {
+  override name = 'SignerConfigError';
+}
+
+// zod issues carry paths and our messages only (input values are not reported
+// by default), so this can be logged without leaking secrets.
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ');
+}
+
+/** Validates one signer's configuration as st-api's config schema does, with a readable error. */
+export function parseSignerConfig(config: unknown): SignerConfig {
+  const result = signerConfigSchema.safeParse(config);
+  if (!result.success) throw new SignerConfigError(`invalid signer config: ${describeIssues(result.error)}`);
+  return result.data;
+}
+
+/** Validates raw configuration, then builds the signer. */
+export function createSigner(config: SignerConfigInput): UrlSigner {
+  return signerFromConfig(parseSignerConfig(config));
 }

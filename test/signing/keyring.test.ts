@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { createKeyring } from '../../api/signing/keyring.ts';
-import { createSigner } from '../../api/signing/config.ts';
-import { opensslHmacHex, param, playbackRequest, testKeys } from './helpers.ts';
+import { createSigner, opensslHmacHex, param, playbackRequest, testKeys } from './helpers.ts';
 
 describe('keyring validation', () => {
   test('when exactly one key is active, then it is the signing key and its notAfter is exposed', () => {

@@ -53,13 +53,21 @@ describe('encodeMediaPath', () => {
 
 describe('GrantCache', () => {
   it('when two viewers play the same manifest in one slot, then the URL is signed once; a new slot signs again', () => {
-    const cache = new GrantCache();
+    let clock = 1_000_000; // 1000 s: inside the slot that starts at 990 s
+    const cache = new GrantCache(() => clock);
     let signatures = 0;
-    const sign = () => ({ url: `url-${(signatures += 1)}` });
-    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign).url, 'url-1');
-    assert.equal(cache.get(1000, 'cdn /a/m.m3u8', sign).url, 'url-1');
-    assert.equal(cache.get(1000, 'cdn /b/m.m3u8', sign).url, 'url-2');
-    assert.equal(cache.get(1030, 'cdn /a/m.m3u8', sign).url, 'url-3');
+    const issuedAts: number[] = [];
+    const sign = (issuedAt: number) => {
+      issuedAts.push(issuedAt);
+      return { url: `url-${(signatures += 1)}` };
+    };
+    assert.deepEqual(cache.issue('cdn /a/m.m3u8', sign), { issuedAt: 990, grant: { url: 'url-1' } });
+    clock += 19_000; // 1019 s: still the slot of 990 s
+    assert.equal(cache.issue('cdn /a/m.m3u8', sign).grant.url, 'url-1');
+    assert.equal(cache.issue('cdn /b/m.m3u8', sign).grant.url, 'url-2');
+    clock += 1_000; // 1020 s: the next slot
+    assert.deepEqual(cache.issue('cdn /a/m.m3u8', sign), { issuedAt: 1020, grant: { url: 'url-3' } });
     assert.equal(signatures, 3);
+    assert.deepEqual(issuedAts, [990, 990, 1020], 'each grant is signed with its slot start as the issue time');
   });
 });

@@ -13,10 +13,11 @@ import { isIP } from 'node:net';
 import { lookup, Resolver } from 'node:dns/promises';
 import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
+import { withTimeout } from '../../common/with-timeout.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './redis-client.ts';
-import type { ScriptedRedis } from './redis-scripts.ts';
+import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './client.ts';
+import type { ScriptedRedis } from './scripts.ts';
 
 export interface RedisDiscoverySettings {
   /** The DNS name of the master, e.g. master.redis.service.consul. */
@@ -324,10 +325,6 @@ export class RedisDiscovery implements RedisSource {
 
   /** Every wait here has an end: resolveTimeoutMs unless told otherwise. */
   #bounded<T>(work: Promise<T>, ms = this.#settings.resolveTimeoutMs): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEOUT' })), ms);
-    });
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    return withTimeout(work, ms, (bound) => Object.assign(new Error(`no answer within ${bound} ms`), { code: 'ETIMEOUT' }));
   }
 }

@@ -4,10 +4,12 @@
 // Per play: content and device class are usually in process memory (a few seconds); the content
 // (if not) and the viewer's rights are read with one MGET; on a miss the catalog answers both in
 // one query, and both are written back in one pipeline the play does not wait for.
-import type { CatalogStore, Content, DeviceClass, PlayData, Right } from '../catalog/types.ts';
+import { TtlMap } from '../../common/ttl-map.ts';
+import { withTimeout } from '../../common/with-timeout.ts';
+import type { CatalogStore, Content, DeviceClass, PlayData, Right } from './types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { settleWithin, type RedisSource } from './redis-client.ts';
+import { redisStuck, type RedisSource } from '../redis/client.ts';
 
 export interface CacheTtls {
   contentSeconds: number;
@@ -39,7 +41,7 @@ export class CachedCatalogStore implements CatalogStore {
   readonly #metrics: Metrics;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #local = new Map<string, { value: unknown; until: number }>();
+  readonly #local: TtlMap<string, NonNullable<unknown>>;
 
   constructor(deps: { origin: CatalogStore; redis: RedisSource; ttls: CacheTtls; metrics: Metrics; logger: Logger; now: () => number }) {
     this.#origin = deps.origin;
@@ -48,6 +50,7 @@ export class CachedCatalogStore implements CatalogStore {
     this.#metrics = deps.metrics;
     this.#logger = deps.logger;
     this.#now = deps.now;
+    this.#local = new TtlMap({ maxEntries: LOCAL_MAX_ENTRIES, now: deps.now });
   }
 
   async playData(userId: string, contentId: string): Promise<PlayData> {
@@ -92,13 +95,12 @@ export class CachedCatalogStore implements CatalogStore {
 
   /** Only found values are kept locally; "not found" is asked again next time. */
   #localGet<T>(key: string): { found: T } | undefined {
-    const entry = this.#local.get(key);
-    return entry !== undefined && entry.until > this.#now() ? { found: entry.value as T } : undefined;
+    const value = this.#local.get(key);
+    return value === undefined ? undefined : { found: value as T };
   }
 
-  #localSet(key: string, value: unknown): void {
-    if (this.#local.size >= LOCAL_MAX_ENTRIES) this.#local.clear();
-    this.#local.set(key, { value, until: this.#now() + LOCAL_SECONDS * 1000 });
+  #localSet(key: string, value: NonNullable<unknown>): void {
+    this.#local.set(key, value, LOCAL_SECONDS * 1000);
   }
 
   /** One MGET; each key's entry, or undefined for a miss. Any Redis failure reads as misses. */
@@ -113,7 +115,7 @@ export class CachedCatalogStore implements CatalogStore {
       return misses;
     }
     try {
-      const raws = await this.#metrics.observe('redis', 'mget', () => settleWithin(redis.mget(...keys), this.#redis.deadlineMs));
+      const raws = await this.#metrics.observe('redis', 'mget', () => withTimeout(redis.mget(...keys), this.#redis.deadlineMs, redisStuck));
       return raws.map((raw, index) => {
         count(index, raw === null ? 'miss' : 'hit');
         return raw === null ? undefined : (JSON.parse(raw) as Entry<unknown>);

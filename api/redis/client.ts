@@ -2,7 +2,7 @@
 // while it is down, and every command has a hard time bound.
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
-import { REDIS_SCRIPTS, type ScriptedRedis } from './redis-scripts.ts';
+import { REDIS_SCRIPTS, type ScriptedRedis } from './scripts.ts';
 
 export interface RedisSettings {
   host: string;
@@ -39,7 +39,7 @@ export function createRedisClient(settings: RedisSettings, options: RedisClientO
     // The three lookups of one play leave in one write.
     enableAutoPipelining: true,
     lazyConnect: !reconnect,
-    // Defined here, before any command: see redis-scripts.ts for what a later definition breaks.
+    // Defined here, before any command: see scripts.ts for what a later definition breaks.
     scripts: REDIS_SCRIPTS,
   });
   return redis as ScriptedRedis;
@@ -58,24 +58,9 @@ export class RedisStuckError extends Error {
   override name = 'RedisStuckError';
 }
 
-/**
- * `work`, or a RedisStuckError after `ms`: no play waits on Redis longer than that, whatever the library does.
- * After an event-loop stall longer than `ms`, Node runs expired timers before it reads the sockets, so the
- * verdict waits one setImmediate (after the poll phase): a reply already on the socket settles `work`
- * first, and a healthy connection is not declared stuck because this process was busy.
- */
-export function settleWithin<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  let verdict: NodeJS.Immediate | undefined;
-  const stuck = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      verdict = setImmediate(() => reject(new RedisStuckError(`command not settled within ${ms} ms`)));
-    }, ms);
-  });
-  return Promise.race([work, stuck]).finally(() => {
-    clearTimeout(timer);
-    clearImmediate(verdict);
-  });
+/** What withTimeout rejects with when a command outlives its source's deadline: no play waits on Redis longer than that, whatever the library does. */
+export function redisStuck(ms: number): RedisStuckError {
+  return new RedisStuckError(`command not settled within ${ms} ms`);
 }
 
 /**
@@ -85,7 +70,7 @@ export function settleWithin<T>(work: Promise<T>, ms: number): Promise<T> {
 export interface RedisSource {
   /** The connection to use now; undefined = no usable master right now (callers read a miss / fail open). */
   client(): ScriptedRedis | undefined;
-  /** Callers race each command against this (settleWithin) and report a RedisStuckError. */
+  /** Callers bound each command by this (withTimeout(…, redisStuck)) and report the RedisStuckError. */
   readonly deadlineMs: number;
   /** What /health/deep says while client() is undefined, e.g. `down(reconnecting)`, `down(resolving)`, `not-master(slave)`. */
   unavailable(): string;
