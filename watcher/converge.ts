@@ -2,7 +2,8 @@
 import type { Logger } from 'pino';
 import type { WatcherConfig } from './config.ts';
 import type { Instance } from './model.ts';
-import { computePlan, hasChanges, nodeOf, type Plan } from './plan/plan.ts';
+import { hasChanges, nodeOf, type Plan } from './plan/plan.ts';
+import { planWithPolicies } from './plan/policy.ts';
 import type { Change } from './provider/batches.ts';
 import { ChangeRejectedError, type Route53Provider } from './provider/route53.ts';
 import { toInstances } from './source/consul-health.ts';
@@ -45,7 +46,7 @@ export async function readConsulSnapshot(consul: ConsulState, service: string): 
 /** What would change right now; reads only. */
 export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {
   const [excluded, current] = await Promise.all([deps.consul.exclusions(), deps.route53.listOwned()]);
-  return computePlan({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
+  return planWithPolicies({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
 }
 
 export interface ExclusionImpact {
@@ -54,7 +55,7 @@ export interface ExclusionImpact {
   /** Nodes Consul has instances on, for a warning about a misspelt name. */
   knownNodes: string[];
   alreadyExcluded: boolean;
-  /** The plan now, and with the node excluded: the same computePlan, so the same floor rule. */
+  /** The plan now, and with the node excluded: the same planWithPolicies, so the same floor rule. */
   before: Plan;
   after: Plan;
   /** Excluding the node takes away one that is or would be in DNS while the floor is engaged. */
@@ -65,8 +66,8 @@ export interface ExclusionImpact {
 export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise<ExclusionImpact> {
   const [snapshot, exclusions, current] = await Promise.all([readConsulSnapshot(deps.consul, deps.config.service), deps.consul.exclusions(), deps.route53.listOwned()]);
   const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
-  const before = computePlan({ current, instances: snapshot.instances, excluded, policy: deps.config });
-  const after = computePlan({ current, instances: snapshot.instances, excluded: new Set([...excluded, node]), policy: deps.config });
+  const before = planWithPolicies({ current, instances: snapshot.instances, excluded, policy: deps.config });
+  const after = planWithPolicies({ current, instances: snapshot.instances, excluded: new Set([...excluded, node]), policy: deps.config });
   const knownNodes = [...new Set(snapshot.instances.map((instance) => instance.node))].sort();
   return {
     known: knownNodes.includes(node) || current.some((record) => nodeOf(deps.config.ownerId, record) === node),
@@ -156,7 +157,7 @@ async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<
   const { config, route53, logger } = deps;
   for (let attempt = 1; ; attempt += 1) {
     const current = await route53.listOwned();
-    const plan = computePlan({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
+    const plan = planWithPolicies({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
     if (!hasChanges(plan)) return { plan, changeIds: [] };
     try {
       return { plan, changeIds: (await route53.apply(changesOf(plan), () => lock.assertHeld())).changeIds };
