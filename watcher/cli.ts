@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { printable, printableJson, printableJsonLines } from '../common/printable.ts';
 import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
-import { converge, exclusionImpact, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type ExclusionImpact, type Snapshot } from './converge.ts';
+import { converge, exclusionImpact, planOnly, RetriesExhaustedError, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
 import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import type { DnsRecord } from './model.ts';
 import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
-import { parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
+import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
+import type { Snapshot } from './source/source.ts';
 import { ConsulState, KvValueError, LockLostError, LockTimeoutError } from './state/consul-state.ts';
 
 export interface Io {
@@ -73,13 +74,15 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
 
   // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
   const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
-  let deps: ConvergeDeps | undefined;
+  let deps: WatcherDeps | undefined;
   try {
     const config = loadWatcherConfig(parsed.values.config, io.env);
+    const consul = new ConsulState({ address: config.consulAddress, token: config.consulToken, kvPrefix: config.kvPrefix, timeoutMs: config.consulTimeoutMs });
     deps = {
       config,
-      consul: new ConsulState({ address: config.consulAddress, token: config.consulToken, kvPrefix: config.kvPrefix, timeoutMs: config.consulTimeoutMs }),
-      route53: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
+      source: new ConsulHealthSource(consul, config.service),
+      registry: consul,
+      provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
       logger,
       now: () => new Date(),
       holder: `${hostname()}:${process.pid}`,
@@ -93,6 +96,12 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 }
 
+/** converge's dependencies as the commands get them: exclude, include and --wait use more of the clients than converge does. */
+interface WatcherDeps extends ConvergeDeps {
+  registry: ConsulState;
+  provider: Route53Provider;
+}
+
 type Values = {
   config?: string | undefined;
   reason?: string | undefined;
@@ -104,7 +113,7 @@ type Values = {
   help?: boolean | undefined;
 };
 
-async function dispatch(command: string, positionals: string[], values: Values, deps: ConvergeDeps, io: Io): Promise<ExitCode> {
+async function dispatch(command: string, positionals: string[], values: Values, deps: WatcherDeps, io: Io): Promise<ExitCode> {
   switch (command) {
     case 'handle': {
       // A handler runs with the agent's environment: a token there is also the token of every watch
@@ -120,11 +129,11 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     }
     case 'reconcile': {
-      const { changeIds } = await converge(deps, 'reconcile', () => readConsulSnapshot(deps.consul, deps.config.service));
+      const { changeIds } = await converge(deps, 'reconcile', () => deps.source.read());
       if (values.wait !== true) return EXIT.OK;
       // After an incident: confirm Route53 has propagated the change to its name servers.
       for (const changeId of changeIds) {
-        if (!(await deps.route53.waitInSync(changeId, WAIT_IN_SYNC_MS))) {
+        if (!(await deps.provider.waitInSync(changeId, WAIT_IN_SYNC_MS))) {
           io.stderr.write(`watcher: change ${changeId} not INSYNC after ${WAIT_IN_SYNC_MS / 1000} s\n`);
           return EXIT.TRANSIENT;
         }
@@ -133,7 +142,7 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     }
     case 'plan': {
-      const plan = await planOnly(deps, await readConsulSnapshot(deps.consul, deps.config.service));
+      const plan = await planOnly(deps, await deps.source.read());
       io.stdout.write(values.json === true ? `${printableJson(plan, 2)}\n` : describePlan(plan));
       return EXIT.OK;
     }
@@ -160,16 +169,16 @@ async function dispatch(command: string, positionals: string[], values: Values, 
         }
         io.stderr.write(`watcher: excluding ${node} with --force: ${floorConsequence(impact, deps.config.minHealthy)}\n`);
       }
-      await deps.consul.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
+      await deps.registry.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
       io.stdout.write(`${node} excluded: ${printable(values.reason)}\n`);
-      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => deps.source.read());
       return EXIT.OK;
     }
     case 'include': {
       const node = requireNode(positionals);
-      const wasExcluded = await deps.consul.include(node);
+      const wasExcluded = await deps.registry.include(node);
       io.stdout.write(wasExcluded ? `${node} included\n` : `${node} was not excluded\n`);
-      if (values['no-apply'] !== true) await converge(deps, `include ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      if (values['no-apply'] !== true) await converge(deps, `include ${node}`, () => deps.source.read());
       return EXIT.OK;
     }
     default:
@@ -274,8 +283,8 @@ function describe(error: unknown): string {
 async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode, error: unknown): Promise<void> {
   if (command === 'plan' || command === 'status') return;
   try {
-    const previous = await deps.consul.readStatus().catch(() => undefined);
-    await deps.consul.writeStatus({
+    const previous = await deps.registry.readStatus().catch(() => undefined);
+    await deps.registry.writeStatus({
       lastRun: deps.now().toISOString(),
       command,
       result: `failed (exit ${code} ${EXIT_NAMES[code]})`,
@@ -318,10 +327,10 @@ function describeSkipped(skipped: Skipped): string {
 
 async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
   const [snapshot, exclusions, records, last] = await Promise.all([
-    readConsulSnapshot(deps.consul, deps.config.service),
-    deps.consul.exclusions(),
-    deps.route53.listOwned(),
-    deps.consul.readStatus(),
+    deps.source.read(),
+    deps.registry.exclusions(),
+    deps.provider.listOwned(),
+    deps.registry.readStatus(),
   ]);
   const excluded = new Map(exclusions.map((exclusion) => [exclusion.node, exclusion]));
   const inDns = new Set(records.map((record) => nodeOf(deps.config.ownerId, record)));

@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { loadWatcherConfig } from '../../watcher/config.ts';
-import { converge, type Snapshot } from '../../watcher/converge.ts';
+import { converge } from '../../watcher/converge.ts';
 import { Route53Provider } from '../../watcher/provider/route53.ts';
+import { ConsulHealthSource } from '../../watcher/source/consul-health.ts';
+import type { Snapshot } from '../../watcher/source/source.ts';
 import { ConsulState } from '../../watcher/state/consul-state.ts';
 import { kvGet, publishedNodes, startWatcherWorld, type WatcherWorld } from './harness.ts';
 
@@ -36,11 +38,13 @@ describe('when Consul stops answering after a run applied its changes', () => {
         source: 'consul',
         instances: ['api-node-1', 'api-node-2'].map((node, i) => ({ node, serviceId: 'st-api', ipv4: `10.0.0.${i + 1}`, ipv6: undefined, health: 'passing' as const })),
       };
+      const consul = new HealthGoneConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 });
       const result = await converge(
         {
           config,
-          consul: new HealthGoneConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 }),
-          route53: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: 1 }),
+          source: new ConsulHealthSource(consul, config.service),
+          registry: consul,
+          provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: 1 }),
           logger: pino({ level: 'silent' }),
           now: () => new Date(),
           holder: 'catch-up-test',

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { fqdn, type DnsRecord, type RecordType } from '../model.ts';
 import { toBatches, type Change } from './batches.ts';
+import type { ApplyResult, DnsProvider } from './provider.ts';
 
 export interface Route53Settings {
   zoneId: string;
@@ -26,12 +27,7 @@ export class ChangeRejectedError extends Error {
   override name = 'ChangeRejectedError';
 }
 
-export interface ApplyResult {
-  changeIds: string[];
-  calls: number;
-}
-
-export class Route53Provider {
+export class Route53Provider implements DnsProvider {
   readonly #client: Route53Client;
   readonly #settings: Route53Settings;
   /** API calls made, for the run's status and the benchmark. */
@@ -79,10 +75,8 @@ export class Route53Provider {
   /** `beforeEachBatch` may throw to stop before the next batch (the lock is no longer held). */
   async apply(changes: readonly Change[], beforeEachBatch: () => void = () => undefined): Promise<ApplyResult> {
     const changeIds: string[] = [];
-    let calls = 0;
     for (const batch of toBatches(changes)) {
       beforeEachBatch();
-      calls += 1;
       this.calls += 1;
       try {
         const response = await this.#client.send(
@@ -100,7 +94,7 @@ export class Route53Provider {
         throw error;
       }
     }
-    return { changeIds, calls };
+    return { changeIds };
   }
 
   /** Polls GetChange until INSYNC or the deadline; returns whether it got there. */

@@ -3,6 +3,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { Health, Instance } from '../model.ts';
+import type { HealthSource, Snapshot } from './source.ts';
 
 // Only the fields the watcher reads are checked; the rest is an open set that changes with
 // Consul versions, so unknown keys pass through.
@@ -51,6 +52,22 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
       health: aggregate(entry.Checks ?? []),
     }))
     .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
+}
+
+/** The service's health through Consul's HTTP API (`/v1/health/service/<service>`), any health. */
+export class ConsulHealthSource implements HealthSource {
+  readonly #consul: { healthService(service: string): Promise<{ entries: ServiceEntry[]; index: number }> };
+  readonly #service: string;
+
+  constructor(consul: { healthService(service: string): Promise<{ entries: ServiceEntry[]; index: number }> }, service: string) {
+    this.#consul = consul;
+    this.#service = service;
+  }
+
+  async read(): Promise<Snapshot> {
+    const { entries, index } = await this.#consul.healthService(this.#service);
+    return { instances: toInstances(entries, this.#service), index, source: 'consul' };
+  }
 }
 
 /** Consul's AggregatedStatus: maintenance > critical > warning > passing; no checks at all is passing. */

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { printable, printableJson } from '../../common/printable.ts';
+import type { Registry } from '../registry/registry.ts';
 import { parseHealthService, type ServiceEntry } from '../source/consul-health.ts';
 
 export interface ConsulSettings {
@@ -57,7 +58,7 @@ export class KvValueError extends Error {
   override name = 'KvValueError';
 }
 
-export class ConsulState {
+export class ConsulState implements Registry {
   readonly #consul: Consul;
   readonly #settings: ConsulSettings;
 
