@@ -125,11 +125,11 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       const index = parseIndex(io.env.CONSUL_INDEX);
       const text = await readStdin(io.stdin);
       const snapshot: Snapshot = { instances: toInstances(parseHealthService(text), deps.config.service), index, source: 'watch' };
-      await converge(deps, 'handle', () => Promise.resolve(snapshot));
+      await converge(deps, 'handle', snapshot);
       return EXIT.OK;
     }
     case 'reconcile': {
-      const { changeIds } = await converge(deps, 'reconcile', () => deps.source.read());
+      const { changeIds } = await converge(deps, 'reconcile');
       if (values.wait !== true) return EXIT.OK;
       // After an incident: confirm Route53 has propagated the change to its name servers.
       for (const changeId of changeIds) {
@@ -171,14 +171,14 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       }
       await deps.registry.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
       io.stdout.write(`${node} excluded: ${printable(values.reason)}\n`);
-      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => deps.source.read());
+      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`);
       return EXIT.OK;
     }
     case 'include': {
       const node = requireNode(positionals);
       const wasExcluded = await deps.registry.include(node);
       io.stdout.write(wasExcluded ? `${node} included\n` : `${node} was not excluded\n`);
-      if (values['no-apply'] !== true) await converge(deps, `include ${node}`, () => deps.source.read());
+      if (values['no-apply'] !== true) await converge(deps, `include ${node}`);
       return EXIT.OK;
     }
     default:

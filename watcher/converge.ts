@@ -76,11 +76,12 @@ export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise
  */
 const MAX_PASSES = 3;
 
-export async function converge(deps: ConvergeDeps, command: string, readSnapshot: () => Promise<Snapshot>): Promise<ConvergeResult> {
+/** `handed`: the snapshot a watch handed `handle`; without one, the run reads the source once it holds the lock. */
+export async function converge(deps: ConvergeDeps, command: string, handed?: Snapshot): Promise<ConvergeResult> {
   const { config, source, registry, provider, logger } = deps;
   return registry.withLock(deps.holder, config.lockWaitMs, async (lock) => {
     const previous = await registry.readStatus();
-    let snapshot = await readSnapshot();
+    let snapshot = handed ?? (await source.read());
     let result: ConvergeResult['result'] = 'unchanged';
     const appliedIndex = previous?.appliedIndex ?? null;
     if (appliedIndex !== null && snapshot.index < appliedIndex) {

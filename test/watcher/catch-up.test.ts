@@ -50,7 +50,7 @@ describe('when Consul stops answering after a run applied its changes', () => {
           holder: 'catch-up-test',
         },
         'handle',
-        () => Promise.resolve(snapshot),
+        snapshot,
       );
       assert.equal(result.result, 'applied');
       assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);

@@ -28,7 +28,7 @@ function world({ consul, dns = [], overrides = {} }: { consul: Snapshot; dns?: s
   const registry = new InMemoryRegistry();
   const provider = new InMemoryDns(dns.map(record));
   const deps: ConvergeDeps = { config: { ...config, ...overrides }, source, registry, provider, logger: pino({ level: 'silent' }), now: () => new Date('2026-12-01T00:00:00Z'), holder: 'test' };
-  return { source, registry, provider, deps, run: (snapshot: Snapshot = consul) => converge(deps, 'handle', () => Promise.resolve(snapshot)) };
+  return { source, registry, provider, deps, run: (snapshot: Snapshot = consul) => converge(deps, 'handle', snapshot) };
 }
 
 describe('converge', () => {
