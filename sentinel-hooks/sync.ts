@@ -29,7 +29,6 @@ export interface ApplyResult {
   /** A promotion was held back because another instance still holds the master tag. */
   readonly blocked: boolean;
   readonly misconfigured: boolean;
-  readonly instances: readonly { instance: string; tag: Tag; status: string; changed: boolean }[];
 }
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -111,7 +110,6 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
-  const results: { instance: string; tag: Tag; status: string; changed: boolean }[] = [];
   const checks = await consul.checks();
   for (const instance of localInstances(config)) {
     const key = endpointKey(instance);
@@ -171,7 +169,6 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
     // Always: refreshes the TTL and sets the output (registration cannot carry it).
     await consul.updateTtlCheck(cid, decision.status, decision.output);
     ctx.logger.info({ instance: key, tag: decision.tag, status: decision.status, changed: !unchanged, output: decision.output }, unchanged ? 'registration unchanged' : 're-registered');
-    results.push({ instance: key, tag: decision.tag, status: decision.status, changed: !unchanged });
   }
-  return { blocked, misconfigured, instances: results };
+  return { blocked, misconfigured };
 }
