@@ -77,11 +77,11 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   let deps: WatcherDeps | undefined;
   try {
     const config = loadWatcherConfig(parsed.values.config, io.env);
-    const consul = new ConsulState({ address: config.consulAddress, token: config.consulToken, kvPrefix: config.kvPrefix, timeoutMs: config.consulTimeoutMs });
+    const agent = { address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs };
     deps = {
       config,
-      source: new ConsulHealthSource(consul, config.service),
-      registry: consul,
+      source: new ConsulHealthSource(agent, config.service),
+      registry: new ConsulState({ ...agent, kvPrefix: config.kvPrefix }),
       provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
       logger,
       now: () => new Date(),

@@ -7,17 +7,12 @@ import { pino } from 'pino';
 import { loadWatcherConfig } from '../../watcher/config.ts';
 import { converge } from '../../watcher/converge.ts';
 import { Route53Provider } from '../../watcher/provider/route53.ts';
-import { ConsulHealthSource } from '../../watcher/source/consul-health.ts';
-import type { Snapshot } from '../../watcher/source/source.ts';
+import type { HealthSource, Snapshot } from '../../watcher/source/source.ts';
 import { ConsulState } from '../../watcher/state/consul-state.ts';
 import { kvGet, publishedNodes, startWatcherWorld, type WatcherWorld } from './harness.ts';
 
-/** The real client, except that Consul's health endpoint stops answering (as when the agent restarts mid-run). */
-class HealthGoneConsulState extends ConsulState {
-  override healthService(): Promise<never> {
-    return Promise.reject(new Error('connect ECONNREFUSED (Consul agent restarting)'));
-  }
-}
+/** Consul's health endpoint stops answering (as when the agent restarts mid-run); its KV and sessions, the real registry, still answer. */
+const healthGone: HealthSource = { read: () => Promise.reject(new Error('connect ECONNREFUSED (Consul agent restarting)')) };
 
 let world: WatcherWorld;
 before(async () => {
@@ -38,12 +33,11 @@ describe('when Consul stops answering after a run applied its changes', () => {
         source: 'consul',
         instances: ['api-node-1', 'api-node-2'].map((node, i) => ({ node, serviceId: 'st-api', ipv4: `10.0.0.${i + 1}`, ipv6: undefined, health: 'passing' as const })),
       };
-      const consul = new HealthGoneConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 });
       const result = await converge(
         {
           config,
-          source: new ConsulHealthSource(consul, config.service),
-          registry: consul,
+          source: healthGone,
+          registry: new ConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 }),
           provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: 1 }),
           logger: pino({ level: 'silent' }),
           now: () => new Date(),

@@ -1,11 +1,11 @@
 // Everything the watcher keeps in Consul: the exclusion list, the status on-call engineers read,
-// the session lock, and the health query `reconcile` uses. Only the documented HTTP API, through
-// the `consul` client, so it runs unchanged against a real agent.
+// and the session lock. Only the documented HTTP API, through the `consul` client, so it runs
+// unchanged against a real agent.
 import { EventEmitter } from 'node:events';
-import Consul from 'consul';
+import type Consul from 'consul';
 import { printable, printableJson } from '../../common/printable.ts';
+import { consulClient } from '../consul-client.ts';
 import type { Registry } from '../registry/registry.ts';
-import { parseHealthService, type ServiceEntry } from '../source/consul-health.ts';
 
 export interface ConsulSettings {
   /** `host:port` or `http://host:port`, as CONSUL_HTTP_ADDR. */
@@ -64,28 +64,11 @@ export class ConsulState implements Registry {
 
   constructor(settings: ConsulSettings) {
     this.#settings = settings;
-    const url = new URL(settings.address.includes('://') ? settings.address : `http://${settings.address}`);
-    // `timeout` (per request, ms) is a documented client option the bundled typings omit.
-    const options: ConstructorParameters<typeof Consul>[0] & { timeout: number } = {
-      host: url.hostname,
-      port: Number(url.port || (url.protocol === 'https:' ? 443 : 8500)),
-      secure: url.protocol === 'https:',
-      timeout: settings.timeoutMs,
-      ...(settings.token === undefined ? {} : { defaults: { token: settings.token } }),
-    };
-    this.#consul = new Consul(options);
+    this.#consul = consulClient(settings);
   }
 
   get #excludedPrefix(): string {
     return `${this.#settings.kvPrefix}/excluded/`;
-  }
-
-  /** All instances of the service, any health, with the index of that answer. */
-  async healthService(service: string): Promise<{ entries: ServiceEntry[]; index: number }> {
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-    // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
-    const [response, body] = (await this.#consul.health.service({ service, ctx } as never)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
-    return { entries: parseHealthService(JSON.stringify(body)), index: Number(response.headers['x-consul-index'] ?? 0) };
   }
 
   async exclusions(): Promise<Exclusion[]> {
