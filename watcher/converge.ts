@@ -1,5 +1,6 @@
 // One run of the watcher, read like a script: lock, read state, plan, apply, record the status.
 import type { Logger } from 'pino';
+import { ProgramError } from '../common/cli/errors.ts';
 import type { WatcherConfig } from './config.ts';
 import type { Instance } from './model.ts';
 import { computePlan, hasChanges, nodeOf, type Plan } from './plan/plan.ts';
@@ -33,8 +34,9 @@ export interface ConvergeResult {
   status: RunStatus;
 }
 
-export class RetriesExhaustedError extends Error {
+export class RetriesExhaustedError extends ProgramError {
   override name = 'RetriesExhaustedError';
+  readonly kind = 'transient';
 }
 
 export async function readConsulSnapshot(consul: ConsulState, service: string): Promise<Snapshot> {

@@ -2,6 +2,7 @@
 // agent's Go re-encoding) and the HTTP API's answer: both are `[ {Node, Service, Checks} ]`.
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { ProgramError } from '../../common/cli/errors.ts';
 import type { Health, Instance } from '../model.ts';
 
 // Only the fields the watcher reads are checked; the rest is an open set that changes with
@@ -18,8 +19,9 @@ const serviceEntry = z
 export const healthServiceSchema = z.array(serviceEntry);
 export type ServiceEntry = z.infer<typeof serviceEntry>;
 
-export class SourceInputError extends Error {
+export class SourceInputError extends ProgramError {
   override name = 'SourceInputError';
+  readonly kind = 'bad-input';
 }
 
 /** Parses what Consul sent; anything that is not that shape is refused whole, never half-used. */
