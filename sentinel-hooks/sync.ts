@@ -2,6 +2,7 @@
 // agent's registrations say it. Shared by client-reconfig and reconcile, so both converge on
 // the same state whatever order they run in.
 import type { Logger } from 'pino';
+import { ProgramError } from '../common/cli/errors.ts';
 import { endpointKey, type Endpoint } from './args.ts';
 import type { HooksConfig } from './config.ts';
 import type { AgentService, ConsulAgent } from './consul.ts';
@@ -31,15 +32,21 @@ export interface ApplyResult {
   readonly misconfigured: boolean;
 }
 
+/** The run's deadline cut it short: Sentinel (or the next timer tick) runs it again. */
+export class DeadlineError extends ProgramError {
+  override name = 'DeadlineError';
+  readonly kind = 'transient';
+}
+
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
-      reject(new Error('deadline reached'));
+      reject(new DeadlineError('deadline reached'));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(new Error('deadline reached'));
+      reject(new DeadlineError('deadline reached'));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);

@@ -2,17 +2,19 @@
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
-import { printable, printableJson, printableJsonLines } from '../common/printable.ts';
-import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
-import { converge, exclusionImpact, planOnly, RetriesExhaustedError, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
-import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import type { Logger } from 'pino';
+import { exitCodeOf, UsageError } from '../common/cli/errors.ts';
+import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { printable, printableJson } from '../common/printable.ts';
+import { loadWatcherConfig, type WatcherConfig } from './config.ts';
+import { converge, exclusionImpact, planOnly, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
+import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import type { DnsRecord } from './model.ts';
 import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
 import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
 import type { Snapshot } from './source/source.ts';
-import { ConsulState, KvValueError, LockLostError, LockTimeoutError } from './state/consul-state.ts';
+import { ConsulState } from './state/consul-state.ts';
 
 export interface Io {
   stdin: Readable;
@@ -73,9 +75,10 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 
   // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
-  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
+  const logger = createProgramLogger({ program: 'st-api-watcher', command: parsed.command, stderr: io.stderr });
   let deps: WatcherDeps | undefined;
   try {
+    setLogLevel(logger, io.env, 'ST_DNS_LOG_LEVEL');
     const config = loadWatcherConfig(parsed.values.config, io.env);
     const agent = { address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs };
     deps = {
@@ -89,7 +92,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     };
     return await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
   } catch (error) {
-    const code = exitCodeFor(error);
+    const code = exitCodeOf(error, EXIT_BY_KIND);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
     if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
     return code;
@@ -196,10 +199,6 @@ function floorConsequence({ before, after }: ExclusionImpact, minHealthy: number
   );
 }
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 function parseCommandLine(argv: readonly string[]) {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -253,25 +252,6 @@ async function readStdin(stdin: Readable): Promise<string> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof UsageError) return EXIT.USAGE;
-  if (error instanceof SourceInputError || error instanceof KvValueError) return EXIT.BAD_INPUT;
-  if (error instanceof WatcherConfigError) return EXIT.CONFIG;
-  if (error instanceof LockTimeoutError || error instanceof LockLostError || error instanceof RetriesExhaustedError) return EXIT.TRANSIENT;
-  const name = (error as { name?: string; code?: string } | null)?.name ?? '';
-  const code = (error as { code?: string } | null)?.code ?? '';
-  if (['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError'].includes(name)) return EXIT.TRANSIENT;
-  if ((error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined && ((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode >= 500)) {
-    return EXIT.TRANSIENT;
-  }
-  if (['NoSuchHostedZone', 'AccessDenied', 'AccessDeniedException', 'InvalidInput', 'CredentialsProviderError', 'InvalidClientTokenId'].includes(name)) return EXIT.CONFIG;
-  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)$/.test(code) || name === 'TimeoutError' || (error as { isPapi?: boolean } | null)?.isPapi === true) return EXIT.UNAVAILABLE;
-  const status = (error as { statusCode?: number; response?: { statusCode?: number } } | null)?.response?.statusCode;
-  if (status === 403 || status === 401) return EXIT.CONFIG;
-  if (status !== undefined && status >= 500) return EXIT.UNAVAILABLE;
-  return EXIT.SOFTWARE;
 }
 
 function describe(error: unknown): string {

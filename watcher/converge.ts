@@ -1,5 +1,6 @@
 // One run of the watcher, read like a script: lock, read state, plan, apply, record the status.
 import type { Logger } from 'pino';
+import { ProgramError } from '../common/cli/errors.ts';
 import type { WatcherConfig } from './config.ts';
 import { hasChanges, nodeOf, type Plan } from './plan/plan.ts';
 import { planWithPolicies } from './plan/policy.ts';
@@ -30,8 +31,9 @@ export interface ConvergeResult {
   status: RunStatus;
 }
 
-export class RetriesExhaustedError extends Error {
+export class RetriesExhaustedError extends ProgramError {
   override name = 'RetriesExhaustedError';
+  readonly kind = 'transient';
 }
 
 /** What would change right now; reads only. */

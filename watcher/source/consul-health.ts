@@ -5,7 +5,8 @@ import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
 import type Consul from 'consul';
 import { z } from 'zod';
-import { consulClient, type ConsulClientSettings } from '../consul-client.ts';
+import { ProgramError } from '../../common/cli/errors.ts';
+import { consulClient, consulFailure, type ConsulClientSettings } from '../consul-client.ts';
 import type { Health, Instance } from '../model.ts';
 import type { HealthSource, Snapshot } from './source.ts';
 
@@ -23,8 +24,9 @@ const serviceEntry = z
 export const healthServiceSchema = z.array(serviceEntry);
 export type ServiceEntry = z.infer<typeof serviceEntry>;
 
-export class SourceInputError extends Error {
+export class SourceInputError extends ProgramError {
   override name = 'SourceInputError';
+  readonly kind = 'bad-input';
 }
 
 /** Parses what the watch sent on stdin; anything that is not that shape is refused whole, never half-used. */
@@ -76,7 +78,7 @@ export class ConsulHealthSource implements HealthSource {
   async read(): Promise<Snapshot> {
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
     // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
-    const [response, body] = (await this.#consul.health.service({ service: this.#service, ctx } as never)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
+    const [response, body] = (await this.#consul.health.service({ service: this.#service, ctx } as never).catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
     return { instances: toInstances(healthServiceEntries(body), this.#service), index: Number(response.headers['x-consul-index'] ?? 0), source: 'consul' };
   }
 }
