@@ -24,6 +24,7 @@ export default {
       'test/sentinel-hooks/decide.test.ts',
       'test/watcher/plan.test.ts',
       'test/watcher/plan-policies.test.ts',
+      'test/watcher/policy.test.ts',
     ],
     nodeArgs: ['--import', 'tsx', '--test-reporter=tap'],
   },

@@ -1,6 +1,7 @@
 // Structured JSON logs. Secrets never reach a log line: known secret-bearing fields are redacted
 // here, once, instead of trusting every call site.
 import { pino } from 'pino';
+import { SECRET_REDACTION } from '../common/log-redaction.ts';
 
 export type Logger = pino.Logger;
 
@@ -11,10 +12,7 @@ export function createLogger(options: { level: (typeof LOG_LEVELS)[number]; prog
     {
       level: options.level,
       base: { program: options.program },
-      redact: {
-        paths: ['authorization', 'token', 'password', 'secret', 'privateKey', '*.authorization', '*.password', '*.secret', '*.privateKey', 'req.headers.authorization'],
-        censor: '[redacted]',
-      },
+      redact: SECRET_REDACTION,
     },
     options.destination,
   );

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startConsulDouble } from '../test/doubles/consul/double.ts';
 import { DOCUMENTED_LIMITS, LEGACY_LIMITS, startRoute53Double, type ThrottleLimits } from '../test/doubles/route53/server.ts';
-import { computePlan } from '../watcher/plan/plan.ts';
+import { planWithPolicies } from '../watcher/plan/policy.ts';
 import { parseHealthService, toInstances } from '../watcher/source/consul-health.ts';
 import { BATCH_LIMITS } from '../watcher/provider/batches.ts';
 
@@ -116,7 +116,7 @@ async function measure(size: number, command: string[]) {
     let changed = 0;
     for (let run = 0; run < 30; run += 1) {
       const started = performance.now();
-      const plan = computePlan({ current, instances, excluded: new Set(), policy: { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: size, warningIsHealthy: true } });
+      const plan = planWithPolicies({ current, instances, excluded: new Set(), policy: { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: size, warningIsHealthy: true } });
       planTimes.push(performance.now() - started);
       changed = plan.creates.length + plan.upserts.length + plan.deletes.length;
     }

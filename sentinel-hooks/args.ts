@@ -1,10 +1,12 @@
 // Sentinel's argv for the two hooks, parsed strictly: a hook that guesses at its input could
 // write a wrong master into DNS, so anything unexpected is a permanent error.
 import { isIP } from 'node:net';
+import { ProgramError } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
 
-export class ArgumentError extends Error {
+export class ArgumentError extends ProgramError {
   override name = 'ArgumentError';
+  readonly kind = 'bad-input';
 }
 
 export interface Endpoint {

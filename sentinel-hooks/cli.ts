@@ -1,14 +1,16 @@
 // The hooks' command line: (argv, streams, environment) → exit code. main.ts only calls run().
 import type { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
-import { printableJson, printableJsonLines } from '../common/printable.ts';
+import type { Logger } from 'pino';
+import { exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
+import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { printableJson } from '../common/printable.ts';
 import { ArgumentError, endpointKey, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from './args.ts';
 import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts';
-import { ConsulAgent, ConsulResponseError, ConsulUnavailableError } from './consul.ts';
-import { recordEvent, RecordConflictError } from './events.ts';
-import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import { ConsulAgent } from './consul.ts';
+import { recordEvent } from './events.ts';
+import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import { acquireLock, LockBusyError } from './lock.ts';
-import { applyTruth, readTruth, sleep, type SyncContext, type Truth } from './sync.ts';
+import { applyTruth, DeadlineError, readTruth, sleep, type SyncContext, type Truth } from './sync.ts';
 
 export interface Io {
   stdout: Writable;
@@ -39,16 +41,15 @@ Exit codes (Sentinel's meaning): 0 done, 1 transient (Consul, Sentinels or the l
 run again), 2 permanent (bad arguments or configuration; Sentinel will not retry).
 `;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-class NoMajorityError extends Error {
+class NoMajorityError extends ProgramError {
   override name = 'NoMajorityError';
+  readonly kind = 'transient';
 }
 
-class DeadlineError extends Error {
-  override name = 'DeadlineError';
+/** This instance may be promoted once the one still tagged master leaves DNS: a later run does it. */
+class PromotionDeferredError extends ProgramError {
+  override name = 'PromotionDeferredError';
+  readonly kind = 'transient';
 }
 
 export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -70,11 +71,12 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 
   // JSON lines on stderr: Sentinel's log (journal) is where the script's stderr ends up.
-  const logger = pino({ base: { program: 'st-api-sentinel-hooks', command }, level: io.env.ST_SENTINEL_HOOKS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
+  const logger = createProgramLogger({ program: 'st-api-sentinel-hooks', command, stderr: io.stderr });
   let config: HooksConfig | undefined;
   const abort = new AbortController();
   let deadlineTimer: NodeJS.Timeout | undefined;
   try {
+    setLogLevel(logger, io.env, 'ST_SENTINEL_HOOKS_LOG_LEVEL');
     config = loadHooksConfig(values.config, io.env);
     const deadlineMs = config.deadlineMs;
     const work = dispatch(command, positionals, config, logger, abort.signal);
@@ -87,11 +89,11 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     });
     return await Promise.race([work, deadline]);
   } catch (error) {
-    const code = exitCodeFor(error, command);
+    const code = exitCodeOf(error, EXIT_BY_KIND);
     const message = error instanceof DeadlineError || (abort.signal.aborted && !(error instanceof ArgumentError))
       ? `deadline of ${config?.deadlineMs ?? '?'} ms reached: ${describe(error)}`
       : describe(error);
-    logger.error({ exit: code, exitName: EXIT_NAMES[code], err: isKnown(error) ? undefined : error }, message);
+    logger.error({ exit: code, exitName: EXIT_NAMES[code], err: error instanceof ProgramError ? undefined : error }, message);
     return code;
   } finally {
     clearTimeout(deadlineTimer);
@@ -203,7 +205,7 @@ function finish(truth: Truth, blocked: boolean, misconfigured: boolean): ExitCod
   if (misconfigured) throw new HooksConfigError('a configured instance is not a Redis data instance (see the check output)');
   // What could be applied safely was; the rest needs another run once the Sentinels (or the old master's host) answer.
   if (truth.view.master === null) throw new NoMajorityError(`no Sentinel majority on the master (${truth.view.agreement}): nothing promoted`);
-  if (blocked) throw new ConsulUnavailableError('another instance still holds the master tag: promotion deferred');
+  if (blocked) throw new PromotionDeferredError('another instance still holds the master tag: promotion deferred');
   return EXIT.OK;
 }
 
@@ -218,27 +220,9 @@ async function notification(argv: string[], config: HooksConfig, logger: Logger,
     logger.debug({ key, count: ring.count }, 'event recorded');
   } catch (error) {
     // Never fail Sentinel over bookkeeping: a retry would queue behind real hooks, and the log line above has it.
-    logger.error({ key, err: isKnown(error) ? undefined : error }, `event not recorded in Consul KV: ${describe(error)}`);
+    logger.error({ key, err: error instanceof ProgramError ? undefined : error }, `event not recorded in Consul KV: ${describe(error)}`);
   }
   return EXIT.OK;
-}
-
-function isKnown(error: unknown): boolean {
-  return error instanceof ArgumentError || error instanceof HooksConfigError || error instanceof UsageError || error instanceof ConsulUnavailableError
-    || error instanceof ConsulResponseError || error instanceof LockBusyError || error instanceof NoMajorityError || error instanceof DeadlineError
-    || error instanceof RecordConflictError;
-}
-
-function exitCodeFor(error: unknown, _command: string): ExitCode {
-  if (error instanceof ArgumentError || error instanceof HooksConfigError || error instanceof UsageError) return EXIT.PERMANENT;
-  if (error instanceof ConsulResponseError) {
-    // 401/403: the token; 400: we sent something the agent refuses: neither heals by itself.
-    return error.status >= 500 || error.status === 429 ? EXIT.TRANSIENT : EXIT.PERMANENT;
-  }
-  if (error instanceof ConsulUnavailableError || error instanceof LockBusyError || error instanceof NoMajorityError || error instanceof DeadlineError) return EXIT.TRANSIENT;
-  if (error instanceof Error && error.message === 'deadline reached') return EXIT.TRANSIENT;
-  // A bug: retrying with the same arguments would hit it again; the reconcile timer keeps DNS honest meanwhile.
-  return EXIT.PERMANENT;
 }
 
 function describe(error: unknown): string {

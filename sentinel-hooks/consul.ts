@@ -2,17 +2,33 @@
 // fetch needs WebAssembly (undici's parser), which a hardened unit may not allow.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { ProgramError, type ErrorKind } from '../common/cli/errors.ts';
 
-export class ConsulUnavailableError extends Error {
+/** No usable answer from the agent: refused, reset, timed out, too large, or the run's deadline. */
+export class ConsulUnavailableError extends ProgramError {
   override name = 'ConsulUnavailableError';
+  readonly kind = 'unavailable';
 }
 
-/** Consul answered, but refused: 403 (ACL) is permanent, the rest depends. */
-export class ConsulResponseError extends Error {
+/**
+ * What an error answer means for the run: 429 and 5xx heal by themselves (run again); 401/403 (the
+ * token, ACLs) and 400 (we sent something the agent refuses) do not.
+ */
+function consulStatusKind(status: number): ErrorKind {
+  if (status === 429) return 'transient';
+  if (status >= 500) return 'unavailable';
+  return 'config';
+}
+
+/** Consul answered, but with an error, or with something that is not JSON. */
+export class ConsulResponseError extends ProgramError {
   override name = 'ConsulResponseError';
+  readonly kind: ErrorKind;
   readonly status: number;
-  constructor(status: number, message: string) {
+
+  constructor(status: number, message: string, kind: ErrorKind = consulStatusKind(status)) {
     super(message);
+    this.kind = kind;
     this.status = status;
   }
 }
@@ -123,7 +139,7 @@ export class ConsulAgent {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ConsulResponseError(status, `${method} ${path}: answer is not JSON`);
+      throw new ConsulResponseError(status, `${method} ${path}: answer is not JSON`, 'bad-input');
     }
   }
 

@@ -1,6 +1,7 @@
 // Sentinel's warning events, where on-call engineers look: one KV value per master with a
 // bounded ring of recent events and a `last` summary. All three Sentinels report the same event
 // within milliseconds, so duplicates are merged (reportedBy grows) instead of filling the ring.
+import { ProgramError } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
 import type { ConsulAgent } from './consul.ts';
 
@@ -57,8 +58,9 @@ export function addEvent(ring: EventRing, event: { time: Date; type: string; des
   return { master: ring.master, count: ring.count + 1, last: added, events };
 }
 
-export class RecordConflictError extends Error {
+export class RecordConflictError extends ProgramError {
   override name = 'RecordConflictError';
+  readonly kind = 'transient';
 }
 
 /** Read-modify-write with check-and-set, so concurrent reporters never lose each other's events. */

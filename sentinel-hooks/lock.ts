@@ -2,9 +2,11 @@
 // must not interleave their writes (the older reading could undo the newer one). An O_EXCL file,
 // broken when its holder is dead or older than any run can live (Sentinel kills at 60 s).
 import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { ProgramError } from '../common/cli/errors.ts';
 
-export class LockBusyError extends Error {
+export class LockBusyError extends ProgramError {
   override name = 'LockBusyError';
+  readonly kind = 'transient';
 }
 
 const STALE_AFTER_MS = 90_000;

@@ -1,6 +1,7 @@
 // One command, one connection, one reply, with a hard timeout. A client library would reconnect,
 // queue and retry behind our back; a hook needs "answered within N ms, or did not".
 import { createConnection } from 'node:net';
+import { ProgramError } from '../common/cli/errors.ts';
 
 export type Reply = string | number | null | ReplyError | Reply[];
 
@@ -8,11 +9,26 @@ export class ReplyError extends Error {
   override name = 'ReplyError';
 }
 
+/**
+ * No reply: refused, reset, closed or timed out. A socket error's message is its code alone
+ * (ECONNREFUSED): it is what a role check's output shows for an unreachable instance.
+ */
+export class NoReplyError extends ProgramError {
+  override name = 'NoReplyError';
+  readonly kind = 'unavailable';
+}
+
+/** A reply that is not RESP, or larger than any answer to what we ask. */
+export class ProtocolError extends ProgramError {
+  override name = 'ProtocolError';
+  readonly kind = 'bad-input';
+}
+
 /** Incomplete input: wait for more bytes. */
 const MORE = Symbol('more');
 
 function parse(buffer: Buffer, start: number, depth: number): { value: Reply; end: number } | typeof MORE {
-  if (depth > 8) throw new Error('RESP reply nested too deeply');
+  if (depth > 8) throw new ProtocolError('RESP reply nested too deeply');
   const lineEnd = buffer.indexOf('\r\n', start);
   if (lineEnd < 0) return MORE;
   const type = String.fromCharCode(buffer[start] ?? 0);
@@ -31,7 +47,7 @@ function parse(buffer: Buffer, start: number, depth: number): { value: Reply; en
     case '*': {
       const count = Number(line);
       if (count < 0) return { value: null, end: next };
-      if (count > 10_000) throw new Error(`RESP array of ${count} elements`);
+      if (count > 10_000) throw new ProtocolError(`RESP array of ${count} elements`);
       const items: Reply[] = [];
       let at = next;
       for (let i = 0; i < count; i++) {
@@ -43,7 +59,7 @@ function parse(buffer: Buffer, start: number, depth: number): { value: Reply; en
       return { value: items, end: at };
     }
     default:
-      throw new Error(`not a RESP reply (starts with ${JSON.stringify(type)})`);
+      throw new ProtocolError(`not a RESP reply (starts with ${JSON.stringify(type)})`);
   }
 }
 
@@ -90,17 +106,17 @@ export function command(host: string, port: number, args: readonly string[], opt
       else reject(error);
     };
     const onAbort = (): void => finish(new Error('aborted'));
-    const timer = setTimeout(() => finish(new Error(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const timer = setTimeout(() => finish(new NoReplyError(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)), options.timeoutMs);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', (error) => finish(error));
-    socket.once('close', () => finish(new Error(`${host}:${port} closed the connection`)));
+    socket.once('error', (error: NodeJS.ErrnoException) => finish(new NoReplyError(error.code ?? error.message, { cause: error })));
+    socket.once('close', () => finish(new NoReplyError(`${host}:${port} closed the connection`)));
     const auth = options.auth;
     const authArgs = auth === undefined ? [] : ['AUTH', ...(auth.username === undefined ? [] : [auth.username]), auth.password];
     socket.once('connect', () => socket.write((authArgs.length > 0 ? encode(authArgs) : '') + encode(args)));
     socket.on('data', (chunk: Buffer) => {
       chunks = Buffer.concat([chunks, chunk]);
       if (chunks.length > MAX_REPLY_BYTES) {
-        finish(new Error(`reply from ${host}:${port} exceeds ${MAX_REPLY_BYTES} bytes`));
+        finish(new ProtocolError(`reply from ${host}:${port} exceeds ${MAX_REPLY_BYTES} bytes`));
         return;
       }
       try {

@@ -2,6 +2,7 @@
 // agent's registrations say it. Shared by client-reconfig and reconcile, so both converge on
 // the same state whatever order they run in.
 import type { Logger } from 'pino';
+import { ProgramError } from '../common/cli/errors.ts';
 import { endpointKey, type Endpoint } from './args.ts';
 import type { HooksConfig } from './config.ts';
 import type { AgentService, ConsulAgent } from './consul.ts';
@@ -29,18 +30,23 @@ export interface ApplyResult {
   /** A promotion was held back because another instance still holds the master tag. */
   readonly blocked: boolean;
   readonly misconfigured: boolean;
-  readonly instances: readonly { instance: string; tag: Tag; status: string; changed: boolean }[];
+}
+
+/** The run's deadline cut it short: Sentinel (or the next timer tick) runs it again. */
+export class DeadlineError extends ProgramError {
+  override name = 'DeadlineError';
+  readonly kind = 'transient';
 }
 
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
-      reject(new Error('deadline reached'));
+      reject(new DeadlineError('deadline reached'));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(new Error('deadline reached'));
+      reject(new DeadlineError('deadline reached'));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
@@ -111,7 +117,6 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
-  const results: { instance: string; tag: Tag; status: string; changed: boolean }[] = [];
   const checks = await consul.checks();
   for (const instance of localInstances(config)) {
     const key = endpointKey(instance);
@@ -171,7 +176,6 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
     // Always: refreshes the TTL and sets the output (registration cannot carry it).
     await consul.updateTtlCheck(cid, decision.status, decision.output);
     ctx.logger.info({ instance: key, tag: decision.tag, status: decision.status, changed: !unchanged, output: decision.output }, unchanged ? 'registration unchanged' : 're-registered');
-    results.push({ instance: key, tag: decision.tag, status: decision.status, changed: !unchanged });
   }
-  return { blocked, misconfigured, instances: results };
+  return { blocked, misconfigured };
 }

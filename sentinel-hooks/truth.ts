@@ -15,8 +15,7 @@ export async function readRole(instance: Endpoint, options: ProbeOptions): Promi
     reply = await command(instance.ip, instance.port, ['ROLE'], options);
   } catch (error) {
     if (options.signal.aborted) throw error;
-    const code = (error as { code?: unknown }).code;
-    return { kind: 'unreachable', error: typeof code === 'string' ? code : error instanceof Error ? error.message : String(error) };
+    return { kind: 'unreachable', error: error instanceof Error ? error.message : String(error) };
   }
   // -LOADING, -NOAUTH…: up, but not something to send clients to.
   if (reply instanceof ReplyError) return { kind: 'unreachable', error: reply.message.slice(0, 200) };
@@ -41,7 +40,6 @@ export async function askSentinel(sentinel: Endpoint, masterName: string, option
     return { sentinel: name, master: undefined, error: reply instanceof ReplyError ? reply.message.slice(0, 200) : 'unexpected reply' };
   } catch (error) {
     if (options.signal.aborted) throw error;
-    const code = (error as { code?: unknown }).code;
-    return { sentinel: name, master: undefined, error: typeof code === 'string' ? code : error instanceof Error ? error.message.slice(0, 200) : 'error' };
+    return { sentinel: name, master: undefined, error: error instanceof Error ? error.message.slice(0, 200) : 'error' };
   }
 }

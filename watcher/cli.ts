@@ -2,16 +2,19 @@
 import { hostname } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { pino, type Logger } from 'pino';
-import { printable, printableJson, printableJsonLines } from '../common/printable.ts';
-import { loadWatcherConfig, WatcherConfigError, type WatcherConfig } from './config.ts';
-import { converge, exclusionImpact, planOnly, readConsulSnapshot, RetriesExhaustedError, type ConvergeDeps, type ExclusionImpact, type Snapshot } from './converge.ts';
-import { EXIT, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
+import type { Logger } from 'pino';
+import { exitCodeOf, UsageError } from '../common/cli/errors.ts';
+import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { printable, printableJson } from '../common/printable.ts';
+import { loadWatcherConfig, type WatcherConfig } from './config.ts';
+import { converge, exclusionImpact, planOnly, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
+import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import type { DnsRecord } from './model.ts';
 import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
 import { Route53Provider } from './provider/route53.ts';
-import { parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
-import { ConsulState, KvValueError, LockLostError, LockTimeoutError } from './state/consul-state.ts';
+import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
+import type { Snapshot } from './source/source.ts';
+import { ConsulState } from './state/consul-state.ts';
 
 export interface Io {
   stdin: Readable;
@@ -72,25 +75,34 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 
   // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
-  const logger = pino({ base: { program: 'st-api-watcher', command: parsed.command }, level: io.env.ST_DNS_LOG_LEVEL ?? 'info' }, printableJsonLines(io.stderr));
-  let deps: ConvergeDeps | undefined;
+  const logger = createProgramLogger({ program: 'st-api-watcher', command: parsed.command, stderr: io.stderr });
+  let deps: WatcherDeps | undefined;
   try {
+    setLogLevel(logger, io.env, 'ST_DNS_LOG_LEVEL');
     const config = loadWatcherConfig(parsed.values.config, io.env);
+    const agent = { address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs };
     deps = {
       config,
-      consul: new ConsulState({ address: config.consulAddress, token: config.consulToken, kvPrefix: config.kvPrefix, timeoutMs: config.consulTimeoutMs }),
-      route53: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
+      source: new ConsulHealthSource(agent, config.service),
+      registry: new ConsulState({ ...agent, kvPrefix: config.kvPrefix }),
+      provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
       logger,
       now: () => new Date(),
       holder: `${hostname()}:${process.pid}`,
     };
     return await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
   } catch (error) {
-    const code = exitCodeFor(error);
+    const code = exitCodeOf(error, EXIT_BY_KIND);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
     if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
     return code;
   }
+}
+
+/** converge's dependencies as the commands get them: exclude, include and --wait use more of the clients than converge does. */
+interface WatcherDeps extends ConvergeDeps {
+  registry: ConsulState;
+  provider: Route53Provider;
 }
 
 type Values = {
@@ -104,7 +116,7 @@ type Values = {
   help?: boolean | undefined;
 };
 
-async function dispatch(command: string, positionals: string[], values: Values, deps: ConvergeDeps, io: Io): Promise<ExitCode> {
+async function dispatch(command: string, positionals: string[], values: Values, deps: WatcherDeps, io: Io): Promise<ExitCode> {
   switch (command) {
     case 'handle': {
       // A handler runs with the agent's environment: a token there is also the token of every watch
@@ -116,15 +128,15 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       const index = parseIndex(io.env.CONSUL_INDEX);
       const text = await readStdin(io.stdin);
       const snapshot: Snapshot = { instances: toInstances(parseHealthService(text), deps.config.service), index, source: 'watch' };
-      await converge(deps, 'handle', () => Promise.resolve(snapshot));
+      await converge(deps, 'handle', snapshot);
       return EXIT.OK;
     }
     case 'reconcile': {
-      const { changeIds } = await converge(deps, 'reconcile', () => readConsulSnapshot(deps.consul, deps.config.service));
+      const { changeIds } = await converge(deps, 'reconcile');
       if (values.wait !== true) return EXIT.OK;
       // After an incident: confirm Route53 has propagated the change to its name servers.
       for (const changeId of changeIds) {
-        if (!(await deps.route53.waitInSync(changeId, WAIT_IN_SYNC_MS))) {
+        if (!(await deps.provider.waitInSync(changeId, WAIT_IN_SYNC_MS))) {
           io.stderr.write(`watcher: change ${changeId} not INSYNC after ${WAIT_IN_SYNC_MS / 1000} s\n`);
           return EXIT.TRANSIENT;
         }
@@ -133,7 +145,7 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     }
     case 'plan': {
-      const plan = await planOnly(deps, await readConsulSnapshot(deps.consul, deps.config.service));
+      const plan = await planOnly(deps, await deps.source.read());
       io.stdout.write(values.json === true ? `${printableJson(plan, 2)}\n` : describePlan(plan));
       return EXIT.OK;
     }
@@ -160,16 +172,16 @@ async function dispatch(command: string, positionals: string[], values: Values, 
         }
         io.stderr.write(`watcher: excluding ${node} with --force: ${floorConsequence(impact, deps.config.minHealthy)}\n`);
       }
-      await deps.consul.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
+      await deps.registry.exclude({ node, reason: values.reason, by: values.by ?? io.env.USER ?? 'unknown', at: deps.now().toISOString() });
       io.stdout.write(`${node} excluded: ${printable(values.reason)}\n`);
-      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      if (values['no-apply'] !== true) await converge(deps, `exclude ${node}`);
       return EXIT.OK;
     }
     case 'include': {
       const node = requireNode(positionals);
-      const wasExcluded = await deps.consul.include(node);
+      const wasExcluded = await deps.registry.include(node);
       io.stdout.write(wasExcluded ? `${node} included\n` : `${node} was not excluded\n`);
-      if (values['no-apply'] !== true) await converge(deps, `include ${node}`, () => readConsulSnapshot(deps.consul, deps.config.service));
+      if (values['no-apply'] !== true) await converge(deps, `include ${node}`);
       return EXIT.OK;
     }
     default:
@@ -185,10 +197,6 @@ function floorConsequence({ before, after }: ExclusionImpact, minHealthy: number
     `DNS would go from ${before.published.length} node(s) (${list(before.published)}) to ${after.published.length} (${list(after.published)})` +
     `${after.keptByFloor.length > 0 ? `, ${list(after.keptByFloor)} kept only by the floor` : ''}; an excluded node is never kept.`
   );
-}
-
-class UsageError extends Error {
-  override name = 'UsageError';
 }
 
 function parseCommandLine(argv: readonly string[]) {
@@ -246,25 +254,6 @@ async function readStdin(stdin: Readable): Promise<string> {
   }
 }
 
-function exitCodeFor(error: unknown): ExitCode {
-  if (error instanceof UsageError) return EXIT.USAGE;
-  if (error instanceof SourceInputError || error instanceof KvValueError) return EXIT.BAD_INPUT;
-  if (error instanceof WatcherConfigError) return EXIT.CONFIG;
-  if (error instanceof LockTimeoutError || error instanceof LockLostError || error instanceof RetriesExhaustedError) return EXIT.TRANSIENT;
-  const name = (error as { name?: string; code?: string } | null)?.name ?? '';
-  const code = (error as { code?: string } | null)?.code ?? '';
-  if (['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError'].includes(name)) return EXIT.TRANSIENT;
-  if ((error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode !== undefined && ((error as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode >= 500)) {
-    return EXIT.TRANSIENT;
-  }
-  if (['NoSuchHostedZone', 'AccessDenied', 'AccessDeniedException', 'InvalidInput', 'CredentialsProviderError', 'InvalidClientTokenId'].includes(name)) return EXIT.CONFIG;
-  if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)$/.test(code) || name === 'TimeoutError' || (error as { isPapi?: boolean } | null)?.isPapi === true) return EXIT.UNAVAILABLE;
-  const status = (error as { statusCode?: number; response?: { statusCode?: number } } | null)?.response?.statusCode;
-  if (status === 403 || status === 401) return EXIT.CONFIG;
-  if (status !== undefined && status >= 500) return EXIT.UNAVAILABLE;
-  return EXIT.SOFTWARE;
-}
-
 function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 500);
   return String(error).slice(0, 500);
@@ -274,8 +263,8 @@ function describe(error: unknown): string {
 async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode, error: unknown): Promise<void> {
   if (command === 'plan' || command === 'status') return;
   try {
-    const previous = await deps.consul.readStatus().catch(() => undefined);
-    await deps.consul.writeStatus({
+    const previous = await deps.registry.readStatus().catch(() => undefined);
+    await deps.registry.writeStatus({
       lastRun: deps.now().toISOString(),
       command,
       result: `failed (exit ${code} ${EXIT_NAMES[code]})`,
@@ -318,10 +307,10 @@ function describeSkipped(skipped: Skipped): string {
 
 async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
   const [snapshot, exclusions, records, last] = await Promise.all([
-    readConsulSnapshot(deps.consul, deps.config.service),
-    deps.consul.exclusions(),
-    deps.route53.listOwned(),
-    deps.consul.readStatus(),
+    deps.source.read(),
+    deps.registry.exclusions(),
+    deps.provider.listOwned(),
+    deps.registry.readStatus(),
   ]);
   const excluded = new Map(exclusions.map((exclusion) => [exclusion.node, exclusion]));
   const inDns = new Set(records.map((record) => nodeOf(deps.config.ownerId, record)));

@@ -2,6 +2,7 @@
 // /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ProgramError } from '../common/cli/errors.ts';
 import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 
 export const watcherConfigSchema = z
@@ -45,8 +46,9 @@ export const watcherConfigSchema = z
 
 export type WatcherConfig = z.infer<typeof watcherConfigSchema> & { consulAddress: string; consulToken: string | undefined };
 
-export class WatcherConfigError extends Error {
+export class WatcherConfigError extends ProgramError {
   override name = 'WatcherConfigError';
+  readonly kind = 'config';
 }
 
 export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessEnv): WatcherConfig {

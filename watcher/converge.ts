@@ -1,24 +1,22 @@
 // One run of the watcher, read like a script: lock, read state, plan, apply, record the status.
 import type { Logger } from 'pino';
+import { ProgramError } from '../common/cli/errors.ts';
 import type { WatcherConfig } from './config.ts';
-import type { Instance } from './model.ts';
-import { computePlan, hasChanges, nodeOf, type Plan } from './plan/plan.ts';
+import { hasChanges, nodeOf, type Plan } from './plan/plan.ts';
+import { planWithPolicies } from './plan/policy.ts';
 import type { Change } from './provider/batches.ts';
-import { ChangeRejectedError, type Route53Provider } from './provider/route53.ts';
-import { toInstances } from './source/consul-health.ts';
-import type { ConsulState, HeldLock, RunStatus } from './state/consul-state.ts';
+import type { DnsProvider } from './provider/provider.ts';
+import { ChangeRejectedError } from './provider/route53.ts';
+import type { Registry } from './registry/registry.ts';
+import type { HealthSource, Snapshot } from './source/source.ts';
+import type { HeldLock, RunStatus } from './state/consul-state.ts';
 
-export interface Snapshot {
-  instances: Instance[];
-  /** The Consul index the snapshot reflects (CONSUL_INDEX for a watch, X-Consul-Index for a query). */
-  index: number;
-  source: 'watch' | 'consul';
-}
-
+/** Narrow interfaces, not the Consul and Route53 clients: unit tests pass in-memory ones. */
 export interface ConvergeDeps {
   config: WatcherConfig;
-  consul: ConsulState;
-  route53: Route53Provider;
+  source: HealthSource;
+  registry: Registry;
+  provider: DnsProvider;
   logger: Logger;
   now: () => Date;
   holder: string;
@@ -33,19 +31,15 @@ export interface ConvergeResult {
   status: RunStatus;
 }
 
-export class RetriesExhaustedError extends Error {
+export class RetriesExhaustedError extends ProgramError {
   override name = 'RetriesExhaustedError';
-}
-
-export async function readConsulSnapshot(consul: ConsulState, service: string): Promise<Snapshot> {
-  const { entries, index } = await consul.healthService(service);
-  return { instances: toInstances(entries, service), index, source: 'consul' };
+  readonly kind = 'transient';
 }
 
 /** What would change right now; reads only. */
 export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {
-  const [excluded, current] = await Promise.all([deps.consul.exclusions(), deps.route53.listOwned()]);
-  return computePlan({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
+  const [excluded, current] = await Promise.all([deps.registry.exclusions(), deps.provider.listOwned()]);
+  return planWithPolicies({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
 }
 
 export interface ExclusionImpact {
@@ -54,7 +48,7 @@ export interface ExclusionImpact {
   /** Nodes Consul has instances on, for a warning about a misspelt name. */
   knownNodes: string[];
   alreadyExcluded: boolean;
-  /** The plan now, and with the node excluded: the same computePlan, so the same floor rule. */
+  /** The plan now, and with the node excluded: the same planWithPolicies, so the same floor rule. */
   before: Plan;
   after: Plan;
   /** Excluding the node takes away one that is or would be in DNS while the floor is engaged. */
@@ -63,10 +57,10 @@ export interface ExclusionImpact {
 
 /** What excluding `node` would do to DNS; reads only. */
 export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise<ExclusionImpact> {
-  const [snapshot, exclusions, current] = await Promise.all([readConsulSnapshot(deps.consul, deps.config.service), deps.consul.exclusions(), deps.route53.listOwned()]);
+  const [snapshot, exclusions, current] = await Promise.all([deps.source.read(), deps.registry.exclusions(), deps.provider.listOwned()]);
   const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
-  const before = computePlan({ current, instances: snapshot.instances, excluded, policy: deps.config });
-  const after = computePlan({ current, instances: snapshot.instances, excluded: new Set([...excluded, node]), policy: deps.config });
+  const before = planWithPolicies({ current, instances: snapshot.instances, excluded, policy: deps.config });
+  const after = planWithPolicies({ current, instances: snapshot.instances, excluded: new Set([...excluded, node]), policy: deps.config });
   const knownNodes = [...new Set(snapshot.instances.map((instance) => instance.node))].sort();
   return {
     known: knownNodes.includes(node) || current.some((record) => nodeOf(deps.config.ownerId, record) === node),
@@ -84,11 +78,12 @@ export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise
  */
 const MAX_PASSES = 3;
 
-export async function converge(deps: ConvergeDeps, command: string, readSnapshot: () => Promise<Snapshot>): Promise<ConvergeResult> {
-  const { config, consul, route53, logger } = deps;
-  return consul.withLock(deps.holder, config.lockWaitMs, async (lock) => {
-    const previous = await consul.readStatus();
-    let snapshot = await readSnapshot();
+/** `handed`: the snapshot a watch handed `handle`; without one, the run reads the source once it holds the lock. */
+export async function converge(deps: ConvergeDeps, command: string, handed?: Snapshot): Promise<ConvergeResult> {
+  const { config, source, registry, provider, logger } = deps;
+  return registry.withLock(deps.holder, config.lockWaitMs, async (lock) => {
+    const previous = await registry.readStatus();
+    let snapshot = handed ?? (await source.read());
     let result: ConvergeResult['result'] = 'unchanged';
     const appliedIndex = previous?.appliedIndex ?? null;
     if (appliedIndex !== null && snapshot.index < appliedIndex) {
@@ -96,15 +91,15 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
       // agent's handler may already have applied newer state: never roll DNS back. Converge to
       // what Consul says now instead (which also covers an index that went backwards after a restore).
       logger.warn({ index: snapshot.index, appliedIndex }, 'stale invocation: converging to the current Consul state instead');
-      snapshot = await readConsulSnapshot(consul, config.service);
+      snapshot = await source.read();
       result = 'stale-replaced';
     }
 
-    const exclusions = await consul.exclusions();
+    const exclusions = await registry.exclusions();
     const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
     const handWritten = exclusions.filter((exclusion) => exclusion.handWritten === true).map((exclusion) => exclusion.node);
     if (handWritten.length > 0) logger.warn({ nodes: handWritten }, 'exclusions written by hand (not JSON): kept out of DNS; rewrite them with watcher exclude');
-    const callsBefore = route53.calls;
+    const callsBefore = provider.calls;
     const startIndex = snapshot.index;
     const changes = { create: 0, upsert: 0, delete: 0 };
     const changeIds: string[] = [];
@@ -127,7 +122,7 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
       // this run into a failure whose status says DNS was left unchanged.
       let fresh: Snapshot;
       try {
-        fresh = await readConsulSnapshot(consul, config.service);
+        fresh = await source.read();
       } catch (error) {
         logger.warn({ err: error }, 'could not read Consul again to catch up; the next run will');
         break;
@@ -143,9 +138,9 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
     if (plan.floorEngaged) {
       logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
     }
-    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, route53.calls - callsBefore, result, { changes, startIndex });
+    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, provider.calls - callsBefore, result, { changes, startIndex });
     lock.assertHeld();
-    await consul.writeStatus(status);
+    await registry.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
     return { plan, result, changeIds, snapshot, status };
   });
@@ -153,13 +148,13 @@ export async function converge(deps: ConvergeDeps, command: string, readSnapshot
 
 /** One pass: plan against Route53's records and apply, re-planning when Route53 rejects a batch. */
 async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<string>, deletesLeft: number, lock: HeldLock): Promise<{ plan: Plan; changeIds: string[] }> {
-  const { config, route53, logger } = deps;
+  const { config, provider, logger } = deps;
   for (let attempt = 1; ; attempt += 1) {
-    const current = await route53.listOwned();
-    const plan = computePlan({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
+    const current = await provider.listOwned();
+    const plan = planWithPolicies({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
     if (!hasChanges(plan)) return { plan, changeIds: [] };
     try {
-      return { plan, changeIds: (await route53.apply(changesOf(plan), () => lock.assertHeld())).changeIds };
+      return { plan, changeIds: (await provider.apply(changesOf(plan), () => lock.assertHeld())).changeIds };
     } catch (error) {
       if (!(error instanceof ChangeRejectedError)) throw error;
       logger.warn({ attempt, reason: error.message }, 'Route53 rejected the batch (records changed under us); re-planning');

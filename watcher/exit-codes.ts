@@ -1,5 +1,7 @@
 // Named exit codes (sysexits.h values). Consul never retries a failed handler, so every non-zero
 // code means "DNS is as it was; the next change or `reconcile` repairs" — the code says why.
+import type { ExitCodes } from '../common/cli/errors.ts';
+
 export const EXIT = {
   OK: 0,
   /** Bad command line. */
@@ -29,4 +31,15 @@ export const EXIT_NAMES: Record<ExitCode, string> = {
   75: 'transient',
   77: 'refused',
   78: 'config',
+};
+
+/** How a failed run exits: by the kind its error carries; anything untranslated is a bug. */
+export const EXIT_BY_KIND: ExitCodes<ExitCode> = {
+  usage: EXIT.USAGE,
+  'bad-input': EXIT.BAD_INPUT,
+  unavailable: EXIT.UNAVAILABLE,
+  transient: EXIT.TRANSIENT,
+  refused: EXIT.REFUSED,
+  config: EXIT.CONFIG,
+  bug: EXIT.SOFTWARE,
 };

@@ -5,17 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { loadWatcherConfig } from '../../watcher/config.ts';
-import { converge, type Snapshot } from '../../watcher/converge.ts';
+import { converge } from '../../watcher/converge.ts';
 import { Route53Provider } from '../../watcher/provider/route53.ts';
+import type { HealthSource, Snapshot } from '../../watcher/source/source.ts';
 import { ConsulState } from '../../watcher/state/consul-state.ts';
 import { kvGet, publishedNodes, startWatcherWorld, type WatcherWorld } from './harness.ts';
 
-/** The real client, except that Consul's health endpoint stops answering (as when the agent restarts mid-run). */
-class HealthGoneConsulState extends ConsulState {
-  override healthService(): Promise<never> {
-    return Promise.reject(new Error('connect ECONNREFUSED (Consul agent restarting)'));
-  }
-}
+/** Consul's health endpoint stops answering (as when the agent restarts mid-run); its KV and sessions, the real registry, still answer. */
+const healthGone: HealthSource = { read: () => Promise.reject(new Error('connect ECONNREFUSED (Consul agent restarting)')) };
 
 let world: WatcherWorld;
 before(async () => {
@@ -39,14 +36,15 @@ describe('when Consul stops answering after a run applied its changes', () => {
       const result = await converge(
         {
           config,
-          consul: new HealthGoneConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 }),
-          route53: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: 1 }),
+          source: healthGone,
+          registry: new ConsulState({ address: world.consul.httpAddr, token: undefined, kvPrefix: config.kvPrefix, timeoutMs: 2000 }),
+          provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: 1 }),
           logger: pino({ level: 'silent' }),
           now: () => new Date(),
           holder: 'catch-up-test',
         },
         'handle',
-        () => Promise.resolve(snapshot),
+        snapshot,
       );
       assert.equal(result.result, 'applied');
       assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { planWithPolicies } from '../../watcher/plan/policy.ts';
 import { publishable } from '../../watcher/plan/publishable.ts';
 
 const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
@@ -23,7 +24,7 @@ const keys = (records: readonly DnsRecord[]) => records.map((r) => `${r.type} ${
 
 describe('floor', () => {
   it('when exactly the minimum of nodes is eligible, then the floor is not engaged and a failed node leaves', () => {
-    const plan = computePlan({ current: [record('n1'), record('n2'), record('n3')], instances: [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')], excluded: none, policy });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2'), record('n3')], instances: [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')], excluded: none, policy });
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n3/st-api']);
@@ -32,14 +33,14 @@ describe('floor', () => {
   it('when more than the minimum is eligible, then every failed node leaves and none is kept', () => {
     const current = ['n1', 'n2', 'n3', 'n4', 'n5'].map((node) => record(node));
     const instances = [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'passing'), instance('n4', 'critical'), instance('n5', 'critical')];
-    const plan = computePlan({ current, instances, excluded: none, policy });
+    const plan = planWithPolicies({ current, instances, excluded: none, policy });
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n4/st-api', 'A st-api/n5/st-api']);
   });
 
   it('when one fewer than the minimum is eligible, then the floor is engaged and keeps one failed node', () => {
-    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'critical')], excluded: none, policy });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'critical')], excluded: none, policy });
     assert.equal(plan.floorEngaged, true);
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(plan.deletes, []);
@@ -48,54 +49,54 @@ describe('floor', () => {
   it('when the floor keeps nodes, then it keeps only as many as the minimum lacks', () => {
     const current = ['n1', 'n2', 'n3', 'n4'].map((node) => record(node));
     const instances = [instance('n1', 'passing'), instance('n2', 'critical'), instance('n3', 'critical'), instance('n4', 'critical')];
-    const plan = computePlan({ current, instances, excluded: none, policy: { ...policy, minHealthy: 3 } });
+    const plan = planWithPolicies({ current, instances, excluded: none, policy: { ...policy, minHealthy: 3 } });
     assert.deepEqual(plan.keptByFloor, ['n2', 'n3']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n4/st-api']);
     assert.deepEqual(plan.published, ['n1', 'n2', 'n3']);
   });
 
   it('when a critical node and one that left Consul compete for the floor, then the one Consul still knows is kept', () => {
-    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n2', 'critical')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n2', 'critical')], excluded: none, policy: { ...policy, minHealthy: 1 } });
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n1/st-api']);
   });
 
   it('when a node in maintenance and one that left Consul compete for the floor, then the one in maintenance is kept', () => {
-    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n2', 'maintenance')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n2', 'maintenance')], excluded: none, policy: { ...policy, minHealthy: 1 } });
     assert.deepEqual(plan.keptByFloor, ['n2']);
   });
 
   it('when a warning node and a critical one compete for the floor, then the warning node is kept whatever the order', () => {
     const strict = { ...policy, minHealthy: 1, warningIsHealthy: false };
     for (const [warning, critical] of [['n1', 'n2'], ['n2', 'n1']] as const) {
-      const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance(critical, 'critical'), instance(warning, 'warning')], excluded: none, policy: strict });
+      const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance(critical, 'critical'), instance(warning, 'warning')], excluded: none, policy: strict });
       assert.deepEqual(plan.keptByFloor, [warning]);
     }
   });
 
   it('when equally credible nodes compete for the floor, then the first by name is kept whatever order they come in', () => {
     const one = { ...policy, minHealthy: 1 };
-    const plan = computePlan({ current: [record('n2'), record('n1')], instances: [instance('n2', 'critical'), instance('n1', 'maintenance')], excluded: none, policy: one });
+    const plan = planWithPolicies({ current: [record('n2'), record('n1')], instances: [instance('n2', 'critical'), instance('n1', 'maintenance')], excluded: none, policy: one });
     assert.deepEqual(plan.keptByFloor, ['n1']);
-    const reversed = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'maintenance')], excluded: none, policy: one });
+    const reversed = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'maintenance')], excluded: none, policy: one });
     assert.deepEqual(reversed.keptByFloor, ['n1']);
   });
 
   it('when the floor keeps several nodes, then they are listed by name, not by credibility', () => {
     const strict = { ...policy, warningIsHealthy: false };
-    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'warning')], excluded: none, policy: strict });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'warning')], excluded: none, policy: strict });
     assert.deepEqual(plan.keptByFloor, ['n1', 'n2']);
   });
 
   it('when the floor keeps a dual-stack node, then both its A and AAAA records stay exactly as they are', () => {
     const current = [record('n1', { ttl: 300 }), record('n1', { type: 'AAAA', values: ['2001:db8::1'] })];
-    const plan = computePlan({ current, instances: [instance('n1', 'critical', '2001:db8::1')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({ current, instances: [instance('n1', 'critical', '2001:db8::1')], excluded: none, policy: { ...policy, minHealthy: 1 } });
     assert.deepEqual(plan.keptByFloor, ['n1']);
     assert.equal(hasChanges(plan), false, 'a kept record is neither deleted nor rewritten (not even its TTL)');
   });
 
   it('when a node is excluded while the floor is engaged, then it is not counted and never kept', () => {
-    const plan = computePlan({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'passing')], excluded: new Set(['n2']), policy });
+    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'passing')], excluded: new Set(['n2']), policy });
     assert.equal(plan.floorEngaged, true);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n2/st-api']);
@@ -111,13 +112,13 @@ describe('blast radius', () => {
   };
 
   it('when exactly the cap of records must go, then all are deleted and none deferred', () => {
-    const plan = computePlan({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun: 3 } });
+    const plan = planWithPolicies({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun: 3 } });
     assert.deepEqual(keys(plan.deletes), ['A st-api/n1/st-api', 'A st-api/n2/st-api', 'A st-api/n3/st-api']);
     assert.deepEqual(plan.deferredDeletes, []);
   });
 
   it('when more must go than the cap, then the first by record key go now and the rest next run, and stay published meanwhile', () => {
-    const plan = computePlan({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun: 1 } });
+    const plan = planWithPolicies({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun: 1 } });
     assert.deepEqual(keys(plan.deletes), ['A st-api/n1/st-api']);
     assert.deepEqual(keys(plan.deferredDeletes), ['A st-api/n2/st-api', 'A st-api/n3/st-api']);
     assert.deepEqual(plan.published, ['n2', 'n3', 'up1', 'up2']);
@@ -125,7 +126,7 @@ describe('blast radius', () => {
 
   it('when the cap is zero or negative, then nothing is deleted', () => {
     for (const maxDeletesPerRun of [0, -1]) {
-      const plan = computePlan({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun } });
+      const plan = planWithPolicies({ ...failed(3), excluded: none, policy: { ...policy, maxDeletesPerRun } });
       assert.deepEqual(plan.deletes, [], `maxDeletesPerRun ${maxDeletesPerRun}`);
       assert.equal(plan.deferredDeletes.length, 3);
       assert.equal(hasChanges(plan), true, 'the two healthy nodes are still created');
@@ -153,7 +154,7 @@ describe('the plan as the watcher reads it', () => {
 
   it('when only deletes are deferred, then there is nothing to apply this run; any create, upsert or delete is', () => {
     const current = [record('up1'), record('up2'), record('n1')];
-    const deferredOnly = computePlan({ current, instances: [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')], excluded: none, policy: { ...policy, maxDeletesPerRun: 0 } });
+    const deferredOnly = planWithPolicies({ current, instances: [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')], excluded: none, policy: { ...policy, maxDeletesPerRun: 0 } });
     assert.equal(deferredOnly.deferredDeletes.length, 1);
     assert.equal(hasChanges(deferredOnly), false);
     assert.equal(hasChanges({ ...deferredOnly, creates: [record('n2')] }), true);

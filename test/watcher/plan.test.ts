@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { planWithPolicies } from '../../watcher/plan/policy.ts';
 
 const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
 const NAME = 'play.example.com.';
@@ -97,51 +98,6 @@ describe('computePlan', () => {
     assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
   });
 
-  describe('floor', () => {
-    it('when every node fails at once, then the floor keeps the minimum of published records and says so', () => {
-      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [instance('node-1', 'critical'), node2Down, node3Down], excluded: none, policy });
-      assert.equal(plan.floorEngaged, true);
-      assert.deepEqual(plan.keptByFloor, ['node-1', 'node-2']);
-      assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
-      assert.deepEqual(plan.published, ['node-1', 'node-2']);
-    });
-
-    it('when Consul returns no instances at all, then DNS is not emptied', () => {
-      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [], excluded: none, policy });
-      assert.equal(plan.floorEngaged, true);
-      assert.equal(plan.published.length, 2);
-    });
-
-    it('when one node is healthy and the floor is two, then the most credible failing node is kept beside it', () => {
-      const plan = computePlan({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Down, node3Warning], excluded: none, policy: { ...policy, warningIsHealthy: false } });
-      assert.deepEqual(plan.keptByFloor, ['node-3']);
-      assert.deepEqual(summary(plan).deletes, ['A st-api/node-2/st-api 10.0.0.2']);
-    });
-
-    it('when the floor is engaged, then an excluded node is still never kept', () => {
-      const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [instance('node-1', 'critical'), node2Down], excluded: new Set(['node-1']), policy });
-      assert.deepEqual(plan.keptByFloor, ['node-2']);
-      assert.deepEqual(summary(plan).deletes, ['A st-api/node-1/st-api 10.0.0.1']);
-    });
-
-    it('when nothing is published yet and nothing is healthy, then nothing is created', () => {
-      const plan = computePlan({ current: [], instances: [node2Down], excluded: none, policy });
-      assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
-      assert.equal(plan.floorEngaged, true);
-    });
-  });
-
-  describe('blast radius', () => {
-    it('when more records would be deleted than the cap, then the rest are deferred to a later run', () => {
-      const current = Array.from({ length: 8 }, (_, i) => record(`node-${i}`));
-      const instances = [instance('node-0', 'passing'), instance('node-1', 'passing'), ...Array.from({ length: 6 }, (_, i) => instance(`node-${i + 2}`, 'critical'))];
-      const plan = computePlan({ current, instances, excluded: none, policy: { ...policy, maxDeletesPerRun: 4 } });
-      assert.equal(plan.deletes.length, 4);
-      assert.equal(plan.deferredDeletes.length, 2);
-      assert.equal(plan.published.length, 4, 'deferred nodes are still in DNS after this run');
-    });
-  });
-
   describe('registrations Route53 would refuse, or that must never be published', () => {
     const skippedOf = (plan: ReturnType<typeof computePlan>) => plan.skipped.map((s) => `${s.node}: ${s.reason}`);
 
@@ -210,10 +166,57 @@ describe('computePlan', () => {
     });
 
     it('when a healthy instance has no address at all, then it is skipped and does not count towards the floor', () => {
-      const plan = computePlan({ current: [record('node-1'), record('node-2')], instances: [node1Up, { node: 'node-2', serviceId: 'st-api', ipv4: undefined, ipv6: undefined, health: 'passing' }], excluded: none, policy });
+      const plan = planWithPolicies({ current: [record('node-1'), record('node-2')], instances: [node1Up, { node: 'node-2', serviceId: 'st-api', ipv4: undefined, ipv6: undefined, health: 'passing' }], excluded: none, policy });
       assert.deepEqual(skippedOf(plan), ['node-2: no IPv4 or IPv6 address in Consul']);
       assert.equal(plan.floorEngaged, true);
       assert.deepEqual(plan.keptByFloor, ['node-2']);
+    });
+  });
+});
+
+describe('planWithPolicies: the diff, then the floor and the deletion cap', () => {
+  describe('floor', () => {
+    it('when every node fails at once, then the floor keeps the minimum of published records and says so', () => {
+      const plan = planWithPolicies({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [instance('node-1', 'critical'), node2Down, node3Down], excluded: none, policy });
+      assert.equal(plan.floorEngaged, true);
+      assert.deepEqual(plan.keptByFloor, ['node-1', 'node-2']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
+      assert.deepEqual(plan.published, ['node-1', 'node-2']);
+    });
+
+    it('when Consul returns no instances at all, then DNS is not emptied', () => {
+      const plan = planWithPolicies({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [], excluded: none, policy });
+      assert.equal(plan.floorEngaged, true);
+      assert.equal(plan.published.length, 2);
+    });
+
+    it('when one node is healthy and the floor is two, then the most credible failing node is kept beside it', () => {
+      const plan = planWithPolicies({ current: [record('node-1'), record('node-2'), record('node-3')], instances: [node1Up, node2Down, node3Warning], excluded: none, policy: { ...policy, warningIsHealthy: false } });
+      assert.deepEqual(plan.keptByFloor, ['node-3']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-2/st-api 10.0.0.2']);
+    });
+
+    it('when the floor is engaged, then an excluded node is still never kept', () => {
+      const plan = planWithPolicies({ current: [record('node-1'), record('node-2')], instances: [instance('node-1', 'critical'), node2Down], excluded: new Set(['node-1']), policy });
+      assert.deepEqual(plan.keptByFloor, ['node-2']);
+      assert.deepEqual(summary(plan).deletes, ['A st-api/node-1/st-api 10.0.0.1']);
+    });
+
+    it('when nothing is published yet and nothing is healthy, then nothing is created', () => {
+      const plan = planWithPolicies({ current: [], instances: [node2Down], excluded: none, policy });
+      assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
+      assert.equal(plan.floorEngaged, true);
+    });
+  });
+
+  describe('blast radius', () => {
+    it('when more records would be deleted than the cap, then the rest are deferred to a later run', () => {
+      const current = Array.from({ length: 8 }, (_, i) => record(`node-${i}`));
+      const instances = [instance('node-0', 'passing'), instance('node-1', 'passing'), ...Array.from({ length: 6 }, (_, i) => instance(`node-${i + 2}`, 'critical'))];
+      const plan = planWithPolicies({ current, instances, excluded: none, policy: { ...policy, maxDeletesPerRun: 4 } });
+      assert.equal(plan.deletes.length, 4);
+      assert.equal(plan.deferredDeletes.length, 2);
+      assert.equal(plan.published.length, 4, 'deferred nodes are still in DNS after this run');
     });
   });
 });

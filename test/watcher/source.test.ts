@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseHealthService, SourceInputError, toInstances } from '../../watcher/source/consul-health.ts';
+import { healthServiceEntries, parseHealthService, SourceInputError, toInstances } from '../../watcher/source/consul-health.ts';
 
 // The agent's re-encoding of /v1/health/service/st-api, copied from ../shared/fixtures/consul into test/fixtures/consul (see its README).
 const fixture = readFileSync(join(import.meta.dirname, '..', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8');
@@ -51,4 +51,11 @@ describe('Consul health source', () => {
       assert.throws(() => parseHealthService(text), SourceInputError);
     });
   }
+
+  it('when the HTTP API answers (already parsed, not text), then the same schema checks it, and the same garbage is refused', () => {
+    assert.deepEqual(healthServiceEntries(JSON.parse(fixture)), parseHealthService(fixture));
+    assert.deepEqual(healthServiceEntries(null), []);
+    assert.throws(() => healthServiceEntries({ Node: {} }), SourceInputError);
+    assert.throws(() => healthServiceEntries(undefined), SourceInputError);
+  });
 });

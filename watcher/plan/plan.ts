@@ -1,5 +1,7 @@
-// The plan: current records + Consul's instances + the exclusion list → the changes to make.
-// A pure function, so every rule below is one case with one named-fixture test (plan.test.ts).
+// The plan: current records + Consul's instances + the exclusion list → the changes that make DNS
+// hold exactly the eligible nodes. A pure function, so every rule below is one case with one
+// named-fixture test (plan.test.ts). The floor and the deletion cap are policies applied after this
+// diff (policy.ts); planWithPolicies is what a run applies.
 //
 // | instance                              | record now    | change                                   |
 // |---------------------------------------|---------------|------------------------------------------|
@@ -7,11 +9,9 @@
 // | eligible                              | same value    | nothing                                  |
 // | eligible                              | other value/TTL | UPSERT                                 |
 // | not eligible, or gone from Consul     | present       | DELETE (exact current values)            |
-// | …but fewer eligible than the floor    | present       | kept, most credible first (floor)        |
-// | …but more deletes than the cap        | present       | kept until a later run (deferred)        |
 // Records the watcher does not own never enter the plan (the provider filters them out). Registrations
 // Route53 would refuse or that must never be published are left out first (publishable.ts).
-import { fqdn, recordKey, type DnsRecord, type Health, type Instance, type RecordType } from '../model.ts';
+import { fqdn, recordKey, type DnsRecord, type Instance, type RecordType } from '../model.ts';
 import { publishable, type PublishPolicy, type Skipped } from './publishable.ts';
 import { nodeOf, setIdentifierFor } from './set-identifier.ts';
 
@@ -58,6 +58,7 @@ export function isEligible(instance: Instance, excluded: ReadonlySet<string>, wa
   return instance.health === 'passing' || (instance.health === 'warning' && warningIsHealthy);
 }
 
+/** The diff alone: no floor, no cap (policy.ts applies them to this plan). */
 export function computePlan({ current, instances: registered, excluded, policy }: PlanInput): Plan {
   const name = fqdn(policy.recordName);
   const { instances, skipped } = publishable(registered, policy);
@@ -65,21 +66,6 @@ export function computePlan({ current, instances: registered, excluded, policy }
   const desired = new Map<string, DnsRecord>();
   for (const instance of eligibleInstances) {
     for (const record of recordsFor(instance, name, policy)) desired.set(recordKey(record), record);
-  }
-
-  const eligibleNodes = new Set(eligibleInstances.map((instance) => instance.node));
-  const floorEngaged = eligibleNodes.size < policy.minHealthy;
-  const keptByFloor: string[] = [];
-  if (floorEngaged) {
-    // Keep the most credible of the records already published, never an excluded node's.
-    const healthByNode = new Map(instances.map((instance) => [instance.node, instance.health]));
-    const candidates = [...new Set(current.map((record) => nodeOf(policy.ownerId, record)))]
-      .filter((node) => !eligibleNodes.has(node) && !excluded.has(node))
-      .sort((a, b) => credibility(healthByNode.get(a)) - credibility(healthByNode.get(b)) || a.localeCompare(b));
-    for (const node of candidates.slice(0, policy.minHealthy - eligibleNodes.size)) {
-      keptByFloor.push(node);
-      for (const record of current) if (nodeOf(policy.ownerId, record) === node) desired.set(recordKey(record), record);
-    }
   }
 
   const currentByKey = new Map(current.map((record) => [recordKey(record), record]));
@@ -90,20 +76,15 @@ export function computePlan({ current, instances: registered, excluded, policy }
     if (existing === undefined) creates.push(record);
     else if (existing.ttl !== record.ttl || !sameValues(existing.values, record.values)) upserts.push(record);
   }
-  const allDeletes = current.filter((record) => !desired.has(recordKey(record))).sort(byKey);
-  const deletes = allDeletes.slice(0, Math.max(0, policy.maxDeletesPerRun));
-  const deferredDeletes = allDeletes.slice(deletes.length);
-
-  const publishedAfter = new Set([...desired.values(), ...deferredDeletes].map((record) => nodeOf(policy.ownerId, record)));
   return {
     creates: creates.sort(byKey),
     upserts: upserts.sort(byKey),
-    deletes,
-    deferredDeletes,
-    published: [...publishedAfter].sort(),
-    eligible: [...eligibleNodes].sort(),
-    floorEngaged,
-    keptByFloor: keptByFloor.sort(),
+    deletes: current.filter((record) => !desired.has(recordKey(record))).sort(byKey),
+    deferredDeletes: [],
+    published: nodesOf(policy.ownerId, desired.values()),
+    eligible: [...new Set(eligibleInstances.map((instance) => instance.node))].sort(),
+    floorEngaged: false,
+    keptByFloor: [],
     skipped,
   };
 }
@@ -123,13 +104,13 @@ function recordsFor(instance: Instance, name: string, policy: PlanPolicy): DnsRe
   return records;
 }
 
-/** Lower is more credible: a warning node still serves; one that left Consul is the least known. */
-function credibility(health: Health | undefined): number {
-  return health === undefined ? 3 : { passing: 0, warning: 1, critical: 2, maintenance: 2 }[health];
-}
-
 function sameValues(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && [...a].sort().every((value, index) => value === [...b].sort()[index]);
+}
+
+/** The nodes the records belong to, sorted, each once. */
+export function nodesOf(ownerId: string, records: Iterable<DnsRecord>): string[] {
+  return [...new Set([...records].map((record) => nodeOf(ownerId, record)))].sort();
 }
 
 function byKey(a: DnsRecord, b: DnsRecord): number {

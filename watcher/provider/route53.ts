@@ -1,7 +1,8 @@
 // Route53 through the real SDK: list the records the watcher owns, apply change batches.
 // The SDK's standard retryer already backs off on Throttling, PriorRequestNotComplete and 5xx;
 // a rejected batch (InvalidChangeBatch) means someone else changed the records, so it surfaces as
-// a conflict and the controller re-plans against the fresh state.
+// a conflict and the controller re-plans against the fresh state. Every SDK failure leaves here
+// as the run's (route53Failure): the CLI reads its kind, never an AWS error name.
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
@@ -11,8 +12,10 @@ import {
   type ResourceRecordSet,
   type RRType,
 } from '@aws-sdk/client-route-53';
+import { isConnectionFailure, ProgramError, translated, type ErrorKind } from '../../common/cli/errors.ts';
 import { fqdn, type DnsRecord, type RecordType } from '../model.ts';
 import { toBatches, type Change } from './batches.ts';
+import type { ApplyResult, DnsProvider } from './provider.ts';
 
 export interface Route53Settings {
   zoneId: string;
@@ -22,16 +25,13 @@ export interface Route53Settings {
   maxAttempts: number;
 }
 
-export class ChangeRejectedError extends Error {
+/** Someone else changed the records: the caller re-plans against fresh state. */
+export class ChangeRejectedError extends ProgramError {
   override name = 'ChangeRejectedError';
+  readonly kind = 'transient';
 }
 
-export interface ApplyResult {
-  changeIds: string[];
-  calls: number;
-}
-
-export class Route53Provider {
+export class Route53Provider implements DnsProvider {
   readonly #client: Route53Client;
   readonly #settings: Route53Settings;
   /** API calls made, for the run's status and the benchmark. */
@@ -58,7 +58,7 @@ export class Route53Provider {
           ...(start.identifier === undefined ? {} : { StartRecordIdentifier: start.identifier }),
           MaxItems: 300,
         }),
-      );
+      ).catch(route53Failure);
       let pastOurName = false;
       for (const set of response.ResourceRecordSets ?? []) {
         if (fqdn(set.Name ?? '') !== name) {
@@ -79,28 +79,21 @@ export class Route53Provider {
   /** `beforeEachBatch` may throw to stop before the next batch (the lock is no longer held). */
   async apply(changes: readonly Change[], beforeEachBatch: () => void = () => undefined): Promise<ApplyResult> {
     const changeIds: string[] = [];
-    let calls = 0;
     for (const batch of toBatches(changes)) {
       beforeEachBatch();
-      calls += 1;
       this.calls += 1;
-      try {
-        const response = await this.#client.send(
-          new ChangeResourceRecordSetsCommand({
-            HostedZoneId: this.#settings.zoneId,
-            ChangeBatch: {
-              Comment: `st-api watcher (${this.#settings.ownerId})`,
-              Changes: batch.map((change) => ({ Action: change.action, ResourceRecordSet: toResourceRecordSet(change.record) })),
-            },
-          }),
-        );
-        if (response.ChangeInfo?.Id !== undefined) changeIds.push(response.ChangeInfo.Id);
-      } catch (error) {
-        if ((error as { name?: string }).name === 'InvalidChangeBatch') throw new ChangeRejectedError((error as Error).message, { cause: error });
-        throw error;
-      }
+      const response = await this.#client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: this.#settings.zoneId,
+          ChangeBatch: {
+            Comment: `st-api watcher (${this.#settings.ownerId})`,
+            Changes: batch.map((change) => ({ Action: change.action, ResourceRecordSet: toResourceRecordSet(change.record) })),
+          },
+        }),
+      ).catch(route53Failure);
+      if (response.ChangeInfo?.Id !== undefined) changeIds.push(response.ChangeInfo.Id);
     }
-    return { changeIds, calls };
+    return { changeIds };
   }
 
   /** Polls GetChange until INSYNC or the deadline; returns whether it got there. */
@@ -108,7 +101,7 @@ export class Route53Provider {
     const until = Date.now() + deadlineMs;
     for (let attempt = 0; Date.now() < until && attempt < 120; attempt += 1) {
       this.calls += 1;
-      const response = await this.#client.send(new GetChangeCommand({ Id: changeId }));
+      const response = await this.#client.send(new GetChangeCommand({ Id: changeId })).catch(route53Failure);
       if (response.ChangeInfo?.Status === 'INSYNC') return true;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
     }
@@ -138,4 +131,25 @@ function toResourceRecordSet(record: DnsRecord): ResourceRecordSet {
     TTL: record.ttl,
     ResourceRecords: record.values.map((value) => ({ Value: value })),
   };
+}
+
+/** Still failing after the SDK's retries: the next run repairs. */
+const TRANSIENT = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError']);
+/** The zone id, the IAM permissions or the credentials are wrong: a human fixes the configuration. */
+const CONFIG = new Set(['NoSuchHostedZone', 'AccessDenied', 'AccessDeniedException', 'InvalidInput', 'CredentialsProviderError', 'InvalidClientTokenId']);
+
+/** The kind of an SDK failure; undefined for one the watcher does not expect (a bug, exit 70). */
+function route53ErrorKind(error: unknown): ErrorKind | undefined {
+  const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  if (typeof name === 'string' && TRANSIENT.has(name)) return 'transient';
+  if (typeof $metadata?.httpStatusCode === 'number' && $metadata.httpStatusCode >= 500) return 'transient';
+  if (typeof name === 'string' && CONFIG.has(name)) return 'config';
+  if (isConnectionFailure(error)) return 'unavailable';
+  return undefined;
+}
+
+function route53Failure(error: unknown): never {
+  if ((error as { name?: unknown } | null)?.name === 'InvalidChangeBatch') throw new ChangeRejectedError((error as Error).message, { cause: error });
+  const kind = route53ErrorKind(error);
+  throw kind === undefined ? error : translated(kind, error);
 }

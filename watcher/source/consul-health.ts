@@ -1,8 +1,14 @@
-// Consul's view of the service → instances. The same parser reads the watch handler's stdin (the
-// agent's Go re-encoding) and the HTTP API's answer: both are `[ {Node, Service, Checks} ]`.
+// Consul's view of the service → instances: the watch handler's stdin (the agent's Go re-encoding)
+// and the HTTP API's answer, which the source fetches itself, are both `[ {Node, Service, Checks} ]`
+// and go through the same schema.
+import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
+import type Consul from 'consul';
 import { z } from 'zod';
+import { ProgramError } from '../../common/cli/errors.ts';
+import { consulClient, consulFailure, type ConsulClientSettings } from '../consul-client.ts';
 import type { Health, Instance } from '../model.ts';
+import type { HealthSource, Snapshot } from './source.ts';
 
 // Only the fields the watcher reads are checked; the rest is an open set that changes with
 // Consul versions, so unknown keys pass through.
@@ -18,11 +24,12 @@ const serviceEntry = z
 export const healthServiceSchema = z.array(serviceEntry);
 export type ServiceEntry = z.infer<typeof serviceEntry>;
 
-export class SourceInputError extends Error {
+export class SourceInputError extends ProgramError {
   override name = 'SourceInputError';
+  readonly kind = 'bad-input';
 }
 
-/** Parses what Consul sent; anything that is not that shape is refused whole, never half-used. */
+/** Parses what the watch sent on stdin; anything that is not that shape is refused whole, never half-used. */
 export function parseHealthService(text: string): ServiceEntry[] {
   let json: unknown;
   try {
@@ -30,6 +37,11 @@ export function parseHealthService(text: string): ServiceEntry[] {
   } catch {
     throw new SourceInputError(`input is not JSON (${text.length} bytes${text.length === 0 ? ', empty' : ''})`);
   }
+  return healthServiceEntries(json);
+}
+
+/** Checks a health/service answer already parsed from JSON, as parseHealthService does. */
+export function healthServiceEntries(json: unknown): ServiceEntry[] {
   // A watch on a service with no instances hands over `null` (Go's nil slice), the API `[]`.
   if (json === null) return [];
   const result = healthServiceSchema.safeParse(json);
@@ -51,6 +63,24 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
       health: aggregate(entry.Checks ?? []),
     }))
     .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
+}
+
+/** The service's health through Consul's HTTP API (`/v1/health/service/<service>`), any health. */
+export class ConsulHealthSource implements HealthSource {
+  readonly #consul: Consul;
+  readonly #service: string;
+
+  constructor(settings: ConsulClientSettings, service: string) {
+    this.#consul = consulClient(settings);
+    this.#service = service;
+  }
+
+  async read(): Promise<Snapshot> {
+    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
+    const [response, body] = (await this.#consul.health.service({ service: this.#service, ctx } as never).catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
+    return { instances: toInstances(healthServiceEntries(body), this.#service), index: Number(response.headers['x-consul-index'] ?? 0), source: 'consul' };
+  }
 }
 
 /** Consul's AggregatedStatus: maintenance > critical > warning > passing; no checks at all is passing. */

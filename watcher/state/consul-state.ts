@@ -1,10 +1,12 @@
 // Everything the watcher keeps in Consul: the exclusion list, the status on-call engineers read,
-// the session lock, and the health query `reconcile` uses. Only the documented HTTP API, through
-// the `consul` client, so it runs unchanged against a real agent.
+// and the session lock. Only the documented HTTP API, through the `consul` client, so it runs
+// unchanged against a real agent.
 import { EventEmitter } from 'node:events';
-import Consul from 'consul';
+import type Consul from 'consul';
+import { ProgramError } from '../../common/cli/errors.ts';
 import { printable, printableJson } from '../../common/printable.ts';
-import { parseHealthService, type ServiceEntry } from '../source/consul-health.ts';
+import { consulClient, consulFailure } from '../consul-client.ts';
+import type { Registry } from '../registry/registry.ts';
 
 export interface ConsulSettings {
   /** `host:port` or `http://host:port`, as CONSUL_HTTP_ADDR. */
@@ -53,42 +55,26 @@ export interface RunStatus {
   route53Calls: number;
 }
 
-export class KvValueError extends Error {
+export class KvValueError extends ProgramError {
   override name = 'KvValueError';
+  readonly kind = 'bad-input';
 }
 
-export class ConsulState {
+export class ConsulState implements Registry {
   readonly #consul: Consul;
   readonly #settings: ConsulSettings;
 
   constructor(settings: ConsulSettings) {
     this.#settings = settings;
-    const url = new URL(settings.address.includes('://') ? settings.address : `http://${settings.address}`);
-    // `timeout` (per request, ms) is a documented client option the bundled typings omit.
-    const options: ConstructorParameters<typeof Consul>[0] & { timeout: number } = {
-      host: url.hostname,
-      port: Number(url.port || (url.protocol === 'https:' ? 443 : 8500)),
-      secure: url.protocol === 'https:',
-      timeout: settings.timeoutMs,
-      ...(settings.token === undefined ? {} : { defaults: { token: settings.token } }),
-    };
-    this.#consul = new Consul(options);
+    this.#consul = consulClient(settings);
   }
 
   get #excludedPrefix(): string {
     return `${this.#settings.kvPrefix}/excluded/`;
   }
 
-  /** All instances of the service, any health, with the index of that answer. */
-  async healthService(service: string): Promise<{ entries: ServiceEntry[]; index: number }> {
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-    // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
-    const [response, body] = (await this.#consul.health.service({ service, ctx } as never)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
-    return { entries: parseHealthService(JSON.stringify(body)), index: Number(response.headers['x-consul-index'] ?? 0) };
-  }
-
   async exclusions(): Promise<Exclusion[]> {
-    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true })) as unknown as { Key: string; Value: string | null }[] | null;
+    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true }).catch(consulFailure)) as unknown as { Key: string; Value: string | null }[] | null;
     return (items ?? [])
       .filter((item) => item.Key.length > this.#excludedPrefix.length)
       .map((item) => exclusionOf(item.Key.slice(this.#excludedPrefix.length), item.Value));
@@ -97,27 +83,27 @@ export class ConsulState {
   async exclude(exclusion: Exclusion): Promise<void> {
     const { node, ...value } = exclusion;
     // Escaped JSON: the reason is shown as text in the Consul UI.
-    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: printableJson(value, 2) });
+    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: printableJson(value, 2) }).catch(consulFailure);
   }
 
   /** Returns whether the node was excluded. */
   async include(node: string): Promise<boolean> {
     const key = `${this.#excludedPrefix}${node}`;
-    const existing = await this.#consul.kv.get({ key });
+    const existing = await this.#consul.kv.get({ key }).catch(consulFailure);
     if (existing === null || existing === undefined) return false;
-    await this.#consul.kv.del({ key });
+    await this.#consul.kv.del({ key }).catch(consulFailure);
     return true;
   }
 
   async readStatus(): Promise<RunStatus | undefined> {
-    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` })) as unknown as { Key: string; Value: string | null } | null;
+    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` }).catch(consulFailure)) as unknown as { Key: string; Value: string | null } | null;
     if (item === null || item === undefined) return undefined;
     return parseJson(item.Value, item.Key) as RunStatus;
   }
 
   async writeStatus(status: RunStatus): Promise<void> {
     // Node names from Consul reach the Consul UI's text view: escaped JSON, the same value once parsed.
-    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${printableJson(status, 2)}\n` });
+    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${printableJson(status, 2)}\n` }).catch(consulFailure);
   }
 
   /**
@@ -131,7 +117,7 @@ export class ConsulState {
   async withLock<T>(holder: string, waitMs: number, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const key = `${this.#settings.kvPrefix}/lock`;
     const created = Date.now();
-    const { ID: session } = await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY });
+    const { ID: session } = await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY }).catch(consulFailure);
     // Renewed from the start: waiting for the lock may outlast the TTL.
     const keeper = new SessionKeeper(session, created, (id) => this.#consul.session.renew({ id }));
     try {
@@ -139,14 +125,14 @@ export class ConsulState {
       let index: string | undefined;
       for (let attempt = 0; ; attempt += 1) {
         keeper.assertHeld();
-        const acquired = await this.#consul.kv.set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session });
+        const acquired = await this.#consul.kv.set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session }).catch(consulFailure);
         if (acquired) break;
         const remaining = deadline - Date.now();
         if (remaining <= 0 || attempt >= 100) throw new LockTimeoutError(`another watcher held ${key} for more than ${waitMs} ms`);
         // Block until the lock key changes (released), at most the time left.
         const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
         const wait = index === undefined ? {} : { index, wait: `${Math.max(1, Math.ceil(remaining / 1000))}s`, timeout: remaining + 2000 };
-        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never)) as unknown as [{ headers: Record<string, string | undefined> }];
+        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never).catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }];
         index = response.headers['x-consul-index'];
       }
       try {
@@ -223,12 +209,14 @@ class SessionKeeper implements HeldLock {
 }
 
 /** The lock may have passed to another watcher (its session not renewed in time): nothing more was written. */
-export class LockLostError extends Error {
+export class LockLostError extends ProgramError {
   override name = 'LockLostError';
+  readonly kind = 'transient';
 }
 
-export class LockTimeoutError extends Error {
+export class LockTimeoutError extends ProgramError {
   override name = 'LockTimeoutError';
+  readonly kind = 'transient';
 }
 
 /**
@@ -263,3 +251,4 @@ function parseJson(value: string | null, key: string): unknown {
     throw new KvValueError(`Consul KV ${key} is not JSON; fix or delete it`);
   }
 }
+

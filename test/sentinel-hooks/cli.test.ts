@@ -1,0 +1,99 @@
+// The hooks' run(): each way a run can fail ends in Sentinel's exit code (README: 0 done, 1 transient,
+// 2 permanent) and one JSON log line that names it, in-process with in-memory streams. Consul, the
+// Sentinels and the instance are closed loopback ports: no server runs.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { before, describe, it } from 'node:test';
+import { run } from '../../sentinel-hooks/cli.ts';
+
+let configFile: string;
+let closedPort: number;
+
+before(async () => {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  closedPort = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const dir = mkdtempSync(join(tmpdir(), 'st-hooks-cli-'));
+  configFile = join(dir, 'sentinel-hooks.json');
+  const endpoint = { address: '127.0.0.1', port: closedPort };
+  writeFileSync(configFile, JSON.stringify({ masterName: 'mymaster', sentinels: [endpoint], instances: [endpoint], reporter: 'test-host', lockFile: join(dir, 'lock'), redisTimeoutMs: 200, consulTimeoutMs: 500, convergeWaitMs: 0 }));
+});
+
+async function hooks(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
+  const [stdout, stderr] = [new PassThrough(), new PassThrough()];
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
+  const code = await run(argv, { stdout, stderr, env: { ST_SENTINEL_HOOKS_CONFIG: configFile, CONSUL_HTTP_ADDR: `127.0.0.1:${closedPort}`, ...env } });
+  const text = err.join('');
+  const logged = text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { code, stdout: out.join(''), stderr: text, logged };
+}
+
+describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
+  it('when --help is asked, then 0; with no command or an unknown option, 2 (permanent) and the usage', async () => {
+    const help = await hooks(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: sentinel-hooks/);
+    assert.equal((await hooks([])).code, 2);
+    const unknown = await hooks(['--verbose', 'reconcile']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^sentinel-hooks: unknown option "--verbose"\n\nUsage:/);
+  });
+
+  it('when the command is unknown or its arguments are not Sentinel’s, then 2 (permanent), logged without a stack', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /^UsageError: unknown command "frobnicate"/],
+      [['reconcile', 'extra'], /^UsageError: reconcile takes no arguments/],
+      [['client-reconfig', 'mymaster', 'leader'], /^ArgumentError: expected 7 arguments/],
+      [['client-reconfig', 'othermaster', 'leader', 'start', '127.0.0.1', '1', '127.0.0.2', '1'], /^ArgumentError: master othermaster is not the one configured/],
+      [['notification', 'sdown', 'x'], /^ArgumentError: event-type "sdown" is not a Sentinel event/],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await hooks(argv);
+      assert.equal(result.code, 2, argv.join(' '));
+      const line = result.logged.at(-1);
+      assert.equal(line?.['exitName'], 'permanent');
+      assert.match(String(line?.['msg']), message);
+      assert.equal(line?.['err'], undefined);
+    }
+  });
+
+  it('when the configuration is missing, then 2 (permanent)', async () => {
+    const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' });
+    assert.equal(result.code, 2);
+    assert.match(String(result.logged.at(-1)?.['msg']), /^HooksConfigError: cannot read \/nonexistent\/hooks.json/);
+  });
+
+  it('when ST_SENTINEL_HOOKS_LOG_LEVEL is not a level, then 2 (permanent: Sentinel must not retry it), logged with the variable named', async () => {
+    const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_LOG_LEVEL: 'verbose' });
+    assert.equal(result.code, 2);
+    assert.equal(result.logged.length, 1);
+    assert.match(String(result.logged[0]?.['msg']), /ST_SENTINEL_HOOKS_LOG_LEVEL must be one of .*; got "verbose"/);
+  });
+
+  it('when Consul is unreachable, then reconcile exits 1 (run again) without a stack, and notification still exits 0', async () => {
+    const reconcile = await hooks(['reconcile']);
+    assert.equal(reconcile.code, 1);
+    const line = reconcile.logged.at(-1);
+    assert.equal(line?.['exitName'], 'transient');
+    assert.match(String(line?.['msg']), /^ConsulUnavailableError: GET \/v1\/agent\/checks: ECONNREFUSED/);
+    assert.equal(line?.['err'], undefined);
+    const notification = await hooks(['notification', '+sdown', 'master mymaster 127.0.0.1 6379']);
+    assert.equal(notification.code, 0);
+    assert.match(notification.stderr, /event not recorded in Consul KV: ConsulUnavailableError/);
+  });
+
+  it('when the log level is error, then a failed run logs only its error line', async () => {
+    const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_LOG_LEVEL: 'error' });
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.logged.map((line) => line['level']), [50]);
+  });
+});

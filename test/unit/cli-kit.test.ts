@@ -1,0 +1,135 @@
+// The command-line kit of common/cli: errors that say how a run failed, one table per program from
+// kind to exit code, and the programs' logger.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { exitCodeOf, isConnectionFailure, ProgramError, translated, UsageError, type ExitCodes } from '../../common/cli/errors.ts';
+import { createProgramLogger, setLogLevel } from '../../common/cli/logger.ts';
+
+const CODES: ExitCodes<number> = { usage: 10, 'bad-input': 11, config: 12, unavailable: 13, transient: 14, refused: 15, bug: 99 };
+
+class LockHeldError extends ProgramError {
+  override name = 'LockHeldError';
+  readonly kind = 'transient';
+}
+
+class StoredValueError extends ProgramError {
+  override name = 'StoredValueError';
+  readonly kind = 'bad-input';
+}
+
+class RefusedError extends ProgramError {
+  override name = 'RefusedError';
+  readonly kind = 'refused';
+}
+
+describe('errors that carry their exit code', () => {
+  const cases: { name: string; error: unknown; code: number }[] = [
+    { name: 'a usage error', error: new UsageError('unknown command'), code: 10 },
+    { name: 'bad input', error: new StoredValueError('x'), code: 11 },
+    { name: 'config', error: translated('config', new Error('x')), code: 12 },
+    { name: 'unavailable', error: translated('unavailable', new Error('x')), code: 13 },
+    { name: 'refused', error: new RefusedError('x'), code: 15 },
+    { name: "a program's own subclass", error: new LockHeldError('held'), code: 14 },
+    { name: 'a translated library error', error: translated('transient', new Error('x')), code: 14 },
+    { name: 'any other error: a bug', error: new TypeError('undefined is not a function'), code: 99 },
+    { name: 'something thrown that is not an Error', error: 'a string', code: 99 },
+    { name: 'an error that only looks like one', error: Object.assign(new Error('x'), { kind: 'config' }), code: 99 },
+  ];
+  for (const { name, error, code } of cases) {
+    it(`when the run fails with ${name}, then the table gives ${code}`, () => {
+      assert.equal(exitCodeOf(error, CODES), code);
+    });
+  }
+
+  it("when a library's error is translated, then its name and message stay (what runbooks name) and it is the cause", () => {
+    const original = Object.assign(new Error('Rate exceeded'), { name: 'Throttling' });
+    const error = translated('transient', original);
+    assert.equal(`${error.name}: ${error.message}`, 'Throttling: Rate exceeded');
+    assert.equal(error.kind, 'transient');
+    assert.equal(error.cause, original);
+    assert.ok(error instanceof ProgramError);
+  });
+
+  it('when a subclass names itself, then the name is what the log shows', () => {
+    assert.equal(new LockHeldError('held').name, 'LockHeldError');
+    assert.equal(new UsageError('x').name, 'UsageError');
+    assert.equal(translated('config', 'not an Error').name, 'Error');
+    assert.equal(translated('config', 'not an Error').message, 'not an Error');
+  });
+
+  const connection: [string, unknown, boolean][] = [
+    ['ECONNREFUSED', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), true],
+    ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), true],
+    ['ETIMEDOUT', Object.assign(new Error('x'), { code: 'ETIMEDOUT' }), true],
+    ['EHOSTUNREACH', Object.assign(new Error('x'), { code: 'EHOSTUNREACH' }), true],
+    ['ENOTFOUND', Object.assign(new Error('getaddrinfo ENOTFOUND consul'), { code: 'ENOTFOUND' }), true],
+    ['EAI_AGAIN', Object.assign(new Error('x'), { code: 'EAI_AGAIN' }), true],
+    ['EPIPE', Object.assign(new Error('x'), { code: 'EPIPE' }), true],
+    ['EACCES (a file, not a peer)', Object.assign(new Error('x'), { code: 'EACCES' }), false],
+    ['no code', new Error('ECONNREFUSED in the text only'), false],
+    ['null', null, false],
+  ];
+  for (const [name, error, expected] of connection) {
+    it(`when a socket error is ${name}, then it ${expected ? 'is' : 'is not'} a connection failure`, () => {
+      assert.equal(isConnectionFailure(error), expected);
+    });
+  }
+});
+
+describe('the programs’ logger', () => {
+  function capture(): { stream: Writable; raw: () => string; lines: () => Record<string, unknown>[] } {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        chunks.push(chunk.toString());
+        done();
+      },
+    });
+    return { stream, raw: () => chunks.join(''), lines: () => chunks.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>) };
+  }
+
+  it('when a line carries a token, password or secret, then they are redacted as in st-api’s logs, and program and command are on every line', () => {
+    const { stream, lines } = capture();
+    const logger = createProgramLogger({ program: 'st-api-test', command: 'reconcile', stderr: stream });
+    logger.info({ token: 'consul-token', redisAuth: { password: 'hunter2' }, signer: { secret: 'abcd' } }, 'configuration');
+    const [line] = lines();
+    assert.equal(line?.['program'], 'st-api-test');
+    assert.equal(line?.['command'], 'reconcile');
+    assert.doesNotMatch(JSON.stringify(lines()), /consul-token|hunter2|abcd/);
+    assert.equal(line?.['token'], '[redacted]');
+  });
+
+  it('when a line carries text from outside, then control and bidi characters are escaped', () => {
+    const { stream, raw, lines } = capture();
+    createProgramLogger({ program: 'p', command: 'c', stderr: stream }).warn({ node: 'api\u202enode' }, 'x\u2028{"level":60}');
+    assert.equal(lines().length, 1);
+    assert.doesNotMatch(raw(), /[\u202e\u2028]/);
+    assert.equal(lines()[0]?.['node'], 'api\u202enode', 'the same text once parsed');
+  });
+
+  it('when the level variable is unset, then the level is info; when it names a level, that one', () => {
+    const { stream } = capture();
+    const logger = createProgramLogger({ program: 'p', command: 'c', stderr: stream });
+    setLogLevel(logger, {}, 'ST_TEST_LOG_LEVEL');
+    assert.equal(logger.level, 'info');
+    for (const level of ['trace', 'debug', 'warn', 'error', 'fatal', 'silent']) {
+      setLogLevel(logger, { ST_TEST_LOG_LEVEL: level }, 'ST_TEST_LOG_LEVEL');
+      assert.equal(logger.level, level);
+    }
+  });
+
+  for (const bad of ['', 'verbose', 'INFO', 'info\n']) {
+    it(`when the level variable is ${JSON.stringify(bad)}, then setLogLevel throws a configuration error naming the variable and the level stays`, () => {
+      const { stream } = capture();
+      const logger = createProgramLogger({ program: 'p', command: 'c', stderr: stream });
+      assert.throws(() => setLogLevel(logger, { ST_TEST_LOG_LEVEL: bad }, 'ST_TEST_LOG_LEVEL'), (error: unknown) => {
+        assert.ok(error instanceof ProgramError);
+        assert.equal(error.kind, 'config');
+        assert.match(error.message, /^ST_TEST_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent; got "/);
+        return true;
+      });
+      assert.equal(logger.level, 'info');
+    });
+  }
+});
