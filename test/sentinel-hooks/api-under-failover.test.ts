@@ -110,7 +110,7 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     assert.ok(warnings.length > 0, 'health reported the Redis outage as a warning');
     // Once recovered, the node never goes back to the old master or to looking it up while Consul DNS
     // answers the new master, nor calls its healthy connection stuck because the machine is busy
-    // (settleWithin judges after the sockets are read). Not relapses: a warning while DNS itself had no
+    // (the settle wait judges after the sockets are read). Not relapses: a warning while DNS itself had no
     // master in the last discovery refresh (1 s) and a bit (the hooks' TTL check lapses when an
     // overloaded machine runs their reconcile late: the node then truly has no master to follow), and
     // one ROLE over its 100 ms commandTimeout (timeout(command), the connection kept). The final wait
