@@ -1,7 +1,7 @@
 // Steps every bench module takes around a measured window: wait for a server to be healthy, wait
 // for the machine to be quiet, keep track of the servers it started.
 import { machineBusy, runLoad, type LoadResult, type Picker } from './load.ts';
-import type { NodeServer } from './processes.ts';
+import type { NodeServer } from '../testkit/node-server.ts';
 
 /** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
 const QUIET_WAIT_MS = 20_000;

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
 import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
-import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
-import { makeTempDir, sleep } from '../support/processes.ts';
-import { startSentinelCluster, writeHookScript, type SentinelCluster } from '../support/sentinel.ts';
+import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../doubles/consul/double.ts';
+import { makeTempDir, sleep } from '../../testkit/processes.ts';
+import { startSentinelCluster, writeHookScript, type SentinelCluster } from '../../testkit/sentinel.ts';
 
 export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, registerPid, sleep, unregisterPid } from '../support/processes.ts';
+import { errorMessage, registerPid, sleep, unregisterPid } from '../processes.ts';
 import { FAULTS, type FaultContext, type Injected } from './faults.ts';
 import { InvariantMonitor, startSampling, takeSample, type Bounds, type Violation } from './invariants.ts';
 import { startLoad, type PlayOutcome, type PlayRecord } from './load.ts';

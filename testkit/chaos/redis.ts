@@ -7,10 +7,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
-import type { ConsulDouble, NodeHandle } from '../doubles/consul/double.ts';
-import { REDIS_HOST_IPS, startRedisHosts } from '../sentinel-hooks/system.ts';
-import { sleep } from '../support/processes.ts';
-import type { SentinelCluster } from '../support/sentinel.ts';
+import type { ConsulDouble, NodeHandle } from '../../doubles/consul/double.ts';
+import { REDIS_HOST_IPS, startRedisHosts } from '../../test/sentinel-hooks/system.ts';
+import { sleep } from '../processes.ts';
+import type { SentinelCluster } from '../sentinel.ts';
 
 export const REDIS_MASTER_NAME = 'master.redis.service.consul';
 
