@@ -23,8 +23,8 @@ import { printProfile } from './cpu-profile.ts';
 import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warmRequests, ZIPF_S, type PlayRequest } from './dataset.ts';
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
-import { baselineServer, killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
-import { DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
+import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
+import { baselineServer, DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
