@@ -93,7 +93,7 @@ function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: 
   const once = (): Promise<void> => new Promise((resolve) => {
     const [command, ...args] = system.watcherArgs;
     const child = spawn(command ?? process.execPath, [...args, 'reconcile'], { env: { ...process.env, ...system.watcherEnv(agent) }, stdio: ['ignore', 'ignore', 'pipe'] });
-    // Recorded for the test runner's sweep, like every server the support modules start.
+    // Recorded for the test runner's sweep, like every server the testkit starts.
     const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'watcher reconcile', command ?? process.execPath);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
