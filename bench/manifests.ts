@@ -24,8 +24,8 @@ import { ManifestTokens } from '../api/manifests/manifest-token.ts';
 import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
 import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
-import { baselineServer, REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from './processes.ts';
-import { DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
+import { REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from '../testkit/node-server.ts';
+import { baselineServer, DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
 
 type SignerType = 'nginx' | 'akamai' | 'cloudfront';
 type Kind = 'hls' | 'dash';

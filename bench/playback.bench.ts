@@ -2,7 +2,7 @@
 //                [--manifests-only]`
 //
 // Measures POST /v1/playback-urls against a real MariaDB and Redis (throwaway servers on loopback,
-// from test/support) under autocannon, for each signer, on a warm cache and a cold one, next to an
+// from testkit) under autocannon, for each signer, on a warm cache and a cold one, next to an
 // Express hello-world baseline on the same machine; prints one table with PASS/MISS per target.
 // Then the tokenized-manifest route (bench/manifests.ts), with its own table; --manifests-only runs
 // that part alone (no MariaDB, no Redis).
@@ -17,15 +17,15 @@ import { configSchema, parseConfig } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { DELIVERY_MODES_BY_SCHEME } from '../api/delivery/delivery.ts';
 import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
-import { createCatalogDatabase } from '../test/support/service.ts';
-import { startMariaDb, type MariaDbServer } from '../test/support/mariadb.ts';
-import { startRedis, type RedisServer } from '../test/support/redis.ts';
+import { createCatalogDatabase } from '../testkit/service.ts';
+import { startMariaDb, type MariaDbServer } from '../testkit/mariadb.ts';
+import { startRedis, type RedisServer } from '../testkit/redis.ts';
 import { printProfile } from './cpu-profile.ts';
 import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warmRequests, ZIPF_S, type PlayRequest } from './dataset.ts';
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
-import { baselineServer, killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from './processes.ts';
-import { DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
+import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
+import { baselineServer, DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   const watchdog = setTimeout(() => {
     log(`gave up after ${timing.watchdogMs / 1000} s; stopping every process it started`);
     killAllChildrenNow();
-    process.exit(1); // test/support's exit hook kills MariaDB and Redis and removes their dirs
+    process.exit(1); // testkit's exit hook kills MariaDB and Redis and removes their dirs
   }, timing.watchdogMs);
   watchdog.unref();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,7 +1,8 @@
 // Steps every bench module takes around a measured window: wait for a server to be healthy, wait
-// for the machine to be quiet, keep track of the servers it started.
+// for the machine to be quiet, start the baseline, keep track of the servers it started.
+import { join } from 'node:path';
+import { startNodeServer, type NodeServer } from '../testkit/node-server.ts';
 import { machineBusy, runLoad, type LoadResult, type Picker } from './load.ts';
-import type { NodeServer } from './processes.ts';
 
 /** Before a measured window: wait up to this long for the machine's other load to drop under this share of one core. */
 const QUIET_WAIT_MS = 20_000;
@@ -11,6 +12,15 @@ export const DISTURBED_CPU_PERCENT = 50;
 
 export const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function baselineServer(): Promise<NodeServer> {
+  return startNodeServer({
+    name: 'baseline',
+    script: join('bench', 'baseline-server.ts'),
+    env: { ...process.env, NODE_ENV: 'production' },
+    listeningMessage: 'baseline listening',
+  });
+}
 
 export async function track(servers: Set<NodeServer>, starting: Promise<NodeServer>): Promise<NodeServer> {
   const server = await starting;

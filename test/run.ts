@@ -6,11 +6,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createMariaDbTemplate } from './support/mariadb.ts';
-import { killRecordedPids } from './support/processes.ts';
+import { createMariaDbTemplate } from '../testkit/mariadb.ts';
+import { killRecordedPids } from '../testkit/processes.ts';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
-const testDir = join(repoRoot, 'test');
+// Tests live in test/; the doubles and the testkit keep theirs beside the code they test.
+const testRoots = ['test', 'doubles', 'testkit'].map((dir) => join(repoRoot, dir));
 const globalTimeoutMs = Number(process.env['ST_TEST_TIMEOUT_MS'] ?? 20 * 60_000);
 // A single hung test must fail on its own rather than eat the global budget.
 const perTestTimeoutMs = Number(process.env['ST_TEST_PER_TEST_TIMEOUT_MS'] ?? 5 * 60_000);
@@ -28,13 +29,13 @@ function findTestFiles(dir: string, depth = 0): string[] {
 }
 
 const filters = process.argv.slice(2);
-const files = findTestFiles(testDir)
+const files = testRoots.flatMap((dir) => findTestFiles(dir))
   .map((path) => relative(repoRoot, path).split(sep).join('/'))
   .filter((path) => filters.length === 0 || filters.some((filter) => path.includes(filter)))
   .sort();
 
 if (files.length === 0) {
-  process.stderr.write(`run: no test files match ${filters.length === 0 ? 'test/**/*.test.ts' : filters.join(' ')}\n`);
+  process.stderr.write(`run: no test files match ${filters.length === 0 ? '{test,doubles,testkit}/**/*.test.ts' : filters.join(' ')}\n`);
   process.exit(1);
 }
 

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { demoDataset } from '../../api/catalog/dataset.ts';
-import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../support/health.ts';
-import { waitFor, waitForWindowWithRoom } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
-import { createCatalogDatabase, startTestNode, type TestNode } from '../support/service.ts';
+import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
+import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
+import { waitFor, waitForWindowWithRoom } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const DATABASE = 'st_catalog';
 let mariadb: MariaDbServer;

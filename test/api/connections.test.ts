@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { sleep, waitFor } from '../support/processes.ts';
+import { sleep, waitFor } from '../../testkit/processes.ts';
 import { startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
 const HEADERS_TIMEOUT_MS = 500;

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const NGINX_SECRET = 'edge-secret-for-tests';
 const AKAMAI_KEY = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { waitFor } from '../support/processes.ts';
+import { waitFor } from '../../testkit/processes.ts';
 import { startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
 const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });

@@ -4,11 +4,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { demoDataset } from '../../api/catalog/dataset.ts';
-import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { statusApartFromLag } from '../support/health.ts';
-import { waitFor } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
-import { createCatalogDatabase, startTestNode, type TestNode } from '../support/service.ts';
+import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
+import { statusApartFromLag } from '../../testkit/health.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const DATABASE = 'st_faults';
 let mariadb: MariaDbServer;

@@ -6,10 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { demoDataset } from '../../api/catalog/dataset.ts';
-import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { waitForWindowWithRoom } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
-import { createCatalogDatabase, startTestNode, type TestNode } from '../support/service.ts';
+import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
+import { waitForWindowWithRoom } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const DATABASE = 'st_limits';
 const PLAYS_PER_MINUTE = 3;

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { waitFor } from '../support/processes.ts';
+import { waitFor } from '../../testkit/processes.ts';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'api', 'main.ts');
 const children: ChildProcess[] = [];

@@ -6,7 +6,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createNginxSigner, DEFAULT_NGINX_EXPRESSION } from '../../api/signing/nginx-secure-link.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const SECRET = 'edge-secret-for-manifest-tests';
 const MANIFEST_KEY = 'manifest-route-key-of-at-least-32-bytes';

@@ -29,7 +29,7 @@ import { Metrics } from '../../api/metrics.ts';
 import { NO_RATE_LIMIT, type RateLimiter } from '../../api/playback/rate-limit.ts';
 import { playbackRequestSchema } from '../../api/playback/request.ts';
 import { cdnsFromConfig } from '../../api/service.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The document, and a validator for any schema in it (by JSON pointer, so its $refs resolve).

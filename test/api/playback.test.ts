@@ -2,8 +2,8 @@
 // real signed client JWTs, every decision and every error code a client can see.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../support/health.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { ANY_LAG, fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 let node: TestNode;
 before(async () => {

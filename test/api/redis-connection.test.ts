@@ -14,8 +14,8 @@ import { redisProbe } from '../../api/health/probes.ts';
 import { Metrics } from '../../api/metrics.ts';
 import { redisRateLimiter } from '../../api/playback/rate-limit.ts';
 import { withTimeout } from '../../common/with-timeout.ts';
-import { waitFor } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
 
 const logger = createLogger({ level: 'silent', program: 'st-api-test' });
 const settings = (server: RedisServer) => ({ host: server.host, port: server.port, db: 0, commandTimeoutMs: 200, connectTimeoutMs: 1000 });

@@ -11,11 +11,11 @@ import { RedisDiscovery } from '../../api/redis/discovery.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { createLogger } from '../../api/logger.ts';
 import { Metrics } from '../../api/metrics.ts';
-import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
-import { ANY_LAG, statusApartFromLag, type DeepHealth } from '../support/health.ts';
-import { LOOPBACK, sleep, waitFor } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
+import { ANY_LAG, statusApartFromLag, type DeepHealth } from '../../testkit/health.ts';
+import { LOOPBACK, sleep, waitFor } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const MASTER_NAME = 'master.redis.service.consul';
 /**

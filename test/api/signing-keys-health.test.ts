@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { fetchDeepHealth, statusApartFromLag } from '../support/health.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 const WARNING_DAYS = 14;

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
-import { makeTempDir, registerPid, unregisterPid, waitFor } from '../support/processes.ts';
+import { makeTempDir, registerPid, unregisterPid, waitFor } from '../../testkit/processes.ts';
 
 export const API_MAIN = join(import.meta.dirname, '..', '..', 'api', 'main.ts');
 

@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO_ROOT } from '../sentinel-hooks/system.ts';
-import { InvariantMonitor, type Bounds, type Sample } from './invariants.ts';
-import type { PlayRecord } from './load.ts';
-import { mulberry32 } from './prng.ts';
-import { EXIT_CODES, judgePlays, runChaos, type FaultRecord } from './run.ts';
+import { InvariantMonitor, type Bounds, type Sample } from '../../testkit/chaos/invariants.ts';
+import type { PlayRecord } from '../../testkit/chaos/load.ts';
+import { mulberry32 } from '../../testkit/chaos/prng.ts';
+import { EXIT_CODES, judgePlays, runChaos, type FaultRecord } from '../../testkit/chaos/run.ts';
 
 const BOUNDS: Bounds = { criticalToOutMs: 5000, excludedToOutMs: 8000, failoverWindowMs: 10_000, statusStaleMs: 3000 };
 const NODES = ['api-node-1', 'api-node-2', 'api-node-3'];
@@ -111,7 +111,7 @@ describe('seeded PRNG', () => {
 });
 
 describe('npm run chaos command line', () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/chaos/main.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'testkit/chaos/main.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
 
   it('when asked for help, then it prints the usage and exits 0 without starting anything', () => {
     const result = cli(['--help']);

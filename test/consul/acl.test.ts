@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CallLogEntry } from '../doubles/consul/double.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
-import { waitFor } from '../support/processes.ts';
+import type { CallLogEntry } from '../../doubles/consul/double.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
+import { waitFor } from '../../testkit/processes.ts';
 import { startHooksSystem, type HooksSystem } from '../sentinel-hooks/system.ts';
 import { registerApiNode, startWatcherWorld, waitForPublished, WATCHER, watcherCli, type WatcherWorld } from '../watcher/harness.ts';
 import {

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startTestNode, type TestNode } from '../support/service.ts';
-import { waitFor } from '../support/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
+import { waitFor } from '../../testkit/processes.ts';
 import { publishedNodes, REPO as WATCHER_REPO, startWatcherWorld, waitForPublished, type WatcherWorld } from '../watcher/harness.ts';
 import { CONSUL_DIR, isObject, readJson, REPO, serviceRegistrationBody, sourceOfInstalled, str, type JsonObject } from './consul-config.ts';
 

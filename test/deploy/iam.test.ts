@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Route53Provider } from '../../watcher/provider/route53.ts';
-import { child, children, parseXml } from '../doubles/route53/xml.ts';
-import { waitFor } from '../support/processes.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { child, children, parseXml } from '../../doubles/route53/xml.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { registerApiNode, REPO, startWatcherWorld, watcherCli, type WatcherWorld } from '../watcher/harness.ts';
 import { changeRequest, evaluate, normalizeRecordName, type Policy, type RequestContext } from './iam-evaluator.ts';
 

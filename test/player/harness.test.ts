@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startNginx, type NginxServer } from '../support/nginx.ts';
-import { makeTempDir } from '../support/processes.ts';
+import { startNginx, type NginxServer } from '../../testkit/nginx.ts';
+import { makeTempDir } from '../../testkit/processes.ts';
 import { describePlay, launchBrowser, notAnswered200, type PlayerBrowser, type Player } from './browser.ts';
 import { generateMedia, type GeneratedMedia } from './media.ts';
 

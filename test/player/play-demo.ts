@@ -15,7 +15,7 @@ import { parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { createLogger } from '../../api/logger.ts';
 import { createService } from '../../api/service.ts';
-import { startNginx } from '../support/nginx.ts';
+import { startNginx } from '../../testkit/nginx.ts';
 import { generateMedia } from './media.ts';
 import { PLAYER_LIBRARIES } from './page-server.ts';
 

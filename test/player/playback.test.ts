@@ -2,7 +2,7 @@
 // the last segment, through an edge that checks the token on every request.
 //
 // - nginx: stock nginx running the configuration shipped in deploy/edge/nginx/ (path token).
-// - CloudFront and Akamai: the verifying edge double (test/doubles/cdn-edge/, written from the vendors'
+// - CloudFront and Akamai: the verifying edge double (doubles/cdn-edge/, written from the vendors'
 //   documents and checked against their own libraries) in front of the shipped unsigned origin
 //   configuration, with signed cookies a web page gets from st-api by Set-Cookie.
 // The media is real (ffmpeg, two rungs, HLS and DASH over the same fMP4 segments) and so are the
@@ -14,10 +14,10 @@ import { symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startCdnEdge, type CdnEdge } from '../doubles/cdn-edge/server.ts';
-import { startNginx, type NginxServer } from '../support/nginx.ts';
-import { freePort, makeTempDir } from '../support/processes.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { startCdnEdge, type CdnEdge } from '../../doubles/cdn-edge/server.ts';
+import { startNginx, type NginxServer } from '../../testkit/nginx.ts';
+import { freePort, makeTempDir } from '../../testkit/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { describePlay, launchBrowser, notAnswered200, type Player, type PlayerBrowser, type PlayResult, type Protocol } from './browser.ts';
 import { generateMedia } from './media.ts';
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { makeTempDir } from '../support/processes.ts';
+import { makeTempDir } from '../../testkit/processes.ts';
 import { startStApiProcess, type StApiProcess } from '../api/st-api-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

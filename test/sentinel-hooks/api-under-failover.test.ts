@@ -2,12 +2,12 @@
 // Sentinels, the real hooks moving the `master` tag in the Consul double, and an st-api node that
 // finds the master through the double's DNS. No play may fail; health may only warn, then pass.
 // The load runs in the node's own process: the lag probe may warn after a stall of a busy machine,
-// so health is judged apart from lag (test/support/health.ts); Redis warnings are what is counted.
+// so health is judged apart from lag (testkit/health.ts); Redis warnings are what is counted.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fetchDeepHealth, statusApartFromLag, type DeepHealth } from '../support/health.ts';
-import { waitFor } from '../support/processes.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { fetchDeepHealth, statusApartFromLag, type DeepHealth } from '../../testkit/health.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { startHooksSystem, type HooksSystem } from './system.ts';
 
 let system: HooksSystem;

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ArgumentError, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from '../../sentinel-hooks/args.ts';
 import { ConsulAgent } from '../../sentinel-hooks/consul.ts';
 import { addEvent, emptyRing, parseRing, recordEvent } from '../../sentinel-hooks/events.ts';
-import { startConsulDouble } from '../doubles/consul/double.ts';
+import { startConsulDouble } from '../../doubles/consul/double.ts';
 
 /** Characters that would rewrite what a reader sees: RLO (reads backwards), LINE SEPARATOR, NEL, a C1 control. */
 const UNSAFE_SHOWN = /[\u202e\u2028\u0085\u009b]/;

@@ -10,8 +10,8 @@ import { Redis } from 'ioredis';
 import { HooksConfigError, loadHooksConfig } from '../../sentinel-hooks/config.ts';
 import { command, ReplyError } from '../../sentinel-hooks/resp.ts';
 import { askSentinel, readRole } from '../../sentinel-hooks/truth.ts';
-import { freePort, LOOPBACK, makeTempDir, ManagedServer } from '../support/processes.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { freePort, LOOPBACK, makeTempDir, ManagedServer } from '../../testkit/processes.ts';
+import { startRedis, type RedisServer } from '../../testkit/redis.ts';
 
 const HOOKS_PASSWORD = 'hooks-secret-7f3a';
 const SENTINEL_PASSWORD = 'sentinel-secret-91c2';

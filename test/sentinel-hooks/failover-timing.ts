@@ -2,7 +2,7 @@
 // master with -9 `runs` times (default 5) and prints, per run, when the Sentinels agreed on the
 // new master and when master.redis.service.consul answered it, then the median and max.
 // Between runs the killed master restarts without replicaof and must end as a replica.
-import { sleep, waitFor } from '../support/processes.ts';
+import { sleep, waitFor } from '../../testkit/processes.ts';
 import { sampleUntil, startHooksSystem } from './system.ts';
 
 const runs = Math.min(20, Math.max(1, Number(process.argv[2] ?? 5)));

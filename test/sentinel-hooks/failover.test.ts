@@ -3,7 +3,7 @@
 // One cluster for the whole file; the scenarios run in order and each leaves it healthy.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { freePort, sleep, waitFor } from '../support/processes.ts';
+import { freePort, sleep, waitFor } from '../../testkit/processes.ts';
 import { command } from '../../sentinel-hooks/resp.ts';
 import { longestStretch, sampleUntil, startHooksSystem, type HooksSystem } from './system.ts';
 

@@ -9,7 +9,7 @@ import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { acquireLock, LockBusyError } from '../../sentinel-hooks/lock.ts';
-import { makeTempDir, sleep } from '../support/processes.ts';
+import { makeTempDir, sleep } from '../../testkit/processes.ts';
 
 /** Older than any hook run can live (Sentinel kills a script at 60 s; the lock breaks after 90 s). */
 const LONG_AGO_S = 120;

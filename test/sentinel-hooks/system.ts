@@ -2,16 +2,16 @@
 // the Consul double with one agent per Redis host, the Sentinel test bed whose Sentinels run
 // the real hook executables, and an in-process reconcile timer per host.
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
 import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
-import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
-import { makeTempDir, sleep } from '../support/processes.ts';
-import { startSentinelCluster, writeHookScript, type SentinelCluster } from '../support/sentinel.ts';
+import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../doubles/consul/double.ts';
+import { makeTempDir, sleep } from '../../testkit/processes.ts';
+import { REDIS_HOST_IPS, startRedisHosts, type RedisHosts } from '../../testkit/redis-hosts.ts';
+import type { SentinelCluster } from '../../testkit/sentinel.ts';
 
 export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
@@ -58,57 +58,6 @@ async function hooksEntry(dir: string): Promise<string> {
   const outfile = join(dir, 'sentinel-hooks.mjs');
   await bundleHooks(outfile);
   return outfile;
-}
-
-export const REDIS_HOST_IPS: readonly string[] = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
-
-export interface RedisHosts {
-  readonly cluster: SentinelCluster;
-  /** The Consul agent of each Redis host (redis-host-<i>). */
-  readonly nodes: readonly NodeHandle[];
-  /** The hooks' configuration file of each host. */
-  readonly configs: readonly string[];
-}
-
-/**
- * Redis master + two replicas and three Sentinels running the hooks (`entry`), each host with its
- * own agent in `consul` and its own hooks configuration in `dir`. Shared with the chaos suite, which
- * brings its own Consul double.
- */
-export async function startRedisHosts(consul: ConsulDouble, options: { dir: string; entry: string; reconcilePeriodMs: number }): Promise<RedisHosts> {
-  const { dir, entry, reconcilePeriodMs } = options;
-  const nodes: NodeHandle[] = [];
-  const configs: string[] = [];
-  for (const [i, ip] of REDIS_HOST_IPS.entries()) nodes.push(await consul.addNode(`redis-host-${i}`, ip));
-  const cluster = await startSentinelCluster({
-    ips: REDIS_HOST_IPS,
-    hooks: async (i, layout) => {
-      const config = join(dir, `host-${i}.json`);
-      configs[i] = config;
-      await writeFile(config, JSON.stringify({
-        masterName: 'mymaster',
-        sentinels: layout.sentinelPorts.map((port) => ({ address: '127.0.0.1', port })),
-        instances: [{ address: layout.ips[i], port: layout.redisPort }],
-        reporter: `redis-host-${i}`,
-        checkTtlSeconds: Math.max(3, Math.ceil((3 * reconcilePeriodMs) / 1000)),
-        lockFile: join(dir, `host-${i}.lock`),
-        deadlineMs: 30_000,
-        redisTimeoutMs: 500,
-        consulTimeoutMs: 2000,
-        lockWaitMs: 5000,
-        convergeWaitMs: 5000,
-        promotionWaitMs: 10_000,
-        eventsKept: 20,
-      }, null, 2));
-      const env = { CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '', ST_SENTINEL_HOOKS_CONFIG: config };
-      const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
-      const notification = join(dir, `notification-${i}.sh`);
-      await writeHookScript(clientReconfig, { entry, repoRoot: REPO_ROOT, command: 'client-reconfig', env, logFile: join(dir, `hooks-${i}.log`) });
-      await writeHookScript(notification, { entry, repoRoot: REPO_ROOT, command: 'notification', env, logFile: join(dir, `notify-${i}.log`), nice: 10 });
-      return { clientReconfig, notification };
-    },
-  });
-  return { cluster, nodes, configs };
 }
 
 export async function startHooksSystem(options: { reconcilePeriodMs?: number } = {}): Promise<HooksSystem> {

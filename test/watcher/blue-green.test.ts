@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { freePort, sleep, waitFor } from '../support/processes.ts';
+import { freePort, sleep, waitFor } from '../../testkit/processes.ts';
 import { publishedNodes, REPO, startWatcherWorld, waitForPublished, watcherCli, WATCHER, type WatcherWorld } from './harness.ts';
 
 const NODES = ['api-node-1', 'api-node-2', 'api-node-3'];

@@ -9,10 +9,10 @@ import { PassThrough } from 'node:stream';
 import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { run } from '../../watcher/cli.ts';
 import { nodeOf } from '../../watcher/plan/plan.ts';
-import { startConsulDouble, type ConsulDouble } from '../doubles/consul/double.ts';
-import { startRoute53Double, type Route53Double } from '../doubles/route53/server.ts';
-import { waitFor } from '../support/processes.ts';
-import type { TestNode } from '../support/service.ts';
+import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
+import { startRoute53Double, type Route53Double } from '../../doubles/route53/server.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import type { TestNode } from '../../testkit/service.ts';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const RECORD = 'play.example.com.';

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { waitFor } from '../support/processes.ts';
-import { startTestNode, type TestNode } from '../support/service.ts';
+import { waitFor } from '../../testkit/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { configFileWith, kvGet, publishedNodes, RECORD, registerApiNode, startWatcherWorld, waitForPublished, WATCHER, watcherCli, type CliResult, type WatcherWorld } from './harness.ts';
 
 let world: WatcherWorld;

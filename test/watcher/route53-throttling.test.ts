@@ -1,5 +1,5 @@
 // 1,000 st-api nodes flapping, against the Route53 double with AWS's documented throttling buckets
-// (account 50 / 10 per second, per operation 50 / 10; test/doubles/route53/throttle.ts). Every round a
+// (account 50 / 10 per second, per operation 50 / 10; doubles/route53/throttle.ts). Every round a
 // different half of the nodes turns critical and the real `watcher handle` runs twice at once, as the
 // watches of two Consul agents do. What must hold: every handler exits 0, after every round DNS holds
 // exactly the healthy nodes, and the watcher's calls stay inside the buckets (none throttled). More
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DOCUMENTED_LIMITS } from '../doubles/route53/server.ts';
+import { DOCUMENTED_LIMITS } from '../../doubles/route53/server.ts';
 import { publishedNodes, REPO, startWatcherWorld, watcherCli, type WatcherWorld } from './harness.ts';
 
 const NODES = 1000;

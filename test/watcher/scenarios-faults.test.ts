@@ -3,8 +3,8 @@
 // the watcher CLI run as Consul runs it.
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { startTestNode, type TestNode } from '../support/service.ts';
-import { waitFor } from '../support/processes.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
+import { waitFor } from '../../testkit/processes.ts';
 import { configFileWith, kvGet, kvPut, publishedNodes, registerApiNode, RECORD, startWatcherWorld, waitForPublished, watcherCli, watcherProcess, type WatcherWorld } from './harness.ts';
 
 let world: WatcherWorld;

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { demoDataset } from '../../api/catalog/dataset.ts';
-import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { createCatalogDatabase, startTestNode, type TestNode } from '../support/service.ts';
-import { waitFor } from '../support/processes.ts';
+import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
+import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
+import { waitFor } from '../../testkit/processes.ts';
 import { kvGet, publishedNodes, registerApiNode, startWatcherWorld, waitForPublished, watcherProcess, WATCHER, type WatcherWorld } from './harness.ts';
 
 let world: WatcherWorld;

@@ -1,6 +1,6 @@
 // The faults: each one injects, and returns how to heal. The PRNG picks the kind and the target.
 import { readFileSync, readdirSync } from 'node:fs';
-import { sleep, waitFor } from '../support/processes.ts';
+import { sleep, waitFor } from '../processes.ts';
 import type { Prng } from './prng.ts';
 import { KV_PREFIX, type ChaosSystem } from './system.ts';
 

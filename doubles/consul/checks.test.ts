@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { freePort, waitFor } from '../../support/processes.ts';
+import { freePort, waitFor } from '../../testkit/processes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from './double.ts';
 
 type Mode = 200 | 429 | 503 | 'hang';

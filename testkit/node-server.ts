@@ -124,12 +124,3 @@ export function stApiServer(configFile: string, cpuProfileDir?: string): Promise
     ...(cpuProfileDir === undefined ? {} : { cpuProfileDir }),
   });
 }
-
-export function baselineServer(): Promise<NodeServer> {
-  return startNodeServer({
-    name: 'baseline',
-    script: join('bench', 'baseline-server.ts'),
-    env: { ...process.env, NODE_ENV: 'production' },
-    listeningMessage: 'baseline listening',
-  });
-}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { makeTempDir, sleep, waitFor } from '../../support/processes.ts';
+import { makeTempDir, sleep, waitFor } from '../../testkit/processes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle, type WatchHandle } from './double.ts';
 
 const HANDLER = `

@@ -3,7 +3,7 @@
 // Sentinels on 127.0.0.1 with hook scripts. Every process is started and stopped by pid.
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { command, ReplyError, type Reply } from '../../sentinel-hooks/resp.ts';
+import { command, ReplyError, type Reply } from '../sentinel-hooks/resp.ts';
 import { freePort, LOOPBACK, makeTempDir, ManagedServer, waitFor } from './processes.ts';
 
 export interface SentinelClusterOptions {

@@ -11,12 +11,12 @@ import { demoDataset, type Dataset } from '../../api/catalog/dataset.ts';
 import { watcherConfigSchema } from '../../watcher/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../../api/demo/embedded.ts';
 import { bundleProgram } from '../../sentinel-hooks/bundle.ts';
-import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../doubles/consul/double.ts';
-import { startRoute53Double, type Route53Double } from '../doubles/route53/server.ts';
-import { REPO_ROOT } from '../sentinel-hooks/system.ts';
-import { startMariaDb, type MariaDbServer } from '../support/mariadb.ts';
-import { freePort, makeTempDir, ManagedServer, waitFor } from '../support/processes.ts';
-import { createCatalogDatabase } from '../support/service.ts';
+import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../doubles/consul/double.ts';
+import { startRoute53Double, type Route53Double } from '../../doubles/route53/server.ts';
+import { startMariaDb, type MariaDbServer } from '../mariadb.ts';
+import { REPO_ROOT } from '../node-server.ts';
+import { freePort, makeTempDir, ManagedServer, waitFor } from '../processes.ts';
+import { createCatalogDatabase } from '../service.ts';
 import { REDIS_MASTER_NAME, startRedisWithHooks, type RedisWithHooks } from './redis.ts';
 import { SentinelReviver } from './sentinels.ts';
 

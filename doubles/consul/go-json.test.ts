@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { formatGoDuration, goEncode, goMarshal, GoMap, parseGoDuration, toGoServiceEntries } from './go-json.ts';
 
-const fixturePath = new URL('../../fixtures/consul/health-service-st-api.json', import.meta.url);
+const fixturePath = new URL('../../test/fixtures/consul/health-service-st-api.json', import.meta.url);
 
 describe('Go json.Encoder re-encoding', () => {
   it('when the fixture is decoded and re-encoded, then the same document comes back, compact with a trailing newline', () => {

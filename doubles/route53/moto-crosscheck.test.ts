@@ -19,7 +19,7 @@ import {
   type ResourceRecordSet,
   type Route53Client,
 } from '@aws-sdk/client-route-53';
-import { startMoto, type MotoServer } from '../../support/moto.ts';
+import { startMoto, type MotoServer } from '../../testkit/moto.ts';
 import { startRoute53Double, type Route53Double } from './server.ts';
 import { change, essentials, multiValueA, rejectsWithAws, route53Client } from './sdk.ts';
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Consul from 'consul';
-import { sleep } from '../../support/processes.ts';
+import { sleep } from '../../testkit/processes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from './double.ts';
 
 const registration = {

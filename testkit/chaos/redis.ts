@@ -1,16 +1,16 @@
 // Redis master + two replicas, three Sentinels running the real hooks (the bundle production
 // runs), and a reconcile timer per Redis host, registered in a Consul double the caller owns:
 // the whole system needs one double, with Consul's default check_update_interval, so that
-// output-only changes do not fire the st-api watch several times a second. The hosts themselves
-// are the failover tests' (test/sentinel-hooks/system.ts startRedisHosts).
+// output-only changes do not fire the st-api watch several times a second. The hosts are the
+// ones the hooks' failover tests use (testkit/redis-hosts.ts).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
-import type { ConsulDouble, NodeHandle } from '../doubles/consul/double.ts';
-import { REDIS_HOST_IPS, startRedisHosts } from '../sentinel-hooks/system.ts';
-import { sleep } from '../support/processes.ts';
-import type { SentinelCluster } from '../support/sentinel.ts';
+import type { ConsulDouble, NodeHandle } from '../../doubles/consul/double.ts';
+import { sleep } from '../processes.ts';
+import { REDIS_HOST_IPS, startRedisHosts } from '../redis-hosts.ts';
+import type { SentinelCluster } from '../sentinel.ts';
 
 export const REDIS_MASTER_NAME = 'master.redis.service.consul';
 

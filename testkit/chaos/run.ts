@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, registerPid, sleep, unregisterPid } from '../support/processes.ts';
+import { errorMessage, registerPid, sleep, unregisterPid } from '../processes.ts';
 import { FAULTS, type FaultContext, type Injected } from './faults.ts';
 import { InvariantMonitor, startSampling, takeSample, type Bounds, type Violation } from './invariants.ts';
 import { startLoad, type PlayOutcome, type PlayRecord } from './load.ts';
@@ -93,7 +93,7 @@ function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: 
   const once = (): Promise<void> => new Promise((resolve) => {
     const [command, ...args] = system.watcherArgs;
     const child = spawn(command ?? process.execPath, [...args, 'reconcile'], { env: { ...process.env, ...system.watcherEnv(agent) }, stdio: ['ignore', 'ignore', 'pipe'] });
-    // Recorded for the test runner's sweep, like every server the support modules start.
+    // Recorded for the test runner's sweep, like every server the testkit starts.
     const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'watcher reconcile', command ?? process.execPath);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));

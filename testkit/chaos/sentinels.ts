@@ -3,8 +3,8 @@
 // its port and in its dir, as a supervisor would after a crash.
 import { join } from 'node:path';
 import { command } from '../../sentinel-hooks/resp.ts';
-import { LOOPBACK, ManagedServer, procState, waitFor } from '../support/processes.ts';
-import type { SentinelCluster } from '../support/sentinel.ts';
+import { LOOPBACK, ManagedServer, procState, waitFor } from '../processes.ts';
+import type { SentinelCluster } from '../sentinel.ts';
 
 const CMD_TIMEOUT = { timeoutMs: 1000 };
 

@@ -2,7 +2,7 @@
 // check is critical (or that is excluded) leaves DNS within its bound unless the floor keeps it;
 // exactly one healthy Redis master tag in Consul outside a failover window; st-api/dns/status
 // says what DNS publishes once no watcher run is in flight. Plays are judged in run.ts.
-import { sleep } from '../support/processes.ts';
+import { sleep } from '../processes.ts';
 import { KV_PREFIX, SERVICE, type ChaosSystem } from './system.ts';
 
 export interface Violation {
