@@ -42,9 +42,18 @@ export default {
   // scratch file that vanishes between Stryker's listing and its copy stops the whole run.
   ignorePatterns: [
     '/*',
-    '!/api', '!/common', '!/watcher', '!/sentinel-hooks', '!/test', '!/package.json', '!/tsconfig.json',
+    '!/api',
+    '!/common',
+    '!/watcher',
+    '!/sentinel-hooks',
+    '!/test',
+    '!/package.json',
+    '!/tsconfig.json',
     '/test/*',
-    '!/test/unit', '!/test/signing', '!/test/sentinel-hooks', '!/test/watcher',
+    '!/test/unit',
+    '!/test/signing',
+    '!/test/sentinel-hooks',
+    '!/test/watcher',
     '.*',
   ],
 };

@@ -33,7 +33,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps));
   app.use(metricsRoutes(deps.metrics));
   app.use(playbackRoutes(deps));
-  if (deps.manifestRoute !== undefined) app.use(manifestRoutes({ ...deps.manifestRoute, cdns: deps.cdns, policy: deps.policy, metrics: deps.metrics, now: deps.now }));
+  if (deps.manifestRoute !== undefined)
+    app.use(manifestRoutes({ ...deps.manifestRoute, cdns: deps.cdns, policy: deps.policy, metrics: deps.metrics, now: deps.now }));
   app.use(() => {
     throw new AppError('NOT_FOUND');
   });
@@ -47,7 +48,10 @@ function recordRequestMetrics(metrics: Metrics): RequestHandler {
     res.on('finish', () => {
       // The matched route pattern, never the raw URL: bounded label cardinality.
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.httpDuration.observe(
+        { method: req.method, route, status: String(res.statusCode) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     });
     next();
   };
@@ -68,7 +72,11 @@ function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorReques
     if (bodyStillArriving(req)) res.set('Connection', 'close');
     if (appError.retryAfterSeconds !== undefined) res.set('Retry-After', String(appError.retryAfterSeconds));
     if (appError.status === 401) res.set('WWW-Authenticate', 'Bearer realm="st-api"');
-    res.status(appError.status).set('Cache-Control', 'no-store').type('application/problem+json').send(JSON.stringify(appError.toProblem()));
+    res
+      .status(appError.status)
+      .set('Cache-Control', 'no-store')
+      .type('application/problem+json')
+      .send(JSON.stringify(appError.toProblem()));
   };
 }
 

@@ -12,7 +12,9 @@ import { keysOf, secretKey, signerConfigSchema } from './signing/config.ts';
 
 const positiveInt = z.number().int().positive();
 /** `scheme://host[:port]`, nothing after it: URLs are built by appending a path. */
-const httpOrigin = z.url({ protocol: /^https?$/ }).refine((url) => URL.canParse(url) && new URL(url).origin === url, 'must be scheme://host[:port] with no path or trailing slash');
+const httpOrigin = z
+  .url({ protocol: /^https?$/ })
+  .refine((url) => URL.canParse(url) && new URL(url).origin === url, 'must be scheme://host[:port] with no path or trailing slash');
 const millis = (fallback: number) => z.number().int().min(1).max(60_000).default(fallback);
 
 const mysqlSchema = z
@@ -30,7 +32,8 @@ const mysqlSchema = z
 
 /** `ip` or `ip:port` or `[ipv6]:port`: what dns.Resolver#setServers takes (no hostnames: nothing would resolve them). */
 function isDnsServer(value: string): boolean {
-  const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(value) ?? (isIP(value) === 6 ? [value, value, undefined, undefined] : null);
+  const match =
+    /^(?:\[([^\]]+)\]|([^:]+))(?::(\d{1,5}))?$/.exec(value) ?? (isIP(value) === 6 ? [value, value, undefined, undefined] : null);
   if (match === null) return false;
   const host = match[1] ?? match[2] ?? '';
   const port = match[3] === undefined ? 53 : Number(match[3]);
@@ -40,9 +43,17 @@ function isDnsServer(value: string): boolean {
 const redisDiscoverySchema = z
   .object({
     /** e.g. master.redis.service.consul */
-    name: z.string().regex(/^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/, 'must be a DNS name'),
+    name: z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/,
+        'must be a DNS name',
+      ),
     /** The local Consul agent's DNS port, e.g. 127.0.0.1:8600; absent = the system resolver (a forwarder for .consul). */
-    dnsServer: z.string().refine(isDnsServer, 'must be an IP address with an optional port, e.g. "127.0.0.1:8600" or "[::1]:8600"').optional(),
+    dnsServer: z
+      .string()
+      .refine(isDnsServer, 'must be an IP address with an optional port, e.g. "127.0.0.1:8600" or "[::1]:8600"')
+      .optional(),
     /** Take the port from the name's SRV record instead of `port`. */
     useSrv: z.boolean().default(false),
     port: z.number().int().min(1).max(65535).optional(),
@@ -53,7 +64,8 @@ const redisDiscoverySchema = z
   })
   .strict()
   .superRefine((value, ctx) => {
-    if (value.useSrv && value.port !== undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'with useSrv the port comes from the SRV record; remove port or useSrv' });
+    if (value.useSrv && value.port !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['port'], message: 'with useSrv the port comes from the SRV record; remove port or useSrv' });
     if (value.retryMinMs > value.retryMaxMs) ctx.addIssue({ code: 'custom', path: ['retryMinMs'], message: 'must not exceed retryMaxMs' });
   })
   .transform(({ useSrv, port, ...rest }) => ({ ...rest, port: useSrv ? ('srv' as const) : (port ?? 6379) }));
@@ -75,11 +87,20 @@ const redisSchema = z
   .strict()
   .superRefine((value, ctx) => {
     if (value.host === undefined && value.discovery === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['host'], message: 'give either host (a fixed address) or discovery (a DNS name for the master)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['host'],
+        message: 'give either host (a fixed address) or discovery (a DNS name for the master)',
+      });
     }
-    if (value.host !== undefined && value.discovery !== undefined) ctx.addIssue({ code: 'custom', path: ['discovery'], message: 'give either host or discovery, not both' });
+    if (value.host !== undefined && value.discovery !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['discovery'], message: 'give either host or discovery, not both' });
     if (value.discovery !== undefined && value.port !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['port'], message: 'with discovery, the port is discovery.port or comes from SRV (discovery.useSrv)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['port'],
+        message: 'with discovery, the port is discovery.port or comes from SRV (discovery.useSrv)',
+      });
     }
   })
   .transform(({ host, port, discovery, ...common }) =>
@@ -134,7 +155,12 @@ export const configSchema = z
       .default({ contentSeconds: 60, deviceClassSeconds: 300, rightsSeconds: 30, denialSeconds: 2 }),
     playback: z
       .object({
-        urlTtlSeconds: z.number().int().min(60).max(7 * 24 * 3600).default(6 * 3600),
+        urlTtlSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(7 * 24 * 3600)
+          .default(6 * 3600),
         clockSkewSeconds: z.number().int().min(0).max(3600).default(300),
       })
       .strict()
@@ -146,7 +172,10 @@ export const configSchema = z
             name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
             origin: z.url({ protocol: /^https?$/ }).refine((url) => !url.endsWith('/'), 'must not end with "/"'),
             weight: z.number().min(0).default(1),
-            pathPrefix: z.string().regex(/^(\/[A-Za-z0-9._-]+)*$/).default(''),
+            pathPrefix: z
+              .string()
+              .regex(/^(\/[A-Za-z0-9._-]+)*$/)
+              .default(''),
             signer: signerConfigSchema,
             /** How the token reaches every request the player makes; the default depends on the signer. */
             delivery: z
@@ -154,7 +183,10 @@ export const configSchema = z
                 mode: z.enum(DELIVERY_MODES).optional(),
                 cookieDomain: z
                   .string()
-                  .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be a lowercase domain name with at least two labels, e.g. "example.com"')
+                  .regex(
+                    /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/,
+                    'must be a lowercase domain name with at least two labels, e.g. "example.com"',
+                  )
                   .optional(),
                 manifestOrigin: httpOrigin.optional(),
               })
@@ -165,20 +197,42 @@ export const configSchema = z
           .superRefine((cdn, ctx) => {
             const supported = DELIVERY_MODES_BY_SCHEME[cdn.signer.type] ?? [];
             if (cdn.delivery.mode !== undefined && !supported.includes(cdn.delivery.mode)) {
-              ctx.addIssue({ code: 'custom', path: ['delivery', 'mode'], message: `the ${cdn.signer.type} signer supports ${supported.join(', ')}` });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['delivery', 'mode'],
+                message: `the ${cdn.signer.type} signer supports ${supported.join(', ')}`,
+              });
             }
             const host = URL.canParse(cdn.origin) ? new URL(cdn.origin).hostname : '';
-            if (cdn.delivery.cookieDomain !== undefined && !(host === cdn.delivery.cookieDomain || host.endsWith(`.${cdn.delivery.cookieDomain}`))) {
-              ctx.addIssue({ code: 'custom', path: ['delivery', 'cookieDomain'], message: `must be the CDN's host or a parent of it (${host})` });
+            if (
+              cdn.delivery.cookieDomain !== undefined &&
+              !(host === cdn.delivery.cookieDomain || host.endsWith(`.${cdn.delivery.cookieDomain}`))
+            ) {
+              ctx.addIssue({
+                code: 'custom',
+                path: ['delivery', 'cookieDomain'],
+                message: `must be the CDN's host or a parent of it (${host})`,
+              });
             }
             // The signers can bind a token to the viewer's address, but no play carries one yet (it
             // needs a trusted-proxy setting to be told truly): refuse now rather than fail every play.
-            const bindsIp = ('bindClientIp' in cdn.signer && cdn.signer.bindClientIp) || (cdn.signer.type === 'nginx' && cdn.signer.expression.includes('remote_addr'));
+            const bindsIp =
+              ('bindClientIp' in cdn.signer && cdn.signer.bindClientIp) ||
+              (cdn.signer.type === 'nginx' && cdn.signer.expression.includes('remote_addr'));
             if (bindsIp) {
-              ctx.addIssue({ code: 'custom', path: ['signer'], message: "binding tokens to the viewer's IP (bindClientIp, $remote_addr) is not supported yet: st-api does not carry the client address to the signer" });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['signer'],
+                message:
+                  "binding tokens to the viewer's IP (bindClientIp, $remote_addr) is not supported yet: st-api does not carry the client address to the signer",
+              });
             }
             if ((cdn.delivery.mode === 'tokenized-manifest') !== (cdn.delivery.manifestOrigin !== undefined)) {
-              ctx.addIssue({ code: 'custom', path: ['delivery', 'manifestOrigin'], message: 'is required with mode tokenized-manifest, and only then' });
+              ctx.addIssue({
+                code: 'custom',
+                path: ['delivery', 'manifestOrigin'],
+                message: 'is required with mode tokenized-manifest, and only then',
+              });
             }
           })
           .transform(({ delivery, ...cdn }) => {
@@ -211,7 +265,11 @@ export const configSchema = z
     cors: z
       .object({
         allowedOrigins: z
-          .array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be an origin: scheme://host[:port], no path or trailing slash'))
+          .array(
+            z
+              .string()
+              .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be an origin: scheme://host[:port], no path or trailing slash'),
+          )
           .max(100)
           .default([]),
       })
@@ -247,7 +305,8 @@ export const configSchema = z
       .strict()
       .superRefine((value, ctx) => {
         // Node refuses a headers timeout longer than the request timeout.
-        if (value.headersTimeoutMs > value.requestTimeoutMs) ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: 'must not exceed requestTimeoutMs' });
+        if (value.headersTimeoutMs > value.requestTimeoutMs)
+          ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: 'must not exceed requestTimeoutMs' });
       })
       .default({ headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, keepAliveTimeoutMs: 5000, maxConnections: 10_000 }),
     shutdown: z
@@ -290,7 +349,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
 }
 
 export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Config {
-  return parseConfig(readJsonFile(path, (message) => new ConfigError([`ST_API_CONFIG: ${message}`])), env);
+  return parseConfig(
+    readJsonFile(path, (message) => new ConfigError([`ST_API_CONFIG: ${message}`])),
+    env,
+  );
 }
 
 function errorCode(error: unknown): string {

@@ -97,7 +97,11 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   // The operational cause (its error code) is what gets logged, never the message.
   if (error instanceof CatalogUnavailableError) {
-    return new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'The catalog database is unavailable', retryAfterSeconds: CATALOG_RETRY_AFTER_SECONDS, cause: error.cause });
+    return new AppError('DEPENDENCY_UNAVAILABLE', {
+      detail: 'The catalog database is unavailable',
+      retryAfterSeconds: CATALOG_RETRY_AFTER_SECONDS,
+      cause: error.cause,
+    });
   }
   // The router could not decode a path parameter (`%ff`): no resource has such a path.
   if (error instanceof URIError) return new AppError('NOT_FOUND');

@@ -7,7 +7,11 @@ export type Logger = pino.Logger;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export function createLogger(options: { level: (typeof LOG_LEVELS)[number]; program: string; destination?: pino.DestinationStream }): Logger {
+export function createLogger(options: {
+  level: (typeof LOG_LEVELS)[number];
+  program: string;
+  destination?: pino.DestinationStream;
+}): Logger {
   return pino(
     {
       level: options.level,

@@ -14,7 +14,10 @@ function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: Emb
   // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
   const withPort = (config: Config): Config => ({
     ...config,
-    listen: { host: env.ST_API_HOST ?? config.listen.host, port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT) },
+    listen: {
+      host: env.ST_API_HOST ?? config.listen.host,
+      port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT),
+    },
   });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
   const demo = embeddedDemo();
@@ -36,7 +39,10 @@ async function main(): Promise<void> {
   const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
-  logger.info({ host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined }, 'st-api listening');
+  logger.info(
+    { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
+    'st-api listening',
+  );
   if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
 
   let stopping = false;

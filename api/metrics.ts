@@ -60,7 +60,7 @@ export class Metrics {
 
   readonly manifestCache = new Counter({
     name: 'st_api_manifest_cache_lookups_total',
-    help: "Origin manifest cache lookups: hit (fresh copy), miss (fetched from the origin), stale (origin down, older copy served)",
+    help: 'Origin manifest cache lookups: hit (fresh copy), miss (fetched from the origin), stale (origin down, older copy served)',
     labelNames: ['cdn', 'result'] as const,
     registers: [this.registry],
   });

@@ -35,7 +35,8 @@ export function createService(config: Config, logger: Logger, options: { now?: (
   const metrics = new Metrics();
 
   const pool = config.mysql === undefined ? undefined : createMysqlPool(config.mysql);
-  const mysqlStore = pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);
+  const mysqlStore =
+    pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);
   const origin: CatalogStore = mysqlStore ?? new MemoryCatalogStore(demoDataset(now()));
 
   const redis = redisSource(config, logger, metrics);
@@ -51,7 +52,11 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     drainingProbe(() => draining),
     mysqlProbe(mysqlStore === undefined ? undefined : (timeoutMs) => mysqlStore.ping(timeoutMs)),
     redisProbe(redis),
-    signingKeysProbe(cdns.map((cdn) => cdn.signer), config.health.keyExpiryWarningDays, now),
+    signingKeysProbe(
+      cdns.map((cdn) => cdn.signer),
+      config.health.keyExpiryWarningDays,
+      now,
+    ),
     // Only where a CDN uses tokenized manifests: the line shows what this node depends on.
     ...(manifests === undefined || tokenizedCdns.length === 0 ? [] : [manifestOriginsProbe(manifests.cache, tokenizedCdns)]),
     lag,
@@ -63,7 +68,9 @@ export function createService(config: Config, logger: Logger, options: { now?: (
     policy: config.playback,
     now,
     grantCache: new GrantCache(now),
-    ...(manifests === undefined ? {} : { manifests: { publicUrl: manifests.publicUrl, tokens: manifests.tokens }, manifestRoute: manifests }),
+    ...(manifests === undefined
+      ? {}
+      : { manifests: { publicUrl: manifests.publicUrl, tokens: manifests.tokens }, manifestRoute: manifests }),
     corsOrigins: config.cors.allowedOrigins,
     ...(options.random === undefined ? {} : { random: options.random }),
     verifyToken: createTokenVerifier(
@@ -77,7 +84,10 @@ export function createService(config: Config, logger: Logger, options: { now?: (
       now,
     ),
     // Without Redis there is no shared counter; 0 switches the limit off.
-    rateLimiter: redis === undefined || config.rateLimit.playsPerMinute === 0 ? NO_RATE_LIMIT : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
+    rateLimiter:
+      redis === undefined || config.rateLimit.playsPerMinute === 0
+        ? NO_RATE_LIMIT
+        : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
     metrics,
     logger,
     probes,

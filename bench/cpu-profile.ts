@@ -58,7 +58,9 @@ export function summariseProfile(file: string, repoRoot: string): ProfileSummary
     frames: [...frames.entries()]
       .map(([label, { area, micros }]) => ({ label, area, selfMs: micros / 1000, percent: percent(micros) }))
       .sort((a, b) => b.selfMs - a.selfMs),
-    areas: [...areas.entries()].map(([area, micros]) => ({ area, selfMs: micros / 1000, percent: percent(micros) })).sort((a, b) => b.selfMs - a.selfMs),
+    areas: [...areas.entries()]
+      .map(([area, micros]) => ({ area, selfMs: micros / 1000, percent: percent(micros) }))
+      .sort((a, b) => b.selfMs - a.selfMs),
   };
 }
 
@@ -93,9 +95,13 @@ export function printProfile(dir: string, repoRoot: string, heading: readonly st
     ...heading,
     `  ${(summary.totalMs / 1000).toFixed(1)} s sampled, idle included; api/ files are tsx-transpiled, so frames show no line`,
     'self time by area:',
-    ...summary.areas.slice(0, 12).map((area) => `  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`),
+    ...summary.areas
+      .slice(0, 12)
+      .map((area) => `  ${area.percent.toFixed(1).padStart(5)} %  ${area.selfMs.toFixed(0).padStart(7)} ms  ${area.area}`),
     'top self-time frames:',
-    ...summary.frames.slice(0, 25).map((frame) => `  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`),
+    ...summary.frames
+      .slice(0, 25)
+      .map((frame) => `  ${frame.percent.toFixed(1).padStart(5)} %  ${frame.selfMs.toFixed(0).padStart(7)} ms  ${frame.label}`),
   ];
   process.stdout.write(`${out.join('\n')}\n\n`);
 }

@@ -58,7 +58,12 @@ export function zipf(n: number, s: number, random: () => number): () => number {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
-const HEIGHT_SETS: readonly (readonly number[])[] = [[2160, 1080, 720, 480], [1080, 720, 480], [1080, 720, 480, 360], [720, 480]];
+const HEIGHT_SETS: readonly (readonly number[])[] = [
+  [2160, 1080, 720, 480],
+  [1080, 720, 480],
+  [1080, 720, 480, 360],
+  [720, 480],
+];
 /** No DASH-only titles: ios plays HLS only, and a 422 PROTOCOL_NOT_AVAILABLE is not part of the mix. */
 const PROTOCOL_SETS: readonly (readonly Protocol[])[] = [['hls', 'dash'], ['hls', 'dash'], ['hls', 'dash'], ['hls']];
 /** Only ceilings every ladder can satisfy (each has a 480p rung), so every play is answered 200. */

@@ -10,9 +10,13 @@ import autocannon from 'autocannon';
 // server answering 640 KB, 807 req/s with it and 3,135 req/s without, on this project's 2-core
 // machines. So bodies are dropped here (autocannon still counts their bytes); answers are checked
 // with fetch before each load instead. For small answers (the plays) it changes nothing measurable.
-const pipelinedQueue = createRequire(import.meta.url)('autocannon/lib/pipelinedRequestsQueue.js') as { prototype?: { addBody?: unknown } } | undefined;
+const pipelinedQueue = createRequire(import.meta.url)('autocannon/lib/pipelinedRequestsQueue.js') as
+  { prototype?: { addBody?: unknown } } | undefined;
 if (typeof pipelinedQueue?.prototype?.addBody === 'function') pipelinedQueue.prototype.addBody = () => undefined;
-else process.stderr.write('bench: autocannon has no PipelinedRequestsQueue#addBody any more; response bodies are decoded (large answers: the load generator is the limit)\n');
+else
+  process.stderr.write(
+    'bench: autocannon has no PipelinedRequestsQueue#addBody any more; response bodies are decoded (large answers: the load generator is the limit)\n',
+  );
 
 export interface Prepared {
   authorization: string;
@@ -80,14 +84,27 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         ...(options.amount === undefined ? { duration: options.durationSeconds ?? 10 } : { amount: options.amount }),
         requests: [
           pick === undefined
-            ? { method: 'GET', path: '/', setupRequest: (request) => ({ ...request, method: 'GET', path: pickPath?.(sequence++) ?? '/', headers: { ...options.headers } }) }
+            ? {
+                method: 'GET',
+                path: '/',
+                setupRequest: (request) => ({
+                  ...request,
+                  method: 'GET',
+                  path: pickPath?.(sequence++) ?? '/',
+                  headers: { ...options.headers },
+                }),
+              }
             : {
                 method: 'POST',
                 path: PATH,
                 setupRequest: (request) => {
                   const next = pick(sequence++);
                   // autocannon adds Content-Length to the headers object it gets: a fresh one each time.
-                  return { ...request, headers: { 'content-type': 'application/json', authorization: next.authorization }, body: next.body };
+                  return {
+                    ...request,
+                    headers: { 'content-type': 'application/json', authorization: next.authorization },
+                    body: next.body,
+                  };
                 },
               },
         ],
@@ -110,7 +127,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const seconds = (after.at - before.at) / 1000;
   cpu['autocannon'] = ((after.self - before.self) / 1e6 / seconds) * 100;
   const ours = Object.values(cpu).reduce((sum, value) => sum + value, 0);
-  if (after.machine !== undefined && before.machine !== undefined) cpu['other'] = Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS / seconds) * 100 - ours);
+  if (after.machine !== undefined && before.machine !== undefined)
+    cpu['other'] = Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS / seconds) * 100 - ours);
   return {
     requestsPerSecond: result.requests.total / result.duration,
     total: result.requests.total,
@@ -129,7 +147,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 /** USER_HZ; 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100;
 
-function sampleCpu(watch: Record<string, number>): { at: number; self: number; machine: number | undefined; ticks: Record<string, number> } {
+function sampleCpu(watch: Record<string, number>): {
+  at: number;
+  self: number;
+  machine: number | undefined;
+  ticks: Record<string, number>;
+} {
   const ticks: Record<string, number> = {};
   for (const [name, pid] of Object.entries(watch)) {
     try {

@@ -25,7 +25,18 @@ import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
 import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
 import { REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from '../testkit/node-server.ts';
-import { baselineServer, DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
+import {
+  baselineServer,
+  DISTURBED_CPU_PERCENT,
+  formatTable,
+  log,
+  mean,
+  measureBaseline,
+  quietMachine,
+  track,
+  untrack,
+  waitReady,
+} from './steps.ts';
 
 type SignerType = 'nginx' | 'akamai' | 'cloudfront';
 type Kind = 'hls' | 'dash';
@@ -117,10 +128,17 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
   try {
     const titles = Array.from({ length: TITLES }, (_, index) => `tt-bench-${String(index + 1).padStart(4, '0')}`);
     const bytes = writeOrigin(join(dir, 'origin'), [DEMO_TITLE, ...titles]);
-    log(`manifests: wrote ${TITLES + 1} titles (HLS master + ${RUNGS.length} media playlists of ${SEGMENTS} segments, DASH MPDs) = ${(bytes / 1e6).toFixed(1)} MB`);
+    log(
+      `manifests: wrote ${TITLES + 1} titles (HLS master + ${RUNGS.length} media playlists of ${SEGMENTS} segments, DASH MPDs) = ${(bytes / 1e6).toFixed(1)} MB`,
+    );
     const origin = await track(
       servers,
-      startNodeServer({ name: 'manifest-origin', script: join('bench', 'manifest-origin.ts'), env: { ...process.env, ORIGIN_DIR: join(dir, 'origin') }, listeningMessage: 'origin listening' }),
+      startNodeServer({
+        name: 'manifest-origin',
+        script: join('bench', 'manifest-origin.ts'),
+        env: { ...process.env, ORIGIN_DIR: join(dir, 'origin') },
+        listeningMessage: 'origin listening',
+      }),
     );
     const demo = embeddedDemo();
     const baselinePool = options.baselinePool ?? defaultBaselinePool(demo);
@@ -130,7 +148,11 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
       const server = await track(servers, baselineServer());
       try {
         const pick = () => baselinePool[Math.floor(Math.random() * baselinePool.length)] as Prepared;
-        const load = await measureBaseline(server, pick, { connections: CONNECTIONS, timing: options.timing, watch: { server: server.pid, origin: origin.pid } });
+        const load = await measureBaseline(server, pick, {
+          connections: CONNECTIONS,
+          timing: options.timing,
+          watch: { server: server.pid, origin: origin.pid },
+        });
         rows.push({ name, kind: 'baseline', load });
         log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
       } finally {
@@ -180,13 +202,24 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
 function hlsMaster(): string {
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
   for (const rung of RUNGS) {
-    lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${rung * 4000},RESOLUTION=${Math.round((rung * 16) / 9)}x${rung},CODECS="avc1.640028,mp4a.40.2"`, `${rung}p/index.m3u8`);
+    lines.push(
+      `#EXT-X-STREAM-INF:BANDWIDTH=${rung * 4000},RESOLUTION=${Math.round((rung * 16) / 9)}x${rung},CODECS="avc1.640028,mp4a.40.2"`,
+      `${rung}p/index.m3u8`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
 
 function hlsMedia(): string {
-  const lines = ['#EXTM3U', '#EXT-X-VERSION:7', `#EXT-X-TARGETDURATION:${SEGMENT_SECONDS}`, '#EXT-X-MEDIA-SEQUENCE:1', '#EXT-X-PLAYLIST-TYPE:VOD', '#EXT-X-INDEPENDENT-SEGMENTS', '#EXT-X-MAP:URI="init.mp4"'];
+  const lines = [
+    '#EXTM3U',
+    '#EXT-X-VERSION:7',
+    `#EXT-X-TARGETDURATION:${SEGMENT_SECONDS}`,
+    '#EXT-X-MEDIA-SEQUENCE:1',
+    '#EXT-X-PLAYLIST-TYPE:VOD',
+    '#EXT-X-INDEPENDENT-SEGMENTS',
+    '#EXT-X-MAP:URI="init.mp4"',
+  ];
   for (let n = 1; n <= SEGMENTS; n += 1) lines.push(`#EXTINF:${SEGMENT_SECONDS.toFixed(3)},`, segmentName(n));
   lines.push('#EXT-X-ENDLIST');
   return `${lines.join('\n')}\n`;
@@ -198,7 +231,8 @@ const segmentName = (n: number) => `seg-${String(n).padStart(5, '0')}.m4s`;
 function dashMpd(ceiling: number): string {
   const template = `<SegmentTemplate timescale="1000" duration="${SEGMENT_SECONDS * 1000}" startNumber="1" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s"/>`;
   const video = RUNGS.filter((rung) => rung <= ceiling).map(
-    (rung) => `      <Representation id="${rung}p" codecs="avc1.640028" bandwidth="${rung * 4000}" width="${Math.round((rung * 16) / 9)}" height="${rung}"/>`,
+    (rung) =>
+      `      <Representation id="${rung}p" codecs="avc1.640028" bandwidth="${rung * 4000}" width="${Math.round((rung * 16) / 9)}" height="${rung}"/>`,
   );
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -242,7 +276,8 @@ function writeOrigin(root: string, titles: readonly string[]): number {
 function writeConfig(dir: string, demo: EmbeddedDemo, signer: SignerType, originUrl: string, manifestSecret: string): string {
   const cdns = demo.rawConfig['cdns'] as { name: string; signer: { type: string } }[];
   const cdn = cdns.find((entry) => entry.signer.type === signer);
-  if (cdn === undefined || cdn.name !== CDN_NAME[signer]) throw new Error(`the embedded demo has no ${signer} CDN named ${CDN_NAME[signer]}`);
+  if (cdn === undefined || cdn.name !== CDN_NAME[signer])
+    throw new Error(`the embedded demo has no ${signer} CDN named ${CDN_NAME[signer]}`);
   const raw: Record<string, unknown> = {
     ...demo.rawConfig,
     listen: { host: '127.0.0.1', port: 0 },
@@ -250,7 +285,12 @@ function writeConfig(dir: string, demo: EmbeddedDemo, signer: SignerType, origin
     shutdown: { drainMs: 0, timeoutMs: 5000 },
     cdns: [{ ...cdn, weight: 1, delivery: { mode: 'tokenized-manifest', manifestOrigin: originUrl } }],
     // The whole run inside freshSeconds: every request after the first of a manifest is a cache hit.
-    manifests: { publicUrl: PUBLIC_URL, keys: [{ id: MANIFEST_KEY_ID, active: true, secret: manifestSecret }], freshSeconds: 3600, staleSeconds: 3600 },
+    manifests: {
+      publicUrl: PUBLIC_URL,
+      keys: [{ id: MANIFEST_KEY_ID, active: true, secret: manifestSecret }],
+      freshSeconds: 3600,
+      staleSeconds: 3600,
+    },
   };
   parseConfig(raw, {}); // fail here, with every bad key named, rather than in the child
   const file = join(dir, `st-api-manifests-${signer}.json`);
@@ -258,7 +298,14 @@ function writeConfig(dir: string, demo: EmbeddedDemo, signer: SignerType, origin
   return file;
 }
 
-async function startNode(servers: Set<NodeServer>, dir: string, demo: EmbeddedDemo, signer: SignerType, origin: NodeServer, cpuProfileDir?: string): Promise<Node> {
+async function startNode(
+  servers: Set<NodeServer>,
+  dir: string,
+  demo: EmbeddedDemo,
+  signer: SignerType,
+  origin: NodeServer,
+  cpuProfileDir?: string,
+): Promise<Node> {
   const secret = randomBytes(32).toString('base64url');
   const file = writeConfig(dir, demo, signer, origin.baseUrl, secret);
   const config = parseConfig(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>, {});
@@ -297,17 +344,34 @@ async function samplePlay(node: Node, demo: EmbeddedDemo): Promise<number> {
   const scopePath = `/vod/${DEMO_TITLE}/hls/1080p/`;
   const expires = Date.parse(String(answer.expiresAt)) / 1000;
   const expected = `${PUBLIC_URL}${node.tokens.pathPrefix({ cdn: node.cdn.name, expires, scopePath })}${documentPath}`;
-  if (answer.delivery !== 'tokenized-manifest' || answer.cdn !== node.cdn.name || answer.cookies !== undefined || answer.url !== expected || !Number.isInteger(expires)) {
-    throw new Error(`${node.signer}: sample play is not the tokenized-manifest URL signed here\n  got ${text.slice(0, 400)}\n  expected url ${expected}`);
+  if (
+    answer.delivery !== 'tokenized-manifest' ||
+    answer.cdn !== node.cdn.name ||
+    answer.cookies !== undefined ||
+    answer.url !== expected ||
+    !Number.isInteger(expires)
+  ) {
+    throw new Error(
+      `${node.signer}: sample play is not the tokenized-manifest URL signed here\n  got ${text.slice(0, 400)}\n  expected url ${expected}`,
+    );
   }
   const masterPath = new URL(expected).pathname;
   const master = await fetch(node.server.baseUrl + masterPath, { signal: AbortSignal.timeout(5000) });
   const masterText = await master.text();
-  if (master.status !== 200 || masterText !== hlsMaster()) throw new Error(`${node.signer}: the master playlist came back ${master.status}, not the origin's master unchanged: ${masterText.slice(0, 300)}`);
+  if (master.status !== 200 || masterText !== hlsMaster())
+    throw new Error(
+      `${node.signer}: the master playlist came back ${master.status}, not the origin's master unchanged: ${masterText.slice(0, 300)}`,
+    );
   // What a player does next: a variant relative to the master, under the same path token.
   const variantPath = new URL(`${RUNGS[RUNGS.length - 1]}p/index.m3u8`, `http://x${masterPath}`).pathname;
-  await verifyAnswer(node, { path: variantPath, documentPath: `${scopePath}${RUNGS[RUNGS.length - 1]}p/index.m3u8`, scopePath, expires }, 'hls');
-  log(`manifests ${node.signer}: sample play ${DEMO_TITLE} checked (URL as signed here, master unchanged, ${SEGMENTS} segments + EXT-X-MAP tokenized)`);
+  await verifyAnswer(
+    node,
+    { path: variantPath, documentPath: `${scopePath}${RUNGS[RUNGS.length - 1]}p/index.m3u8`, scopePath, expires },
+    'hls',
+  );
+  log(
+    `manifests ${node.signer}: sample play ${DEMO_TITLE} checked (URL as signed here, master unchanged, ${SEGMENTS} segments + EXT-X-MAP tokenized)`,
+  );
   return expires;
 }
 
@@ -321,8 +385,10 @@ async function verifyAnswer(node: Node, entry: Entry, kind: Kind): Promise<numbe
   const what = `${node.signer} ${entry.path}`;
   if (response.status !== 200) throw new Error(`${what}: answered ${response.status}: ${text.slice(0, 300)}`);
   const type = response.headers.get('content-type') ?? '';
-  if (!type.startsWith(kind === 'hls' ? 'application/vnd.apple.mpegurl' : 'application/dash+xml')) throw new Error(`${what}: content-type ${type}`);
-  if (response.headers.get('cache-control') !== 'private, max-age=60') throw new Error(`${what}: cache-control ${response.headers.get('cache-control')}`);
+  if (!type.startsWith(kind === 'hls' ? 'application/vnd.apple.mpegurl' : 'application/dash+xml'))
+    throw new Error(`${what}: content-type ${type}`);
+  if (response.headers.get('cache-control') !== 'private, max-age=60')
+    throw new Error(`${what}: cache-control ${response.headers.get('cache-control')}`);
   const cdnDirectory = `${node.cdn.origin}${entry.documentPath.slice(0, entry.documentPath.lastIndexOf('/') + 1)}`;
   if (kind === 'hls') {
     const lines = text.split('\n');
@@ -333,8 +399,11 @@ async function verifyAnswer(node: Node, entry: Entry, kind: Kind): Promise<numbe
     checkToken(node, entry, query);
     const segments = lines.filter((line) => line !== '' && !line.startsWith('#'));
     const wrong = segments.findIndex((line, index) => line !== `${cdnDirectory}${segmentName(index + 1)}?${query}`);
-    if (segments.length !== SEGMENTS || wrong !== -1) throw new Error(`${what}: ${segments.length} segment lines, first without the token: ${segments[wrong] ?? '(count)'}`);
-    const expected = hlsMedia().replace('URI="init.mp4"', `URI="${mapUri}"`).replace(/^seg-.*$/gm, (name) => `${cdnDirectory}${name}?${query}`);
+    if (segments.length !== SEGMENTS || wrong !== -1)
+      throw new Error(`${what}: ${segments.length} segment lines, first without the token: ${segments[wrong] ?? '(count)'}`);
+    const expected = hlsMedia()
+      .replace('URI="init.mp4"', `URI="${mapUri}"`)
+      .replace(/^seg-.*$/gm, (name) => `${cdnDirectory}${name}?${query}`);
     if (text !== expected) throw new Error(`${what}: the playlist differs from the origin's beyond its URIs`);
   } else {
     if (!text.includes(`<BaseURL>${cdnDirectory}</BaseURL>`)) throw new Error(`${what}: no MPD-level BaseURL ${cdnDirectory}`);
@@ -343,7 +412,11 @@ async function verifyAnswer(node: Node, entry: Entry, kind: Kind): Promise<numbe
     const query = first.slice(first.indexOf('?') + 1).replaceAll('&amp;', '&');
     checkToken(node, entry, query);
     const templates = (text.match(/<SegmentTemplate /g) ?? []).length;
-    if (values.length !== 2 * templates || templates !== 2 || values.some((value) => !value.endsWith(`?${query.replaceAll('&', '&amp;')}`))) {
+    if (
+      values.length !== 2 * templates ||
+      templates !== 2 ||
+      values.some((value) => !value.endsWith(`?${query.replaceAll('&', '&amp;')}`))
+    ) {
       throw new Error(`${what}: not every media and initialization attribute carries the token: ${values.join(' ')}`);
     }
   }
@@ -378,7 +451,8 @@ function checkToken(node: Node, entry: Entry, query: string): void {
   const policy = fromCloudFront(got.find(([name]) => name === 'Policy')?.[1] ?? '');
   const signature = fromCloudFront(got.find(([name]) => name === 'Signature')?.[1] ?? '');
   const key = node.cdn.signer.keys[0];
-  if (key === undefined || !('privateKey' in key) || typeof key.privateKey !== 'string') throw wrong('cannot be verified: no PEM key in the config');
+  if (key === undefined || !('privateKey' in key) || typeof key.privateKey !== 'string')
+    throw wrong('cannot be verified: no PEM key in the config');
   if (!verify('sha256', policy, createPublicKey(key.privateKey), signature)) throw wrong('has a signature that does not verify');
 }
 
@@ -399,21 +473,37 @@ function poolOf(node: Node, spec: Spec, titles: readonly string[]): Entry[] {
       for (const rung of RUNGS) {
         const scopePath = spec.kind === 'hls' ? `/vod/${title}/hls/1080p/` : `/vod/${title}/dash/${rung}p/`;
         const documentPath = spec.kind === 'hls' ? `${scopePath}${rung}p/index.m3u8` : `${scopePath}manifest.mpd`;
-        entries.push({ path: node.tokens.pathPrefix({ cdn: node.cdn.name, expires, scopePath }) + documentPath, documentPath, scopePath, expires });
+        entries.push({
+          path: node.tokens.pathPrefix({ cdn: node.cdn.name, expires, scopePath }) + documentPath,
+          documentPath,
+          scopePath,
+          expires,
+        });
       }
     }
   }
   return entries;
 }
 
-async function measure(node: Node, spec: Spec, titles: readonly string[], timing: ManifestBenchOptions['timing'], origin: NodeServer): Promise<Row> {
+async function measure(
+  node: Node,
+  spec: Spec,
+  titles: readonly string[],
+  timing: ManifestBenchOptions['timing'],
+  origin: NodeServer,
+): Promise<Row> {
   const name = `${spec.signer} ${spec.kind}${spec.slots > 1 ? ` (${spec.slots} slots)` : ''}${spec.encoding === 'identity' ? ' identity' : ' gzip'}`;
   const pool = poolOf(node, spec, titles);
-  const base = { baseUrl: node.server.baseUrl, connections: CONNECTIONS, ...(spec.encoding === 'gzip' ? { headers: { 'accept-encoding': 'gzip' } } : {}) };
+  const base = {
+    baseUrl: node.server.baseUrl,
+    connections: CONNECTIONS,
+    ...(spec.encoding === 'gzip' ? { headers: { 'accept-encoding': 'gzip' } } : {}),
+  };
   const watch = { server: node.server.pid, origin: origin.pid };
   // Every URL once: each manifest fetched from the origin and each CDN token signed before the window.
   const primed = await runLoad({ ...base, pickPath: (sequence) => pool[sequence % pool.length]?.path ?? '/', amount: pool.length });
-  if (primed.non2xx > 0 || primed.errors > 0) throw new Error(`${name}: priming: ${primed.non2xx} non-2xx (${JSON.stringify(primed.statusCounts)}), ${primed.errors} errors`);
+  if (primed.non2xx > 0 || primed.errors > 0)
+    throw new Error(`${name}: priming: ${primed.non2xx} non-2xx (${JSON.stringify(primed.statusCounts)}), ${primed.errors} errors`);
   const sample = pool[Math.floor(Math.random() * pool.length)] as Entry;
   const bodyBytes = await verifyAnswer(node, sample, spec.kind);
   const pickPath = () => (pool[Math.floor(Math.random() * pool.length)] as Entry).path;
@@ -424,7 +514,9 @@ async function measure(node: Node, spec: Spec, titles: readonly string[], timing
   const after = await scrape(node.server);
   const delta = (key: string) => (after[key] ?? 0) - (before[key] ?? 0);
   const rssMb = residentMb(node.server.pid);
-  log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s, p99 ${load.p99} ms, non-2xx ${load.non2xx}, ${(bodyBytes / 1024).toFixed(0)} KB per answer`);
+  log(
+    `${name}: ${load.requestsPerSecond.toFixed(0)} req/s, p99 ${load.p99} ms, non-2xx ${load.non2xx}, ${(bodyBytes / 1024).toFixed(0)} KB per answer`,
+  );
   return { name, kind: 'manifest', spec, load, bodyBytes, rssMb, cacheHits: delta('cache/hit'), originFetches: delta('cache/miss') };
 }
 
@@ -462,9 +554,10 @@ function printReport(rows: readonly Row[], timing: ManifestBenchOptions['timing'
   const baselines = rows.filter((row) => row.kind === 'baseline');
   const reference = (row: Row): { rps: number; p99: number } => {
     const index = rows.indexOf(row);
-    const bracket = [rows.slice(0, index).findLast((other) => other.kind === 'baseline'), rows.slice(index + 1).find((other) => other.kind === 'baseline')].filter(
-      (other) => other !== undefined,
-    );
+    const bracket = [
+      rows.slice(0, index).findLast((other) => other.kind === 'baseline'),
+      rows.slice(index + 1).find((other) => other.kind === 'baseline'),
+    ].filter((other) => other !== undefined);
     return { rps: mean(bracket.map((other) => other.load.requestsPerSecond)), p99: mean(bracket.map((other) => other.load.p99)) };
   };
   const out: string[] = [
@@ -481,7 +574,22 @@ function printReport(rows: readonly Row[], timing: ManifestBenchOptions['timing'
     `baseline: Express hello-world POST /v1/playback-urls (as in the playback bench), run before each signer and at the end.`,
     '',
   ];
-  const header = ['scenario', 'req/s', '×base', 'rps target', 'p50 ms', 'p99 ms', '×base p99', 'non-2xx', 'errors', 'KB/answer', 'MB/s', 'fetch', 'RSS MB', 'CPU % srv/origin/ab/other'];
+  const header = [
+    'scenario',
+    'req/s',
+    '×base',
+    'rps target',
+    'p50 ms',
+    'p99 ms',
+    '×base p99',
+    'non-2xx',
+    'errors',
+    'KB/answer',
+    'MB/s',
+    'fetch',
+    'RSS MB',
+    'CPU % srv/origin/ab/other',
+  ];
   const table: string[][] = [header];
   for (const row of rows) {
     const { load } = row;
@@ -509,20 +617,35 @@ function printReport(rows: readonly Row[], timing: ManifestBenchOptions['timing'
   out.push(...formatTable(table, new Set([0, 3])));
   out.push('');
   const spread = baselines.map((row) => row.load.requestsPerSecond);
-  out.push(`baseline: ${baselines.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s; each scenario's ×base uses the mean of the two baseline runs around it`);
-  out.push(`KB/answer: the body of one checked answer; MB/s: response bytes received by autocannon; fetch: origin fetches during the window (0 = cached);`);
-  out.push(`      RSS: st-api's resident memory after the window; CPU: % of one core (${availableParallelism() * 100} % = all cores), other = not this bench.`);
+  out.push(
+    `baseline: ${baselines.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s; each scenario's ×base uses the mean of the two baseline runs around it`,
+  );
+  out.push(
+    `KB/answer: the body of one checked answer; MB/s: response bytes received by autocannon; fetch: origin fetches during the window (0 = cached);`,
+  );
+  out.push(
+    `      RSS: st-api's resident memory after the window; CPU: % of one core (${availableParallelism() * 100} % = all cores), other = not this bench.`,
+  );
   out.push(`target: ≥ ${TARGET_RATIO * 100} % of the baseline's req/s (issue #9); p99 is reported, not targeted.`);
   const manifests = rows.filter((row) => row.kind === 'manifest');
   for (const row of rows.filter((candidate) => candidate.load.non2xx > 0 || candidate.load.errors > 0)) {
-    out.push(`INVALID ${row.name}: ${row.load.non2xx} non-2xx (${JSON.stringify(row.load.statusCounts)}), ${row.load.errors} errors (${row.load.timeouts} timeouts)`);
+    out.push(
+      `INVALID ${row.name}: ${row.load.non2xx} non-2xx (${JSON.stringify(row.load.statusCounts)}), ${row.load.errors} errors (${row.load.timeouts} timeouts)`,
+    );
   }
-  for (const row of manifests.filter((candidate) => (candidate.originFetches ?? 0) > 0)) out.push(`note ${row.name}: ${row.originFetches} origin fetches during the window: not all cached`);
+  for (const row of manifests.filter((candidate) => (candidate.originFetches ?? 0) > 0))
+    out.push(`note ${row.name}: ${row.originFetches} origin fetches during the window: not all cached`);
   const disturbed = rows.filter((row) => (row.load.cpu['other'] ?? 0) > DISTURBED_CPU_PERCENT);
-  if (disturbed.length > 0) out.push(`disturbed: other load above ${DISTURBED_CPU_PERCENT} % of a core during ${disturbed.map((row) => row.name).join(', ')}; rerun for a clean figure`);
+  if (disturbed.length > 0)
+    out.push(
+      `disturbed: other load above ${DISTURBED_CPU_PERCENT} % of a core during ${disturbed.map((row) => row.name).join(', ')}; rerun for a clean figure`,
+    );
   const misses = manifests.filter((row) => row.load.requestsPerSecond / reference(row).rps < TARGET_RATIO);
-  out.push(misses.length === 0 ? 'result: every target met' : `result: ${misses.length} of ${manifests.length} scenarios miss the target: ${misses.map((row) => row.name).join(', ')}`);
+  out.push(
+    misses.length === 0
+      ? 'result: every target met'
+      : `result: ${misses.length} of ${manifests.length} scenarios miss the target: ${misses.map((row) => row.name).join(', ')}`,
+  );
   out.push('');
   process.stdout.write(`${out.join('\n')}\n`);
 }
-

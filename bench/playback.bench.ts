@@ -25,7 +25,18 @@ import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warm
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
-import { baselineServer, DISTURBED_CPU_PERCENT, formatTable, log, mean, measureBaseline, quietMachine, track, untrack, waitReady } from './steps.ts';
+import {
+  baselineServer,
+  DISTURBED_CPU_PERCENT,
+  formatTable,
+  log,
+  mean,
+  measureBaseline,
+  quietMachine,
+  track,
+  untrack,
+  waitReady,
+} from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -60,7 +71,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--profile') profile.push({ signer: 'cloudfront', kind: 'warm' });
     else if (arg.startsWith('--profile=manifests:')) {
       const scenario = arg.slice('--profile=manifests:'.length);
-      if (!MANIFEST_SCENARIOS.includes(scenario)) throw new Error(`--profile=manifests:SCENARIO, SCENARIO one of ${MANIFEST_SCENARIOS.join(', ')}`);
+      if (!MANIFEST_SCENARIOS.includes(scenario))
+        throw new Error(`--profile=manifests:SCENARIO, SCENARIO one of ${MANIFEST_SCENARIOS.join(', ')}`);
       manifestProfile.push(scenario);
     } else if (arg.startsWith('--profile=')) {
       const [signer = '', kind = 'warm'] = arg.slice('--profile='.length).split(':');
@@ -68,7 +80,10 @@ function parseArgs(argv: readonly string[]): Args {
         throw new Error(`--profile=SIGNER[:warm|:cold], SIGNER one of ${SIGNERS.join(', ')}`);
       }
       profile.push({ signer: signer as SignerType, kind });
-    } else throw new Error(`unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]], --profile=manifests:scenario, --manifests-only)`);
+    } else
+      throw new Error(
+        `unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]], --profile=manifests:scenario, --manifests-only)`,
+      );
   }
   return { quick, profile, manifestProfile, manifestsOnly };
 }
@@ -94,7 +109,6 @@ interface Row {
   load: LoadResult;
   cache?: { hitRatio: Record<string, number>; dependencyErrors: Record<string, number>; denials: Record<string, number> };
 }
-
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -169,7 +183,11 @@ async function main(): Promise<void> {
       try {
         await checkOne(server, warmPool[0], 'baseline');
         const pick = uniform(warmPool);
-        const load = await measureBaseline(server, pick, { connections: CONNECTIONS, timing, watch: { server: server.pid, ...dependencies } });
+        const load = await measureBaseline(server, pick, {
+          connections: CONNECTIONS,
+          timing,
+          watch: { server: server.pid, ...dependencies },
+        });
         rows.push({ name, kind: 'baseline', load });
         log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
       } finally {
@@ -185,7 +203,20 @@ async function main(): Promise<void> {
         const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
         const server = await track(servers, stApiServer(configFile));
         try {
-          rows.push(await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, expect: expectationFor(demo, signer), watch: { server: server.pid, ...dependencies } }));
+          rows.push(
+            await scenario({
+              server,
+              signer,
+              kind,
+              redis,
+              timing,
+              warmPool,
+              warmDistinct,
+              coldPool,
+              expect: expectationFor(demo, signer),
+              watch: { server: server.pid, ...dependencies },
+            }),
+          );
         } finally {
           await untrack(servers, server);
         }
@@ -212,7 +243,19 @@ async function main(): Promise<void> {
       const server = await track(servers, stApiServer(configFile, profileDir));
       let row: Row;
       try {
-        row = await scenario({ server, signer, kind, redis, timing, warmPool, warmDistinct, coldPool, expect: expectationFor(demo, signer), primed: kind === 'warm', watch: { server: server.pid, ...dependencies } });
+        row = await scenario({
+          server,
+          signer,
+          kind,
+          redis,
+          timing,
+          warmPool,
+          warmDistinct,
+          coldPool,
+          expect: expectationFor(demo, signer),
+          primed: kind === 'warm',
+          watch: { server: server.pid, ...dependencies },
+        });
       } finally {
         await untrack(servers, server);
       }
@@ -239,7 +282,9 @@ async function tuneMariaDb(server: MariaDbServer): Promise<void> {
   try {
     await connection.query('SET GLOBAL innodb_buffer_pool_size = ?', [BUFFER_POOL_BYTES]);
     // Statistics for the optimiser after a bulk load, as a DBA would after an import.
-    await connection.query('ANALYZE TABLE contents, renditions, purchases, subscriptions, plan_contents, subscription_plans, device_classes');
+    await connection.query(
+      'ANALYZE TABLE contents, renditions, purchases, subscriptions, plan_contents, subscription_plans, device_classes',
+    );
   } finally {
     await connection.end();
   }
@@ -254,7 +299,14 @@ async function settle(pid: number): Promise<void> {
 }
 
 /** One node of one signer type: the demo's generated signer config for that CDN, alone. */
-function writeConfig(dir: string, demo: EmbeddedDemo, signer: SignerType, kind: 'warm' | 'cold', mariadb: MariaDbServer, redis: RedisServer): string {
+function writeConfig(
+  dir: string,
+  demo: EmbeddedDemo,
+  signer: SignerType,
+  kind: 'warm' | 'cold',
+  mariadb: MariaDbServer,
+  redis: RedisServer,
+): string {
   const cdns = demo.rawConfig['cdns'] as { signer: { type: string } }[];
   const cdn = cdns.find((entry) => entry.signer.type === signer);
   if (cdn === undefined) throw new Error(`the embedded demo has no ${signer} CDN`);
@@ -335,7 +387,11 @@ async function scenario(options: ScenarioOptions): Promise<Row> {
     kind,
     signer,
     load,
-    cache: { hitRatio, dependencyErrors: difference(after.dependencyErrors, before.dependencyErrors), denials: difference(after.denials, before.denials) },
+    cache: {
+      hitRatio,
+      dependencyErrors: difference(after.dependencyErrors, before.dependencyErrors),
+      denials: difference(after.denials, before.denials),
+    },
   };
 }
 
@@ -385,12 +441,14 @@ async function checkOne(server: NodeServer, request: Prepared | undefined, expec
   if (answer.cdn !== cdn.name) throw fail(`came from CDN ${String(answer.cdn)}, expected ${cdn.name}`);
   if (answer.delivery !== mode) throw fail(`has delivery ${String(answer.delivery)}, expected ${signer}'s default ${mode}`);
   const expires = Date.parse(String(answer.expiresAt)) / 1000;
-  if (!Number.isInteger(expires) || expires * 1000 < Date.now() + expect.policy.urlTtlSeconds * 500) throw fail('has no expiresAt in the future');
+  if (!Number.isInteger(expires) || expires * 1000 < Date.now() + expect.policy.urlTtlSeconds * 500)
+    throw fail('has no expiresAt in the future');
   if (!answer.url.startsWith(`${cdn.origin}/`)) throw fail(`is not on ${cdn.origin}`);
-  const tokenSegments = mode === 'path-token' ? /^\/t\/[^/]+\/[0-9]+/.exec(answer.url.slice(cdn.origin.length))?.[0] ?? '' : '';
+  const tokenSegments = mode === 'path-token' ? (/^\/t\/[^/]+\/[0-9]+/.exec(answer.url.slice(cdn.origin.length))?.[0] ?? '') : '';
   const query = answer.url.indexOf('?');
   const manifestPath = answer.url.slice(cdn.origin.length + tokenSegments.length, query === -1 ? undefined : query);
-  if (!/^\/vod\/[A-Za-z0-9_-]+\/(hls\/[0-9]+p\/master\.m3u8|dash\/[0-9]+p\/manifest\.mpd)$/.test(manifestPath)) throw fail(`names no catalog manifest (${manifestPath})`);
+  if (!/^\/vod\/[A-Za-z0-9_-]+\/(hls\/[0-9]+p\/master\.m3u8|dash\/[0-9]+p\/manifest\.mpd)$/.test(manifestPath))
+    throw fail(`names no catalog manifest (${manifestPath})`);
   const scopePath = manifestPath.slice(0, manifestPath.lastIndexOf('/') + 1);
   const signRequest = {
     origin: cdn.origin,
@@ -401,21 +459,33 @@ async function checkOne(server: NodeServer, request: Prepared | undefined, expec
   };
   const urlSigner = signerFromConfig(signerConfigSchema.parse(cdn.signer));
   if (mode === 'path-token' || mode === 'query') {
-    const expected = mode === 'path-token' ? `${cdn.origin}${urlSigner.pathToken?.(signRequest) ?? '(none)'}${manifestPath}` : urlSigner.sign(signRequest);
-    if (answer.cookies !== undefined || answer.url !== expected) throw fail(`is not the ${mode} URL the ${signer} signer makes (${expected})`);
+    const expected =
+      mode === 'path-token' ? `${cdn.origin}${urlSigner.pathToken?.(signRequest) ?? '(none)'}${manifestPath}` : urlSigner.sign(signRequest);
+    if (answer.cookies !== undefined || answer.url !== expected)
+      throw fail(`is not the ${mode} URL the ${signer} signer makes (${expected})`);
     return;
   }
   if (mode !== 'cookie') throw fail(`has delivery ${mode}, which this bench does not check`);
   if (query !== -1) throw fail('carries a query in cookie delivery');
-  const cookies = answer.cookies as { name?: unknown; value?: unknown; domain?: unknown; path?: unknown; expiresAt?: unknown; secure?: unknown; httpOnly?: unknown }[] | undefined;
+  const cookies = answer.cookies as
+    | { name?: unknown; value?: unknown; domain?: unknown; path?: unknown; expiresAt?: unknown; secure?: unknown; httpOnly?: unknown }[]
+    | undefined;
   const expected = urlSigner.cookieToken?.(signRequest) ?? [];
-  if (!Array.isArray(cookies) || cookies.length === 0 || cookies.length !== expected.length) throw fail(`does not carry the ${expected.length} cookies the ${signer} signer makes`);
+  if (!Array.isArray(cookies) || cookies.length === 0 || cookies.length !== expected.length)
+    throw fail(`does not carry the ${expected.length} cookies the ${signer} signer makes`);
   const host = new URL(cdn.origin).hostname;
   for (const [index, cookie] of cookies.entries()) {
     const [name, value] = expected[index] ?? ['', ''];
     const randomised = signer === 'cloudfront' && name === 'CloudFront-Signature';
-    if (cookie.name !== name || (!randomised && cookie.value !== value) || typeof cookie.value !== 'string' || cookie.value === '') throw fail(`cookie ${index} is not ${name} as the signer makes it`);
-    if (cookie.domain !== host || cookie.path !== scopePath || cookie.expiresAt !== answer.expiresAt || cookie.secure !== true || cookie.httpOnly !== true) {
+    if (cookie.name !== name || (!randomised && cookie.value !== value) || typeof cookie.value !== 'string' || cookie.value === '')
+      throw fail(`cookie ${index} is not ${name} as the signer makes it`);
+    if (
+      cookie.domain !== host ||
+      cookie.path !== scopePath ||
+      cookie.expiresAt !== answer.expiresAt ||
+      cookie.secure !== true ||
+      cookie.httpOnly !== true
+    ) {
       throw fail(`cookie ${name} is not host-only for ${host}, path ${scopePath}, Secure, HttpOnly, expiring with the URL`);
     }
   }
@@ -465,7 +535,15 @@ function dedupe(requests: readonly PlayRequest[]): PlayRequest[] {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Timing, purchases: number, subscriptions: number, tokenCount: number, warmDistinct: number): void {
+function printReport(
+  rows: readonly Row[],
+  sizes: typeof FULL_SIZES,
+  timing: Timing,
+  purchases: number,
+  subscriptions: number,
+  tokenCount: number,
+  warmDistinct: number,
+): void {
   const baselines = rows.filter((row) => row.kind === 'baseline');
   // Each scenario against the mean of the baseline runs just before and just after it.
   const reference = (row: Row): { rps: number; p99: number } => {
@@ -478,19 +556,42 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const out: string[] = [];
   out.push('');
-  out.push(`st-api playback bench — ${availableParallelism()} cores (${cpu}), node ${process.version}, ${process.platform}/${process.arch}`);
-  out.push(`load: autocannon (in the bench process), ${CONNECTIONS} connections, pipelining 1; per scenario ${timing.warmupSeconds} s warm-up, then ${timing.measureSeconds} s measured`);
+  out.push(
+    `st-api playback bench — ${availableParallelism()} cores (${cpu}), node ${process.version}, ${process.platform}/${process.arch}`,
+  );
+  out.push(
+    `load: autocannon (in the bench process), ${CONNECTIONS} connections, pipelining 1; per scenario ${timing.warmupSeconds} s warm-up, then ${timing.measureSeconds} s measured`,
+  );
   out.push(`servers: each its own process (node --import tsx api/main.ts, NODE_ENV=production); MariaDB and Redis on the same machine`);
-  out.push(`data: ${sizes.contents} contents, ${sizes.users} users (${subscriptions} subscriptions, ${purchases} purchases), Zipf s=${ZIPF_S} over users and contents;`);
-  out.push(`      ${sizes.warmPool} warm draws (${warmDistinct} distinct requests, ${tokenCount} users/tokens), every request entitled (200 expected)`);
+  out.push(
+    `data: ${sizes.contents} contents, ${sizes.users} users (${subscriptions} subscriptions, ${purchases} purchases), Zipf s=${ZIPF_S} over users and contents;`,
+  );
+  out.push(
+    `      ${sizes.warmPool} warm draws (${warmDistinct} distinct requests, ${tokenCount} users/tokens), every request entitled (200 expected)`,
+  );
   out.push(`baseline: Express hello-world in its own process, POST /v1/playback-urls with the same headers and bodies,`);
   out.push(`      express.json() + res.json(small fixed object); no auth, no I/O; run before each signer and at the end.`);
   out.push(`warm: cache flushed, every distinct request of the pool sent once, Zipf warm-up, then measured (hit ratios below).`);
   out.push(`cold: cache flushed after warm-up; content and rights TTL 1 s and each request a content not requested in the previous`);
-  out.push(`      ${Math.min(sizes.coldPool, sizes.contents)} requests, so content and rights lookups miss Redis and read MariaDB; device-class lookups (4 keys) hit.`);
+  out.push(
+    `      ${Math.min(sizes.coldPool, sizes.contents)} requests, so content and rights lookups miss Redis and read MariaDB; device-class lookups (4 keys) hit.`,
+  );
   out.push(`      Redis is still on the path (GET miss, SET, rate-limit INCR).`);
   out.push('');
-  const header = ['scenario', 'req/s', '×base', `rps target`, 'p50 ms', 'p99 ms', '×base', `p99 ≤${TARGETS.p99Factor}×`, 'non-2xx', 'errors', 'hit c/r/d %', 'CPU % srv/db/redis/ab/other'];
+  const header = [
+    'scenario',
+    'req/s',
+    '×base',
+    `rps target`,
+    'p50 ms',
+    'p99 ms',
+    '×base',
+    `p99 ≤${TARGETS.p99Factor}×`,
+    'non-2xx',
+    'errors',
+    'hit c/r/d %',
+    'CPU % srv/db/redis/ab/other',
+  ];
   const table: string[][] = [header];
   for (const row of rows) {
     const { load } = row;
@@ -512,7 +613,9 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
       String(load.non2xx),
       String(load.errors),
       row.cache === undefined ? '' : ['content', 'rights', 'device_class'].map((kind) => percent(row.cache?.hitRatio[kind])).join('/'),
-      ['server', 'mariadb', 'redis', 'autocannon', 'other'].map((name) => (load.cpu[name] === undefined ? '-' : load.cpu[name].toFixed(0))).join('/'),
+      ['server', 'mariadb', 'redis', 'autocannon', 'other']
+        .map((name) => (load.cpu[name] === undefined ? '-' : load.cpu[name].toFixed(0)))
+        .join('/'),
     ]);
   }
   out.push(...formatTable(table, new Set([0, 3, 7])));
@@ -522,24 +625,35 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
     `baseline: ${baselines.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s, p99 ` +
       `${Math.min(...baselines.map((row) => row.load.p99))}-${Math.max(...baselines.map((row) => row.load.p99))} ms; each scenario's ×base uses the mean of the two baseline runs around it`,
   );
-  out.push(`CPU: % of one core over the measured window (${availableParallelism()} cores = ${availableParallelism() * 100} %); other = everything on the machine`);
+  out.push(
+    `CPU: % of one core over the measured window (${availableParallelism()} cores = ${availableParallelism() * 100} %); other = everything on the machine`,
+  );
   out.push(`      that is not this bench (other processes, steal). A high "other" means the figures on that row are disturbed.`);
-  out.push(`targets: warm ≥ ${TARGETS.warmRatio * 100} % and cold ≥ ${TARGETS.coldRatio * 100} % of baseline req/s; p99 ≤ ${TARGETS.p99Factor} × baseline p99 (applied to warm and cold rows)`);
+  out.push(
+    `targets: warm ≥ ${TARGETS.warmRatio * 100} % and cold ≥ ${TARGETS.coldRatio * 100} % of baseline req/s; p99 ≤ ${TARGETS.p99Factor} × baseline p99 (applied to warm and cold rows)`,
+  );
   const invalid = rows.filter((row) => row.load.non2xx > 0 || row.load.errors > 0);
   for (const row of invalid) {
-    out.push(`INVALID ${row.name}: ${row.load.non2xx} non-2xx (${JSON.stringify(row.load.statusCounts)}), ${row.load.errors} errors (${row.load.timeouts} timeouts) — not a valid measurement`);
+    out.push(
+      `INVALID ${row.name}: ${row.load.non2xx} non-2xx (${JSON.stringify(row.load.statusCounts)}), ${row.load.errors} errors (${row.load.timeouts} timeouts) — not a valid measurement`,
+    );
   }
   for (const row of rows) {
     const failures = Object.entries(row.cache?.dependencyErrors ?? {});
     const denials = Object.entries(row.cache?.denials ?? {});
     if (failures.length > 0 || denials.length > 0) {
-      const list = (entries: [string, number][]) => (entries.length === 0 ? 'none' : entries.map(([key, count]) => `${key} ${count}`).join(', '));
-      out.push(`note ${row.name}: dependency errors/timeouts (st_api_dependency_errors_total): ${list(failures)}; denials: ${list(denials)}`);
+      const list = (entries: [string, number][]) =>
+        entries.length === 0 ? 'none' : entries.map(([key, count]) => `${key} ${count}`).join(', ');
+      out.push(
+        `note ${row.name}: dependency errors/timeouts (st_api_dependency_errors_total): ${list(failures)}; denials: ${list(denials)}`,
+      );
     }
   }
   const disturbed = rows.filter((row) => (row.load.cpu['other'] ?? 0) > DISTURBED_CPU_PERCENT);
   if (disturbed.length > 0) {
-    out.push(`disturbed: other load above ${DISTURBED_CPU_PERCENT} % of a core during ${disturbed.map((row) => row.name).join(', ')}; rerun for a clean figure`);
+    out.push(
+      `disturbed: other load above ${DISTURBED_CPU_PERCENT} % of a core during ${disturbed.map((row) => row.name).join(', ')}; rerun for a clean figure`,
+    );
   }
   const misses = rows.filter((row) => {
     if (row.kind === 'baseline') return false;
@@ -547,11 +661,16 @@ function printReport(rows: readonly Row[], sizes: typeof FULL_SIZES, timing: Tim
     const { rps, p99 } = reference(row);
     return row.load.requestsPerSecond / rps < target || row.load.p99 / p99 > TARGETS.p99Factor;
   });
-  out.push(invalid.length > 0 ? `result: ${invalid.length} invalid scenario(s)` : misses.length === 0 ? 'result: every target met' : `result: ${misses.length} of ${rows.length - baselines.length} scenarios miss a target: ${misses.map((row) => row.name).join(', ')}`);
+  out.push(
+    invalid.length > 0
+      ? `result: ${invalid.length} invalid scenario(s)`
+      : misses.length === 0
+        ? 'result: every target met'
+        : `result: ${misses.length} of ${rows.length - baselines.length} scenarios miss a target: ${misses.map((row) => row.name).join(', ')}`,
+  );
   out.push('');
   process.stdout.write(`${out.join('\n')}\n`);
 }
-
 
 function percent(ratio: number | undefined): string {
   return ratio === undefined || Number.isNaN(ratio) ? '-' : (ratio * 100).toFixed(0);

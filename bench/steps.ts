@@ -44,7 +44,9 @@ export async function quietMachine(watch: Record<string, number>): Promise<void>
   if (busy === undefined || busy <= QUIET_CPU_PERCENT) return;
   const started = performance.now();
   while (busy !== undefined && busy > QUIET_CPU_PERCENT && performance.now() < deadline) busy = await machineBusy(watch, 500);
-  log(`waited ${((performance.now() - started) / 1000).toFixed(1)} s for other load on the machine to drop (now ${busy?.toFixed(0) ?? '?'} % of a core)`);
+  log(
+    `waited ${((performance.now() - started) / 1000).toFixed(1)} s for other load on the machine to drop (now ${busy?.toFixed(0) ?? '?'} % of a core)`,
+  );
 }
 
 export async function waitReady(server: NodeServer): Promise<void> {
@@ -73,7 +75,9 @@ export function formatTable(table: readonly (readonly string[])[], left: Readonl
   const widths = header.map((_, column) => Math.max(...table.map((cells) => (cells[column] ?? '').length)));
   const out: string[] = [];
   for (const [index, cells] of table.entries()) {
-    out.push(cells.map((cell, column) => (left.has(column) ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '));
+    out.push(
+      cells.map((cell, column) => (left.has(column) ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '),
+    );
     if (index === 0) out.push(widths.map((width) => '-'.repeat(width)).join('  '));
   }
   return out;

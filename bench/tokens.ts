@@ -34,7 +34,15 @@ export async function signTokens(demo: EmbeddedDemo, userIds: readonly string[],
   const share = Math.ceil(userIds.length / threads);
   const jobs: TokenJob[] = [];
   for (let start = 0; start < userIds.length; start += share) {
-    jobs.push({ jsonwebtoken: createRequire(import.meta.url).resolve('jsonwebtoken'), privatePem: demo.clientKeys.privatePem, kid: demoKid(demo), issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, lifetimeSeconds, userIds: userIds.slice(start, start + share) });
+    jobs.push({
+      jsonwebtoken: createRequire(import.meta.url).resolve('jsonwebtoken'),
+      privatePem: demo.clientKeys.privatePem,
+      kid: demoKid(demo),
+      issuer: DEMO_ISSUER,
+      audience: DEMO_AUDIENCE,
+      lifetimeSeconds,
+      userIds: userIds.slice(start, start + share),
+    });
   }
   const results = await Promise.all(jobs.map((job) => runWorker(job)));
   const tokens = new Map<string, string>();
@@ -78,7 +86,13 @@ function assertSameShape(ours: string, theirs: string): void {
   const keys = (value: Record<string, unknown>) => Object.keys(value).sort().join(',');
   const [a, b] = [decode(ours, 0), decode(theirs, 0)];
   const [c, d] = [decode(ours, 1), decode(theirs, 1)];
-  if (JSON.stringify(a) !== JSON.stringify(b) || keys(c) !== keys(d) || c['iss'] !== d['iss'] || c['aud'] !== d['aud'] || c['sub'] !== d['sub']) {
+  if (
+    JSON.stringify(a) !== JSON.stringify(b) ||
+    keys(c) !== keys(d) ||
+    c['iss'] !== d['iss'] ||
+    c['aud'] !== d['aud'] ||
+    c['sub'] !== d['sub']
+  ) {
     throw new Error('bench tokens differ in shape from demo.tokenFor(); update WORKER_SOURCE in bench/tokens.ts');
   }
 }

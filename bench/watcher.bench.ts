@@ -32,7 +32,9 @@ const FLAP_ROUNDS = 30;
 const FLAP_HANDLERS = 3;
 
 /** One health/service entry in the agent's format, cloned from the fixture. */
-const template = (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8')) as Record<string, unknown>[])[0] as {
+const template = (
+  JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8')) as Record<string, unknown>[]
+)[0] as {
   Node: { Node: string; Address: string; TaggedAddresses: Record<string, string> };
   Service: { ID: string; Address: string; TaggedAddresses: Record<string, { Address: string; Port: number }> };
   Checks: { Node: string; Status: string; ServiceID: string; Output: string }[];
@@ -66,10 +68,17 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-function runHandler(env: Record<string, string>, stdin: string, command: string[]): Promise<{ code: number; startedAt: number; endedAt: number; stderr: string }> {
+function runHandler(
+  env: Record<string, string>,
+  stdin: string,
+  command: string[],
+): Promise<{ code: number; startedAt: number; endedAt: number; stderr: string }> {
   return new Promise((resolve, reject) => {
     const startedAt = Date.now();
-    const child = spawn(command[0] ?? process.execPath, [...command.slice(1), 'handle'], { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(command[0] ?? process.execPath, [...command.slice(1), 'handle'], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -105,18 +114,33 @@ async function measure(size: number, command: string[]) {
 
     // The plan alone, on the same inputs the handler sees.
     const instances = toInstances(parseHealthService(stdin), 'st-api');
-    const current = route53.records(zoneId).filter((set) => set.SetIdentifier !== undefined).map((set) => ({
-      name: set.Name ?? '',
-      type: 'A' as const,
-      setIdentifier: set.SetIdentifier ?? '',
-      ttl: set.TTL ?? 0,
-      values: (set.ResourceRecords ?? []).map((record) => record.Value ?? ''),
-    }));
+    const current = route53
+      .records(zoneId)
+      .filter((set) => set.SetIdentifier !== undefined)
+      .map((set) => ({
+        name: set.Name ?? '',
+        type: 'A' as const,
+        setIdentifier: set.SetIdentifier ?? '',
+        ttl: set.TTL ?? 0,
+        values: (set.ResourceRecords ?? []).map((record) => record.Value ?? ''),
+      }));
     const planTimes: number[] = [];
     let changed = 0;
     for (let run = 0; run < 30; run += 1) {
       const started = performance.now();
-      const plan = planWithPolicies({ current, instances, excluded: new Set(), policy: { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: size, warningIsHealthy: true } });
+      const plan = planWithPolicies({
+        current,
+        instances,
+        excluded: new Set(),
+        policy: {
+          recordName: 'play.example.com',
+          ttl: 30,
+          ownerId: 'st-api',
+          minHealthy: 2,
+          maxDeletesPerRun: size,
+          warningIsHealthy: true,
+        },
+      });
       planTimes.push(performance.now() - started);
       changed = plan.creates.length + plan.upserts.length + plan.deletes.length;
     }
@@ -164,7 +188,10 @@ async function flapping(limits: ThrottleLimits, command: string[]) {
     const zoneId = route53.createZone('example.com');
     const dir = mkdtempSync(join(tmpdir(), 'st-watcher-flap-'));
     const configFile = join(dir, 'dns-watcher.json');
-    writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, maxDeletesPerRun: FLAP_NODES, lockWaitMs: 120_000 }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, maxDeletesPerRun: FLAP_NODES, lockWaitMs: 120_000 }),
+    );
     const baseEnv = {
       ST_DNS_CONFIG: configFile,
       CONSUL_HTTP_ADDR: consul.httpAddr,
@@ -181,8 +208,17 @@ async function flapping(limits: ThrottleLimits, command: string[]) {
       const env = { ...baseEnv, CONSUL_INDEX: String(1000 + round) };
       const handlers = await Promise.all(Array.from({ length: FLAP_HANDLERS }, () => runHandler(env, stdin, command)));
       failedHandlers += handlers.filter((handler) => handler.code !== 0).length;
-      const want = Array.from({ length: FLAP_NODES }, (_, i) => i).filter((i) => !flapCritical(i, round)).map(addressOf).sort().join(',');
-      const have = route53.records(zoneId).filter((set) => set.SetIdentifier?.startsWith('st-api/') === true).map((set) => set.ResourceRecords?.[0]?.Value ?? '').sort().join(',');
+      const want = Array.from({ length: FLAP_NODES }, (_, i) => i)
+        .filter((i) => !flapCritical(i, round))
+        .map(addressOf)
+        .sort()
+        .join(',');
+      const have = route53
+        .records(zoneId)
+        .filter((set) => set.SetIdentifier?.startsWith('st-api/') === true)
+        .map((set) => set.ResourceRecords?.[0]?.Value ?? '')
+        .sort()
+        .join(',');
       if (have !== want) mismatchedRounds += 1;
     }
     const seconds = (Date.now() - started) / 1000;
@@ -202,7 +238,9 @@ async function flapping(limits: ThrottleLimits, command: string[]) {
 
 async function main(): Promise<void> {
   const compiled = join(REPO, 'dist', 'watcher', 'main.js');
-  const runners: { name: string; command: string[] }[] = [{ name: 'tsx (as in development)', command: [process.execPath, '--import', 'tsx', join(REPO, 'watcher', 'main.ts')] }];
+  const runners: { name: string; command: string[] }[] = [
+    { name: 'tsx (as in development)', command: [process.execPath, '--import', 'tsx', join(REPO, 'watcher', 'main.ts')] },
+  ];
   try {
     readFileSync(compiled);
     runners.push({ name: 'compiled (npm run build; as in production)', command: [process.execPath, compiled] });
@@ -230,11 +268,18 @@ async function main(): Promise<void> {
   const models: { name: string; limits: ThrottleLimits }[] = [
     { name: 'documented buckets (account 50 / 10 per s, per operation 50 / 10)', limits: DOCUMENTED_LIMITS },
     // AWS's change-throughput figures are not in our sources: this row is an assumption, not AWS.
-    { name: 'documented + ASSUMED change bucket 1,000 / 100 per s', limits: { ...DOCUMENTED_LIMITS, changes: { capacity: 1000, refillPerSecond: 100 } } },
+    {
+      name: 'documented + ASSUMED change bucket 1,000 / 100 per s',
+      limits: { ...DOCUMENTED_LIMITS, changes: { capacity: 1000, refillPerSecond: 100 } },
+    },
     { name: 'legacy 5 requests/s', limits: LEGACY_LIMITS },
   ];
-  process.stdout.write(`\nflapping: ${FLAP_NODES} nodes, ${FLAP_ROUNDS} rounds after the first publish, half of them flipping each round, ${FLAP_HANDLERS} handlers at once; handler: ${flapRunner.name}\n`);
-  process.stdout.write('throttling model                                                    seconds  calls  calls/s  throttled  handlers not 0  rounds DNS ≠ health\n');
+  process.stdout.write(
+    `\nflapping: ${FLAP_NODES} nodes, ${FLAP_ROUNDS} rounds after the first publish, half of them flipping each round, ${FLAP_HANDLERS} handlers at once; handler: ${flapRunner.name}\n`,
+  );
+  process.stdout.write(
+    'throttling model                                                    seconds  calls  calls/s  throttled  handlers not 0  rounds DNS ≠ health\n',
+  );
   for (const model of models) {
     const r = await flapping(model.limits, flapRunner.command);
     process.stdout.write(

@@ -26,7 +26,9 @@ export function readConfigFile<Schema extends z.ZodType>(file: string, schema: S
   const raw = readJsonFile(file, fail);
   const result = schema.safeParse(raw);
   if (!result.success) {
-    throw fail(`invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`);
+    throw fail(
+      `invalid configuration in ${file}:\n${result.error.issues.map((issue) => `  - ${issue.path.join('.') || '(root)'}: ${issue.message}`).join('\n')}`,
+    );
   }
   return result.data;
 }

@@ -57,10 +57,13 @@ function show(text: string | undefined): string {
 /** `<master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>` (sentinel.conf, client-reconfig-script). */
 export function parseClientReconfigArgs(argv: readonly string[]): ClientReconfigArgs {
   if (argv.length !== 7) {
-    throw new ArgumentError(`expected 7 arguments <master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>, got ${argv.length}`);
+    throw new ArgumentError(
+      `expected 7 arguments <master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>, got ${argv.length}`,
+    );
   }
   const [masterName, role, state, fromIp, fromPort, toIp, toPort] = argv;
-  if (masterName === undefined || !MASTER_NAME.test(masterName)) throw new ArgumentError(`master-name ${show(masterName)} is not a valid name`);
+  if (masterName === undefined || !MASTER_NAME.test(masterName))
+    throw new ArgumentError(`master-name ${show(masterName)} is not a valid name`);
   if (role !== 'leader' && role !== 'observer') throw new ArgumentError(`role must be leader or observer, got ${show(role)}`);
   // 7.0 passes "start" only; older docs said "failover". Accept any word, act on neither.
   if (state === undefined || !/^[a-z_-]{1,32}$/.test(state)) throw new ArgumentError(`state ${show(state)} is not a word`);
@@ -76,8 +79,13 @@ const MAX_DESCRIPTION = 1024;
 export function parseNotificationArgs(argv: readonly string[]): NotificationArgs {
   if (argv.length !== 2) throw new ArgumentError(`expected 2 arguments <event-type> <event-description>, got ${argv.length}`);
   const [eventType, description] = argv;
-  if (eventType === undefined || !/^[+-][a-z-]{1,64}$/.test(eventType)) throw new ArgumentError(`event-type ${show(eventType)} is not a Sentinel event`);
-  if (description === undefined || description.length > MAX_DESCRIPTION || [...description].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+  if (eventType === undefined || !/^[+-][a-z-]{1,64}$/.test(eventType))
+    throw new ArgumentError(`event-type ${show(eventType)} is not a Sentinel event`);
+  if (
+    description === undefined ||
+    description.length > MAX_DESCRIPTION ||
+    [...description].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+  ) {
     throw new ArgumentError(`event-description must be printable text of at most ${MAX_DESCRIPTION} characters`);
   }
   return { eventType, description };

@@ -90,9 +90,10 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     return await Promise.race([work, deadline]);
   } catch (error) {
     const code = exitCodeOf(error, EXIT_BY_KIND);
-    const message = error instanceof DeadlineError || (abort.signal.aborted && !(error instanceof ArgumentError))
-      ? `deadline of ${config?.deadlineMs ?? '?'} ms reached: ${describe(error)}`
-      : describe(error);
+    const message =
+      error instanceof DeadlineError || (abort.signal.aborted && !(error instanceof ArgumentError))
+        ? `deadline of ${config?.deadlineMs ?? '?'} ms reached: ${describe(error)}`
+        : describe(error);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: error instanceof ProgramError ? undefined : error }, message);
     return code;
   } finally {
@@ -105,7 +106,11 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
  * Options go before the command; everything after it is Sentinel's, passed through untouched
  * (event types such as "-sdown" look like options to a generic parser).
  */
-function splitCommandLine(argv: readonly string[]): { command: string | undefined; positionals: string[]; values: { config?: string; help?: boolean } } {
+function splitCommandLine(argv: readonly string[]): {
+  command: string | undefined;
+  positionals: string[];
+  values: { config?: string; help?: boolean };
+} {
   const values: { config?: string; help?: boolean } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
@@ -120,7 +125,13 @@ function splitCommandLine(argv: readonly string[]): { command: string | undefine
   return { command: undefined, positionals: [], values };
 }
 
-async function dispatch(command: string, positionals: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+async function dispatch(
+  command: string,
+  positionals: string[],
+  config: HooksConfig,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<ExitCode> {
   switch (command) {
     case 'client-reconfig':
       return await clientReconfig(positionals, config, logger.child({ argv: positionals.slice(0, 7).map((a) => a.slice(0, 80)) }), signal);
@@ -148,7 +159,9 @@ function context(config: HooksConfig, logger: Logger, signal: AbortSignal, by: s
 async function withLock<T>(ctx: SyncContext, body: () => Promise<T>): Promise<T> {
   const release = await acquireLock(ctx.config.lockFile, ctx.config.lockWaitMs, ctx.signal).catch((error: unknown) => {
     if (error instanceof LockBusyError) throw error;
-    throw new HooksConfigError(`cannot create lock file ${ctx.config.lockFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}): set lockFile to a path writable by Sentinel and the reconcile timer`);
+    throw new HooksConfigError(
+      `cannot create lock file ${ctx.config.lockFile} (${(error as NodeJS.ErrnoException).code ?? String(error)}): set lockFile to a path writable by Sentinel and the reconcile timer`,
+    );
   });
   try {
     return await body();
@@ -159,9 +172,25 @@ async function withLock<T>(ctx: SyncContext, body: () => Promise<T>): Promise<T>
 
 function summarize(truth: Truth): Record<string, unknown> {
   return {
-    sentinels: Object.fromEntries(truth.answers.map((a) => [a.sentinel, a.master === undefined ? `no answer (${a.error ?? 'unknown'})` : a.master ?? 'unknown master'])),
+    sentinels: Object.fromEntries(
+      truth.answers.map((a) => [
+        a.sentinel,
+        a.master === undefined ? `no answer (${a.error ?? 'unknown'})` : (a.master ?? 'unknown master'),
+      ]),
+    ),
     majority: truth.view.master,
-    roles: Object.fromEntries([...truth.roles].map(([k, r]) => [k, r.kind === 'replica' ? `slave of ${r.master}` : r.kind === 'unreachable' ? `unreachable: ${r.error}` : r.kind === 'other' ? r.role : 'master'])),
+    roles: Object.fromEntries(
+      [...truth.roles].map(([k, r]) => [
+        k,
+        r.kind === 'replica'
+          ? `slave of ${r.master}`
+          : r.kind === 'unreachable'
+            ? `unreachable: ${r.error}`
+            : r.kind === 'other'
+              ? r.role
+              : 'master',
+      ]),
+    ),
   };
 }
 
@@ -184,8 +213,10 @@ async function clientReconfig(argv: string[], config: HooksConfig, logger: Logge
       truth = await readTruth(ctx, [args.to]);
     }
     const stale = truth.view.master !== to;
-    logger.info({ ...summarize(truth), role: args.role, state: args.state, failover: `${from} → ${to}`, stale },
-      stale ? 'arguments do not match the Sentinels now (stale retry or later failover): applying the current truth' : 'failover confirmed');
+    logger.info(
+      { ...summarize(truth), role: args.role, state: args.state, failover: `${from} → ${to}`, stale },
+      stale ? 'arguments do not match the Sentinels now (stale retry or later failover): applying the current truth' : 'failover confirmed',
+    );
     const result = await applyTruth(ctx, truth, stale ? undefined : `${from} → ${to}`, config.promotionWaitMs);
     return finish(truth, result.blocked, result.misconfigured);
   });
@@ -204,7 +235,8 @@ async function reconcile(config: HooksConfig, logger: Logger, signal: AbortSigna
 function finish(truth: Truth, blocked: boolean, misconfigured: boolean): ExitCode {
   if (misconfigured) throw new HooksConfigError('a configured instance is not a Redis data instance (see the check output)');
   // What could be applied safely was; the rest needs another run once the Sentinels (or the old master's host) answer.
-  if (truth.view.master === null) throw new NoMajorityError(`no Sentinel majority on the master (${truth.view.agreement}): nothing promoted`);
+  if (truth.view.master === null)
+    throw new NoMajorityError(`no Sentinel majority on the master (${truth.view.agreement}): nothing promoted`);
   if (blocked) throw new PromotionDeferredError('another instance still holds the master tag: promotion deferred');
   return EXIT.OK;
 }
@@ -212,11 +244,20 @@ function finish(truth: Truth, blocked: boolean, misconfigured: boolean): ExitCod
 async function notification(argv: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
   const args = parseNotificationArgs(argv);
   const master = eventMasterName(args.description);
-  logger.warn({ event: args.eventType, description: args.description, master: master ?? config.masterName, reporter: config.reporter }, `sentinel event ${args.eventType} ${args.description}`);
+  logger.warn(
+    { event: args.eventType, description: args.description, master: master ?? config.masterName, reporter: config.reporter },
+    `sentinel event ${args.eventType} ${args.description}`,
+  );
   const consul = new ConsulAgent({ address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs, signal });
   const key = `${config.kvPrefix}/events/${config.masterName}`;
   try {
-    const ring = await recordEvent(consul, key, config.masterName, { time: new Date(), type: args.eventType, description: args.description, reporter: config.reporter }, config.eventsKept);
+    const ring = await recordEvent(
+      consul,
+      key,
+      config.masterName,
+      { time: new Date(), type: args.eventType, description: args.description, reporter: config.reporter },
+      config.eventsKept,
+    );
     logger.debug({ key, count: ring.count }, 'event recorded');
   } catch (error) {
     // Never fail Sentinel over bookkeeping: a retry would queue behind real hooks, and the log line above has it.

@@ -21,7 +21,10 @@ const endpoint = z
 const auth = z
   .object({
     /** An ACL user (Redis ≥ 6); absent = the default user (requirepass). */
-    username: z.string().regex(/^[!-~]{1,128}$/, 'printable ASCII without spaces').optional(),
+    username: z
+      .string()
+      .regex(/^[!-~]{1,128}$/, 'printable ASCII without spaces')
+      .optional(),
     passwordFile: z.string().startsWith('/'),
   })
   .strict();
@@ -33,12 +36,21 @@ export const hooksConfigSchema = z
     sentinels: z.array(endpoint).min(1).max(15),
     /** The Redis instance(s) on this host; only these are (re)registered in the local agent. */
     instances: z.array(endpoint).min(1).max(16),
-    service: z.string().regex(/^[a-zA-Z0-9-]{1,64}$/).default('redis'),
+    service: z
+      .string()
+      .regex(/^[a-zA-Z0-9-]{1,64}$/)
+      .default('redis'),
     /** Who writes, in Meta updated-by and in events (default: the host name). */
-    reporter: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+    reporter: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/)
+      .optional(),
     /** TTL of the role check: a reconciler dead for this long turns the instance critical. Keep ≥ 3 × the timer period. */
     checkTtlSeconds: z.number().int().min(3).max(3600).default(15),
-    kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]*[a-zA-Z0-9_-]$/).default('redis/sentinel'),
+    kvPrefix: z
+      .string()
+      .regex(/^[a-zA-Z0-9/_-]*[a-zA-Z0-9_-]$/)
+      .default('redis/sentinel'),
     /** Events kept per master in KV (a ring, newest first). */
     eventsKept: z.number().int().min(1).max(500).default(50),
     /** Serialises hooks and reconcile on this host: must be one path both can write (see README). */
@@ -79,7 +91,8 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   const fail = (message: string): Error => new HooksConfigError(message);
   const config = readConfigFile(file, hooksConfigSchema, fail);
   const keys = config.instances.map((i) => `${i.address}:${i.port}`);
-  if (new Set(keys).size !== keys.length) throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
+  if (new Set(keys).size !== keys.length)
+    throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
   return {
     ...config,
     redisAuth: credentials(config.redisAuth, 'redisAuth', file),
@@ -90,13 +103,19 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   };
 }
 
-function credentials(auth: { username?: string | undefined; passwordFile: string } | undefined, key: string, file: string): Credentials | undefined {
+function credentials(
+  auth: { username?: string | undefined; passwordFile: string } | undefined,
+  key: string,
+  file: string,
+): Credentials | undefined {
   if (auth === undefined) return undefined;
   let password: string;
   try {
     password = readFileSync(auth.passwordFile, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {
-    throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new HooksConfigError(
+      `invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   if (password === '') throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} is empty`);
   return { username: auth.username, password };

@@ -97,26 +97,30 @@ export class ConsulAgent {
         if (error !== null) reject(error);
         else if (value !== undefined) resolve(value);
       };
-      const req = request(url, {
-        method,
-        agent: false,
-        headers: {
-          ...(this.#token === undefined ? {} : { 'X-Consul-Token': this.#token }),
-          ...(payload === undefined ? {} : { 'Content-Length': Buffer.byteLength(payload) }),
+      const req = request(
+        url,
+        {
+          method,
+          agent: false,
+          headers: {
+            ...(this.#token === undefined ? {} : { 'X-Consul-Token': this.#token }),
+            ...(payload === undefined ? {} : { 'Content-Length': Buffer.byteLength(payload) }),
+          },
         },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_BODY) {
-            req.destroy();
-            done(new ConsulUnavailableError(`${method} ${url.pathname}: answer exceeds ${MAX_BODY} bytes`));
-          } else chunks.push(chunk);
-        });
-        res.on('error', (error) => done(new ConsulUnavailableError(`${method} ${url.pathname}: ${error.message}`)));
-        res.on('end', () => done(null, { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      });
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_BODY) {
+              req.destroy();
+              done(new ConsulUnavailableError(`${method} ${url.pathname}: answer exceeds ${MAX_BODY} bytes`));
+            } else chunks.push(chunk);
+          });
+          res.on('error', (error) => done(new ConsulUnavailableError(`${method} ${url.pathname}: ${error.message}`)));
+          res.on('end', () => done(null, { status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
       const onAbort = (): void => {
         req.destroy();
         done(new ConsulUnavailableError(`${method} ${url.pathname}: deadline reached`));
@@ -126,7 +130,9 @@ export class ConsulAgent {
         done(new ConsulUnavailableError(`${method} ${url.pathname}: no answer from ${this.#base.host} within ${this.#timeoutMs} ms`));
       }, this.#timeoutMs);
       this.#signal.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (error: NodeJS.ErrnoException) => done(new ConsulUnavailableError(`${method} ${url.pathname}: ${error.code ?? error.message} (${this.#base.host})`)));
+      req.on('error', (error: NodeJS.ErrnoException) =>
+        done(new ConsulUnavailableError(`${method} ${url.pathname}: ${error.code ?? error.message} (${this.#base.host})`)),
+      );
       req.end(payload);
     });
   }
@@ -161,7 +167,9 @@ export class ConsulAgent {
 
   /** Every instance of `service` with `tag`, any health, as the servers see it. */
   async healthService(service: string, tag: string): Promise<HealthEntry[]> {
-    return (await this.#json<HealthEntry[]>('GET', `/v1/health/service/${encodeURIComponent(service)}?tag=${encodeURIComponent(tag)}`)) ?? [];
+    return (
+      (await this.#json<HealthEntry[]>('GET', `/v1/health/service/${encodeURIComponent(service)}?tag=${encodeURIComponent(tag)}`)) ?? []
+    );
   }
 
   async kvGet(key: string): Promise<KvEntry | undefined> {

@@ -57,39 +57,90 @@ export function sentinelView(answers: readonly SentinelAnswer[], configured: num
 
 export function describeRole(role: Role): string {
   switch (role.kind) {
-    case 'master': return 'ROLE=master';
-    case 'replica': return `ROLE=slave (master ${role.master}, link ${role.link})`;
-    case 'other': return `ROLE=${role.role}`;
-    case 'unreachable': return `ROLE unreachable (${role.error})`;
+    case 'master':
+      return 'ROLE=master';
+    case 'replica':
+      return `ROLE=slave (master ${role.master}, link ${role.link})`;
+    case 'other':
+      return `ROLE=${role.role}`;
+    case 'unreachable':
+      return `ROLE unreachable (${role.error})`;
   }
 }
 
 export function decide(instance: string, role: Role, view: SentinelView, currentTag: Tag | null): Decision {
-  const sentinels = view.master === null ? `no Sentinel majority (${view.agreement})` : `Sentinels (${view.agreement}): master is ${view.master}`;
+  const sentinels =
+    view.master === null ? `no Sentinel majority (${view.agreement})` : `Sentinels (${view.agreement}): master is ${view.master}`;
   switch (role.kind) {
     case 'unreachable':
-      return { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ${describeRole(role)}; ${sentinels}`, misconfigured: false };
+      return {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ${describeRole(role)}; ${sentinels}`,
+        misconfigured: false,
+      };
     case 'other':
       return {
-        tag: 'replica', metaRole: 'failing', status: 'critical',
-        output: `tag=replica but ${describeRole(role)}: ${instance} is not a Redis data instance, fix the configuration`, misconfigured: true,
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ${describeRole(role)}: ${instance} is not a Redis data instance, fix the configuration`,
+        misconfigured: true,
       };
     case 'master':
-      if (view.master === instance) return { tag: 'master', metaRole: 'master', status: 'passing', output: `tag=master, ROLE=master; ${sentinels}`, misconfigured: false };
+      if (view.master === instance)
+        return {
+          tag: 'master',
+          metaRole: 'master',
+          status: 'passing',
+          output: `tag=master, ROLE=master; ${sentinels}`,
+          misconfigured: false,
+        };
       if (view.master === null && currentTag === 'master') {
-        return { tag: 'master', metaRole: 'master', status: 'warning', output: `tag=master, ROLE=master, but ${sentinels}: not confirmed`, misconfigured: false };
+        return {
+          tag: 'master',
+          metaRole: 'master',
+          status: 'warning',
+          output: `tag=master, ROLE=master, but ${sentinels}: not confirmed`,
+          misconfigured: false,
+        };
       }
       // A deposed master stays writable for seconds (forced failover, restart without replicaof):
       // out of DNS until Sentinel converts it.
-      return { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE=master; ${sentinels}`, misconfigured: false };
+      return {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ROLE=master; ${sentinels}`,
+        misconfigured: false,
+      };
     case 'replica': {
       if (view.master !== null && role.master !== view.master) {
-        return { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ${describeRole(role)}, but ${sentinels}`, misconfigured: false };
+        return {
+          tag: 'replica',
+          metaRole: 'replica',
+          status: 'warning',
+          output: `tag=replica, ${describeRole(role)}, but ${sentinels}`,
+          misconfigured: false,
+        };
       }
       if (role.link !== 'connected') {
-        return { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ${describeRole(role)}: not in sync; ${sentinels}`, misconfigured: false };
+        return {
+          tag: 'replica',
+          metaRole: 'replica',
+          status: 'warning',
+          output: `tag=replica, ${describeRole(role)}: not in sync; ${sentinels}`,
+          misconfigured: false,
+        };
       }
-      return { tag: 'replica', metaRole: 'replica', status: 'passing', output: `tag=replica, ${describeRole(role)}; ${sentinels}`, misconfigured: false };
+      return {
+        tag: 'replica',
+        metaRole: 'replica',
+        status: 'passing',
+        output: `tag=replica, ${describeRole(role)}; ${sentinels}`,
+        misconfigured: false,
+      };
     }
   }
 }

@@ -34,8 +34,10 @@ export function parseRing(text: string | null | undefined, master: string): Even
   try {
     const value = JSON.parse(text) as Partial<EventRing>;
     if (!Array.isArray(value.events)) return emptyRing(master);
-    const events = value.events.filter((e): e is SentinelEvent => typeof e?.time === 'string' && typeof e.type === 'string'
-      && typeof e.description === 'string' && Array.isArray(e.reportedBy));
+    const events = value.events.filter(
+      (e): e is SentinelEvent =>
+        typeof e?.time === 'string' && typeof e.type === 'string' && typeof e.description === 'string' && Array.isArray(e.reportedBy),
+    );
     return { master, count: typeof value.count === 'number' ? value.count : events.length, last: events[0] ?? null, events };
   } catch {
     // A hand-edited or foreign value: start over rather than never record again.
@@ -44,16 +46,29 @@ export function parseRing(text: string | null | undefined, master: string): Even
 }
 
 /** Pure: the ring after one report. */
-export function addEvent(ring: EventRing, event: { time: Date; type: string; description: string; reporter: string }, keep: number): EventRing {
-  const same = ring.events.find((e) => e.type === event.type && e.description === event.description
-    && Math.abs(event.time.getTime() - Date.parse(e.time)) <= SAME_EVENT_WINDOW_MS);
+export function addEvent(
+  ring: EventRing,
+  event: { time: Date; type: string; description: string; reporter: string },
+  keep: number,
+): EventRing {
+  const same = ring.events.find(
+    (e) =>
+      e.type === event.type &&
+      e.description === event.description &&
+      Math.abs(event.time.getTime() - Date.parse(e.time)) <= SAME_EVENT_WINDOW_MS,
+  );
   if (same !== undefined) {
     if (same.reportedBy.includes(event.reporter) || same.reportedBy.length >= MAX_REPORTERS) return ring;
     const merged = { ...same, reportedBy: [...same.reportedBy, event.reporter] };
     const events = ring.events.map((e) => (e === same ? merged : e));
     return { ...ring, events, last: events[0] ?? null };
   }
-  const added: SentinelEvent = { time: event.time.toISOString(), type: event.type, description: event.description, reportedBy: [event.reporter] };
+  const added: SentinelEvent = {
+    time: event.time.toISOString(),
+    type: event.type,
+    description: event.description,
+    reportedBy: [event.reporter],
+  };
   const events = [added, ...ring.events].slice(0, keep);
   return { master: ring.master, count: ring.count + 1, last: added, events };
 }
@@ -73,7 +88,14 @@ export async function recordEvent(
 ): Promise<EventRing> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const current = await consul.kvGet(key);
-    const next = addEvent(parseRing(current?.Value === null || current?.Value === undefined ? null : Buffer.from(current.Value, 'base64').toString('utf8'), master), event, keep);
+    const next = addEvent(
+      parseRing(
+        current?.Value === null || current?.Value === undefined ? null : Buffer.from(current.Value, 'base64').toString('utf8'),
+        master,
+      ),
+      event,
+      keep,
+    );
     // Descriptions come from Sentinel's argv and are read in the Consul UI: shown, never obeyed.
     if (await consul.kvCas(key, printableJson(next), current?.ModifyIndex ?? 0)) return next;
     await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40 * (attempt + 1)));

@@ -35,9 +35,12 @@ function parse(buffer: Buffer, start: number, depth: number): { value: Reply; en
   const line = buffer.toString('utf8', start + 1, lineEnd);
   const next = lineEnd + 2;
   switch (type) {
-    case '+': return { value: line, end: next };
-    case '-': return { value: new ReplyError(line), end: next };
-    case ':': return { value: Number(line), end: next };
+    case '+':
+      return { value: line, end: next };
+    case '-':
+      return { value: new ReplyError(line), end: next };
+    case ':':
+      return { value: Number(line), end: next };
     case '$': {
       const length = Number(line);
       if (length < 0) return { value: null, end: next };
@@ -106,7 +109,10 @@ export function command(host: string, port: number, args: readonly string[], opt
       else reject(error);
     };
     const onAbort = (): void => finish(new Error('aborted'));
-    const timer = setTimeout(() => finish(new NoReplyError(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const timer = setTimeout(
+      () => finish(new NoReplyError(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
     options.signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('error', (error: NodeJS.ErrnoException) => finish(new NoReplyError(error.code ?? error.message, { cause: error })));
     socket.once('close', () => finish(new NoReplyError(`${host}:${port} closed the connection`)));

@@ -6,7 +6,16 @@ import { ProgramError } from '../common/cli/errors.ts';
 import { endpointKey, type Endpoint } from './args.ts';
 import type { HooksConfig } from './config.ts';
 import type { AgentService, ConsulAgent } from './consul.ts';
-import { decide, describeRole, sentinelView, type Decision, type Role, type SentinelAnswer, type SentinelView, type Tag } from './decide.ts';
+import {
+  decide,
+  describeRole,
+  sentinelView,
+  type Decision,
+  type Role,
+  type SentinelAnswer,
+  type SentinelView,
+  type Tag,
+} from './decide.ts';
 import { askSentinel, readRole } from './truth.ts';
 
 export interface SyncContext {
@@ -98,8 +107,12 @@ async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string
   let holder: string | null = null;
   for (let attempt = 0; attempt < 1000; attempt++) {
     const entries = await ctx.consul.healthService(ctx.config.service, 'master');
-    const others = entries.filter((e) => !(e.Service.ID === id && e.Service.Address === self.ip && e.Service.Port === self.port)
-      && (e.Service.Tags ?? []).includes('master') && e.Checks.every((c) => c.Status !== 'critical'));
+    const others = entries.filter(
+      (e) =>
+        !(e.Service.ID === id && e.Service.Address === self.ip && e.Service.Port === self.port) &&
+        (e.Service.Tags ?? []).includes('master') &&
+        e.Checks.every((c) => c.Status !== 'critical'),
+    );
     holder = others.length === 0 ? null : others.map((e) => `${e.Service.Address}:${e.Service.Port} on ${e.Node.Node}`).join(', ');
     if (holder === null || Date.now() >= deadline) return holder;
     if (attempt === 0) ctx.logger.info({ holder }, 'waiting for the previous master to leave DNS before tagging master');
@@ -113,7 +126,12 @@ async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string
  * waits (the old master's host is demoting it at the same moment); reconcile looks once and leaves
  * the promotion to its next tick, so it never holds the host's lock while a hook queues behind it.
  */
-export async function applyTruth(ctx: SyncContext, truth: Truth, failover: string | undefined, promotionWaitMs: number): Promise<ApplyResult> {
+export async function applyTruth(
+  ctx: SyncContext,
+  truth: Truth,
+  failover: string | undefined,
+  promotionWaitMs: number,
+): Promise<ApplyResult> {
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
@@ -133,7 +151,10 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
       if (holder !== null) {
         blocked = true;
         decision = {
-          tag: 'replica', metaRole: 'failing', status: 'critical', misconfigured: false,
+          tag: 'replica',
+          metaRole: 'failing',
+          status: 'critical',
+          misconfigured: false,
           output: `ROLE=master and Sentinels (${truth.view.agreement}) agree, but ${holder} is still tagged master in Consul: not promoted yet`,
         };
       }
@@ -149,12 +170,21 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
     const meta: Record<string, string> = {
       role: decision.metaRole,
       since: (tagChanged ? undefined : current?.Meta?.['since']) ?? ctx.now().toISOString(),
-      failover: (failover ?? (tagChanged ? `observed: Sentinels say master is ${truth.view.master ?? 'unknown'}` : current?.Meta?.['failover'] ?? '')).slice(0, 512),
+      failover: (
+        failover ??
+        (tagChanged ? `observed: Sentinels say master is ${truth.view.master ?? 'unknown'}` : (current?.Meta?.['failover'] ?? ''))
+      ).slice(0, 512),
       'updated-by': ctx.by,
     };
-    const unchanged = current !== undefined && !tagChanged && current.Address === instance.ip && current.Port === instance.port
-      && (current.Tags ?? []).length === 1 && current.Meta?.['role'] === meta['role'] && current.Meta?.['failover'] === meta['failover']
-      && check !== undefined;
+    const unchanged =
+      current !== undefined &&
+      !tagChanged &&
+      current.Address === instance.ip &&
+      current.Port === instance.port &&
+      (current.Tags ?? []).length === 1 &&
+      current.Meta?.['role'] === meta['role'] &&
+      current.Meta?.['failover'] === meta['failover'] &&
+      check !== undefined;
     if (!unchanged) {
       await consul.registerService({
         ID: id,
@@ -169,13 +199,17 @@ export async function applyTruth(ctx: SyncContext, truth: Truth, failover: strin
           Name: 'Redis ROLE matches tag',
           TTL: `${config.checkTtlSeconds}s`,
           Status: decision.status,
-          Notes: 'TTL check updated by st-api sentinel-hooks (client-reconfig and the reconcile timer): passing when ROLE and the Sentinel majority agree with the tag; TTL expiry means the reconciler is not running.',
+          Notes:
+            'TTL check updated by st-api sentinel-hooks (client-reconfig and the reconcile timer): passing when ROLE and the Sentinel majority agree with the tag; TTL expiry means the reconciler is not running.',
         },
       });
     }
     // Always: refreshes the TTL and sets the output (registration cannot carry it).
     await consul.updateTtlCheck(cid, decision.status, decision.output);
-    ctx.logger.info({ instance: key, tag: decision.tag, status: decision.status, changed: !unchanged, output: decision.output }, unchanged ? 'registration unchanged' : 're-registered');
+    ctx.logger.info(
+      { instance: key, tag: decision.tag, status: decision.status, changed: !unchanged, output: decision.output },
+      unchanged ? 'registration unchanged' : 're-registered',
+    );
   }
   return { blocked, misconfigured };
 }

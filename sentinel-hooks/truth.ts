@@ -23,7 +23,8 @@ export async function readRole(instance: Endpoint, options: ProbeOptions): Promi
   if (reply[0] === 'master') return { kind: 'master' };
   if (reply[0] === 'slave') {
     const [, host, port, link] = reply;
-    if (typeof host !== 'string' || typeof port !== 'number' || typeof link !== 'string') return { kind: 'unreachable', error: 'ROLE slave reply malformed' };
+    if (typeof host !== 'string' || typeof port !== 'number' || typeof link !== 'string')
+      return { kind: 'unreachable', error: 'ROLE slave reply malformed' };
     return { kind: 'replica', master: endpointKey({ ip: host, port }), link };
   }
   return { kind: 'other', role: reply[0].slice(0, 32) };

@@ -29,7 +29,8 @@ function findTestFiles(dir: string, depth = 0): string[] {
 }
 
 const filters = process.argv.slice(2);
-const files = testRoots.flatMap((dir) => findTestFiles(dir))
+const files = testRoots
+  .flatMap((dir) => findTestFiles(dir))
   .map((path) => relative(repoRoot, path).split(sep).join('/'))
   .filter((path) => filters.length === 0 || filters.some((filter) => path.includes(filter)))
   .sort();
@@ -78,7 +79,8 @@ async function main(): Promise<number> {
   process.stderr.write(`run: MariaDB template made in ${Date.now() - started} ms; running ${files.length} file(s)\n`);
 
   const args = [
-    '--import', 'tsx',
+    '--import',
+    'tsx',
     '--test',
     // One file at a time: the failover and fault tests assert time bounds (DNS within failover + 1 s,
     // plays under a stalled dependency), and two such files side by side on this project's 2-core

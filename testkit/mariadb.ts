@@ -100,10 +100,7 @@ export async function createMariaDbTemplate(parentDir: string): Promise<MariaDbT
     await writeFile(join(dir, 'install.log'), stdout + stderr);
   } catch (error) {
     const output = error as { stdout?: string; stderr?: string };
-    throw new Error(
-      `mariadb-install-db failed: ${errorMessage(error)}\n${output.stdout ?? ''}${output.stderr ?? ''}`,
-      { cause: error },
-    );
+    throw new Error(`mariadb-install-db failed: ${errorMessage(error)}\n${output.stdout ?? ''}${output.stderr ?? ''}`, { cause: error });
   }
   const template: MariaDbTemplate = { dir, dataDir, user: TEMPLATE_USER, password };
   await writeFile(join(dir, 'credentials.json'), JSON.stringify({ user: TEMPLATE_USER, password }));

@@ -7,7 +7,16 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LOOPBACK, ManagedServer, ServerStartError, logTail, makeTempDir, registerPid, startOnFreePort, unregisterPid } from './processes.ts';
+import {
+  LOOPBACK,
+  ManagedServer,
+  ServerStartError,
+  logTail,
+  makeTempDir,
+  registerPid,
+  startOnFreePort,
+  unregisterPid,
+} from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -236,7 +245,10 @@ class Nginx implements NginxServer {
     } catch {
       return [];
     }
-    return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as NginxAccessEntry);
+    return text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as NginxAccessEntry);
   }
 
   async stop(): Promise<void> {
@@ -260,7 +272,9 @@ async function testConfig(dir: string, configFile: string, errorLogFile: string)
   } catch (error) {
     const stderr = (error as { stderr?: unknown }).stderr;
     const message = typeof stderr === 'string' && stderr.trim() !== '' ? stderr.trim() : String(error);
-    throw new Error(`nginx -t rejected the config:\n${message}\n--- ${configFile} ---\n${await readFile(configFile, 'utf8')}`, { cause: error });
+    throw new Error(`nginx -t rejected the config:\n${message}\n--- ${configFile} ---\n${await readFile(configFile, 'utf8')}`, {
+      cause: error,
+    });
   }
 }
 
@@ -284,7 +298,13 @@ export async function startNginx(build: (ctx: NginxBuildContext) => string, opti
           await server.start();
         } catch (error) {
           // nginx writes why it died (e.g. the port clash) to error.log, not to the stdout log ServerStartError holds.
-          if (error instanceof ServerStartError) throw new ServerStartError(error.message.split('\n--- log tail ---\n')[0] ?? error.message, server.errorLog(), error.exit, error);
+          if (error instanceof ServerStartError)
+            throw new ServerStartError(
+              error.message.split('\n--- log tail ---\n')[0] ?? error.message,
+              server.errorLog(),
+              error.exit,
+              error,
+            );
           throw error;
         }
         return server;

@@ -74,7 +74,10 @@ export async function startNodeServer(options: StartOptions): Promise<NodeServer
 
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${options.name} did not listen within ${options.startTimeoutMs ?? 30_000} ms`)), options.startTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name} did not listen within ${options.startTimeoutMs ?? 30_000} ms`)),
+      options.startTimeoutMs ?? 30_000,
+    );
     child.once('error', (error) => {
       clearTimeout(timer);
       reject(error);

@@ -96,10 +96,9 @@ export async function waitFor<T>(
     }
     if (Date.now() + intervalMs > deadline) {
       const last = lastError === undefined ? '' : `; last error: ${errorMessage(lastError)}`;
-      throw new Error(
-        `timed out after ${Date.now() - started} ms (${attempts} attempts) waiting for ${options.what}${last}`,
-        { cause: lastError },
-      );
+      throw new Error(`timed out after ${Date.now() - started} ms (${attempts} attempts) waiting for ${options.what}${last}`, {
+        cause: lastError,
+      });
     }
     await sleep(intervalMs);
   }
@@ -247,10 +246,17 @@ export async function killRecordedPids(runDir: string): Promise<{ pid: number; n
   }
   // Not our children, so no exit event: poll /proc until they are gone (or zombies of a dead parent).
   if (killed.length > 0) {
-    await waitFor(() => killed.every(({ pid }) => { const s = procState(pid); return s === null || s === 'Z'; }), {
-      timeoutMs: 10_000,
-      what: `leftover servers ${killed.map((k) => k.pid).join(', ')} to die`,
-    }).catch(() => undefined);
+    await waitFor(
+      () =>
+        killed.every(({ pid }) => {
+          const s = procState(pid);
+          return s === null || s === 'Z';
+        }),
+      {
+        timeoutMs: 10_000,
+        what: `leftover servers ${killed.map((k) => k.pid).join(', ')} to die`,
+      },
+    ).catch(() => undefined);
   }
   return killed;
 }

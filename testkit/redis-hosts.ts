@@ -21,7 +21,10 @@ export interface RedisHosts {
  * Redis master + two replicas and three Sentinels running the hooks (`entry`), each host with its
  * own agent in `consul` (the caller's double) and its own hooks configuration in `dir`.
  */
-export async function startRedisHosts(consul: ConsulDouble, options: { dir: string; entry: string; reconcilePeriodMs: number }): Promise<RedisHosts> {
+export async function startRedisHosts(
+  consul: ConsulDouble,
+  options: { dir: string; entry: string; reconcilePeriodMs: number },
+): Promise<RedisHosts> {
   const { dir, entry, reconcilePeriodMs } = options;
   const nodes: NodeHandle[] = [];
   const configs: string[] = [];
@@ -31,26 +34,46 @@ export async function startRedisHosts(consul: ConsulDouble, options: { dir: stri
     hooks: async (i, layout) => {
       const config = join(dir, `host-${i}.json`);
       configs[i] = config;
-      await writeFile(config, JSON.stringify({
-        masterName: 'mymaster',
-        sentinels: layout.sentinelPorts.map((port) => ({ address: '127.0.0.1', port })),
-        instances: [{ address: layout.ips[i], port: layout.redisPort }],
-        reporter: `redis-host-${i}`,
-        checkTtlSeconds: Math.max(3, Math.ceil((3 * reconcilePeriodMs) / 1000)),
-        lockFile: join(dir, `host-${i}.lock`),
-        deadlineMs: 30_000,
-        redisTimeoutMs: 500,
-        consulTimeoutMs: 2000,
-        lockWaitMs: 5000,
-        convergeWaitMs: 5000,
-        promotionWaitMs: 10_000,
-        eventsKept: 20,
-      }, null, 2));
+      await writeFile(
+        config,
+        JSON.stringify(
+          {
+            masterName: 'mymaster',
+            sentinels: layout.sentinelPorts.map((port) => ({ address: '127.0.0.1', port })),
+            instances: [{ address: layout.ips[i], port: layout.redisPort }],
+            reporter: `redis-host-${i}`,
+            checkTtlSeconds: Math.max(3, Math.ceil((3 * reconcilePeriodMs) / 1000)),
+            lockFile: join(dir, `host-${i}.lock`),
+            deadlineMs: 30_000,
+            redisTimeoutMs: 500,
+            consulTimeoutMs: 2000,
+            lockWaitMs: 5000,
+            convergeWaitMs: 5000,
+            promotionWaitMs: 10_000,
+            eventsKept: 20,
+          },
+          null,
+          2,
+        ),
+      );
       const env = { CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '', ST_SENTINEL_HOOKS_CONFIG: config };
       const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
       const notification = join(dir, `notification-${i}.sh`);
-      await writeHookScript(clientReconfig, { entry, repoRoot: REPO_ROOT, command: 'client-reconfig', env, logFile: join(dir, `hooks-${i}.log`) });
-      await writeHookScript(notification, { entry, repoRoot: REPO_ROOT, command: 'notification', env, logFile: join(dir, `notify-${i}.log`), nice: 10 });
+      await writeHookScript(clientReconfig, {
+        entry,
+        repoRoot: REPO_ROOT,
+        command: 'client-reconfig',
+        env,
+        logFile: join(dir, `hooks-${i}.log`),
+      });
+      await writeHookScript(notification, {
+        entry,
+        repoRoot: REPO_ROOT,
+        command: 'notification',
+        env,
+        logFile: join(dir, `notify-${i}.log`),
+        nice: 10,
+      });
       return { clientReconfig, notification };
     },
   });

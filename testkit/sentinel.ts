@@ -73,7 +73,10 @@ async function ping(host: string, port: number): Promise<boolean> {
  * `entry` is a bundled .mjs (fast: Sentinel runs dozens of scripts per failover) or a .ts run
  * through tsx from `repoRoot`.
  */
-export async function writeHookScript(path: string, options: { entry: string; repoRoot: string; command: string; env: Readonly<Record<string, string>>; logFile: string; nice?: number }): Promise<void> {
+export async function writeHookScript(
+  path: string,
+  options: { entry: string; repoRoot: string; command: string; env: Readonly<Record<string, string>>; logFile: string; nice?: number },
+): Promise<void> {
   const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
   const viaTsx = options.entry.endsWith('.ts');
   const lines = [
@@ -116,10 +119,25 @@ class Node implements RedisNode {
       name: `redis-server:${this.key}`,
       command: 'redis-server',
       args: [
-        '--bind', this.ip, '--port', String(this.port), '--protected-mode', 'no',
+        '--bind',
+        this.ip,
+        '--port',
+        String(this.port),
+        '--protected-mode',
+        'no',
         // Replicas connect from 127.0.0.1: without this the master reports them all as 127.0.0.1.
-        '--replica-announce-ip', this.ip,
-        '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no', '--logfile', '',
+        '--replica-announce-ip',
+        this.ip,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--daemonize',
+        'no',
+        '--logfile',
+        '',
         ...(host === undefined || port === undefined ? [] : ['--replicaof', host, port]),
       ],
       logFile: join(this.dir, 'redis.log'),
@@ -137,7 +155,15 @@ class Node implements RedisNode {
   }
 }
 
-function sentinelConf(o: { port: number; dir: string; masterName: string; master: RedisNode; downAfterMs: number; failoverTimeoutMs: number; hooks: { clientReconfig?: string; notification?: string } }): string {
+function sentinelConf(o: {
+  port: number;
+  dir: string;
+  masterName: string;
+  master: RedisNode;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+  hooks: { clientReconfig?: string; notification?: string };
+}): string {
   return [
     `port ${o.port}`,
     `bind ${LOOPBACK}`,
@@ -193,11 +219,18 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
       const hooks = (await options.hooks?.(i, layout)) ?? {};
       await makeTempDir(`st-sentinel-${i}`).then(async (d) => {
         const conf = join(d, 'sentinel.conf');
-        await writeFile(conf, sentinelConf({
-          port, dir: d, masterName, master,
-          downAfterMs: options.downAfterMs ?? 1000, failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
-          hooks,
-        }));
+        await writeFile(
+          conf,
+          sentinelConf({
+            port,
+            dir: d,
+            masterName,
+            master,
+            downAfterMs: options.downAfterMs ?? 1000,
+            failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
+            hooks,
+          }),
+        );
         const server = new ManagedServer({
           name: `redis-sentinel:${port}`,
           command: 'redis-sentinel',
@@ -230,23 +263,37 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
     masterName,
     redis,
     sentinels: sentinels.map((s) => ({
-      port: s.port, dir: s.dir, logFile: s.server.logFile,
-      get pid() { return s.server.pid; },
+      port: s.port,
+      dir: s.dir,
+      logFile: s.server.logFile,
+      get pid() {
+        return s.server.pid;
+      },
       stop: () => s.server.stop(),
     })),
     sentinelCommand,
     async masterAddrs() {
-      return await Promise.all(sentinels.map(async (_s, i) => {
-        const reply = await sentinelCommand(i, ['SENTINEL', 'get-master-addr-by-name', masterName]).catch(() => null);
-        return Array.isArray(reply) && typeof reply[0] === 'string' ? `${reply[0]}:${String(reply[1])}` : null;
-      }));
+      return await Promise.all(
+        sentinels.map(async (_s, i) => {
+          const reply = await sentinelCommand(i, ['SENTINEL', 'get-master-addr-by-name', masterName]).catch(() => null);
+          return Array.isArray(reply) && typeof reply[0] === 'string' ? `${reply[0]}:${String(reply[1])}` : null;
+        }),
+      );
     },
     async waitStable(timeoutMs) {
-      await waitFor(async () => {
-        const replies = await Promise.all(sentinels.map((_s, i) => sentinelCommand(i, ['SENTINEL', 'MASTER', masterName])));
-        return replies.every((r) => !(r instanceof ReplyError) && field(r, 'num-slaves') === '2' && field(r, 'num-other-sentinels') === '2'
-          && field(r, 'flags') === 'master');
-      }, { timeoutMs, intervalMs: 200, what: 'every Sentinel to see 2 replicas and 2 other Sentinels' });
+      await waitFor(
+        async () => {
+          const replies = await Promise.all(sentinels.map((_s, i) => sentinelCommand(i, ['SENTINEL', 'MASTER', masterName])));
+          return replies.every(
+            (r) =>
+              !(r instanceof ReplyError) &&
+              field(r, 'num-slaves') === '2' &&
+              field(r, 'num-other-sentinels') === '2' &&
+              field(r, 'flags') === 'master',
+          );
+        },
+        { timeoutMs, intervalMs: 200, what: 'every Sentinel to see 2 replicas and 2 other Sentinels' },
+      );
     },
     redisByKey(key) {
       const found = redis.find((r) => r.key === key);

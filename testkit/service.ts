@@ -55,12 +55,17 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
             queryTimeoutMs: 500,
           },
         }),
-    ...(options.redis === undefined ? {} : { redis: { host: options.redis.host, port: options.redis.port, commandTimeoutMs: 50, connectTimeoutMs: 300 } }),
+    ...(options.redis === undefined
+      ? {}
+      : { redis: { host: options.redis.host, port: options.redis.port, commandTimeoutMs: 50, connectTimeoutMs: 300 } }),
     ...options.overrides,
   };
   const config = parseConfig(raw, {});
   // ST_TEST_LOG_LEVEL=debug shows the nodes' logs (stdout) when a test needs explaining.
-  const logger = createLogger({ level: LOG_LEVELS.find((level) => level === process.env['ST_TEST_LOG_LEVEL']) ?? 'silent', program: 'st-api-test' });
+  const logger = createLogger({
+    level: LOG_LEVELS.find((level) => level === process.env['ST_TEST_LOG_LEVEL']) ?? 'silent',
+    program: 'st-api-test',
+  });
   const service = createService(config, logger, {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),

@@ -58,7 +58,13 @@ describe('processes', () => {
   it('when a probe throws GiveUp, then waitFor stops at once', async () => {
     let calls = 0;
     await assert.rejects(
-      waitFor(() => { calls++; throw new GiveUp('server died'); }, { timeoutMs: 5_000, what: 'x' }),
+      waitFor(
+        () => {
+          calls++;
+          throw new GiveUp('server died');
+        },
+        { timeoutMs: 5_000, what: 'x' },
+      ),
       /gave up waiting for x: server died/,
     );
     assert.equal(calls, 1);
@@ -100,10 +106,7 @@ describe('mariadb', () => {
     t.after(() => db.stop());
     assert.equal(db.host, '127.0.0.1');
     assert.notEqual(db.port, 3306);
-    const rows = await query<{ user: string; charset: string }[]>(
-      db,
-      'SELECT CURRENT_USER() AS user, @@character_set_server AS charset',
-    );
+    const rows = await query<{ user: string; charset: string }[]>(db, 'SELECT CURRENT_USER() AS user, @@character_set_server AS charset');
     assert.deepEqual(rows, [{ user: `${db.user}@127.0.0.1`, charset: 'utf8mb4' }]);
     if (process.env['ST_TEST_RUN_DIR'] !== undefined) {
       assert.ok(existsSync(join(process.env['ST_TEST_RUN_DIR'], 'pids', `${db.pid}.json`)), 'pid recorded');
@@ -225,13 +228,28 @@ describe('redis', () => {
 
 describe('statusApartFromLag', () => {
   it('when the only warning is the lag probe, then the node counts as passing', () => {
-    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=ok(0.4ms,master) keys=ok(4) lag=high(250ms)' }), 200);
+    assert.equal(
+      statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=ok(0.4ms,master) keys=ok(4) lag=high(250ms)' }),
+      200,
+    );
     assert.equal(statusApartFromLag({ status: 200, body: 'ok node=serving mysql=ok(1.2ms) redis=off keys=ok(4) lag=ok(3ms)' }), 200);
   });
   it('when another probe warns or fails, then its status stands, lag or not', () => {
-    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=down(resolving:enotfound) keys=ok(4) lag=high(250ms)' }), 429);
-    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=not-master(slave) keys=ok(4) lag=ok(3ms)' }), 429);
-    assert.equal(statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=error(econnreset) keys=expiring(k1) lag=ok(3ms)' }), 429);
+    assert.equal(
+      statusApartFromLag({
+        status: 429,
+        body: 'warn node=serving mysql=embedded redis=down(resolving:enotfound) keys=ok(4) lag=high(250ms)',
+      }),
+      429,
+    );
+    assert.equal(
+      statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=not-master(slave) keys=ok(4) lag=ok(3ms)' }),
+      429,
+    );
+    assert.equal(
+      statusApartFromLag({ status: 429, body: 'warn node=serving mysql=embedded redis=error(econnreset) keys=expiring(k1) lag=ok(3ms)' }),
+      429,
+    );
     assert.equal(statusApartFromLag({ status: 503, body: 'fail node=draining mysql=embedded redis=off keys=ok(4) lag=high(250ms)' }), 503);
   });
 });

@@ -85,7 +85,12 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
       config,
       source: new ConsulHealthSource(agent, config.service),
       registry: new ConsulState({ ...agent, kvPrefix: config.kvPrefix }),
-      provider: new Route53Provider({ zoneId: config.zoneId, recordName: config.recordName, ownerId: config.ownerId, maxAttempts: config.route53MaxAttempts }),
+      provider: new Route53Provider({
+        zoneId: config.zoneId,
+        recordName: config.recordName,
+        ownerId: config.ownerId,
+        maxAttempts: config.route53MaxAttempts,
+      }),
       logger,
       now: () => new Date(),
       holder: `${hostname()}:${process.pid}`,
@@ -123,7 +128,10 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       // on that agent that sets none (api.NewClient falls back to CONSUL_HTTP_TOKEN).
       const inherited = ['CONSUL_HTTP_TOKEN', 'CONSUL_HTTP_TOKEN_FILE'].filter((name) => (io.env[name] ?? '') !== '');
       if (inherited.length > 0) {
-        deps.logger.warn({ variables: inherited }, "the Consul agent's environment holds a Consul token, which every watch on this agent without its own token uses: name the watcher's token in consulTokenFile (dns-watcher.json) and remove these from the agent's environment");
+        deps.logger.warn(
+          { variables: inherited },
+          "the Consul agent's environment holds a Consul token, which every watch on this agent without its own token uses: name the watcher's token in consulTokenFile (dns-watcher.json) and remove these from the agent's environment",
+        );
       }
       const index = parseIndex(io.env.CONSUL_INDEX);
       const text = await readStdin(io.stdin);
@@ -154,20 +162,27 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     case 'exclude': {
       const node = requireNode(positionals);
-      if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
+      if (values.reason === undefined || values.reason.trim() === '')
+        throw new UsageError('exclude needs --reason "why" (on-call engineers read it in the Consul UI)');
       // With --force the impact is only printed: an operator must be able to keep a node out of DNS
       // while Route53 (or Consul's health answer) is unavailable, for when it comes back.
       const impact = await exclusionImpact(deps, node).catch((error: unknown) => {
         if (values.force !== true) throw error;
-        io.stderr.write(`watcher: warning: cannot work out what excluding ${node} would do to DNS (${printable(error instanceof Error ? error.message : String(error))}); excluding it anyway (--force)\n`);
+        io.stderr.write(
+          `watcher: warning: cannot work out what excluding ${node} would do to DNS (${printable(error instanceof Error ? error.message : String(error))}); excluding it anyway (--force)\n`,
+        );
         return undefined;
       });
       if (impact !== undefined && !impact.known) {
-        io.stderr.write(`watcher: warning: Consul has no ${deps.config.service} instance on node ${node} (known: ${impact.knownNodes.map(printable).join(', ') || 'none'}); excluding it anyway, in case it registers later\n`);
+        io.stderr.write(
+          `watcher: warning: Consul has no ${deps.config.service} instance on node ${node} (known: ${impact.knownNodes.map(printable).join(', ') || 'none'}); excluding it anyway, in case it registers later\n`,
+        );
       }
       if (impact?.breaksFloor === true) {
         if (values.force !== true) {
-          io.stderr.write(`watcher: refusing to exclude ${node}: ${floorConsequence(impact, deps.config.minHealthy)}\n  Nothing was changed. To exclude it anyway, add --force.\n`);
+          io.stderr.write(
+            `watcher: refusing to exclude ${node}: ${floorConsequence(impact, deps.config.minHealthy)}\n  Nothing was changed. To exclude it anyway, add --force.\n`,
+          );
           return EXIT.REFUSED;
         }
         io.stderr.write(`watcher: excluding ${node} with --force: ${floorConsequence(impact, deps.config.minHealthy)}\n`);
@@ -220,7 +235,8 @@ function parseCommandLine(argv: readonly string[]) {
 
 function requireNode(positionals: string[]): string {
   const node = positionals[0];
-  if (node === undefined || !/^[A-Za-z0-9._-]{1,128}$/.test(node)) throw new UsageError('name one Consul node, e.g. exclude api-node-7 --reason "new node, not verified"');
+  if (node === undefined || !/^[A-Za-z0-9._-]{1,128}$/.test(node))
+    throw new UsageError('name one Consul node, e.g. exclude api-node-7 --reason "new node, not verified"');
   return node;
 }
 
@@ -322,15 +338,27 @@ async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> 
     inDns: inDns.has(node),
   }));
   // What the next run would leave out, decided by the plan itself (nothing is applied here).
-  const { skipped } = computePlan({ current: records, instances: snapshot.instances, excluded: new Set(excluded.keys()), policy: deps.config });
+  const { skipped } = computePlan({
+    current: records,
+    instances: snapshot.instances,
+    excluded: new Set(excluded.keys()),
+    policy: deps.config,
+  });
   if (json) return `${printableJson({ nodes: rows, skipped, lastRun: last ?? null }, 2)}\n`;
   // Node names come from Consul and the last run's text from KV: escaped before they reach a terminal.
   const shown = rows.map((row) => ({ ...row, node: printable(row.node), excluded: printable(row.excluded) }));
   const width = Math.max(4, ...shown.map((row) => row.node.length)) + 2;
   const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
-  for (const row of shown) lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
-  if (skipped.length > 0) lines.push('', 'not publishable (Route53 would refuse, or never published):', ...skipped.map((s) => `  ${describeSkipped(s)}`));
-  lines.push('', last === undefined ? 'last run: none recorded' : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`));
+  for (const row of shown)
+    lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
+  if (skipped.length > 0)
+    lines.push('', 'not publishable (Route53 would refuse, or never published):', ...skipped.map((s) => `  ${describeSkipped(s)}`));
+  lines.push(
+    '',
+    last === undefined
+      ? 'last run: none recorded'
+      : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`),
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -8,14 +8,20 @@ import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts'
 export const watcherConfigSchema = z
   .object({
     /** The Consul service whose instances are published. */
-    service: z.string().regex(/^[a-zA-Z0-9-]{1,64}$/).default('st-api'),
+    service: z
+      .string()
+      .regex(/^[a-zA-Z0-9-]{1,64}$/)
+      .default('st-api'),
     /** The public name, e.g. play.example.com; every node gets a multivalue record under it. */
     recordName: z.string().regex(/^(?=.{1,253}\.?$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}\.?$/i, 'must be a DNS name'),
     zoneId: z.string().regex(/^(\/hostedzone\/)?[A-Z0-9]{1,32}$/, 'must be a Route53 hosted zone id'),
     /** Short: clients re-resolve quickly after a node leaves. */
     ttl: z.number().int().min(1).max(3600).default(30),
     /** SetIdentifier prefix that marks a record as the watcher's; records without it are never touched. */
-    ownerId: z.string().regex(/^[a-z0-9-]{1,32}$/).default('st-api'),
+    ownerId: z
+      .string()
+      .regex(/^[a-z0-9-]{1,32}$/)
+      .default('st-api'),
     minHealthy: z.number().int().min(0).max(1000).default(2),
     maxDeletesPerRun: z.number().int().min(1).max(10_000).default(10),
     warningIsHealthy: z.boolean().default(true),
@@ -28,7 +34,10 @@ export const watcherConfigSchema = z
      * comes through the watcher's own configuration instead.
      */
     consulTokenFile: z.string().regex(/^\//, 'must be an absolute path').optional(),
-    kvPrefix: z.string().regex(/^[a-zA-Z0-9/_-]+[^/]$/).default('st-api/dns'),
+    kvPrefix: z
+      .string()
+      .regex(/^[a-zA-Z0-9/_-]+[^/]$/)
+      .default('st-api/dns'),
     /**
      * How long a run waits for another watcher's lock. 30 s outwaits a holder killed mid-run: its
      * session (TTL 10 s, unrenewed once it is dead) is invalidated within 2 × TTL, then lock-delay
@@ -70,7 +79,9 @@ function readToken(tokenFile: string, configFile: string): string {
   try {
     token = readFileSync(tokenFile, 'utf8').trim();
   } catch (error) {
-    throw new WatcherConfigError(`cannot read consulTokenFile ${tokenFile} named in ${configFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new WatcherConfigError(
+      `cannot read consulTokenFile ${tokenFile} named in ${configFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   if (token === '') throw new WatcherConfigError(`consulTokenFile ${tokenFile} named in ${configFile} is empty`);
   return token;

@@ -98,7 +98,8 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
     const exclusions = await registry.exclusions();
     const excluded = new Set(exclusions.map((exclusion) => exclusion.node));
     const handWritten = exclusions.filter((exclusion) => exclusion.handWritten === true).map((exclusion) => exclusion.node);
-    if (handWritten.length > 0) logger.warn({ nodes: handWritten }, 'exclusions written by hand (not JSON): kept out of DNS; rewrite them with watcher exclude');
+    if (handWritten.length > 0)
+      logger.warn({ nodes: handWritten }, 'exclusions written by hand (not JSON): kept out of DNS; rewrite them with watcher exclude');
     const callsBefore = provider.calls;
     const startIndex = snapshot.index;
     const changes = { create: 0, upsert: 0, delete: 0 };
@@ -128,7 +129,10 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
         break;
       }
       if (fresh.index <= snapshot.index) break;
-      logger.info({ convergedTo: snapshot.index, consulIndex: fresh.index }, 'Consul moved on during the run: converging again before releasing the lock');
+      logger.info(
+        { convergedTo: snapshot.index, consulIndex: fresh.index },
+        'Consul moved on during the run: converging again before releasing the lock',
+      );
       snapshot = fresh;
     }
 
@@ -136,9 +140,15 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
       logger.warn({ skipped: plan.skipped }, 'registrations left out of DNS: Route53 would refuse them, or they must never be published');
     }
     if (plan.floorEngaged) {
-      logger.error({ eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy }, 'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records');
+      logger.error(
+        { eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy },
+        'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records',
+      );
     }
-    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, provider.calls - callsBefore, result, { changes, startIndex });
+    const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, provider.calls - callsBefore, result, {
+      changes,
+      startIndex,
+    });
     lock.assertHeld();
     await registry.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
@@ -147,18 +157,30 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
 }
 
 /** One pass: plan against Route53's records and apply, re-planning when Route53 rejects a batch. */
-async function convergeTo(deps: ConvergeDeps, snapshot: Snapshot, excluded: Set<string>, deletesLeft: number, lock: HeldLock): Promise<{ plan: Plan; changeIds: string[] }> {
+async function convergeTo(
+  deps: ConvergeDeps,
+  snapshot: Snapshot,
+  excluded: Set<string>,
+  deletesLeft: number,
+  lock: HeldLock,
+): Promise<{ plan: Plan; changeIds: string[] }> {
   const { config, provider, logger } = deps;
   for (let attempt = 1; ; attempt += 1) {
     const current = await provider.listOwned();
-    const plan = planWithPolicies({ current, instances: snapshot.instances, excluded, policy: { ...config, maxDeletesPerRun: deletesLeft } });
+    const plan = planWithPolicies({
+      current,
+      instances: snapshot.instances,
+      excluded,
+      policy: { ...config, maxDeletesPerRun: deletesLeft },
+    });
     if (!hasChanges(plan)) return { plan, changeIds: [] };
     try {
       return { plan, changeIds: (await provider.apply(changesOf(plan), () => lock.assertHeld())).changeIds };
     } catch (error) {
       if (!(error instanceof ChangeRejectedError)) throw error;
       logger.warn({ attempt, reason: error.message }, 'Route53 rejected the batch (records changed under us); re-planning');
-      if (attempt >= config.replanAttempts) throw new RetriesExhaustedError(`Route53 rejected the batch ${attempt} times: ${error.message}`);
+      if (attempt >= config.replanAttempts)
+        throw new RetriesExhaustedError(`Route53 rejected the batch ${attempt} times: ${error.message}`);
     }
   }
 }
@@ -184,9 +206,13 @@ function runStatus(
   // Changes are the whole run's (every pass); deferred deletions and the rest are the last pass's.
   const changes = { ...run.changes, deferredDeletes: plan.deferredDeletes.length };
   const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
-  if (snapshot.index !== run.startIndex) parts.push(`caught up from Consul index ${run.startIndex} to ${snapshot.index} (Consul changed during the run)`);
+  if (snapshot.index !== run.startIndex)
+    parts.push(`caught up from Consul index ${run.startIndex} to ${snapshot.index} (Consul changed during the run)`);
   if (exclusions.handWritten.length > 0) parts.push(`hand-written exclusion(s), not JSON: ${exclusions.handWritten.join(', ')}`);
-  if (plan.skipped.length > 0) parts.push(`${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`);
+  if (plan.skipped.length > 0)
+    parts.push(
+      `${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`,
+    );
   if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
   if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
   return {

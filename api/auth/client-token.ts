@@ -64,7 +64,8 @@ function verifyUncached(policy: TokenPolicy, authorization: string, nowMs: numbe
   );
   if (candidates.length === 0) {
     // The alg is the caller's text: echoed only when it looks like an algorithm name.
-    const alg = typeof header.alg === 'string' && /^[A-Za-z0-9]{1,16}$/.test(header.alg) ? `alg ${JSON.stringify(header.alg)}` : "the token's alg";
+    const alg =
+      typeof header.alg === 'string' && /^[A-Za-z0-9]{1,16}$/.test(header.alg) ? `alg ${JSON.stringify(header.alg)}` : "the token's alg";
     throw new AppError('TOKEN_ALGORITHM_REJECTED', { detail: `No accepted key for ${alg}` });
   }
 
@@ -98,7 +99,8 @@ function decodeHeader(token: string): { alg: unknown; kid: string | undefined } 
   if (decoded === null || typeof decoded.header !== 'object') throw new AppError('TOKEN_MALFORMED');
   // RFC 7515 §4.1.11: a recipient must reject a token whose `crit` names extensions it does not
   // understand; st-api understands none (and an empty `crit` is itself invalid).
-  if ('crit' in decoded.header) throw new AppError('TOKEN_MALFORMED', { detail: 'The token header lists critical extensions (crit) that st-api does not support' });
+  if ('crit' in decoded.header)
+    throw new AppError('TOKEN_MALFORMED', { detail: 'The token header lists critical extensions (crit) that st-api does not support' });
   const kid = decoded.header.kid;
   return { alg: decoded.header.alg, kid: typeof kid === 'string' ? kid : undefined };
 }

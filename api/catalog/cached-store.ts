@@ -69,7 +69,8 @@ export class CachedCatalogStore implements CatalogStore {
 
     const fresh = await this.#origin.playData(userId, contentId);
     const writes: [string, unknown, number][] = [[rightsKey, fresh.rights, this.#rightsTtl(fresh.rights)]];
-    if (content === undefined) writes.push([contentKey, fresh.content ?? null, fresh.content === undefined ? this.#ttls.denialSeconds : this.#ttls.contentSeconds]);
+    if (content === undefined)
+      writes.push([contentKey, fresh.content ?? null, fresh.content === undefined ? this.#ttls.denialSeconds : this.#ttls.contentSeconds]);
     this.#write(writes);
     if (fresh.content !== undefined) this.#localSet(contentKey, fresh.content);
     return fresh;
@@ -81,7 +82,8 @@ export class CachedCatalogStore implements CatalogStore {
     if (local !== undefined) return local.found;
     const [cached] = await this.#read<[DeviceClass]>(['device_class'], [key]);
     const device = cached === undefined ? await this.#origin.deviceClass(name) : (cached.v ?? undefined);
-    if (cached === undefined) this.#write([[key, device ?? null, device === undefined ? this.#ttls.denialSeconds : this.#ttls.deviceClassSeconds]]);
+    if (cached === undefined)
+      this.#write([[key, device ?? null, device === undefined ? this.#ttls.denialSeconds : this.#ttls.deviceClassSeconds]]);
     if (device !== undefined) this.#localSet(key, device);
     return device;
   }
@@ -107,7 +109,8 @@ export class CachedCatalogStore implements CatalogStore {
   async #read<T extends unknown[]>(kinds: readonly Kind[], keys: readonly string[]): Promise<{ [I in keyof T]: Entry<T[I]> | undefined }> {
     type Result = { [I in keyof T]: Entry<T[I]> | undefined };
     const misses = keys.map(() => undefined) as Result;
-    const count = (index: number, result: 'hit' | 'miss' | 'error') => this.#metrics.cacheLookups.inc({ kind: kinds[index] ?? 'content', result });
+    const count = (index: number, result: 'hit' | 'miss' | 'error') =>
+      this.#metrics.cacheLookups.inc({ kind: kinds[index] ?? 'content', result });
     // Asked per call: with discovery the connection changes when the master moves.
     const redis = this.#redis.client();
     if (redis === undefined) {

@@ -13,7 +13,11 @@ export interface Dataset {
 /** The usual ladder of manifests for one title: one manifest per protocol and top rung. */
 export function ladder(contentId: string, protocols: readonly Protocol[], heights: readonly number[]): Rendition[] {
   return protocols.flatMap((protocol) =>
-    heights.map((height) => ({ protocol, height, path: `vod/${contentId}/${protocol}/${height}p/${protocol === 'hls' ? 'master.m3u8' : 'manifest.mpd'}` })),
+    heights.map((height) => ({
+      protocol,
+      height,
+      path: `vod/${contentId}/${protocol}/${height}p/${protocol === 'hls' ? 'master.m3u8' : 'manifest.mpd'}`,
+    })),
   );
 }
 
@@ -35,7 +39,10 @@ export function demoDataset(nowMs: number): Dataset {
       { id: 'tt-demo-0003', title: 'Tears of Steel', renditions: ladder('tt-demo-0003', ['hls'], [720, 480]) },
       { id: 'tt-demo-0004', title: 'Elephants Dream', renditions: ladder('tt-demo-0004', ['dash'], [1080, 480]) },
     ],
-    deviceClasses: [...STANDARD_DEVICE_CLASSES, { name: 'legacy-stb', maxHeight: 720, protocols: ['hls'], defaultProtocol: 'hls', enabled: false }],
+    deviceClasses: [
+      ...STANDARD_DEVICE_CLASSES,
+      { name: 'legacy-stb', maxHeight: 720, protocols: ['hls'], defaultProtocol: 'hls', enabled: false },
+    ],
     purchases: [
       { userId: 'demo-user', contentId: 'tt-demo-0001', kind: 'own', maxHeight: 2160, expiresAt: null },
       { userId: 'demo-user', contentId: 'tt-demo-0002', kind: 'rent', maxHeight: 1080, expiresAt: nowMs + 2 * DAY_MS },
@@ -43,8 +50,20 @@ export function demoDataset(nowMs: number): Dataset {
       { userId: 'sd-buyer', contentId: 'tt-demo-0001', kind: 'own', maxHeight: 480, expiresAt: null },
     ],
     plans: [
-      { id: 'premium', name: 'Premium (UHD, every device)', maxHeight: 2160, devices: null, contentIds: ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'] },
-      { id: 'mobile', name: 'Mobile (SD, phones only)', maxHeight: 480, devices: ['ios', 'android'], contentIds: ['tt-demo-0002', 'tt-demo-0003'] },
+      {
+        id: 'premium',
+        name: 'Premium (UHD, every device)',
+        maxHeight: 2160,
+        devices: null,
+        contentIds: ['tt-demo-0001', 'tt-demo-0002', 'tt-demo-0003'],
+      },
+      {
+        id: 'mobile',
+        name: 'Mobile (SD, phones only)',
+        maxHeight: 480,
+        devices: ['ios', 'android'],
+        contentIds: ['tt-demo-0002', 'tt-demo-0003'],
+      },
     ],
     subscriptions: [
       { userId: 'premium-user', planId: 'premium', expiresAt: nowMs + 30 * DAY_MS },

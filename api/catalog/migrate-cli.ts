@@ -9,10 +9,16 @@ import { seed } from './seed.ts';
 
 const env = process.env;
 try {
-  if (env.ST_API_CONFIG === undefined) throw new ConfigError(['ST_API_CONFIG: set it to the configuration file that names the MySQL database']);
+  if (env.ST_API_CONFIG === undefined)
+    throw new ConfigError(['ST_API_CONFIG: set it to the configuration file that names the MySQL database']);
   const config = readConfigFile(env.ST_API_CONFIG, env);
-  if (config.mysql === undefined) throw new ConfigError(['mysql: the configuration has no MySQL section (the embedded demo needs no migration)']);
-  const account = { ...config.mysql, user: env.ST_API_MIGRATE_USER ?? config.mysql.user, password: env.ST_API_MIGRATE_PASSWORD ?? config.mysql.password };
+  if (config.mysql === undefined)
+    throw new ConfigError(['mysql: the configuration has no MySQL section (the embedded demo needs no migration)']);
+  const account = {
+    ...config.mysql,
+    user: env.ST_API_MIGRATE_USER ?? config.mysql.user,
+    password: env.ST_API_MIGRATE_PASSWORD ?? config.mysql.password,
+  };
   const applied = await migrate(account);
   process.stdout.write(applied.length === 0 ? 'catalog schema is up to date\n' : `applied: ${applied.join(', ')}\n`);
   if (process.argv.includes('--demo-data')) {

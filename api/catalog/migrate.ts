@@ -19,10 +19,14 @@ export async function migrate(settings: Omit<MysqlSettings, 'poolSize' | 'queryT
     multipleStatements: true,
   });
   try {
-    await connection.query('CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(128) NOT NULL PRIMARY KEY, applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))');
+    await connection.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(128) NOT NULL PRIMARY KEY, applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))',
+    );
     const [rows] = await connection.query<mysql.RowDataPacket[]>('SELECT version FROM schema_migrations');
     const applied = new Set(rows.map((row) => String(row.version)));
-    const pending = readdirSync(MIGRATIONS_DIR).filter((file) => file.endsWith('.sql') && !applied.has(file)).sort();
+    const pending = readdirSync(MIGRATIONS_DIR)
+      .filter((file) => file.endsWith('.sql') && !applied.has(file))
+      .sort();
     for (const file of pending) {
       await connection.query(readFileSync(join(MIGRATIONS_DIR, file), 'utf8'));
       await connection.execute('INSERT INTO schema_migrations (version) VALUES (?)', [file]);

@@ -3,7 +3,16 @@ import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { withTimeout } from '../../common/with-timeout.ts';
 import type { Metrics } from '../metrics.ts';
-import { CatalogUnavailableError, type CatalogStore, type Content, type DeviceClass, type PlayData, type Protocol, type Right, type RightKind } from './types.ts';
+import {
+  CatalogUnavailableError,
+  type CatalogStore,
+  type Content,
+  type DeviceClass,
+  type PlayData,
+  type Protocol,
+  type Right,
+  type RightKind,
+} from './types.ts';
 
 export interface MysqlSettings {
   host: string;
@@ -131,5 +140,8 @@ export class MysqlCatalogStore implements CatalogStore {
 }
 
 function splitList(value: string): string[] {
-  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }

@@ -31,11 +31,30 @@ export function embeddedDemo(): EmbeddedDemo {
         name: 'cloudfront',
         origin: 'https://d111111abcdef8.cloudfront.net',
         weight: 4,
-        signer: { type: 'cloudfront', hashAlgorithm: 'SHA256', keys: [{ id: 'KDEMOKEY1', active: true, privateKey: cloudfront.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }] },
+        signer: {
+          type: 'cloudfront',
+          hashAlgorithm: 'SHA256',
+          keys: [{ id: 'KDEMOKEY1', active: true, privateKey: cloudfront.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }],
+        },
       },
-      { name: 'akamai', origin: 'https://akamai.demo.example.com', weight: 3, signer: { type: 'akamai', keys: [{ id: 'demo-1', active: true, secret: randomBytes(32).toString('hex') }] } },
-      { name: 'origin-nginx', origin: 'https://edge.demo.example.com', weight: 2, signer: { type: 'nginx', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('base64url') }] } },
-      { name: 'wowza', origin: 'https://wowza.demo.example.com', weight: 1, signer: { type: 'wowza', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('hex') }] } },
+      {
+        name: 'akamai',
+        origin: 'https://akamai.demo.example.com',
+        weight: 3,
+        signer: { type: 'akamai', keys: [{ id: 'demo-1', active: true, secret: randomBytes(32).toString('hex') }] },
+      },
+      {
+        name: 'origin-nginx',
+        origin: 'https://edge.demo.example.com',
+        weight: 2,
+        signer: { type: 'nginx', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('base64url') }] },
+      },
+      {
+        name: 'wowza',
+        origin: 'https://wowza.demo.example.com',
+        weight: 1,
+        signer: { type: 'wowza', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('hex') }] },
+      },
     ],
   };
 
@@ -43,7 +62,14 @@ export function embeddedDemo(): EmbeddedDemo {
     rawConfig,
     clientKeys: { publicPem: clientPublicPem, privatePem: clientPrivatePem },
     tokenFor: (userId, lifetimeSeconds = 12 * 3600) =>
-      jwt.sign({}, clientPrivatePem, { algorithm: 'RS256', keyid: 'demo-rs256', issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, subject: userId, expiresIn: lifetimeSeconds }),
+      jwt.sign({}, clientPrivatePem, {
+        algorithm: 'RS256',
+        keyid: 'demo-rs256',
+        issuer: DEMO_ISSUER,
+        audience: DEMO_AUDIENCE,
+        subject: userId,
+        expiresIn: lifetimeSeconds,
+      }),
   };
 }
 

@@ -55,10 +55,13 @@ export function signingKeysProbe(signers: readonly UrlSigner[], warningDays: num
     run() {
       const horizon = now() + warningDays * 24 * 3600 * 1000;
       const expired = signers.filter((signer) => signer.activeKey.notAfter !== undefined && signer.activeKey.notAfter.getTime() <= now());
-      const expiring = signers.filter((signer) => signer.activeKey.notAfter !== undefined && signer.activeKey.notAfter.getTime() <= horizon);
+      const expiring = signers.filter(
+        (signer) => signer.activeKey.notAfter !== undefined && signer.activeKey.notAfter.getTime() <= horizon,
+      );
       if (signers.length === 0 || expired.length === signers.length) return Promise.resolve({ status: 'fail', text: 'none-usable' });
       if (expired.length > 0) return Promise.resolve({ status: 'warn', text: `expired(${expired.map((s) => s.activeKey.id).join(',')})` });
-      if (expiring.length > 0) return Promise.resolve({ status: 'warn', text: `expiring(${expiring.map((s) => s.activeKey.id).join(',')})` });
+      if (expiring.length > 0)
+        return Promise.resolve({ status: 'warn', text: `expiring(${expiring.map((s) => s.activeKey.id).join(',')})` });
       return Promise.resolve({ status: 'ok', text: `ok(${signers.length})` });
     },
   };
@@ -100,7 +103,11 @@ export function manifestOriginsProbe(cache: ManifestCache, cdns: readonly string
     essential: false,
     run() {
       const failing = cache.health(cdns).filter((origin) => origin.failing !== undefined);
-      if (failing.length > 0) return Promise.resolve({ status: 'warn', text: `origin-down(${failing.map((origin) => `${origin.cdn}:${origin.failing}`).join(',')})` });
+      if (failing.length > 0)
+        return Promise.resolve({
+          status: 'warn',
+          text: `origin-down(${failing.map((origin) => `${origin.cdn}:${origin.failing}`).join(',')})`,
+        });
       return Promise.resolve({ status: 'ok', text: `ok(${cache.size} cached)` });
     },
   };

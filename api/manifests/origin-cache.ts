@@ -62,7 +62,11 @@ export class ManifestCache {
     this.#options = options;
     this.#metrics = metrics;
     this.#now = now;
-    this.#entries = new LRUCache({ max: options.maxEntries, maxSize: options.maxCacheBytes, sizeCalculation: (entry) => Math.max(1, entry.bytes) });
+    this.#entries = new LRUCache({
+      max: options.maxEntries,
+      maxSize: options.maxCacheBytes,
+      sizeCalculation: (entry) => Math.max(1, entry.bytes),
+    });
   }
 
   async get(request: ManifestRequest): Promise<{ manifest: CompiledManifest; stale: boolean }> {
@@ -125,7 +129,9 @@ export class ManifestCache {
       return { manifest, bytes: Buffer.byteLength(text) };
     } catch (error) {
       const failure =
-        error instanceof ManifestOriginError ? error : new ManifestOriginError('invalid', `the origin's answer is not a manifest (${(error as Error).message})`, { cause: error });
+        error instanceof ManifestOriginError
+          ? error
+          : new ManifestOriginError('invalid', `the origin's answer is not a manifest (${(error as Error).message})`, { cause: error });
       result = failure.kind;
       if (failure.kind !== 'not-found') this.#failing.set(request.cdn, shortReason(failure));
       throw failure;
@@ -141,7 +147,11 @@ export class ManifestCache {
       response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.#options.fetchTimeoutMs) });
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
-      throw new ManifestOriginError('unavailable', timedOut ? `timeout after ${this.#options.fetchTimeoutMs} ms` : `unreachable (${causeCode(error)})`, { cause: error });
+      throw new ManifestOriginError(
+        'unavailable',
+        timedOut ? `timeout after ${this.#options.fetchTimeoutMs} ms` : `unreachable (${causeCode(error)})`,
+        { cause: error },
+      );
     }
     if (response.status === 404 || response.status === 410) {
       await response.body?.cancel();
@@ -181,7 +191,11 @@ export class ManifestCache {
     } catch (error) {
       if (error instanceof ManifestOriginError) throw error;
       const timedOut = (error as Error).name === 'TimeoutError';
-      throw new ManifestOriginError('unavailable', timedOut ? `timeout after ${this.#options.fetchTimeoutMs} ms` : `read failed (${causeCode(error)})`, { cause: error });
+      throw new ManifestOriginError(
+        'unavailable',
+        timedOut ? `timeout after ${this.#options.fetchTimeoutMs} ms` : `read failed (${causeCode(error)})`,
+        { cause: error },
+      );
     }
     return Buffer.concat(chunks).toString('utf8');
   }

@@ -21,7 +21,10 @@ export class RenderCache {
 
   constructor(maxBytes: number) {
     // A gzip is counted at a tenth of the text: it is only known once the compression is done.
-    this.#renderings = new LRUCache({ maxSize: maxBytes, sizeCalculation: (rendering) => Math.max(1, Math.ceil(rendering.identity.length * 1.1)) });
+    this.#renderings = new LRUCache({
+      maxSize: maxBytes,
+      sizeCalculation: (rendering) => Math.max(1, Math.ceil(rendering.identity.length * 1.1)),
+    });
   }
 
   get(manifest: CompiledManifest, query: string): Rendering {

@@ -36,7 +36,7 @@ export class CompiledManifest {
     this.#pieces = pieces;
     this.#joins = joins;
     this.slots = joins.length;
-    this.id = (nextId += 1);
+    this.id = nextId += 1;
   }
 
   /** The manifest with `query` (`name=value&…`, already URL-encoded) on every media URI. */

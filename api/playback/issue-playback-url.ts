@@ -58,7 +58,9 @@ export function playbackUseCase(deps: PlaybackDeps): PlaybackUseCase {
       // The budget is judged before any lookup, so a refusal costs the one counter command and
       // nothing else (no catalog query, no cache entry), and a client looping on a denial is limited too.
       // A limiter that fails, fails open: Redis trouble never costs a play.
-      const { allowed, retryAfterSeconds } = await deps.rateLimiter.consume(viewer.userId, deps.now()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
+      const { allowed, retryAfterSeconds } = await deps.rateLimiter
+        .consume(viewer.userId, deps.now())
+        .catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
       if (!allowed) throw new AppError('RATE_LIMITED', { retryAfterSeconds });
       const playback = await issuePlaybackUrl(deps, viewer, request);
       deps.metrics.urlsIssued.inc({ cdn: playback.cdn, protocol: playback.protocol, quality: playback.quality });

@@ -25,7 +25,9 @@ export function redisRateLimiter(source: RedisSource, playsPerMinute: number, me
       const redis = source.client();
       if (redis === undefined) return { allowed: true, retryAfterSeconds };
       try {
-        const count = await metrics.observe('redis', 'rate_limit', () => withTimeout(redis.stApiCountPlay(`st-api:v1:plays:${userId}:${window}`, 120), source.deadlineMs, redisStuck));
+        const count = await metrics.observe('redis', 'rate_limit', () =>
+          withTimeout(redis.stApiCountPlay(`st-api:v1:plays:${userId}:${window}`, 120), source.deadlineMs, redisStuck),
+        );
         return { allowed: Number(count) <= playsPerMinute, retryAfterSeconds };
       } catch (error) {
         // INCR on a demoted master answers READONLY (wrapped by Lua): the source looks for the new one.

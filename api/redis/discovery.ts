@@ -53,7 +53,8 @@ interface Current {
   usable: boolean;
 }
 
-const text = (address: Address): string => (isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`);
+const text = (address: Address): string =>
+  isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 
 export class RedisDiscovery implements RedisSource {
   readonly #settings: RedisDiscoverySettings;

@@ -24,7 +24,14 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const allowed = new Set(deps.corsOrigins ?? []);
   if (allowed.size > 0) {
     // Credentials: in cookie delivery the browser must store the CDN cookies this route sets.
-    const withCors = cors({ origin: true, credentials: true, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['Retry-After'], maxAge: 600 });
+    const withCors = cors({
+      origin: true,
+      credentials: true,
+      methods: ['POST'],
+      allowedHeaders: ['Authorization', 'Content-Type'],
+      exposedHeaders: ['Retry-After'],
+      maxAge: 600,
+    });
     // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all
     // (and a plain OPTIONS still gets 405 below).
     router.all(PLAYBACK_URLS, (req, res, next) => {
@@ -41,7 +48,8 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   // Judged on the announced length, before authentication and before a byte of the body is read:
   // the body parser would read (and drop) a too-large body to its end before answering.
   const refuseLargeBody: RequestHandler = (req, _res, next) => {
-    if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT_BYTES) throw new AppError('BODY_TOO_LARGE', { detail: `The body must not exceed ${BODY_LIMIT_BYTES} bytes` });
+    if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT_BYTES)
+      throw new AppError('BODY_TOO_LARGE', { detail: `The body must not exceed ${BODY_LIMIT_BYTES} bytes` });
     next();
   };
 

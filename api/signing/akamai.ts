@@ -103,7 +103,9 @@ function tokenWithKey(key: Buffer, input: Omit<EdgeAuthTokenInput, 'key'>): stri
     hashed.push(`salt=${input.salt}`);
   }
 
-  const hmac = createHmac(input.algorithm ?? 'sha256', key).update(hashed.join('~')).digest('hex');
+  const hmac = createHmac(input.algorithm ?? 'sha256', key)
+    .update(hashed.join('~'))
+    .digest('hex');
   return [...fields, `hmac=${hmac}`].join('~');
 }
 

@@ -57,7 +57,10 @@ export const signerConfigSchema = z.discriminatedUnion('type', [
     }),
   z.strictObject({
     type: z.literal('akamai'),
-    tokenName: z.string().regex(/^[A-Za-z0-9_-]+$/, 'tokenName must be [A-Za-z0-9_-]+').default('__token__'),
+    tokenName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'tokenName must be [A-Za-z0-9_-]+')
+      .default('__token__'),
     algorithm: z.enum(['sha256', 'sha1', 'md5']).default('sha256'),
     bindClientIp: z.boolean().default(false),
     keys: keysOf(secretKey(z.string().regex(HEX_KEY, 'Akamai key must be a non-empty, even-length hex string'))),
@@ -74,13 +77,22 @@ export const signerConfigSchema = z.discriminatedUnion('type', [
           ctx.addIssue({ code: 'custom', message: (error as Error).message });
         }
       }),
-    hashParam: z.string().regex(/^[A-Za-z0-9_]+$/).default('md5'),
-    expiresParam: z.string().regex(/^[A-Za-z0-9_]+$/).default('expires'),
+    hashParam: z
+      .string()
+      .regex(/^[A-Za-z0-9_]+$/)
+      .default('md5'),
+    expiresParam: z
+      .string()
+      .regex(/^[A-Za-z0-9_]+$/)
+      .default('expires'),
     keys: keysOf(secretKey(nonEmptySecret)),
   }),
   z.strictObject({
     type: z.literal('wowza'),
-    prefix: z.string().regex(/^[A-Za-z0-9_]+$/, 'prefix must be [A-Za-z0-9_]+').default(DEFAULT_WOWZA_PREFIX),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_]+$/, 'prefix must be [A-Za-z0-9_]+')
+      .default(DEFAULT_WOWZA_PREFIX),
     hashAlgorithm: z.enum(['SHA256', 'SHA384', 'SHA512']).default('SHA256'),
     bindClientIp: z.boolean().default(false),
     keys: keysOf(secretKey(nonEmptySecret)),

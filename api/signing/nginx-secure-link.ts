@@ -31,7 +31,9 @@ export function templateVariables(template: string): Set<NginxVariable> {
   for (const match of template.matchAll(VARIABLE)) {
     const name = match[1] ?? match[2] ?? '';
     if (!isNginxVariable(name)) {
-      throw new Error(`secure_link_md5 template uses unsupported variable $${name}; supported: ${NGINX_VARIABLES.map((v) => `$${v}`).join(', ')}`);
+      throw new Error(
+        `secure_link_md5 template uses unsupported variable $${name}; supported: ${NGINX_VARIABLES.map((v) => `$${v}`).join(', ')}`,
+      );
     }
     used.add(name);
   }
@@ -56,7 +58,9 @@ export function secureLinkMd5(expression: string): string {
 
 /** Legacy `secure_link_secret`: lowercase hex MD5 of link + secret. */
 export function secureLinkSecretHash(link: string, secret: string): string {
-  return createHash('md5').update(link + secret, 'utf8').digest('hex');
+  return createHash('md5')
+    .update(link + secret, 'utf8')
+    .digest('hex');
 }
 
 /**

@@ -14,7 +14,9 @@ export function validateSignRequest(request: SignRequest): void {
     throw new Error(`origin must be scheme://host[:port] without path or trailing slash, got ${JSON.stringify(origin)}`);
   }
   if (!scopePath.startsWith('/') || !scopePath.endsWith('/') || !ENCODED_PATH.test(scopePath)) {
-    throw new Error(`scopePath must be a percent-encoded directory starting and ending with "/" (no "*"), got ${JSON.stringify(scopePath)}`);
+    throw new Error(
+      `scopePath must be a percent-encoded directory starting and ending with "/" (no "*"), got ${JSON.stringify(scopePath)}`,
+    );
   }
   if (!ENCODED_PATH.test(manifestPath)) {
     throw new Error(`manifestPath must be percent-encoded (no "?", "#", "*", spaces), got ${JSON.stringify(manifestPath)}`);

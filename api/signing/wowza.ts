@@ -63,7 +63,10 @@ export function wowzaStringToHash(input: WowzaTokenInput): string {
     throw new Error('contentPath must be non-empty and have no leading slash');
   }
   if (input.secret === '') throw new Error('secret must not be empty');
-  const items: Array<{ key: string; text: string }> = publicParams(input).map(({ name, value }) => ({ key: name, text: `${name}=${value}` }));
+  const items: Array<{ key: string; text: string }> = publicParams(input).map(({ name, value }) => ({
+    key: name,
+    text: `${name}=${value}`,
+  }));
   items.push({ key: input.secret, text: input.secret });
   if (input.clientIp !== undefined) items.push({ key: input.clientIp, text: input.clientIp });
   items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

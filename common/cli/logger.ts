@@ -14,7 +14,10 @@ export class LogLevelError extends ProgramError {
 
 /** At `info` until setLogLevel: a bad level is reported through this logger, so it exists first. */
 export function createProgramLogger(options: { program: string; command: string; stderr: Writable }): Logger {
-  return pino({ base: { program: options.program, command: options.command }, level: 'info', redact: SECRET_REDACTION }, printableJsonLines(options.stderr));
+  return pino(
+    { base: { program: options.program, command: options.command }, level: 'info', redact: SECRET_REDACTION },
+    printableJsonLines(options.stderr),
+  );
 }
 
 /** The level `env[variable]` names, if set; any other word is a configuration error naming the variable. */
@@ -22,6 +25,7 @@ export function setLogLevel(logger: Logger, env: NodeJS.ProcessEnv, variable: st
   const level = env[variable];
   if (level === undefined) return;
   const levels = [...Object.keys(logger.levels.values), 'silent'];
-  if (!levels.includes(level)) throw new LogLevelError(`${variable} must be one of ${levels.join(', ')}; got ${printableJson(level.slice(0, 40))}`);
+  if (!levels.includes(level))
+    throw new LogLevelError(`${variable} must be one of ${levels.join(', ')}; got ${printableJson(level.slice(0, 40))}`);
   logger.level = level;
 }

@@ -22,7 +22,16 @@
 // - The ACL is matched against the request PATH only, never the query string.
 // - Valid while st ≤ now < exp (to the millisecond, with exp and st in seconds).
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { cookieValue, normaliseIp, queryValues, splitRawUrl, toEpochMs, wildcardMatch, type Carrier, type ViewerRequest } from './request-parts.ts';
+import {
+  cookieValue,
+  normaliseIp,
+  queryValues,
+  splitRawUrl,
+  toEpochMs,
+  wildcardMatch,
+  type Carrier,
+  type ViewerRequest,
+} from './request-parts.ts';
 
 export type AkamaiAlgorithm = 'sha256' | 'sha1' | 'md5';
 
@@ -86,7 +95,13 @@ export function createAkamaiVerifier(options: AkamaiVerifierOptions): AkamaiVeri
       const where = carrier === 'query' ? 'query parameter' : carrier === 'cookie' ? 'cookie' : 'query parameter or cookie';
       return deny('missing-token', `no ${tokenName} ${where}`);
     }
-    const verdict = verifyAkamaiToken(token, url.path, { keys, algorithm, salt: options.salt, clientIp: request.clientIp, nowMs: toEpochMs(now) });
+    const verdict = verifyAkamaiToken(token, url.path, {
+      keys,
+      algorithm,
+      salt: options.salt,
+      clientIp: request.clientIp,
+      nowMs: toEpochMs(now),
+    });
     return verdict.allowed ? { ...verdict, carrier: foundIn } : verdict;
   };
 }
@@ -141,10 +156,16 @@ export function verifyAkamaiToken(token: string, path: string, check: AkamaiToke
   if (keyIndex === -1) return deny('bad-signature', `hmac does not match any of the ${check.keys.length} key(s) (${check.algorithm})`);
 
   if (!(check.nowMs < Number(exp) * 1000)) {
-    return deny('expired', `expired: exp ${exp} (${new Date(Number(exp) * 1000).toISOString()}) is not after now (${new Date(check.nowMs).toISOString()})`);
+    return deny(
+      'expired',
+      `expired: exp ${exp} (${new Date(Number(exp) * 1000).toISOString()}) is not after now (${new Date(check.nowMs).toISOString()})`,
+    );
   }
   if (st !== undefined && check.nowMs < Number(st) * 1000) {
-    return deny('not-yet-valid', `not yet valid: st ${st} (${new Date(Number(st) * 1000).toISOString()}) is after now (${new Date(check.nowMs).toISOString()})`);
+    return deny(
+      'not-yet-valid',
+      `not yet valid: st ${st} (${new Date(Number(st) * 1000).toISOString()}) is after now (${new Date(check.nowMs).toISOString()})`,
+    );
   }
   const ip = fields.get('ip');
   if (ip !== undefined && (check.clientIp === undefined || normaliseIp(check.clientIp) !== ip)) {

@@ -81,7 +81,8 @@ function denied(verdict: CloudFrontVerdict | AkamaiVerdict): { code: string; rea
 /** The SDK types CloudFront-Expires as a number; a Cookie header only ever carries strings. */
 function asCookies(output: ReturnType<typeof getSignedCookies>): Record<string, string> {
   const cookies: Record<string, string> = {};
-  for (const [name, value] of Object.entries(output) as [string, string | number | undefined][]) if (value !== undefined) cookies[name] = String(value);
+  for (const [name, value] of Object.entries(output) as [string, string | number | undefined][])
+    if (value !== undefined) cookies[name] = String(value);
   return cookies;
 }
 
@@ -124,13 +125,25 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
       });
 
       it(`when the SDK signs a canned URL with algorithm SHA256, then it adds Hash-Algorithm=SHA256 and the edge allows it`, () => {
-        const url = getSignedUrl({ url: manifest, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR), algorithm: 'SHA256' });
+        const url = getSignedUrl({
+          url: manifest,
+          keyPairId,
+          privateKey: privatePem,
+          dateLessThan: new Date(NOW + HOUR),
+          algorithm: 'SHA256',
+        });
         assert.match(url, /&Hash-Algorithm=SHA256$/);
         assert.equal(verifier({ url }, NOW).allowed, true);
       });
 
       it('when a SHA-256 signature arrives without Hash-Algorithm, then the edge checks it as SHA-1 and refuses it', () => {
-        const url = getSignedUrl({ url: manifest, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR), algorithm: 'SHA256' });
+        const url = getSignedUrl({
+          url: manifest,
+          keyPairId,
+          privateKey: privatePem,
+          dateLessThan: new Date(NOW + HOUR),
+          algorithm: 'SHA256',
+        });
         assert.equal(denied(verifier({ url: url.replace('&Hash-Algorithm=SHA256', '') }, NOW)).code, 'bad-signature');
       });
 
@@ -197,13 +210,15 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
       });
 
       describe('signed cookies (custom policy)', () => {
-        const cookies = asCookies(getSignedCookies({
-          url: `${CDN}/vod/t1/hls/480p/*`,
-          keyPairId,
-          privateKey: privatePem,
-          dateLessThan: new Date(NOW + HOUR),
-          dateGreaterThan: new Date(NOW - 60_000),
-        }));
+        const cookies = asCookies(
+          getSignedCookies({
+            url: `${CDN}/vod/t1/hls/480p/*`,
+            keyPairId,
+            privateKey: privatePem,
+            dateLessThan: new Date(NOW + HOUR),
+            dateGreaterThan: new Date(NOW - 60_000),
+          }),
+        );
 
         it('when the SDK makes cookies for the directory, then every file under it is allowed with no query at all', () => {
           assert.deepEqual(Object.keys(cookies).sort(), ['CloudFront-Key-Pair-Id', 'CloudFront-Policy', 'CloudFront-Signature']);
@@ -215,7 +230,9 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
         });
 
         it('when the cookies come through a Cookie header, then they parse to the same values (no %-encoding needed)', () => {
-          const header = Object.entries(cookies).map(([name, value]) => `${name}=${value}`).join('; ');
+          const header = Object.entries(cookies)
+            .map(([name, value]) => `${name}=${value}`)
+            .join('; ');
           assert.equal(verifier({ url: segment, cookies: parseCookieHeader(`theme=dark; ${header}`) }, NOW).allowed, true);
         });
 
@@ -241,7 +258,16 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
         });
 
         it('when the SDK signs cookies with SHA256, then it adds CloudFront-Hash-Algorithm and the edge allows them', () => {
-          const sha256 = asCookies(getSignedCookies({ url: `${CDN}/vod/t1/*`, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR), dateGreaterThan: new Date(NOW - 1000), algorithm: 'SHA256' }));
+          const sha256 = asCookies(
+            getSignedCookies({
+              url: `${CDN}/vod/t1/*`,
+              keyPairId,
+              privateKey: privatePem,
+              dateLessThan: new Date(NOW + HOUR),
+              dateGreaterThan: new Date(NOW - 1000),
+              algorithm: 'SHA256',
+            }),
+          );
           assert.equal(sha256['CloudFront-Hash-Algorithm'], 'SHA256');
           assert.equal(verifier({ url: segment, cookies: sha256 }, NOW).allowed, true);
         });
@@ -266,7 +292,13 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
     const segment = `${CDN}/vod/t1/hls/480p/seg-00001.ts`;
 
     it('when the policy has an IPv4 CIDR, then a client inside it is allowed and one outside (or unknown) is refused', () => {
-      const url = getSignedUrl({ url: segment, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR), ipAddress: '192.0.2.0/24' });
+      const url = getSignedUrl({
+        url: segment,
+        keyPairId,
+        privateKey: privatePem,
+        dateLessThan: new Date(NOW + HOUR),
+        ipAddress: '192.0.2.0/24',
+      });
       assert.equal(verifier({ url, clientIp: '192.0.2.77' }, NOW).allowed, true);
       assert.equal(verifier({ url, clientIp: '::ffff:192.0.2.77' }, NOW).allowed, true);
       assert.equal(denied(verifier({ url, clientIp: '198.51.100.1' }, NOW)).code, 'ip-mismatch');
@@ -274,7 +306,9 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
     });
 
     it('when a signed policy has two statements, then the edge refuses it as malformed', () => {
-      const two = JSON.stringify({ Statement: [statementOf(dirPolicy(`${CDN}/a/*`, NOW + HOUR)), statementOf(dirPolicy(`${CDN}/vod/*`, NOW + HOUR))] });
+      const two = JSON.stringify({
+        Statement: [statementOf(dirPolicy(`${CDN}/a/*`, NOW + HOUR)), statementOf(dirPolicy(`${CDN}/vod/*`, NOW + HOUR))],
+      });
       const url = getSignedUrl({ url: segment, keyPairId, privateKey: privatePem, policy: two });
       const verdict = denied(verifier({ url }, NOW));
       assert.equal(verdict.code, 'malformed');
@@ -382,7 +416,11 @@ describe('Akamai EdgeAuth verifier against akamai-edgeauth', () => {
   it('when the library uses sha1 or md5, then an edge configured for it allows the token and a sha256 edge refuses it', () => {
     for (const algorithm of ['sha1', 'md5'] as const) {
       const other = akamaiToken(acl, { key, startTime: st, endTime: exp, algorithm });
-      assert.equal(createAkamaiVerifier({ keys: [key], algorithm })({ url: `${segmentPath}?__token__=${other}` }, NOW).allowed, true, algorithm);
+      assert.equal(
+        createAkamaiVerifier({ keys: [key], algorithm })({ url: `${segmentPath}?__token__=${other}` }, NOW).allowed,
+        true,
+        algorithm,
+      );
       assert.equal(denied(verifier({ url: `${segmentPath}?__token__=${other}` }, NOW)).code, 'malformed', algorithm);
     }
   });
@@ -442,14 +480,19 @@ async function startUpstream(): Promise<{ baseUrl: string; seen: Seen[]; stop():
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     seen,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
-function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+function get(
+  url: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -472,7 +515,13 @@ describe('verifying edge over HTTP', () => {
 
   before(async () => {
     upstream = await startUpstream();
-    cloudfront = await startCdnEdge({ scheme: 'cloudfront', keys: { KEDGE: publicKey }, carrier: 'either', upstream: upstream.baseUrl, now: () => NOW });
+    cloudfront = await startCdnEdge({
+      scheme: 'cloudfront',
+      keys: { KEDGE: publicKey },
+      carrier: 'either',
+      upstream: upstream.baseUrl,
+      now: () => NOW,
+    });
     akamai = await startCdnEdge({ scheme: 'akamai', keys: [akamaiKey], carrier: 'cookie', upstream: upstream.baseUrl, now: () => NOW });
   });
   after(async () => {
@@ -483,7 +532,12 @@ describe('verifying edge over HTTP', () => {
 
   it('when a signed URL is allowed, then the origin answers 200 with its bytes and never sees the signing parameters', async () => {
     const policy = dirPolicy(`${cloudfront.baseUrl}/vod/t1/*`, NOW + HOUR, NOW - 60_000);
-    const signed = getSignedUrl({ url: `${cloudfront.baseUrl}/vod/t1/hls/480p/index.m3u8?lang=en`, keyPairId: 'KEDGE', privateKey: privatePem, policy });
+    const signed = getSignedUrl({
+      url: `${cloudfront.baseUrl}/vod/t1/hls/480p/index.m3u8?lang=en`,
+      keyPairId: 'KEDGE',
+      privateKey: privatePem,
+      policy,
+    });
     const before = upstream.seen.length;
     const response = await get(signed);
     assert.equal(response.status, 200, response.body);
@@ -495,7 +549,12 @@ describe('verifying edge over HTTP', () => {
 
   it('when a request is denied, then the edge answers 403 with the reason and the origin is never called', async () => {
     const policy = dirPolicy(`${cloudfront.baseUrl}/vod/t1/*`, NOW + HOUR);
-    const signed = getSignedUrl({ url: `${cloudfront.baseUrl}/vod/t1/hls/480p/index.m3u8`, keyPairId: 'KEDGE', privateKey: privatePem, policy });
+    const signed = getSignedUrl({
+      url: `${cloudfront.baseUrl}/vod/t1/hls/480p/index.m3u8`,
+      keyPairId: 'KEDGE',
+      privateKey: privatePem,
+      policy,
+    });
     const before = upstream.seen.length;
     const tampered = await get(replaceParam(signed, 'Signature', tamper));
     const outside = await get(signed.replace('/vod/t1/', '/vod/t2/'));
@@ -506,14 +565,28 @@ describe('verifying edge over HTTP', () => {
     assert.match(outside.headers['x-cdn-edge-reason'] as string, /resource mismatch/);
     assert.equal(unsigned.status, 403);
     assert.equal(upstream.seen.length, before);
-    assert.deepEqual(cloudfront.requests.slice(-3).map((r) => [r.method, r.status]), [['GET', 403], ['GET', 403], ['HEAD', 403]]);
+    assert.deepEqual(
+      cloudfront.requests.slice(-3).map((r) => [r.method, r.status]),
+      [
+        ['GET', 403],
+        ['GET', 403],
+        ['HEAD', 403],
+      ],
+    );
   });
 
   it('when a page on another origin sends the Akamai cookie with credentials, then it gets CORS headers and the origin gets no token cookie', async () => {
-    const token = akamaiToken('/vod/t1/hls/480p/*', { key: akamaiKey, startTime: Math.floor(NOW / 1000) - 60, endTime: Math.floor(NOW / 1000) + 3600 });
+    const token = akamaiToken('/vod/t1/hls/480p/*', {
+      key: akamaiKey,
+      startTime: Math.floor(NOW / 1000) - 60,
+      endTime: Math.floor(NOW / 1000) + 3600,
+    });
     const before = upstream.seen.length;
     const pageOrigin = 'http://localhost:5173';
-    const response = await get(`${akamai.baseUrl}/vod/t1/hls/480p/seg-00001.ts`, { origin: pageOrigin, cookie: `session=abc; __token__=${token}` });
+    const response = await get(`${akamai.baseUrl}/vod/t1/hls/480p/seg-00001.ts`, {
+      origin: pageOrigin,
+      cookie: `session=abc; __token__=${token}`,
+    });
     assert.equal(response.status, 200, response.body);
     assert.equal(response.headers['access-control-allow-origin'], pageOrigin);
     assert.equal(response.headers['access-control-allow-credentials'], 'true');
@@ -522,17 +595,25 @@ describe('verifying edge over HTTP', () => {
 
     const refused = await get(`${akamai.baseUrl}/vod/t1/hls/1080p/seg-00001.ts`, { origin: pageOrigin, cookie: `__token__=${token}` });
     assert.equal(refused.status, 403);
-    assert.equal(refused.headers['access-control-allow-origin'], pageOrigin, 'a 403 must be readable by the page, not an opaque CORS failure');
+    assert.equal(
+      refused.headers['access-control-allow-origin'],
+      pageOrigin,
+      'a 403 must be readable by the page, not an opaque CORS failure',
+    );
     assert.equal(upstream.seen.length, before + 1);
   });
 
   it('when a browser sends a preflight, then the edge answers it without a token and never calls the origin', async () => {
     const before = upstream.seen.length;
-    const response = await get(`${akamai.baseUrl}/vod/t1/hls/480p/seg-00001.ts`, {
-      origin: 'http://localhost:5173',
-      'access-control-request-method': 'GET',
-      'access-control-request-headers': 'range',
-    }, 'OPTIONS');
+    const response = await get(
+      `${akamai.baseUrl}/vod/t1/hls/480p/seg-00001.ts`,
+      {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'range',
+      },
+      'OPTIONS',
+    );
     assert.equal(response.status, 204);
     assert.equal(response.headers['access-control-allow-origin'], 'http://localhost:5173');
     assert.equal(response.headers['access-control-allow-credentials'], 'true');
@@ -545,7 +626,12 @@ describe('verifying edge over HTTP', () => {
     let clock = NOW;
     const edge = await startCdnEdge({ scheme: 'cloudfront', keys: { KEDGE: publicKey }, upstream: upstream.baseUrl, now: () => clock });
     try {
-      const signed = getSignedUrl({ url: `${edge.baseUrl}/vod/t1/a.ts`, keyPairId: 'KEDGE', privateKey: privatePem, dateLessThan: new Date(NOW + 60_000) });
+      const signed = getSignedUrl({
+        url: `${edge.baseUrl}/vod/t1/a.ts`,
+        keyPairId: 'KEDGE',
+        privateKey: privatePem,
+        dateLessThan: new Date(NOW + 60_000),
+      });
       assert.equal((await get(signed)).status, 200);
       clock = NOW + 60_000;
       const late = await get(signed);

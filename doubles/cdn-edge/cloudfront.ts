@@ -45,14 +45,7 @@ export const CLOUDFRONT_COOKIES: ReadonlySet<string> = new Set([
 ]);
 
 export type CloudFrontDenyCode =
-  | 'missing-credentials'
-  | 'malformed'
-  | 'unknown-key'
-  | 'bad-signature'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'resource-mismatch'
-  | 'ip-mismatch';
+  'missing-credentials' | 'malformed' | 'unknown-key' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'resource-mismatch' | 'ip-mismatch';
 
 export type CloudFrontVerdict =
   | {
@@ -96,7 +89,9 @@ export function createCloudFrontVerifier(options: CloudFrontVerifierOptions): Cl
     const curve = keyObject.asymmetricKeyDetails?.namedCurve;
     if (type !== 'rsa' && !(type === 'ec' && curve === 'prime256v1')) {
       // CloudFront's public-key API accepts RSA 2048 and ECDSA 256 only (API_PublicKey).
-      throw new Error(`cloudfront edge: key ${id} is ${type ?? 'unknown'}${curve === undefined ? '' : ` ${curve}`}; CloudFront takes RSA or ECDSA P-256`);
+      throw new Error(
+        `cloudfront edge: key ${id} is ${type ?? 'unknown'}${curve === undefined ? '' : ` ${curve}`}; CloudFront takes RSA or ECDSA P-256`,
+      );
     }
     keys.set(id, keyObject);
   }
@@ -135,17 +130,34 @@ function verifyWithKeys(request: ViewerRequest, nowMs: number, keys: ReadonlyMap
   // A signed URL decides alone when it is present, even if valid cookies came along.
   const signed = fromQuery ?? fromCookies;
   if (signed === undefined) {
-    const where = carrier === 'query' ? 'signed URL parameters' : carrier === 'cookie' ? 'CloudFront-* cookies' : 'signed URL parameters or CloudFront-* cookies';
+    const where =
+      carrier === 'query'
+        ? 'signed URL parameters'
+        : carrier === 'cookie'
+          ? 'CloudFront-* cookies'
+          : 'signed URL parameters or CloudFront-* cookies';
     return deny('missing-credentials', `no ${where}`);
   }
-  const names = signed.carrier === 'query'
-    ? { expires: 'Expires', policy: 'Policy', signature: 'Signature', keyPairId: 'Key-Pair-Id', hash: 'Hash-Algorithm' }
-    : { expires: 'CloudFront-Expires', policy: 'CloudFront-Policy', signature: 'CloudFront-Signature', keyPairId: 'CloudFront-Key-Pair-Id', hash: 'CloudFront-Hash-Algorithm' };
+  const names =
+    signed.carrier === 'query'
+      ? { expires: 'Expires', policy: 'Policy', signature: 'Signature', keyPairId: 'Key-Pair-Id', hash: 'Hash-Algorithm' }
+      : {
+          expires: 'CloudFront-Expires',
+          policy: 'CloudFront-Policy',
+          signature: 'CloudFront-Signature',
+          keyPairId: 'CloudFront-Key-Pair-Id',
+          hash: 'CloudFront-Hash-Algorithm',
+        };
 
   if (signed.keyPairId === undefined || signed.keyPairId === '') return deny('malformed', `${names.keyPairId} is missing`);
   if (signed.signature === undefined || signed.signature === '') return deny('malformed', `${names.signature} is missing`);
-  if (signed.expires !== undefined && signed.policy !== undefined) return deny('malformed', `both ${names.expires} and ${names.policy}: a canned policy has no ${names.policy}, a custom one no ${names.expires}`);
-  if (signed.expires === undefined && signed.policy === undefined) return deny('malformed', `neither ${names.expires} (canned) nor ${names.policy} (custom)`);
+  if (signed.expires !== undefined && signed.policy !== undefined)
+    return deny(
+      'malformed',
+      `both ${names.expires} and ${names.policy}: a canned policy has no ${names.policy}, a custom one no ${names.expires}`,
+    );
+  if (signed.expires === undefined && signed.policy === undefined)
+    return deny('malformed', `neither ${names.expires} (canned) nor ${names.policy} (custom)`);
 
   let digest: 'sha1' | 'sha256';
   if (signed.hashAlgorithm === undefined || signed.hashAlgorithm === 'SHA1') digest = 'sha1';
@@ -163,7 +175,9 @@ function verifyWithKeys(request: ViewerRequest, nowMs: number, keys: ReadonlyMap
   if (signed.expires !== undefined) {
     if (!/^[0-9]{1,12}$/.test(signed.expires)) return deny('malformed', `${names.expires} must be epoch seconds`);
     // CloudFront rebuilds the canned policy itself, so these exact bytes are what was signed.
-    policyJson = JSON.stringify({ Statement: [{ Resource: resourceUrl, Condition: { DateLessThan: { 'AWS:EpochTime': Number(signed.expires) } } }] });
+    policyJson = JSON.stringify({
+      Statement: [{ Resource: resourceUrl, Condition: { DateLessThan: { 'AWS:EpochTime': Number(signed.expires) } } }],
+    });
     kind = 'canned';
   } else {
     const policyBytes = decodeCloudFrontBase64(signed.policy ?? '');
@@ -180,17 +194,26 @@ function verifyWithKeys(request: ViewerRequest, nowMs: number, keys: ReadonlyMap
     valid = false; // e.g. an ECDSA signature that is not DER
   }
   if (!valid) {
-    return deny('bad-signature', `${names.signature} does not verify with key ${signed.keyPairId} (${digest.toUpperCase()}, ${kind} policy${kind === 'canned' ? ` rebuilt for ${resourceUrl}` : ''})`);
+    return deny(
+      'bad-signature',
+      `${names.signature} does not verify with key ${signed.keyPairId} (${digest.toUpperCase()}, ${kind} policy${kind === 'canned' ? ` rebuilt for ${resourceUrl}` : ''})`,
+    );
   }
 
   const policy = parsePolicy(policyJson);
   if ('error' in policy) return deny('malformed', `malformed policy: ${policy.error}`);
 
   if (!(nowMs < policy.dateLessThan * 1000)) {
-    return deny('expired', `expired: DateLessThan ${policy.dateLessThan} (${new Date(policy.dateLessThan * 1000).toISOString()}) is not after now (${new Date(nowMs).toISOString()})`);
+    return deny(
+      'expired',
+      `expired: DateLessThan ${policy.dateLessThan} (${new Date(policy.dateLessThan * 1000).toISOString()}) is not after now (${new Date(nowMs).toISOString()})`,
+    );
   }
   if (policy.dateGreaterThan !== undefined && !(nowMs > policy.dateGreaterThan * 1000)) {
-    return deny('not-yet-valid', `not yet valid: DateGreaterThan ${policy.dateGreaterThan} (${new Date(policy.dateGreaterThan * 1000).toISOString()}) is not before now (${new Date(nowMs).toISOString()})`);
+    return deny(
+      'not-yet-valid',
+      `not yet valid: DateGreaterThan ${policy.dateGreaterThan} (${new Date(policy.dateGreaterThan * 1000).toISOString()}) is not before now (${new Date(nowMs).toISOString()})`,
+    );
   }
   // The documents: "If you omit the Resource parameter … users can access all of the objects".
   if (policy.resource !== undefined && !wildcardMatch(policy.resource, resourceUrl)) {
@@ -270,7 +293,8 @@ function epochOf(value: unknown, name: string): number | { error: string } {
   }
   const seconds = value['AWS:EpochTime'];
   // The documents: "Do not enclose the value in quotation marks."
-  if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 0) return { error: `${name} AWS:EpochTime must be a whole number of seconds` };
+  if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 0)
+    return { error: `${name} AWS:EpochTime must be a whole number of seconds` };
   return seconds;
 }
 
@@ -312,7 +336,10 @@ function parsePolicy(json: string): ParsedPolicy | { error: string } {
       return { error: 'IpAddress must be {"AWS:SourceIp": "<IPv4 CIDR>"}' };
     }
     const cidr = parseIpv4Cidr(ipCondition['AWS:SourceIp']);
-    if (cidr === undefined) return { error: `AWS:SourceIp ${JSON.stringify(ipCondition['AWS:SourceIp'])} is not an IPv4 CIDR (IPv6 is not supported by CloudFront)` };
+    if (cidr === undefined)
+      return {
+        error: `AWS:SourceIp ${JSON.stringify(ipCondition['AWS:SourceIp'])} is not an IPv4 CIDR (IPv6 is not supported by CloudFront)`,
+      };
     sourceIp = cidr;
   }
   return { resource, dateLessThan, dateGreaterThan, sourceIp };

@@ -60,7 +60,17 @@ export interface CdnEdge {
 type Check = (request: ViewerRequest, nowMs: number) => { allowed: true } | { allowed: false; reason: string };
 
 // RFC 9110 §7.6.1 hop-by-hop headers, plus the ones the edge sets itself.
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate']);
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 
 export async function startCdnEdge(options: CdnEdgeOptions): Promise<CdnEdge> {
   const upstream = new URL(options.upstream);
@@ -187,7 +197,14 @@ export async function startCdnEdge(options: CdnEdgeOptions): Promise<CdnEdge> {
 
     await new Promise<void>((resolve) => {
       const outgoing = httpRequest(
-        { host: upstream.hostname, port: upstream.port === '' ? 80 : Number(upstream.port), method: req.method, path: basePath + stripped, headers, agent: false },
+        {
+          host: upstream.hostname,
+          port: upstream.port === '' ? 80 : Number(upstream.port),
+          method: req.method,
+          path: basePath + stripped,
+          headers,
+          agent: false,
+        },
         (incoming) => {
           const status = incoming.statusCode ?? 502;
           const responseHeaders: Record<string, string | string[]> = {};

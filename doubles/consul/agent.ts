@@ -8,8 +8,14 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { parseGoDuration } from './go-json.ts';
 import {
-  ConsulError, emptyDefinition, type CheckDefinition, type CheckRecord, type CheckStatus, type ConsulStore,
-  type ServiceRecord, type TaggedAddress,
+  ConsulError,
+  emptyDefinition,
+  type CheckDefinition,
+  type CheckRecord,
+  type CheckStatus,
+  type ConsulStore,
+  type ServiceRecord,
+  type TaggedAddress,
 } from './store.ts';
 
 export interface AgentOptions {
@@ -29,7 +35,8 @@ const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 const DEFAULT_OUTPUT_MAX_SIZE = 4096;
 const SERVICE_MAINTENANCE_PREFIX = '_service_maintenance:';
 const NODE_MAINTENANCE_ID = '_node_maintenance';
-const DEFAULT_SERVICE_MAINTENANCE_REASON = 'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.';
+const DEFAULT_SERVICE_MAINTENANCE_REASON =
+  'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.';
 const DEFAULT_NODE_MAINTENANCE_REASON = 'Maintenance mode is enabled for this node, but no reason was provided. This is a default message.';
 
 type Raw = Record<string, unknown>;
@@ -54,7 +61,7 @@ function asStringMap(v: unknown): Record<string, string> {
 }
 
 function show(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? 'undefined';
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? 'undefined');
 }
 
 function durationMs(v: unknown, what: string): number {
@@ -146,24 +153,38 @@ export class Agent {
     const many = field(body, 'Checks');
     if (Array.isArray(many)) checkDefs.push(...many.filter(isObject));
     // Validate every check before touching state, as the agent does.
-    const parsed = checkDefs.map((def, i) => this.#parseCheck(def, {
-      defaultId: checkDefs.length === 1 ? `service:${id}` : `service:${id}:${i + 1}`,
-      defaultName: `Service '${name}' check`,
-    }));
+    const parsed = checkDefs.map((def, i) =>
+      this.#parseCheck(def, {
+        defaultId: checkDefs.length === 1 ? `service:${id}` : `service:${id}:${i + 1}`,
+        defaultName: `Service '${name}' check`,
+      }),
+    );
 
     const tagsRaw = field(body, 'Tags');
     const tags = Array.isArray(tagsRaw) ? tagsRaw.filter((t): t is string => typeof t === 'string') : [];
     const service = this.#store.putService({
-      node: this.node, id, name, kind: asString(field(body, 'Kind')), tags, address, port,
-      meta: asStringMap(field(body, 'Meta')), taggedAddresses, weights,
+      node: this.node,
+      id,
+      name,
+      kind: asString(field(body, 'Kind')),
+      tags,
+      address,
+      port,
+      meta: asStringMap(field(body, 'Meta')),
+      taggedAddresses,
+      weights,
       enableTagOverride: field(body, 'EnableTagOverride') === true,
     });
 
     const keep = new Set(parsed.map((p) => p.checkId));
     if (replaceExistingChecks) {
       for (const check of [...this.#store.checks.values()]) {
-        if (check.node === this.node && check.serviceId === id && !keep.has(check.checkId)
-          && !check.checkId.startsWith(SERVICE_MAINTENANCE_PREFIX)) {
+        if (
+          check.node === this.node &&
+          check.serviceId === id &&
+          !keep.has(check.checkId) &&
+          !check.checkId.startsWith(SERVICE_MAINTENANCE_PREFIX)
+        ) {
           this.deregisterCheck(check.checkId);
         }
       }
@@ -191,9 +212,18 @@ export class Agent {
     }
     if (this.#store.getCheck(this.node, checkId) !== undefined) return;
     this.#store.putCheck({
-      node: this.node, checkId, name: 'Service Maintenance Mode', status: 'critical', output: '',
-      localStatus: 'critical', localOutput: '', notes: reason || DEFAULT_SERVICE_MAINTENANCE_REASON,
-      serviceId: id, serviceName: service.name, type: 'maintenance', definition: emptyDefinition(),
+      node: this.node,
+      checkId,
+      name: 'Service Maintenance Mode',
+      status: 'critical',
+      output: '',
+      localStatus: 'critical',
+      localOutput: '',
+      notes: reason || DEFAULT_SERVICE_MAINTENANCE_REASON,
+      serviceId: id,
+      serviceName: service.name,
+      type: 'maintenance',
+      definition: emptyDefinition(),
     });
   }
 
@@ -204,9 +234,18 @@ export class Agent {
     }
     if (this.#store.getCheck(this.node, NODE_MAINTENANCE_ID) !== undefined) return;
     this.#store.putCheck({
-      node: this.node, checkId: NODE_MAINTENANCE_ID, name: 'Node Maintenance Mode', status: 'critical', output: '',
-      localStatus: 'critical', localOutput: '', notes: reason || DEFAULT_NODE_MAINTENANCE_REASON,
-      serviceId: '', serviceName: '', type: 'maintenance', definition: emptyDefinition(),
+      node: this.node,
+      checkId: NODE_MAINTENANCE_ID,
+      name: 'Node Maintenance Mode',
+      status: 'critical',
+      output: '',
+      localStatus: 'critical',
+      localOutput: '',
+      notes: reason || DEFAULT_NODE_MAINTENANCE_REASON,
+      serviceId: '',
+      serviceName: '',
+      type: 'maintenance',
+      definition: emptyDefinition(),
     });
   }
 
@@ -267,16 +306,17 @@ export class Agent {
     definition.tcp = asString(field(def, 'TCP'));
     definition.intervalMs = durationMs(field(def, 'Interval'), 'Interval');
     definition.timeoutMs = durationMs(field(def, 'Timeout'), 'Timeout');
-    definition.deregisterCriticalServiceAfterMs = durationMs(field(def, 'DeregisterCriticalServiceAfter'), 'DeregisterCriticalServiceAfter');
+    definition.deregisterCriticalServiceAfterMs = durationMs(
+      field(def, 'DeregisterCriticalServiceAfter'),
+      'DeregisterCriticalServiceAfter',
+    );
     definition.method = asString(field(def, 'Method'));
     definition.body = asString(field(def, 'Body'));
     definition.tlsServerName = asString(field(def, 'TLSServerName'));
     definition.tlsSkipVerify = field(def, 'TLSSkipVerify') === true;
     const header = field(def, 'Header');
     if (isObject(header)) {
-      definition.header = Object.fromEntries(
-        Object.entries(header).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]]),
-      );
+      definition.header = Object.fromEntries(Object.entries(header).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]]));
     }
     let type: string;
     if (definition.ttlMs > 0) {
@@ -291,7 +331,10 @@ export class Agent {
       }
     } else {
       // Script, TCP, gRPC… checks are not simulated: the project registers only HTTP and TTL checks.
-      throw new ConsulError(400, 'Invalid check: TTL must be > 0 for TTL checks, or HTTP and Interval must be set (the double runs only HTTP and TTL checks)');
+      throw new ConsulError(
+        400,
+        'Invalid check: TTL must be > 0 for TTL checks, or HTTP and Interval must be set (the double runs only HTTP and TTL checks)',
+      );
     }
     const statusRaw = field(def, 'Status');
     if (statusRaw !== undefined && statusRaw !== '' && !isStatus(statusRaw)) {
@@ -299,7 +342,10 @@ export class Agent {
     }
     const failuresBeforeCritical = asInt(field(def, 'FailuresBeforeCritical'));
     return {
-      checkId, name, definition, type,
+      checkId,
+      name,
+      definition,
+      type,
       status: isStatus(statusRaw) ? statusRaw : null,
       notes: asString(field(def, 'Notes')),
       outputMaxSize: asInt(field(def, 'OutputMaxSize')) > 0 ? asInt(field(def, 'OutputMaxSize')) : DEFAULT_OUTPUT_MAX_SIZE,
@@ -317,8 +363,18 @@ export class Agent {
     const output = p.status === null && existing !== undefined ? existing.localOutput : '';
     this.#dropRuntime(p.checkId);
     const check = this.#store.putCheck({
-      node: this.node, checkId: p.checkId, name: p.name, status, output, localStatus: status, localOutput: output,
-      notes: p.notes, serviceId: service?.id ?? '', serviceName: service?.name ?? '', type: p.type, definition: p.definition,
+      node: this.node,
+      checkId: p.checkId,
+      name: p.name,
+      status,
+      output,
+      localStatus: status,
+      localOutput: output,
+      notes: p.notes,
+      serviceId: service?.id ?? '',
+      serviceName: service?.name ?? '',
+      type: p.type,
+      definition: p.definition,
     });
     const runtime: CheckRuntime = {
       outputMaxSize: p.outputMaxSize,
@@ -358,9 +414,8 @@ export class Agent {
     runtime.timer = setTimeout(() => {
       runtime.timer = null;
       if (this.#runtime.get(check.checkId) !== runtime) return;
-      const output = runtime.lastTtlOutput === ''
-        ? 'TTL expired'
-        : `TTL expired (last output before timeout follows): ${runtime.lastTtlOutput}`;
+      const output =
+        runtime.lastTtlOutput === '' ? 'TTL expired' : `TTL expired (last output before timeout follows): ${runtime.lastTtlOutput}`;
       this.#setLocal(check, 'critical', output);
     }, check.definition.ttlMs);
     runtime.timer.unref();
@@ -382,10 +437,16 @@ export class Agent {
     const d = check.definition;
     const method = d.method === '' ? 'GET' : d.method.toUpperCase();
     const result = await httpProbe({
-      url: d.http, method, header: d.header, body: d.body,
+      url: d.http,
+      method,
+      header: d.header,
+      body: d.body,
       timeoutMs: d.timeoutMs > 0 ? d.timeoutMs : DEFAULT_HTTP_TIMEOUT_MS,
-      outputMaxSize: runtime.outputMaxSize, tlsSkipVerify: d.tlsSkipVerify,
-      onAbort: (controller) => { runtime.abort = controller; },
+      outputMaxSize: runtime.outputMaxSize,
+      tlsSkipVerify: d.tlsSkipVerify,
+      onAbort: (controller) => {
+        runtime.abort = controller;
+      },
     });
     runtime.abort = null;
     if (this.#stopped || this.#runtime.get(check.checkId) !== runtime) return;
@@ -472,17 +533,28 @@ function goTransportMessage(error: unknown, url: URL): string {
   const code = (error as { code?: unknown }).code;
   const host = url.port === '' ? `${url.hostname}:${url.protocol === 'https:' ? 443 : 80}` : url.host;
   switch (code) {
-    case 'ECONNREFUSED': return `dial tcp ${host}: connect: connection refused`;
-    case 'ECONNRESET': return 'read: connection reset by peer';
-    case 'ENOTFOUND': return `dial tcp: lookup ${url.hostname}: no such host`;
-    case 'EHOSTUNREACH': return `dial tcp ${host}: connect: no route to host`;
-    default: return error instanceof Error ? error.message : String(error);
+    case 'ECONNREFUSED':
+      return `dial tcp ${host}: connect: connection refused`;
+    case 'ECONNRESET':
+      return 'read: connection reset by peer';
+    case 'ENOTFOUND':
+      return `dial tcp: lookup ${url.hostname}: no such host`;
+    case 'EHOSTUNREACH':
+      return `dial tcp ${host}: connect: no route to host`;
+    default:
+      return error instanceof Error ? error.message : String(error);
   }
 }
 
 export async function httpProbe(options: {
-  url: string; method: string; header: Record<string, string[]> | null; body: string; timeoutMs: number;
-  outputMaxSize: number; tlsSkipVerify: boolean; onAbort?: (controller: AbortController) => void;
+  url: string;
+  method: string;
+  header: Record<string, string[]> | null;
+  body: string;
+  timeoutMs: number;
+  outputMaxSize: number;
+  tlsSkipVerify: boolean;
+  onAbort?: (controller: AbortController) => void;
 }): Promise<ProbeResult> {
   const url = new URL(options.url);
   const controller = new AbortController();
@@ -512,27 +584,34 @@ export async function httpProbe(options: {
       });
       controller.abort();
     }, options.timeoutMs);
-    const req = request(url, {
-      method: options.method, headers, agent: false, signal: controller.signal,
-      ...(url.protocol === 'https:' ? { rejectUnauthorized: !options.tlsSkipVerify } : {}),
-    }, (res: IncomingMessage) => {
-      // A circular buffer: only the last outputMaxSize bytes of the body are kept.
-      let kept = Buffer.alloc(0);
-      res.on('data', (chunk: Buffer) => {
-        kept = Buffer.concat([kept, chunk]);
-        if (kept.length > options.outputMaxSize) kept = kept.subarray(kept.length - options.outputMaxSize);
-      });
-      res.on('error', () => undefined);
-      res.on('end', () => {
-        const code = res.statusCode ?? 0;
-        const reason = res.statusMessage ?? STATUS_CODES[code] ?? '';
-        const status: CheckStatus = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
-        finish({
-          status,
-          output: `HTTP ${options.method} ${options.url}: ${code} ${reason} Output: ${kept.toString('utf8')}`,
+    const req = request(
+      url,
+      {
+        method: options.method,
+        headers,
+        agent: false,
+        signal: controller.signal,
+        ...(url.protocol === 'https:' ? { rejectUnauthorized: !options.tlsSkipVerify } : {}),
+      },
+      (res: IncomingMessage) => {
+        // A circular buffer: only the last outputMaxSize bytes of the body are kept.
+        let kept = Buffer.alloc(0);
+        res.on('data', (chunk: Buffer) => {
+          kept = Buffer.concat([kept, chunk]);
+          if (kept.length > options.outputMaxSize) kept = kept.subarray(kept.length - options.outputMaxSize);
         });
-      });
-    });
+        res.on('error', () => undefined);
+        res.on('end', () => {
+          const code = res.statusCode ?? 0;
+          const reason = res.statusMessage ?? STATUS_CODES[code] ?? '';
+          const status: CheckStatus = code >= 200 && code <= 299 ? 'passing' : code === 429 ? 'warning' : 'critical';
+          finish({
+            status,
+            output: `HTTP ${options.method} ${options.url}: ${code} ${reason} Output: ${kept.toString('utf8')}`,
+          });
+        });
+      },
+    );
     req.on('error', (error) => {
       finish({ status: 'critical', output: goUrlError(options.method, options.url, goTransportMessage(error, url)) });
     });

@@ -7,8 +7,13 @@ import { sleep } from '../../testkit/processes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from './double.ts';
 
 const registration = {
-  ID: 'st-api-1', Name: 'st-api', Tags: ['v1', 'http'], Address: '10.0.1.11', Port: 8080,
-  Meta: { version: '1.4.2' }, Weights: { Passing: 1, Warning: 1 },
+  ID: 'st-api-1',
+  Name: 'st-api',
+  Tags: ['v1', 'http'],
+  Address: '10.0.1.11',
+  Port: 8080,
+  Meta: { version: '1.4.2' },
+  Weights: { Passing: 1, Warning: 1 },
   Check: { CheckID: 'st-api-1:ttl', Name: 'ttl', TTL: '30s' },
 };
 
@@ -26,7 +31,11 @@ async function kvSet(
 }
 
 async function put(url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return await fetch(url, { method: 'PUT', headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  return await fetch(url, {
+    method: 'PUT',
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
 }
 
 describe('consul double HTTP API', () => {
@@ -46,10 +55,18 @@ describe('consul double HTTP API', () => {
 
   it('when a service is registered through the consul client, then health shows the fixture shape with serfHealth and the critical new check', async () => {
     await client.agent.service.register({
-      id: 'st-api-1', name: 'st-api', tags: ['v1', 'http'], address: '10.0.1.11', port: 8080, meta: { version: '1.4.2' },
+      id: 'st-api-1',
+      name: 'st-api',
+      tags: ['v1', 'http'],
+      address: '10.0.1.11',
+      port: 8080,
+      meta: { version: '1.4.2' },
       check: { checkid: 'st-api-1:ttl', name: 'ttl', ttl: '30s', notes: 'n', timeout: '1s' },
     });
-    const list = await client.health.service('st-api') as unknown as Record<string, Record<string, unknown> | Record<string, unknown>[]>[];
+    const list = (await client.health.service('st-api')) as unknown as Record<
+      string,
+      Record<string, unknown> | Record<string, unknown>[]
+    >[];
     assert.equal(list.length, 1);
     const entry = list[0]!;
     assert.deepEqual(Object.keys(entry), ['Node', 'Service', 'Checks']);
@@ -61,7 +78,13 @@ describe('consul double HTTP API', () => {
     assert.deepEqual(service['Weights'], { Passing: 1, Warning: 1 });
     assert.deepEqual(service['Proxy'], { MeshGateway: {}, Expose: {} });
     const checks = entry['Checks'] as Record<string, unknown>[];
-    assert.deepEqual(checks.map((c) => [c['CheckID'], c['Status'], c['Type']]), [['serfHealth', 'passing', ''], ['st-api-1:ttl', 'critical', 'ttl']]);
+    assert.deepEqual(
+      checks.map((c) => [c['CheckID'], c['Status'], c['Type']]),
+      [
+        ['serfHealth', 'passing', ''],
+        ['st-api-1:ttl', 'critical', 'ttl'],
+      ],
+    );
     assert.equal(checks[0]!['Output'], 'Agent alive and reachable');
   });
 
@@ -82,7 +105,7 @@ describe('consul double HTTP API', () => {
     const res = await pending;
     assert.ok(Number(res.headers.get('x-consul-index')) > index);
     assert.ok(Date.now() - started < 4000);
-    const body = await res.json() as { Checks: { CheckID: string; Status: string; Output: string }[] }[];
+    const body = (await res.json()) as { Checks: { CheckID: string; Status: string; Output: string }[] }[];
     assert.deepEqual(body[0]!.Checks[1], { ...body[0]!.Checks[1], Status: 'passing', Output: 'ok' });
   });
 
@@ -104,31 +127,37 @@ describe('consul double HTTP API', () => {
     const pending = client.health.service({ service: 'st-api', ...{ index: meta.LastIndex, wait: '3s' } });
     await sleep(100);
     await client.agent.check.warn({ id: 'st-api-1:ttl', note: 'slow' });
-    const entries = await pending as { Checks: { Status: string }[] }[];
+    const entries = (await pending) as { Checks: { Status: string }[] }[];
     assert.equal(entries[0]!.Checks[1]!.Status, 'warning');
   });
 
   it('when ?passing is asked, then an instance with a warning or maintenance check is absent', async () => {
-    const passing = await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json() as unknown[];
+    const passing = (await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json()) as unknown[];
     assert.equal(passing.length, 0, 'warning is not passing');
     await put(`${node1.agentAddr}/v1/agent/check/pass/st-api-1:ttl`);
-    assert.equal((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing=1`)).json() as unknown[]).length, 1);
+    assert.equal(((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing=1`)).json()) as unknown[]).length, 1);
     await client.agent.service.maintenance({ id: 'st-api-1', enable: true, reason: 'draining' });
-    const all = await (await fetch(`${consul.httpAddr}/v1/health/service/st-api`)).json() as { Checks: Record<string, unknown>[] }[];
+    const all = (await (await fetch(`${consul.httpAddr}/v1/health/service/st-api`)).json()) as { Checks: Record<string, unknown>[] }[];
     const maintenance = all[0]!.Checks.find((c) => c['CheckID'] === '_service_maintenance:st-api-1');
     assert.deepEqual(
-      { Name: maintenance?.['Name'], Status: maintenance?.['Status'], Type: maintenance?.['Type'], Notes: maintenance?.['Notes'], ServiceID: maintenance?.['ServiceID'] },
+      {
+        Name: maintenance?.['Name'],
+        Status: maintenance?.['Status'],
+        Type: maintenance?.['Type'],
+        Notes: maintenance?.['Notes'],
+        ServiceID: maintenance?.['ServiceID'],
+      },
       { Name: 'Service Maintenance Mode', Status: 'critical', Type: 'maintenance', Notes: 'draining', ServiceID: 'st-api-1' },
     );
-    assert.equal((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json() as unknown[]).length, 0);
+    assert.equal(((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json()) as unknown[]).length, 0);
     await client.agent.service.maintenance({ id: 'st-api-1', enable: false });
-    assert.equal((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json() as unknown[]).length, 1);
+    assert.equal(((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json()) as unknown[]).length, 1);
   });
 
   it('when the node serfHealth fails, then passing drops the instance but the catalog still lists it', async () => {
     consul.setNodeCheck('api-node-1', 'critical');
-    assert.equal((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json() as unknown[]).length, 0);
-    const catalog = await client.catalog.service.nodes('st-api') as Record<string, unknown>[];
+    assert.equal(((await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?passing`)).json()) as unknown[]).length, 0);
+    const catalog = (await client.catalog.service.nodes('st-api')) as Record<string, unknown>[];
     assert.equal(catalog.length, 1);
     assert.equal(catalog[0]!['ServiceID'], 'st-api-1');
     assert.deepEqual(catalog[0]!['ServiceWeights'], { Passing: 1, Warning: 1 });
@@ -137,31 +166,65 @@ describe('consul double HTTP API', () => {
 
   it('when tag and filter are given, then only matching instances come back', async () => {
     const node2 = await consul.addNode('api-node-2', '10.0.1.12');
-    await put(`${node2.agentAddr}/v1/agent/service/register`, { ...registration, ID: 'st-api-2', Tags: ['v2'], Address: '', Check: { TTL: '30s', Status: 'passing' } });
-    const byTag = await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?tag=v2`)).json() as { Node: { Node: string } }[];
-    assert.deepEqual(byTag.map((e) => e.Node.Node), ['api-node-2']);
+    await put(`${node2.agentAddr}/v1/agent/service/register`, {
+      ...registration,
+      ID: 'st-api-2',
+      Tags: ['v2'],
+      Address: '',
+      Check: { TTL: '30s', Status: 'passing' },
+    });
+    const byTag = (await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?tag=v2`)).json()) as { Node: { Node: string } }[];
+    assert.deepEqual(
+      byTag.map((e) => e.Node.Node),
+      ['api-node-2'],
+    );
     const filter = encodeURIComponent('Node.Node == "api-node-1" and "v1" in Service.Tags');
-    const byFilter = await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?filter=${filter}`)).json() as { Node: { Node: string } }[];
-    assert.deepEqual(byFilter.map((e) => e.Node.Node), ['api-node-1']);
+    const byFilter = (await (await fetch(`${consul.httpAddr}/v1/health/service/st-api?filter=${filter}`)).json()) as {
+      Node: { Node: string };
+    }[];
+    assert.deepEqual(
+      byFilter.map((e) => e.Node.Node),
+      ['api-node-1'],
+    );
     const bad = await fetch(`${consul.httpAddr}/v1/health/service/st-api?filter=${encodeURIComponent('Node.Node ===')}`);
     assert.equal(bad.status, 400);
-    const services = await client.catalog.service.list() as Record<string, string[]>;
+    const services = (await client.catalog.service.list()) as Record<string, string[]>;
     assert.deepEqual(services['st-api'], ['v1', 'http', 'v2']);
     assert.deepEqual(services['consul'], []);
-    const nodes = await client.catalog.node.list() as { Node: string }[];
-    assert.deepEqual(nodes.map((n) => n.Node), ['api-node-1', 'api-node-2', 'consul-server-1']);
-    const checks = await (await fetch(`${node2.agentAddr}/v1/agent/checks`)).json() as Record<string, { Status: string }>;
+    const nodes = (await client.catalog.node.list()) as { Node: string }[];
+    assert.deepEqual(
+      nodes.map((n) => n.Node),
+      ['api-node-1', 'api-node-2', 'consul-server-1'],
+    );
+    const checks = (await (await fetch(`${node2.agentAddr}/v1/agent/checks`)).json()) as Record<string, { Status: string }>;
     assert.deepEqual(Object.keys(checks), ['service:st-api-2']);
     assert.equal(checks['service:st-api-2']!.Status, 'passing');
-    const services2 = await (await fetch(`${node2.agentAddr}/v1/agent/services`)).json() as Record<string, { Service: string; Address: string }>;
+    const services2 = (await (await fetch(`${node2.agentAddr}/v1/agent/services`)).json()) as Record<
+      string,
+      { Service: string; Address: string }
+    >;
     assert.deepEqual(Object.keys(services2), ['st-api-2']);
   });
 
   it('when a service is re-registered with replace-existing-checks, then dropped checks go and kept checks keep their state', async () => {
-    await put(`${node1.agentAddr}/v1/agent/service/register`, { ...registration, Checks: [{ CheckID: 'a', TTL: '30s', Status: 'passing' }, { CheckID: 'b', TTL: '30s' }], Check: undefined });
+    await put(`${node1.agentAddr}/v1/agent/service/register`, {
+      ...registration,
+      Checks: [
+        { CheckID: 'a', TTL: '30s', Status: 'passing' },
+        { CheckID: 'b', TTL: '30s' },
+      ],
+      Check: undefined,
+    });
     await put(`${node1.agentAddr}/v1/agent/check/warn/a?note=kept`);
-    await put(`${node1.agentAddr}/v1/agent/service/register?replace-existing-checks`, { ...registration, Tags: ['v1', 'new'], Check: { CheckID: 'a', TTL: '30s' } });
-    const checks = await (await fetch(`${node1.agentAddr}/v1/agent/checks`)).json() as Record<string, { Status: string; Output: string; ServiceTags: string[] }>;
+    await put(`${node1.agentAddr}/v1/agent/service/register?replace-existing-checks`, {
+      ...registration,
+      Tags: ['v1', 'new'],
+      Check: { CheckID: 'a', TTL: '30s' },
+    });
+    const checks = (await (await fetch(`${node1.agentAddr}/v1/agent/checks`)).json()) as Record<
+      string,
+      { Status: string; Output: string; ServiceTags: string[] }
+    >;
     assert.deepEqual(Object.keys(checks).sort(), ['a']);
     assert.equal(checks['a']!.Status, 'warning');
     assert.equal(checks['a']!.Output, 'kept');
@@ -172,7 +235,7 @@ describe('consul double HTTP API', () => {
     const long = 'x'.repeat(5000);
     const res = await put(`${node1.agentAddr}/v1/agent/check/update/a`, { Status: 'passing', Output: long });
     assert.equal(res.status, 200);
-    const checks = await (await fetch(`${node1.agentAddr}/v1/agent/checks`)).json() as Record<string, { Output: string }>;
+    const checks = (await (await fetch(`${node1.agentAddr}/v1/agent/checks`)).json()) as Record<string, { Output: string }>;
     assert.equal(checks['a']!.Output, `${'x'.repeat(4096)} ... (captured 4096 of 5000 bytes)`);
     assert.equal((await put(`${node1.agentAddr}/v1/agent/check/pass/nope`)).status, 404);
   });
@@ -180,10 +243,16 @@ describe('consul double HTTP API', () => {
   it('when a service is deregistered, then it and its checks are gone and deregistering again is a no-op', async () => {
     await client.agent.service.deregister('st-api-1');
     await client.agent.service.deregister('st-api-1');
-    const entries = await client.health.service('st-api') as { Service: { ID: string } }[];
-    assert.deepEqual(entries.map((e) => e.Service.ID), ['st-api-2']);
-    const checks = await (await fetch(`${consul.httpAddr}/v1/health/checks/st-api`)).json() as { CheckID: string }[];
-    assert.deepEqual(checks.map((c) => c.CheckID), ['service:st-api-2']);
+    const entries = (await client.health.service('st-api')) as { Service: { ID: string } }[];
+    assert.deepEqual(
+      entries.map((e) => e.Service.ID),
+      ['st-api-2'],
+    );
+    const checks = (await (await fetch(`${consul.httpAddr}/v1/health/checks/st-api`)).json()) as { CheckID: string }[];
+    assert.deepEqual(
+      checks.map((c) => c.CheckID),
+      ['service:st-api-2'],
+    );
   });
 
   it('when an unknown service is queried, then health and catalog answer an empty list', async () => {
@@ -199,10 +268,13 @@ describe('consul double HTTP API', () => {
     tokenClient.destroy();
     await fetch(`${consul.httpAddr}/v1/catalog/services`);
     const log = consul.callLog();
-    assert.deepEqual(log.map((e) => [e.agent, e.method, e.path, e.token, e.status]), [
-      ['api-node-1', 'GET', '/v1/kv/anything', 'secret-token', 404],
-      ['consul-server-1', 'GET', '/v1/catalog/services', null, 200],
-    ]);
+    assert.deepEqual(
+      log.map((e) => [e.agent, e.method, e.path, e.token, e.status]),
+      [
+        ['api-node-1', 'GET', '/v1/kv/anything', 'secret-token', 404],
+        ['consul-server-1', 'GET', '/v1/catalog/services', null, 200],
+      ],
+    );
   });
 });
 
@@ -224,11 +296,17 @@ describe('consul double KV and sessions', () => {
     assert.equal(await client.kv.get('st-api/dns/status'), undefined);
     assert.equal(await kvSet(client, { key: 'st-api/dns/status', value: 'one', cas: 0 }), true);
     assert.equal(await kvSet(client, { key: 'st-api/dns/status', value: 'two', cas: 0 }), false);
-    const entry = await client.kv.get('st-api/dns/status') as { Value: string; ModifyIndex: number; CreateIndex: number; LockIndex: number; Flags: number };
+    const entry = (await client.kv.get('st-api/dns/status')) as {
+      Value: string;
+      ModifyIndex: number;
+      CreateIndex: number;
+      LockIndex: number;
+      Flags: number;
+    };
     assert.equal(entry.Value, 'one');
     assert.equal(await kvSet(client, { key: 'st-api/dns/status', value: 'three', cas: entry.ModifyIndex - 1 }), false);
     assert.equal(await kvSet(client, { key: 'st-api/dns/status', value: 'three', cas: entry.ModifyIndex, flags: 42 }), true);
-    const raw = await (await fetch(`${consul.httpAddr}/v1/kv/st-api/dns/status`)).json() as Record<string, unknown>[];
+    const raw = (await (await fetch(`${consul.httpAddr}/v1/kv/st-api/dns/status`)).json()) as Record<string, unknown>[];
     assert.deepEqual(Object.keys(raw[0]!), ['LockIndex', 'Key', 'Flags', 'Value', 'CreateIndex', 'ModifyIndex']);
     assert.equal(raw[0]!['Value'], Buffer.from('three').toString('base64'));
     assert.equal(raw[0]!['Flags'], 42);
@@ -239,8 +317,11 @@ describe('consul double KV and sessions', () => {
   it('when listing with recurse and keys, then entries and separator-collapsed keys come back', async () => {
     await kvSet(client, { key: 'st-api/dns/excluded/api-node-2', value: '{"reason":"work"}' });
     await kvSet(client, { key: 'st-api/dns/excluded/api-node-3', value: '{"reason":"new"}' });
-    const entries = await client.kv.get({ key: 'st-api/dns/excluded/', recurse: true }) as { Key: string }[];
-    assert.deepEqual(entries.map((e) => e.Key), ['st-api/dns/excluded/api-node-2', 'st-api/dns/excluded/api-node-3']);
+    const entries = (await client.kv.get({ key: 'st-api/dns/excluded/', recurse: true })) as { Key: string }[];
+    assert.deepEqual(
+      entries.map((e) => e.Key),
+      ['st-api/dns/excluded/api-node-2', 'st-api/dns/excluded/api-node-3'],
+    );
     assert.deepEqual(await client.kv.keys({ key: 'st-api/', separator: '/' }), ['st-api/dns/']);
     assert.deepEqual(await client.kv.keys('st-api/dns/excluded/'), ['st-api/dns/excluded/api-node-2', 'st-api/dns/excluded/api-node-3']);
     assert.equal((await fetch(`${consul.httpAddr}/v1/kv/nothing/?recurse`)).status, 404);
@@ -254,7 +335,10 @@ describe('consul double KV and sessions', () => {
     assert.equal(await client.kv.del('st-api/dns/excluded/api-node-3'), true);
     const res = await pending;
     assert.ok(Number(res.headers.get('x-consul-index')) > index);
-    assert.deepEqual((await res.json() as { Key: string }[]).map((e) => e.Key), ['st-api/dns/excluded/api-node-2']);
+    assert.deepEqual(
+      ((await res.json()) as { Key: string }[]).map((e) => e.Key),
+      ['st-api/dns/excluded/api-node-2'],
+    );
     assert.equal(await client.kv.del({ key: 'st-api/dns/excluded/', recurse: true }), true);
     assert.equal(await client.kv.get({ key: 'st-api/dns/excluded/', recurse: true }), undefined);
   });
@@ -265,20 +349,20 @@ describe('consul double KV and sessions', () => {
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'a', acquire: a.ID }), true);
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'b', acquire: b.ID }), false);
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'a2', acquire: a.ID }), true);
-    const held = await client.kv.get('st-api/dns/lock') as unknown as { Session: string; LockIndex: number; Value: string };
+    const held = (await client.kv.get('st-api/dns/lock')) as unknown as { Session: string; LockIndex: number; Value: string };
     assert.deepEqual([held.Session, held.LockIndex, held.Value], [a.ID, 1, 'a2']);
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'x', release: b.ID }), false);
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'free', release: a.ID }), true);
     assert.equal(await kvSet(client, { key: 'st-api/dns/lock', value: 'b', acquire: b.ID }), true);
-    const info = await client.session.info(b.ID) as { Node: string; NodeChecks: string[]; Behavior: string; TTL: string };
+    const info = (await client.session.info(b.ID)) as { Node: string; NodeChecks: string[]; Behavior: string; TTL: string };
     assert.deepEqual([info.Node, info.NodeChecks, info.Behavior, info.TTL], ['api-node-1', ['serfHealth'], 'release', '10s']);
-    assert.equal((await client.session.list() as unknown[]).length, 2);
+    assert.equal(((await client.session.list()) as unknown[]).length, 2);
     await client.session.destroy(a.ID);
     await client.session.destroy(a.ID);
     assert.deepEqual(await (await fetch(`${consul.httpAddr}/v1/session/info/${a.ID}`)).json(), []);
     assert.equal(await client.session.info(a.ID), undefined);
     await client.session.destroy(b.ID);
-    assert.equal((await client.kv.get('st-api/dns/lock') as { Session?: string }).Session, undefined);
+    assert.equal(((await client.kv.get('st-api/dns/lock')) as { Session?: string }).Session, undefined);
   });
 
   it('when the node check goes critical, then its session is invalidated and lock-delay refuses a new acquire', async () => {
@@ -298,7 +382,7 @@ describe('consul double KV and sessions', () => {
     const quick = await startConsulDouble({ sessionTtlMultiplier: 0.02 });
     try {
       const res = await put(`${quick.httpAddr}/v1/session/create`, { TTL: '10s', Behavior: 'delete', LockDelay: '0s' });
-      const { ID } = await res.json() as { ID: string };
+      const { ID } = (await res.json()) as { ID: string };
       assert.equal(await (await put(`${quick.httpAddr}/v1/kv/held?acquire=${ID}`, 'v')).json(), true);
       assert.equal((await put(`${quick.httpAddr}/v1/session/renew/${ID}`)).status, 200);
       await sleep(350);

@@ -25,9 +25,28 @@ describe('consul double DNS', () => {
     const a = await consul.addNode('redis-a', '10.0.2.21');
     const b = await consul.addNode('redis-b', '10.0.2.22');
     const c = await consul.addNode('redis-c', '10.0.2.23');
-    await register(a.agentAddr, { ID: 'redis', Name: 'redis', Tags: ['master'], Port: 6379, Check: { CheckID: 'role', TTL: '60s', Status: 'passing' } });
-    await register(b.agentAddr, { ID: 'redis', Name: 'redis', Tags: ['replica'], Port: 6379, Address: '10.0.2.122', Check: { CheckID: 'role', TTL: '60s', Status: 'warning' } });
-    await register(c.agentAddr, { ID: 'redis', Name: 'redis', Tags: ['replica'], Port: 6380, Check: { CheckID: 'role', TTL: '60s', Status: 'critical' } });
+    await register(a.agentAddr, {
+      ID: 'redis',
+      Name: 'redis',
+      Tags: ['master'],
+      Port: 6379,
+      Check: { CheckID: 'role', TTL: '60s', Status: 'passing' },
+    });
+    await register(b.agentAddr, {
+      ID: 'redis',
+      Name: 'redis',
+      Tags: ['replica'],
+      Port: 6379,
+      Address: '10.0.2.122',
+      Check: { CheckID: 'role', TTL: '60s', Status: 'warning' },
+    });
+    await register(c.agentAddr, {
+      ID: 'redis',
+      Name: 'redis',
+      Tags: ['replica'],
+      Port: 6380,
+      Check: { CheckID: 'role', TTL: '60s', Status: 'critical' },
+    });
   });
   after(async () => {
     await consul.stop();
@@ -43,10 +62,16 @@ describe('consul double DNS', () => {
     assert.deepEqual(await resolver.resolve4('master.redis.service.consul'), ['10.0.2.21']);
     assert.deepEqual(await resolver.resolve4('replica.redis.service.dc1.consul'), ['10.0.2.122']);
     const srv = await resolver.resolveSrv('_redis._master.service.consul');
-    assert.deepEqual(srv.map((s) => [s.name, s.port]), [['redis-a.node.dc1.consul', 6379]]);
+    assert.deepEqual(
+      srv.map((s) => [s.name, s.port]),
+      [['redis-a.node.dc1.consul', 6379]],
+    );
     const all = await resolver.resolveSrv('redis.service.consul');
     assert.deepEqual(all.map((s) => s.port).sort(), [6379, 6379]);
-    assert.ok(all.some((s) => s.name === '0a00027a.addr.dc1.consul'), 'a service address other than the node address is an addr target');
+    assert.ok(
+      all.some((s) => s.name === '0a00027a.addr.dc1.consul'),
+      'a service address other than the node address is an addr target',
+    );
   });
 
   it('when the master fails its node check or enters maintenance, then it leaves DNS', async () => {
@@ -54,7 +79,9 @@ describe('consul double DNS', () => {
     await assert.rejects(resolver.resolve4('master.redis.service.consul'), { code: 'ENOTFOUND' });
     consul.setNodeCheck('redis-a', 'passing');
     assert.deepEqual(await resolver.resolve4('master.redis.service.consul'), ['10.0.2.21']);
-    const maintenance = await fetch(`${consul.node('redis-a').agentAddr}/v1/agent/service/maintenance/redis?enable=true&reason=failover`, { method: 'PUT' });
+    const maintenance = await fetch(`${consul.node('redis-a').agentAddr}/v1/agent/service/maintenance/redis?enable=true&reason=failover`, {
+      method: 'PUT',
+    });
     assert.equal(maintenance.status, 200);
     await assert.rejects(resolver.resolve4('master.redis.service.consul'), { code: 'ENOTFOUND' });
     await fetch(`${consul.node('redis-a').agentAddr}/v1/agent/service/maintenance/redis?enable=false`, { method: 'PUT' });

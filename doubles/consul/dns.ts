@@ -20,7 +20,10 @@ type Answer = dnsPacket.Answer;
 type Question = dnsPacket.Question;
 
 const SOA: Answer = {
-  type: 'SOA', name: 'consul', ttl: 0, class: 'IN',
+  type: 'SOA',
+  name: 'consul',
+  ttl: 0,
+  class: 'IN',
   data: { mname: 'ns.consul', rname: 'hostmaster.consul', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 0 },
 };
 
@@ -51,7 +54,11 @@ function hexToIp(hex: string): string | null {
 }
 
 function ipToHex(ip: string): string {
-  if (isIP(ip) === 4) return ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
+  if (isIP(ip) === 4)
+    return ip
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0'))
+      .join('');
   const groups = ip.split('::');
   const head = groups[0] === '' || groups[0] === undefined ? [] : groups[0].split(':');
   const tail = groups[1] === undefined || groups[1] === '' ? [] : groups[1].split(':');
@@ -165,7 +172,10 @@ export class ConsulDns {
         const target = this.#srvTarget(service);
         const warning = this.#store.instanceChecks(service).some((c) => c.status === 'warning');
         answers.push({
-          type: 'SRV', name: question.name, ttl: 0, class: 'IN',
+          type: 'SRV',
+          name: question.name,
+          ttl: 0,
+          class: 'IN',
           data: { priority: 1, weight: warning ? service.weights.warning : service.weights.passing, port: service.port, target },
         });
         const address = this.#instanceAddress(service);

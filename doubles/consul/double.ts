@@ -172,16 +172,30 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
     if (nodes.has(name)) throw new Error(`node ${name} already exists`);
     store.upsertNode(name, address, { ...nodeOptions.meta });
     store.putCheck({
-      node: name, checkId: 'serfHealth', name: 'Serf Health Status', status: 'passing', output: SERF_OUTPUT.passing,
-      localStatus: 'passing', localOutput: SERF_OUTPUT.passing, notes: '', serviceId: '', serviceName: '', type: '',
+      node: name,
+      checkId: 'serfHealth',
+      name: 'Serf Health Status',
+      status: 'passing',
+      output: SERF_OUTPUT.passing,
+      localStatus: 'passing',
+      localOutput: SERF_OUTPUT.passing,
+      notes: '',
+      serviceId: '',
+      serviceName: '',
+      type: '',
       definition: emptyDefinition(),
     });
     const agent = new Agent(name, store, agentOptions);
-    const server = createServer(createApiHandler({
-      store, agent, log, leader,
-      defaultWaitMs: options.defaultWaitMs ?? 300_000,
-      maxWaitMs: options.maxWaitMs ?? 600_000,
-    }));
+    const server = createServer(
+      createApiHandler({
+        store,
+        agent,
+        log,
+        leader,
+        defaultWaitMs: options.defaultWaitMs ?? 300_000,
+        maxWaitMs: options.maxWaitMs ?? 600_000,
+      }),
+    );
     let port: number;
     try {
       port = await listen(server, nodeOptions.port ?? 0);

@@ -13,7 +13,10 @@ function tokenize(text: string): Token[] {
   let i = 0;
   while (i < text.length && tokens.length < 1000) {
     const c = text[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     if (c === '"' || c === '`') {
       let j = i + 1;
       let value = '';
@@ -32,7 +35,11 @@ function tokenize(text: string): Token[] {
       i += 2;
       continue;
     }
-    if (c === '(' || c === ')') { tokens.push({ kind: 'op', value: c }); i++; continue; }
+    if (c === '(' || c === ')') {
+      tokens.push({ kind: 'op', value: c });
+      i++;
+      continue;
+    }
     const m = /^[A-Za-z0-9_.\-/:]+/.exec(text.slice(i));
     if (m === null) throw new ConsulError(400, `Failed to create boolean expression evaluator: unexpected "${c}" at ${i}`);
     tokens.push({ kind: 'word', value: m[0] });
@@ -63,12 +70,18 @@ function select(value: unknown, path: string[]): unknown[] {
 
 const flat = (values: unknown[]): unknown[] => values.flatMap((v): unknown[] => (Array.isArray(v) ? (v as unknown[]) : [v]));
 const isEmpty = (v: unknown): boolean =>
-  v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
+  v === undefined ||
+  v === null ||
+  v === '' ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && v !== null && Object.keys(v).length === 0);
 
 export function compileFilter(text: string): Predicate {
   const tokens = tokenize(text);
   let pos = 0;
-  const fail = (why: string): never => { throw new ConsulError(400, `Failed to create boolean expression evaluator: ${why}`); };
+  const fail = (why: string): never => {
+    throw new ConsulError(400, `Failed to create boolean expression evaluator: ${why}`);
+  };
   const peekWord = (w: string): boolean => tokens[pos]?.kind === 'word' && tokens[pos]?.value.toLowerCase() === w;
   const expectString = (): string => {
     const t = tokens[pos++];
@@ -102,9 +115,15 @@ export function compileFilter(text: string): Predicate {
       const path = (sel as { value: string }).value.split('.');
       return (v) => {
         const values = select(v, path);
-        const hit = values.some((x) => Array.isArray(x) ? x.includes(t.value)
-          : typeof x === 'string' ? x.includes(t.value)
-          : x !== null && typeof x === 'object' ? t.value in x : false);
+        const hit = values.some((x) =>
+          Array.isArray(x)
+            ? x.includes(t.value)
+            : typeof x === 'string'
+              ? x.includes(t.value)
+              : x !== null && typeof x === 'object'
+                ? t.value in x
+                : false,
+        );
         return negate ? !hit : hit;
       };
     }
@@ -134,7 +153,8 @@ export function compileFilter(text: string): Predicate {
       const which = tokens[pos]!.value.toLowerCase();
       pos++;
       const expected = expectString();
-      if (which === 'contains') return (v) => select(v, path).some((x) => Array.isArray(x) ? x.includes(expected) : String(x).includes(expected));
+      if (which === 'contains')
+        return (v) => select(v, path).some((x) => (Array.isArray(x) ? x.includes(expected) : String(x).includes(expected)));
       const re = new RegExp(expected);
       return (v) => flat(select(v, path)).some((x) => re.test(String(x)));
     }

@@ -39,16 +39,34 @@ function encodeString(value: string): string {
       continue;
     }
     switch (code) {
-      case 0x22: out += '\\"'; continue;
-      case 0x5c: out += '\\\\'; continue;
-      case 0x0a: out += '\\n'; continue;
-      case 0x0d: out += '\\r'; continue;
-      case 0x09: out += '\\t'; continue;
+      case 0x22:
+        out += '\\"';
+        continue;
+      case 0x5c:
+        out += '\\\\';
+        continue;
+      case 0x0a:
+        out += '\\n';
+        continue;
+      case 0x0d:
+        out += '\\r';
+        continue;
+      case 0x09:
+        out += '\\t';
+        continue;
       // Go ≥1.22 writes these two short forms.
-      case 0x08: out += '\\b'; continue;
-      case 0x0c: out += '\\f'; continue;
+      case 0x08:
+        out += '\\b';
+        continue;
+      case 0x0c:
+        out += '\\f';
+        continue;
       // json.Encoder's default SetEscapeHTML(true), and JSONP-safe line separators.
-      case 0x3c: case 0x3e: case 0x26: case 0x2028: case 0x2029:
+      case 0x3c:
+      case 0x3e:
+      case 0x26:
+      case 0x2028:
+      case 0x2029:
         out += `\\u${code.toString(16).padStart(4, '0')}`;
         continue;
     }
@@ -81,7 +99,9 @@ export function goMarshal(value: GoValue): string {
     const keys = [...value.entries.keys()].sort(compareBytes);
     return `{${keys.map((k) => `${encodeString(k)}:${goMarshal(value.entries.get(k) ?? null)}`).join(',')}}`;
   }
-  return `{${Object.entries(value).map(([k, v]) => `${encodeString(k)}:${goMarshal(v)}`).join(',')}}`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `${encodeString(k)}:${goMarshal(v)}`)
+    .join(',')}}`;
 }
 
 /** `json.NewEncoder(w).Encode(v)`: Marshal plus one newline. */
@@ -92,7 +112,7 @@ export function goEncode(value: GoValue): string {
 // ---------------------------------------------------------------------------
 // Durations
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** Go `time.ParseDuration` (in ms); a bare number is taken as nanoseconds, as Go's JSON decoding of a Duration does. Null when unparseable. */
 export function parseGoDuration(input: unknown): number | null {

@@ -101,8 +101,14 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://consul.invalid');
     const entry: CallLogEntry = {
-      at: started, agent: ctx.agent.node, method: req.method ?? 'GET', path: url.pathname,
-      query: Object.fromEntries(url.searchParams), token: tokenOf(req, url.searchParams), status: 0, durationMs: 0,
+      at: started,
+      agent: ctx.agent.node,
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      token: tokenOf(req, url.searchParams),
+      status: 0,
+      durationMs: 0,
     };
     ctx.log(entry);
     res.on('finish', () => {
@@ -165,10 +171,17 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     });
   }
   if (path === '/v1/agent/members') {
-    return sendJson(res, 200, [...store.nodes.values()].map((n) => ({
-      Name: n.name, Addr: n.address, Port: 8301,
-      Tags: { dc: DATACENTER, role: 'node' }, Status: store.getCheck(n.name, 'serfHealth')?.status === 'critical' ? 4 : 1,
-    })));
+    return sendJson(
+      res,
+      200,
+      [...store.nodes.values()].map((n) => ({
+        Name: n.name,
+        Addr: n.address,
+        Port: 8301,
+        Tags: { dc: DATACENTER, role: 'node' },
+        Status: store.getCheck(n.name, 'serfHealth')?.status === 'critical' ? 4 : 1,
+      })),
+    );
   }
   if (path === '/v1/agent/services') {
     requireMethod(req, 'GET');
@@ -234,7 +247,11 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     agent.deregisterCheck(id);
     return sendText(res, 200, '');
   }
-  for (const [verb, status] of [['pass', 'passing'], ['warn', 'warning'], ['fail', 'critical']] as const) {
+  for (const [verb, status] of [
+    ['pass', 'passing'],
+    ['warn', 'warning'],
+    ['fail', 'critical'],
+  ] as const) {
     if ((id = rest(`/v1/agent/check/${verb}/`)) !== null) {
       requireMethod(req, 'PUT');
       agent.updateTtl(id, status, query.get('note') ?? '');
@@ -265,7 +282,8 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     const predicate = filterOf();
     return blocking(['nodes', 'services', 'checks'], () => ({
       index: store.tableIndex('nodes', 'services', 'checks'),
-      value: store.healthServiceEntries(name)
+      value: store
+        .healthServiceEntries(name)
         .filter((e) => tags.every((t) => e.service.tags.includes(t)))
         .filter((e) => !passing || e.checks.every((c) => c.status === 'passing'))
         .map((e) => ({
@@ -281,7 +299,8 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     const predicate = filterOf();
     return blocking(['checks'], () => ({
       index: store.tableIndex('checks'),
-      value: store.serviceInstances(name)
+      value: store
+        .serviceInstances(name)
         .flatMap((s) => store.instanceChecks(s).filter((c) => c.serviceId === s.id))
         .map((c) => store.renderCheck(c))
         .filter((c) => predicate === null || predicate(c)),
@@ -291,8 +310,10 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     const node = id;
     return blocking(['checks'], () => ({
       index: store.tableIndex('checks'),
-      value: [...store.checks.values()].filter((c) => c.node === node)
-        .sort((a, b) => (a.checkId < b.checkId ? -1 : 1)).map((c) => store.renderCheck(c)),
+      value: [...store.checks.values()]
+        .filter((c) => c.node === node)
+        .sort((a, b) => (a.checkId < b.checkId ? -1 : 1))
+        .map((c) => store.renderCheck(c)),
     }));
   }
   if ((id = rest('/v1/health/state/')) !== null) {
@@ -320,7 +341,8 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     const predicate = filterOf();
     return blocking(['nodes'], () => ({
       index: store.tableIndex('nodes'),
-      value: [...store.nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+      value: [...store.nodes.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
         .map((n) => store.renderNode(n))
         .filter((n) => predicate === null || predicate(n)),
     }));
@@ -331,7 +353,8 @@ async function route(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     const predicate = filterOf();
     return blocking(['nodes', 'services'], () => ({
       index: store.tableIndex('nodes', 'services'),
-      value: store.serviceInstances(name)
+      value: store
+        .serviceInstances(name)
         .filter((s) => tags.every((t) => s.tags.includes(t)))
         .map((s) => store.renderCatalogService(s))
         .filter((s) => predicate === null || predicate(s)),
@@ -439,7 +462,12 @@ function createSession(ctx: ApiContext, body: unknown): string {
   return ctx.store.createSession({
     name: typeof name === 'string' ? name : '',
     node: typeof nodeRaw === 'string' && nodeRaw !== '' ? nodeRaw : ctx.agent.node,
-    lockDelayMs, behavior, ttl, ttlMs, nodeChecks, serviceChecks,
+    lockDelayMs,
+    behavior,
+    ttl,
+    ttlMs,
+    nodeChecks,
+    serviceChecks,
   }).id;
 }
 
@@ -474,14 +502,21 @@ async function kv(
     if (query.has('recurse')) {
       const found = await holdKv(ctx, query, signal, () => ({ index: store.kvIndexForPrefix(key), value: store.kvList(key) }));
       if (found.value.length === 0) return sendText(res, 404, '', queryMeta(found.index));
-      return sendJson(res, 200, found.value.map((e) => store.renderKv(e)), queryMeta(found.index));
+      return sendJson(
+        res,
+        200,
+        found.value.map((e) => store.renderKv(e)),
+        queryMeta(found.index),
+      );
     }
     const found = await holdKv(ctx, query, signal, () => ({ index: store.kvIndexForKey(key), value: store.kv.get(key) }));
     if (found.value === undefined) return sendText(res, 404, '', queryMeta(found.index));
     if (query.has('raw')) {
       res.writeHead(200, {
-        'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff',
-        'Content-Length': found.value.value.length, ...queryMeta(found.index),
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Length': found.value.value.length,
+        ...queryMeta(found.index),
       });
       res.end(found.value.value);
       return;

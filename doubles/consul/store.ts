@@ -110,8 +110,17 @@ export class ConsulError extends Error {
 
 export function emptyDefinition(): CheckDefinition {
   return {
-    intervalMs: 0, timeoutMs: 0, deregisterCriticalServiceAfterMs: 0, http: '', header: null, method: '',
-    body: '', tlsServerName: '', tlsSkipVerify: false, tcp: '', ttlMs: 0,
+    intervalMs: 0,
+    timeoutMs: 0,
+    deregisterCriticalServiceAfterMs: 0,
+    http: '',
+    header: null,
+    method: '',
+    body: '',
+    tlsServerName: '',
+    tlsSkipVerify: false,
+    tcp: '',
+    ttlMs: 0,
   };
 }
 
@@ -229,7 +238,12 @@ export class ConsulStore {
       return existing;
     }
     const node: NodeRecord = {
-      id: randomUUID(), name, address, meta: { 'consul-network-segment': '', ...meta }, createIndex: index, modifyIndex: index,
+      id: randomUUID(),
+      name,
+      address,
+      meta: { 'consul-network-segment': '', ...meta },
+      createIndex: index,
+      modifyIndex: index,
     };
     this.nodes.set(name, node);
     return node;
@@ -320,9 +334,14 @@ export class ConsulStore {
 
   renderNode(node: NodeRecord): Record<string, unknown> {
     return {
-      ID: node.id, Node: node.name, Address: node.address, Datacenter: DATACENTER,
-      TaggedAddresses: nodeTaggedAddresses(node.address), Meta: { ...node.meta },
-      CreateIndex: node.createIndex, ModifyIndex: node.modifyIndex,
+      ID: node.id,
+      Node: node.name,
+      Address: node.address,
+      Datacenter: DATACENTER,
+      TaggedAddresses: nodeTaggedAddresses(node.address),
+      Meta: { ...node.meta },
+      CreateIndex: node.createIndex,
+      ModifyIndex: node.modifyIndex,
     };
   }
 
@@ -330,8 +349,12 @@ export class ConsulStore {
     const out: Record<string, unknown> = {};
     if (service.kind !== '') out['Kind'] = service.kind;
     Object.assign(out, {
-      ID: service.id, Service: service.name, Tags: [...service.tags], Meta: { ...service.meta },
-      Port: service.port, Address: service.address,
+      ID: service.id,
+      Service: service.name,
+      Tags: [...service.tags],
+      Meta: { ...service.meta },
+      Port: service.port,
+      Address: service.address,
     });
     if (Object.keys(service.taggedAddresses).length > 0) {
       out['TaggedAddresses'] = Object.fromEntries(
@@ -341,7 +364,8 @@ export class ConsulStore {
     Object.assign(out, {
       Weights: { Passing: service.weights.passing, Warning: service.weights.warning },
       EnableTagOverride: service.enableTagOverride,
-      CreateIndex: service.createIndex, ModifyIndex: service.modifyIndex,
+      CreateIndex: service.createIndex,
+      ModifyIndex: service.modifyIndex,
       Proxy: { MeshGateway: {}, Expose: {} },
       Connect: {},
     });
@@ -367,18 +391,22 @@ export class ConsulStore {
       definition['DeregisterCriticalServiceAfter'] = formatGoDuration(d.deregisterCriticalServiceAfterMs);
     }
     return {
-      Node: check.node, CheckID: check.checkId, Name: check.name,
+      Node: check.node,
+      CheckID: check.checkId,
+      Name: check.name,
       Status: local ? check.localStatus : check.status,
       Notes: check.notes,
       Output: local ? check.localOutput : check.output,
-      ServiceID: check.serviceId, ServiceName: check.serviceName,
+      ServiceID: check.serviceId,
+      ServiceName: check.serviceName,
       ServiceTags: service === undefined ? [] : [...service.tags],
       Type: check.type,
       Interval: d.intervalMs > 0 ? formatGoDuration(d.intervalMs) : '',
       Timeout: d.timeoutMs > 0 ? formatGoDuration(d.timeoutMs) : '',
       ExposedPort: 0,
       Definition: definition,
-      CreateIndex: check.createIndex, ModifyIndex: check.modifyIndex,
+      CreateIndex: check.createIndex,
+      ModifyIndex: check.modifyIndex,
     };
   }
 
@@ -408,21 +436,35 @@ export class ConsulStore {
   renderCatalogService(service: ServiceRecord): Record<string, unknown> {
     const node = this.nodes.get(service.node)!;
     return {
-      ID: node.id, Node: node.name, Address: node.address, Datacenter: DATACENTER,
-      TaggedAddresses: nodeTaggedAddresses(node.address), NodeMeta: { ...node.meta },
-      ServiceKind: service.kind, ServiceID: service.id, ServiceName: service.name, ServiceTags: [...service.tags],
+      ID: node.id,
+      Node: node.name,
+      Address: node.address,
+      Datacenter: DATACENTER,
+      TaggedAddresses: nodeTaggedAddresses(node.address),
+      NodeMeta: { ...node.meta },
+      ServiceKind: service.kind,
+      ServiceID: service.id,
+      ServiceName: service.name,
+      ServiceTags: [...service.tags],
       ServiceAddress: service.address,
       ServiceTaggedAddresses: Object.fromEntries(
         Object.entries(service.taggedAddresses).map(([k, a]) => [k, { address: a.address, port: a.port }]),
       ),
       ServiceWeights: { Passing: service.weights.passing, Warning: service.weights.warning },
-      ServiceMeta: { ...service.meta }, ServicePort: service.port, ServiceEnableTagOverride: service.enableTagOverride,
+      ServiceMeta: { ...service.meta },
+      ServicePort: service.port,
+      ServiceEnableTagOverride: service.enableTagOverride,
       ServiceProxy: {
-        DestinationServiceName: '', DestinationServiceID: '', LocalServiceAddress: '', LocalServicePort: 0,
-        Config: null, Upstreams: null,
+        DestinationServiceName: '',
+        DestinationServiceID: '',
+        LocalServiceAddress: '',
+        LocalServicePort: 0,
+        Config: null,
+        Upstreams: null,
       },
       ServiceConnect: { Native: false, Proxy: null },
-      CreateIndex: service.createIndex, ModifyIndex: service.modifyIndex,
+      CreateIndex: service.createIndex,
+      ModifyIndex: service.modifyIndex,
     };
   }
 
@@ -447,19 +489,18 @@ export class ConsulStore {
 
   renderKv(entry: KvEntry): Record<string, unknown> {
     const out: Record<string, unknown> = {
-      LockIndex: entry.lockIndex, Key: entry.key, Flags: entry.flags,
+      LockIndex: entry.lockIndex,
+      Key: entry.key,
+      Flags: entry.flags,
       Value: entry.value.length === 0 ? null : entry.value.toString('base64'),
-      CreateIndex: entry.createIndex, ModifyIndex: entry.modifyIndex,
+      CreateIndex: entry.createIndex,
+      ModifyIndex: entry.modifyIndex,
     };
     if (entry.session !== '') out['Session'] = entry.session;
     return out;
   }
 
-  kvPut(
-    key: string,
-    value: Buffer,
-    options: { flags?: number; cas?: number; acquire?: string; release?: string },
-  ): boolean {
+  kvPut(key: string, value: Buffer, options: { flags?: number; cas?: number; acquire?: string; release?: string }): boolean {
     const existing = this.kv.get(key);
     if (options.cas !== undefined) {
       if (options.cas === 0 && existing !== undefined) return false;
@@ -485,8 +526,13 @@ export class ConsulStore {
     }
     const index = this.#bump('kvs');
     this.kv.set(key, {
-      key, value, flags: options.flags ?? existing?.flags ?? 0, session, lockIndex,
-      createIndex: existing?.createIndex ?? index, modifyIndex: index,
+      key,
+      value,
+      flags: options.flags ?? existing?.flags ?? 0,
+      session,
+      lockIndex,
+      createIndex: existing?.createIndex ?? index,
+      modifyIndex: index,
     });
     this.#tombstones.delete(key);
     return true;
@@ -522,8 +568,14 @@ export class ConsulStore {
   }
 
   createSession(spec: {
-    name: string; node: string; lockDelayMs: number; behavior: 'release' | 'delete'; ttl: string; ttlMs: number;
-    nodeChecks: string[]; serviceChecks: { ID: string; Namespace: string }[] | null;
+    name: string;
+    node: string;
+    lockDelayMs: number;
+    behavior: 'release' | 'delete';
+    ttl: string;
+    ttlMs: number;
+    nodeChecks: string[];
+    serviceChecks: { ID: string; Namespace: string }[] | null;
   }): SessionRecord {
     if (!this.nodes.has(spec.node)) throw new ConsulError(500, `Missing node registration`);
     for (const checkId of [...spec.nodeChecks, ...(spec.serviceChecks ?? []).map((c) => c.ID)]) {
@@ -555,10 +607,16 @@ export class ConsulStore {
 
   renderSession(session: SessionRecord): Record<string, unknown> {
     return {
-      ID: session.id, Name: session.name, Node: session.node, LockDelay: Math.round(session.lockDelayMs * 1e6),
-      Behavior: session.behavior, TTL: session.ttl, NodeChecks: [...session.nodeChecks],
+      ID: session.id,
+      Name: session.name,
+      Node: session.node,
+      LockDelay: Math.round(session.lockDelayMs * 1e6),
+      Behavior: session.behavior,
+      TTL: session.ttl,
+      NodeChecks: [...session.nodeChecks],
       ServiceChecks: session.serviceChecks === null ? null : session.serviceChecks.map((c) => ({ ...c })),
-      CreateIndex: session.createIndex, ModifyIndex: session.modifyIndex,
+      CreateIndex: session.createIndex,
+      ModifyIndex: session.modifyIndex,
     };
   }
 

@@ -24,7 +24,13 @@ appendFileSync(dir + '/calls.log', JSON.stringify({ event: 'end', index: process
 process.exit(control.exitCode ?? 0);
 `;
 
-interface Call { event: 'start' | 'end'; index: string; at: number; stdin?: string; extra?: string | null }
+interface Call {
+  event: 'start' | 'end';
+  index: string;
+  at: number;
+  stdin?: string;
+  extra?: string | null;
+}
 
 describe('consul double watch runner', () => {
   let consul: ConsulDouble;
@@ -36,7 +42,11 @@ describe('consul double watch runner', () => {
   const calls = (): Call[] => {
     const file = join(dir, 'calls.log');
     if (!existsSync(file)) return [];
-    return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Call);
+    return readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Call);
   };
   const starts = (): Call[] => calls().filter((c) => c.event === 'start');
   const control = (value: { exitCode?: number; sleepMs?: number }): void => writeFileSync(join(dir, 'control.json'), JSON.stringify(value));
@@ -45,7 +55,13 @@ describe('consul double watch runner', () => {
     assert.equal(res.status, 200);
   };
   const startWatch = (extra: Partial<Parameters<ConsulDouble['watch']>[0]> = {}): WatchHandle => {
-    const watch = consul.watch({ node: 'api-node-1', type: 'service', service: 'st-api', args: [process.execPath, handler, dir], ...extra });
+    const watch = consul.watch({
+      node: 'api-node-1',
+      type: 'service',
+      service: 'st-api',
+      args: [process.execPath, handler, dir],
+      ...extra,
+    });
     watches.push(watch);
     return watch;
   };
@@ -55,7 +71,14 @@ describe('consul double watch runner', () => {
     node = await consul.addNode('api-node-1', '10.0.1.11');
     const res = await fetch(`${node.agentAddr}/v1/agent/service/register`, {
       method: 'PUT',
-      body: JSON.stringify({ ID: 'st-api-1', Name: 'st-api', Address: '10.0.1.11', Port: 8080, Tags: ['v1'], Check: { CheckID: 'ttl', TTL: '60s', Status: 'passing' } }),
+      body: JSON.stringify({
+        ID: 'st-api-1',
+        Name: 'st-api',
+        Address: '10.0.1.11',
+        Port: 8080,
+        Tags: ['v1'],
+        Check: { CheckID: 'ttl', TTL: '60s', Status: 'passing' },
+      }),
     });
     assert.equal(res.status, 200);
   });
@@ -82,8 +105,14 @@ describe('consul double watch runner', () => {
     assert.equal(call.index, String(invocation.index));
     assert.equal(call.stdin, invocation.stdin);
     assert.ok(call.stdin.endsWith(']\n') && !call.stdin.slice(0, -1).includes('\n'), 'compact, one trailing newline');
-    const parsed = JSON.parse(call.stdin) as { Checks: { Definition: Record<string, unknown>; CheckID: string }[]; Service: Record<string, unknown> }[];
-    assert.deepEqual(parsed[0]!.Checks.map((c) => c.CheckID), ['serfHealth', 'ttl']);
+    const parsed = JSON.parse(call.stdin) as {
+      Checks: { Definition: Record<string, unknown>; CheckID: string }[];
+      Service: Record<string, unknown>;
+    }[];
+    assert.deepEqual(
+      parsed[0]!.Checks.map((c) => c.CheckID),
+      ['serfHealth', 'ttl'],
+    );
     assert.equal(parsed[0]!.Checks[0]!.Definition['Interval'], '0s');
     assert.deepEqual(parsed[0]!.Service['Proxy'], { MeshGateway: {}, Expose: {} });
     assert.equal(invocation.exitCode, 0);

@@ -159,7 +159,14 @@ class Plan {
         const backoff = Math.min(5000 * failures * failures, MAX_BACKOFF_MS) * this.#options.errorBackoffScale;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, backoff);
-          this.#abort.signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+          this.#abort.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
         });
         continue;
       }
@@ -178,8 +185,19 @@ class Plan {
     const [command, ...args] = this.#spec.args;
     const stdin = goEncode(result);
     const invocation: Invocation = {
-      watch: this.label, node: this.#options.node, index, stdin, startedAt: Date.now(), finishedAt: null,
-      durationMs: null, exitCode: null, signal: null, spawnError: null, output: '', stdout: '', stderr: '',
+      watch: this.label,
+      node: this.#options.node,
+      index,
+      stdin,
+      startedAt: Date.now(),
+      finishedAt: null,
+      durationMs: null,
+      exitCode: null,
+      signal: null,
+      spawnError: null,
+      output: '',
+      stdout: '',
+      stderr: '',
     };
     this.#options.record(invocation);
     if (command === undefined) {
@@ -215,8 +233,14 @@ class Plan {
         invocation.stderr = err.toString();
         resolve();
       };
-      child.stdout?.on('data', (chunk: Buffer) => { combined.write(chunk); out.write(chunk); });
-      child.stderr?.on('data', (chunk: Buffer) => { combined.write(chunk); err.write(chunk); });
+      child.stdout?.on('data', (chunk: Buffer) => {
+        combined.write(chunk);
+        out.write(chunk);
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        combined.write(chunk);
+        err.write(chunk);
+      });
       // A handler that never reads stdin must not fail the run (EPIPE).
       child.stdin?.on('error', () => undefined);
       child.stdin?.end(stdin);
@@ -266,9 +290,6 @@ export class WatchHandle {
     const plans = [...this.#retired, ...(this.#plan === null ? [] : [this.#plan])];
     this.#plan = null;
     for (const plan of plans) plan.kill();
-    await Promise.race([
-      Promise.allSettled(plans.map((p) => p.done)),
-      new Promise((resolve) => setTimeout(resolve, 5000).unref()),
-    ]);
+    await Promise.race([Promise.allSettled(plans.map((p) => p.done)), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
   }
 }

@@ -88,10 +88,14 @@ export function checkSetIdentifierLength(setIdentifier: string): void {
   // XML Schema counts characters (code points), not UTF-16 units or bytes.
   const length = [...setIdentifier].length;
   if (length > max) {
-    throw invalidInput(`Invalid XML ; cvc-maxLength-valid: Value '${setIdentifier}' with length = '${length}' is not facet-valid with respect to maxLength '${max}' for type '${type}'.`);
+    throw invalidInput(
+      `Invalid XML ; cvc-maxLength-valid: Value '${setIdentifier}' with length = '${length}' is not facet-valid with respect to maxLength '${max}' for type '${type}'.`,
+    );
   }
   if (length < min) {
-    throw invalidInput(`Invalid XML ; cvc-minLength-valid: Value '${setIdentifier}' with length = '${length}' is not facet-valid with respect to minLength '${min}' for type '${type}'.`);
+    throw invalidInput(
+      `Invalid XML ; cvc-minLength-valid: Value '${setIdentifier}' with length = '${length}' is not facet-valid with respect to minLength '${min}' for type '${type}'.`,
+    );
   }
 }
 
@@ -183,10 +187,14 @@ export function checkChangeShape(change: Change, rawName: string): void {
   const hasAllRecords = set.TTL !== undefined && set.ResourceRecords !== undefined;
   // VERIFIED wording (terraform/ansible reports).
   if (!hasAlias && !hasAllRecords) {
-    throw invalidInput(`Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with ${label}`);
+    throw invalidInput(
+      `Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with ${label}`,
+    );
   }
   if (hasAlias && hasRecords) {
-    throw invalidInput(`Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found more than one in Change with ${label}`);
+    throw invalidInput(
+      `Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found more than one in Change with ${label}`,
+    );
   }
   if (set.ResourceRecords?.length === 0) {
     throw invalidInput(`Invalid request: ResourceRecords must contain at least one ResourceRecord in Change with ${label}`);
@@ -201,14 +209,18 @@ export function checkChangeShape(change: Change, rawName: string): void {
   // even for MultiValueAnswer=false (aws/aws-sdk-go#3562).
   const policies = ROUTING_POLICIES.filter((p) => set[p] !== undefined);
   if (policies.length > 1) {
-    throw invalidInput(`Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found more than one in Change with ${label}`);
+    throw invalidInput(
+      `Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found more than one in Change with ${label}`,
+    );
   }
   if (policies.length === 1 && set.SetIdentifier === undefined) {
     // VERIFIED wording (aws/aws-sdk-go#3562, ansible community.aws#615).
     throw invalidInput(`Invalid request: Missing field 'SetIdentifier' in Change with ${label}`);
   }
   if (policies.length === 0 && set.SetIdentifier !== undefined) {
-    throw invalidInput(`Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found none in Change with ${label}`);
+    throw invalidInput(
+      `Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found none in Change with ${label}`,
+    );
   }
   if (set.MultiValueAnswer !== undefined && hasAlias) {
     // The MultiValueAnswer reference says alias records cannot be multivalue.
@@ -247,9 +259,13 @@ function valueProblems(set: RecordSet): string[] {
     // matches it in AWS's message, zinc/serializers/record.py); the rest of its text by analogy with A.
     // 0.0.0.0, 127.0.0.1 and 255.255.255.255 are valid A values: Route53 publishes them.
     if (set.Type === 'A' && !isIPv4(Value)) {
-      problems.push(`Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address) encountered with '${Value}''`);
+      problems.push(
+        `Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address) encountered with '${Value}''`,
+      );
     } else if (set.Type === 'AAAA' && !isAaaaValue(Value)) {
-      problems.push(`Invalid Resource Record: 'FATAL problem: AAAARRDATAIllegalIPv6Address (Value is not a valid IPv6 address) encountered with '${Value}''`);
+      problems.push(
+        `Invalid Resource Record: 'FATAL problem: AAAARRDATAIllegalIPv6Address (Value is not a valid IPv6 address) encountered with '${Value}''`,
+      );
     }
   }
   return problems;
@@ -263,7 +279,9 @@ function policyOf(set: RecordSet): string {
 export function sameRecordSet(a: RecordSet, b: RecordSet): boolean {
   const values = (s: RecordSet): string => JSON.stringify((s.ResourceRecords ?? []).map((r) => r.Value).sort());
   const alias = (s: RecordSet): string =>
-    s.AliasTarget === undefined ? '' : JSON.stringify([s.AliasTarget.HostedZoneId, normaliseName(s.AliasTarget.DNSName), s.AliasTarget.EvaluateTargetHealth]);
+    s.AliasTarget === undefined
+      ? ''
+      : JSON.stringify([s.AliasTarget.HostedZoneId, normaliseName(s.AliasTarget.DNSName), s.AliasTarget.EvaluateTargetHealth]);
   return (
     a.Name === b.Name &&
     a.Type === b.Type &&
@@ -330,16 +348,22 @@ export function applyChangeBatch(zone: Zone, changes: readonly Change[]): Map<st
     }
     const others = [...working.values()].filter((s) => s.Name === set.Name && keyOf(s) !== key);
     if (set.Type === 'CNAME' && others.some((s) => s.Type !== 'CNAME')) {
-      messages.push(`RRSet of type CNAME with DNS name ${set.Name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`);
+      messages.push(
+        `RRSet of type CNAME with DNS name ${set.Name} is not permitted as it conflicts with other records with the same DNS name in zone ${zone.name}`,
+      );
       continue;
     }
     if (set.Type !== 'CNAME' && others.some((s) => s.Type === 'CNAME')) {
-      messages.push(`RRSet of type ${set.Type} with DNS name ${set.Name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`);
+      messages.push(
+        `RRSet of type ${set.Type} with DNS name ${set.Name} is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone ${zone.name}`,
+      );
       continue;
     }
     const sameType = others.filter((s) => s.Type === set.Type);
     if (sameType.some((s) => policyOf(s) !== policyOf(set) || policyOf(s) === 'simple')) {
-      messages.push(`RRSet with DNS name ${set.Name}, type ${set.Type}${set.SetIdentifier === undefined ? '' : `, SetIdentifier ${set.SetIdentifier}`} cannot be created as other RRSets exist with the same name and type.`);
+      messages.push(
+        `RRSet with DNS name ${set.Name}, type ${set.Type}${set.SetIdentifier === undefined ? '' : `, SetIdentifier ${set.SetIdentifier}`} cannot be created as other RRSets exist with the same name and type.`,
+      );
       continue;
     }
     working.set(key, structuredClone(set));

@@ -51,9 +51,18 @@ describe('Route53 double', () => {
   describe('hosted zones', () => {
     it('when a zone is created, then it holds exactly its SOA and NS sets at the apex', async () => {
       const sets = await list();
-      assert.deepEqual(sets.map((s) => [s.Name, s.Type]), [['play.example.com.', 'NS'], ['play.example.com.', 'SOA']]);
+      assert.deepEqual(
+        sets.map((s) => [s.Name, s.Type]),
+        [
+          ['play.example.com.', 'NS'],
+          ['play.example.com.', 'SOA'],
+        ],
+      );
       assert.equal(sets[0]?.ResourceRecords?.length, 4);
-      assert.match(sets[1]?.ResourceRecords?.[0]?.Value ?? '', /^ns-\d+\.awsdns-\d+\.com\. awsdns-hostmaster\.amazon\.com\. 1 7200 900 1209600 86400$/);
+      assert.match(
+        sets[1]?.ResourceRecords?.[0]?.Value ?? '',
+        /^ns-\d+\.awsdns-\d+\.com\. awsdns-hostmaster\.amazon\.com\. 1 7200 900 1209600 86400$/,
+      );
     });
 
     it('when GetHostedZone and ListHostedZonesByName are called, then they describe the zone as AWS does', async () => {
@@ -64,7 +73,10 @@ describe('Route53 double', () => {
       assert.equal(got.DelegationSet?.NameServers?.length, 4);
       double.createZone('other.example.org');
       const byName = await client.send(new ListHostedZonesByNameCommand({ DNSName: 'play.example.com' }));
-      assert.deepEqual(byName.HostedZones?.map((z) => z.Name), ['play.example.com.', 'other.example.org.']);
+      assert.deepEqual(
+        byName.HostedZones?.map((z) => z.Name),
+        ['play.example.com.', 'other.example.org.'],
+      );
       assert.equal(byName.IsTruncated, false);
     });
 
@@ -92,12 +104,19 @@ describe('Route53 double', () => {
 
   describe('names and keys', () => {
     it('when names arrive in mixed case without a trailing dot, then they are stored lowercase and absolute', async () => {
-      await changeBatch([change('CREATE', { Name: 'WWW.Play.Example.COM', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '192.0.2.1' }] })]);
+      await changeBatch([
+        change('CREATE', { Name: 'WWW.Play.Example.COM', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '192.0.2.1' }] }),
+      ]);
       assert.ok(await find('www.play.example.com.', 'A'));
     });
 
     it('when a wildcard is created, then it is listed as \\052 and can be deleted by either spelling', async () => {
-      const wildcard: ResourceRecordSet = { Name: '*.edge.play.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '192.0.2.2' }] };
+      const wildcard: ResourceRecordSet = {
+        Name: '*.edge.play.example.com',
+        Type: 'A',
+        TTL: 60,
+        ResourceRecords: [{ Value: '192.0.2.2' }],
+      };
       await changeBatch([change('CREATE', wildcard)]);
       assert.ok(await find('\\052.edge.play.example.com.', 'A'));
       await changeBatch([change('DELETE', { ...wildcard, Name: '\\052.edge.play.example.com.' })]);
@@ -105,12 +124,18 @@ describe('Route53 double', () => {
     });
 
     it('when two multivalue sets share name and type, then their SetIdentifiers keep them apart', async () => {
-      await changeBatch([change('CREATE', multiValueA(NAME, 'node-1', '10.0.0.1')), change('CREATE', multiValueA(NAME, 'node-2', '10.0.0.2'))]);
-      const sets = (await list()).filter((s) => s.Name === NAME);
-      assert.deepEqual(sets.map((s) => [s.SetIdentifier, s.MultiValueAnswer, s.ResourceRecords?.[0]?.Value]), [
-        ['node-1', true, '10.0.0.1'],
-        ['node-2', true, '10.0.0.2'],
+      await changeBatch([
+        change('CREATE', multiValueA(NAME, 'node-1', '10.0.0.1')),
+        change('CREATE', multiValueA(NAME, 'node-2', '10.0.0.2')),
       ]);
+      const sets = (await list()).filter((s) => s.Name === NAME);
+      assert.deepEqual(
+        sets.map((s) => [s.SetIdentifier, s.MultiValueAnswer, s.ResourceRecords?.[0]?.Value]),
+        [
+          ['node-1', true, '10.0.0.1'],
+          ['node-2', true, '10.0.0.2'],
+        ],
+      );
     });
   });
 
@@ -141,7 +166,11 @@ describe('Route53 double', () => {
     it('when DELETE differs from the current set in TTL, value or MultiValueAnswer, then InvalidChangeBatch says the values do not match', async () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1', 60))]);
       const mismatch = `[Tried to delete resource record set [name='${NAME}', type='A', set-identifier='a'] but the values provided do not match the current values]`;
-      for (const stale of [multiValueA(NAME, 'a', '10.0.0.1', 300), multiValueA(NAME, 'a', '10.0.0.2', 60), { ...multiValueA(NAME, 'a', '10.0.0.1'), MultiValueAnswer: false }]) {
+      for (const stale of [
+        multiValueA(NAME, 'a', '10.0.0.1', 300),
+        multiValueA(NAME, 'a', '10.0.0.2', 60),
+        { ...multiValueA(NAME, 'a', '10.0.0.1'), MultiValueAnswer: false },
+      ]) {
         await rejectsWithAws(changeBatch([change('DELETE', stale)]), { name: 'InvalidChangeBatch', status: 400, message: mismatch });
       }
       await changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1', 60))]);
@@ -191,33 +220,48 @@ describe('Route53 double', () => {
     it('when the same set is changed twice in one batch, then InvalidChangeBatch rejects it, except DELETE then CREATE', async () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
       const twice = `[The request contains an invalid set of changes for a resource record set 'A ${NAME}']`;
-      await rejectsWithAws(changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1')), change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]), {
-        name: 'InvalidChangeBatch',
-        status: 400,
-        message: twice,
-      });
-      await rejectsWithAws(changeBatch([change('UPSERT', multiValueA(NAME, 'a', '10.0.0.2')), change('UPSERT', multiValueA(NAME, 'a', '10.0.0.3'))]), {
-        name: 'InvalidChangeBatch',
-        status: 400,
-        message: twice,
-      });
+      await rejectsWithAws(
+        changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1')), change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]),
+        {
+          name: 'InvalidChangeBatch',
+          status: 400,
+          message: twice,
+        },
+      );
+      await rejectsWithAws(
+        changeBatch([change('UPSERT', multiValueA(NAME, 'a', '10.0.0.2')), change('UPSERT', multiValueA(NAME, 'a', '10.0.0.3'))]),
+        {
+          name: 'InvalidChangeBatch',
+          status: 400,
+          message: twice,
+        },
+      );
       await changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1')), change('CREATE', multiValueA(NAME, 'a', '10.0.0.4'))]);
       assert.equal((await find(NAME, 'A', 'a'))?.ResourceRecords?.[0]?.Value, '10.0.0.4');
     });
 
     it('when a CNAME would sit beside another type at one name, then InvalidChangeBatch rejects it in either order', async () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
-      await rejectsWithAws(changeBatch([change('CREATE', { Name: NAME, Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'elsewhere.example.com' }] })]), {
-        name: 'InvalidChangeBatch',
-        status: 400,
-        message: `[RRSet of type CNAME with DNS name ${NAME} is not permitted as it conflicts with other records with the same DNS name in zone play.example.com.]`,
-      });
-      await changeBatch([change('CREATE', { Name: 'c.play.example.com', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'elsewhere.example.com' }] })]);
-      await rejectsWithAws(changeBatch([change('CREATE', { Name: 'c.play.example.com', Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: '"x"' }] })]), {
-        name: 'InvalidChangeBatch',
-        status: 400,
-        message: '[RRSet of type TXT with DNS name c.play.example.com. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone play.example.com.]',
-      });
+      await rejectsWithAws(
+        changeBatch([change('CREATE', { Name: NAME, Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'elsewhere.example.com' }] })]),
+        {
+          name: 'InvalidChangeBatch',
+          status: 400,
+          message: `[RRSet of type CNAME with DNS name ${NAME} is not permitted as it conflicts with other records with the same DNS name in zone play.example.com.]`,
+        },
+      );
+      await changeBatch([
+        change('CREATE', { Name: 'c.play.example.com', Type: 'CNAME', TTL: 60, ResourceRecords: [{ Value: 'elsewhere.example.com' }] }),
+      ]);
+      await rejectsWithAws(
+        changeBatch([change('CREATE', { Name: 'c.play.example.com', Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: '"x"' }] })]),
+        {
+          name: 'InvalidChangeBatch',
+          status: 400,
+          message:
+            '[RRSet of type TXT with DNS name c.play.example.com. is not permitted because a conflicting RRSet of type CNAME with the same DNS name already exists in zone play.example.com.]',
+        },
+      );
     });
 
     it('when a name lies outside the zone, then InvalidChangeBatch says it is not permitted in the zone', async () => {
@@ -240,11 +284,16 @@ describe('Route53 double', () => {
 
   describe('record set shape', () => {
     it('when MultiValueAnswer has no SetIdentifier, then InvalidInput says the field is missing', async () => {
-      await rejectsWithAws(changeBatch([change('CREATE', { Name: NAME, Type: 'A', MultiValueAnswer: true, TTL: 60, ResourceRecords: [{ Value: '10.0.0.1' }] })]), {
-        name: 'InvalidInput',
-        status: 400,
-        message: `Invalid request: Missing field 'SetIdentifier' in Change with [Action=CREATE, Name=${NAME}, Type=A, SetIdentifier=null]`,
-      });
+      await rejectsWithAws(
+        changeBatch([
+          change('CREATE', { Name: NAME, Type: 'A', MultiValueAnswer: true, TTL: 60, ResourceRecords: [{ Value: '10.0.0.1' }] }),
+        ]),
+        {
+          name: 'InvalidInput',
+          status: 400,
+          message: `Invalid request: Missing field 'SetIdentifier' in Change with [Action=CREATE, Name=${NAME}, Type=A, SetIdentifier=null]`,
+        },
+      );
     });
 
     it('when MultiValueAnswer is combined with Weight, then InvalidInput rejects the second routing policy', async () => {
@@ -270,18 +319,29 @@ describe('Route53 double', () => {
       await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0'))]), {
         name: 'InvalidChangeBatch',
         status: 400,
-        message: "[Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address) encountered with '10.0.0'']",
+        message:
+          "[Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address) encountered with '10.0.0'']",
       });
-      await rejectsWithAws(changeBatch([change('CREATE', { Name: NAME, Type: 'AAAA', TTL: 60, ResourceRecords: [{ Value: '10.0.0.1' }] })]), {
-        name: 'InvalidChangeBatch',
-        status: 400,
-        message: /AAAARRDATAIllegalIPv6Address .* encountered with '10\.0\.0\.1'/,
-      });
+      await rejectsWithAws(
+        changeBatch([change('CREATE', { Name: NAME, Type: 'AAAA', TTL: 60, ResourceRecords: [{ Value: '10.0.0.1' }] })]),
+        {
+          name: 'InvalidChangeBatch',
+          status: 400,
+          message: /AAAARRDATAIllegalIPv6Address .* encountered with '10\.0\.0\.1'/,
+        },
+      );
       await changeBatch([change('CREATE', { Name: NAME, Type: 'AAAA', TTL: 60, ResourceRecords: [{ Value: '2001:db8::1' }] })]);
     });
 
     it('when AAAA carries a zone index (fe80::1%eth0), then InvalidChangeBatch refuses it and the good change beside it is not applied', async () => {
-      const scoped: ResourceRecordSet = { Name: NAME, Type: 'AAAA', SetIdentifier: 'scoped', MultiValueAnswer: true, TTL: 60, ResourceRecords: [{ Value: 'fe80::1%eth0' }] };
+      const scoped: ResourceRecordSet = {
+        Name: NAME,
+        Type: 'AAAA',
+        SetIdentifier: 'scoped',
+        MultiValueAnswer: true,
+        TTL: 60,
+        ResourceRecords: [{ Value: 'fe80::1%eth0' }],
+      };
       await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', scoped)]), {
         name: 'InvalidChangeBatch',
         status: 400,
@@ -299,11 +359,14 @@ describe('Route53 double', () => {
 
     it('when a SetIdentifier is longer than 128 characters, then InvalidInput names the schema facet and nothing in the batch is applied', async () => {
       const long = 'x'.repeat(310);
-      const error = await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', multiValueA(NAME, long, '10.0.0.2'))]), {
-        name: 'InvalidInput',
-        status: 400,
-        message: `Invalid XML ; cvc-maxLength-valid: Value '${long}' with length = '310' is not facet-valid with respect to maxLength '128' for type 'ResourceRecordSetIdentifier'.`,
-      });
+      const error = await rejectsWithAws(
+        changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', multiValueA(NAME, long, '10.0.0.2'))]),
+        {
+          name: 'InvalidInput',
+          status: 400,
+          message: `Invalid XML ; cvc-maxLength-valid: Value '${long}' with length = '310' is not facet-valid with respect to maxLength '128' for type 'ResourceRecordSetIdentifier'.`,
+        },
+      );
       assert.equal(error.$fault, 'client');
       assert.equal(await find(NAME, 'A', 'good'), undefined);
       // The boundary: exactly 128 characters (counted as code points, as XML Schema does) is accepted.
@@ -316,12 +379,16 @@ describe('Route53 double', () => {
       await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, '', '10.0.0.1'))]), {
         name: 'InvalidInput',
         status: 400,
-        message: /cvc-minLength-valid: Value '' with length = '0' is not facet-valid with respect to minLength '1' for type 'ResourceRecordSetIdentifier'/,
+        message:
+          /cvc-minLength-valid: Value '' with length = '0' is not facet-valid with respect to minLength '1' for type 'ResourceRecordSetIdentifier'/,
       });
     });
 
     it('when a SetIdentifier holds a slash or a newline, then the double accepts it (AWS documents no character rule; see the README)', async () => {
-      await changeBatch([change('CREATE', multiValueA(NAME, 'st-api/slash/node', '10.0.0.1')), change('CREATE', multiValueA(NAME, 'line\nbreak', '10.0.0.2'))]);
+      await changeBatch([
+        change('CREATE', multiValueA(NAME, 'st-api/slash/node', '10.0.0.1')),
+        change('CREATE', multiValueA(NAME, 'line\nbreak', '10.0.0.2')),
+      ]);
       assert.ok((await find(NAME, 'A', 'st-api/slash/node')) !== undefined);
       assert.ok((await find(NAME, 'A', 'line\nbreak')) !== undefined, 'the newline survives the XML round trip');
     });
@@ -350,7 +417,12 @@ describe('Route53 double', () => {
     });
 
     it('when the Values in a batch exceed 32,000 characters, counting UPSERT twice, then InvalidChangeBatch says the RDATA limit was exceeded', async () => {
-      const txt = (i: number, length: number): ResourceRecordSet => ({ Name: `t${i}.play.example.com`, Type: 'TXT', TTL: 60, ResourceRecords: [{ Value: `"${'x'.repeat(length - 2)}"` }] });
+      const txt = (i: number, length: number): ResourceRecordSet => ({
+        Name: `t${i}.play.example.com`,
+        Type: 'TXT',
+        TTL: 60,
+        ResourceRecords: [{ Value: `"${'x'.repeat(length - 2)}"` }],
+      });
       const tooLong = { name: 'InvalidChangeBatch', status: 400, message: '[RDATA character limit of 32000 exceeded.]' };
       // 130 × 250 = 32,500 characters.
       await rejectsWithAws(changeBatch(Array.from({ length: 130 }, (_, i) => change('CREATE', txt(i, 250)))), tooLong);
@@ -362,7 +434,9 @@ describe('Route53 double', () => {
 
   describe('listing', () => {
     it('when 700 multivalue sets share a name, then paging with NextRecordIdentifier returns each exactly once in order', async () => {
-      const all = Array.from({ length: 700 }, (_, i) => multiValueA(NAME, `node-${String(i).padStart(3, '0')}`, `10.0.${i >> 8}.${i & 255}`));
+      const all = Array.from({ length: 700 }, (_, i) =>
+        multiValueA(NAME, `node-${String(i).padStart(3, '0')}`, `10.0.${i >> 8}.${i & 255}`),
+      );
       await changeBatch(all.map((s) => change('CREATE', s)));
 
       const firstDefault = await client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId }));
@@ -378,12 +452,19 @@ describe('Route53 double', () => {
         for (const s of page.ResourceRecordSets ?? []) seen.push(`${s.Name} ${s.Type} ${s.SetIdentifier ?? ''}`);
         if (page.IsTruncated !== true) break;
         assert.ok(page.NextRecordIdentifier, 'a page that ends inside the multivalue set carries NextRecordIdentifier');
-        start = { StartRecordName: page.NextRecordName ?? '', StartRecordType: page.NextRecordType, StartRecordIdentifier: page.NextRecordIdentifier };
+        start = {
+          StartRecordName: page.NextRecordName ?? '',
+          StartRecordType: page.NextRecordType,
+          StartRecordIdentifier: page.NextRecordIdentifier,
+        };
       }
       assert.equal(pages, 8);
       assert.equal(seen.length, 702);
       assert.equal(new Set(seen).size, 702);
-      assert.deepEqual(seen.slice(2), all.map((s) => `${NAME} A ${s.SetIdentifier ?? ''}`));
+      assert.deepEqual(
+        seen.slice(2),
+        all.map((s) => `${NAME} A ${s.SetIdentifier ?? ''}`),
+      );
     });
 
     it('when StartRecordName and StartRecordType are given, then listing starts at that name and type in reversed-label order', async () => {
@@ -393,9 +474,22 @@ describe('Route53 double', () => {
         change('CREATE', { Name: 'a.play.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.0.0.1' }] }),
         change('CREATE', { Name: 'x.a.play.example.com', Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.0.0.3' }] }),
       ]);
-      const page = await client.send(new ListResourceRecordSetsCommand({ HostedZoneId: zoneId, StartRecordName: 'a.play.example.com', StartRecordType: 'A', MaxItems: 3 }));
-      assert.deepEqual(page.ResourceRecordSets?.map((s) => `${s.Name} ${s.Type}`), ['a.play.example.com. A', 'x.a.play.example.com. A', 'b.play.example.com. A']);
-      assert.deepEqual([page.IsTruncated, page.NextRecordName, page.NextRecordType, page.NextRecordIdentifier], [true, 'b.play.example.com.', 'TXT', undefined]);
+      const page = await client.send(
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: zoneId,
+          StartRecordName: 'a.play.example.com',
+          StartRecordType: 'A',
+          MaxItems: 3,
+        }),
+      );
+      assert.deepEqual(
+        page.ResourceRecordSets?.map((s) => `${s.Name} ${s.Type}`),
+        ['a.play.example.com. A', 'x.a.play.example.com. A', 'b.play.example.com. A'],
+      );
+      assert.deepEqual(
+        [page.IsTruncated, page.NextRecordName, page.NextRecordType, page.NextRecordIdentifier],
+        [true, 'b.play.example.com.', 'TXT', undefined],
+      );
       assert.equal(page.MaxItems, 3);
     });
   });
@@ -527,10 +621,14 @@ describe('Route53 double', () => {
       const c = route53Client(limited.endpoint);
       try {
         let reference = 0;
-        const create = () => c.send(new CreateHostedZoneCommand({ Name: `z${reference}.example.com`, CallerReference: `ref-${++reference}` }));
+        const create = () =>
+          c.send(new CreateHostedZoneCommand({ Name: `z${reference}.example.com`, CallerReference: `ref-${++reference}` }));
         const { ok, seconds } = await flood(create, 45);
         assert.ok(ok >= 40 && ok <= 40 + Math.ceil(2 * seconds), `${ok} passed in ${seconds} s`);
-        const byOperation = limited.calls().filter((call) => call.errorCode === 'Throttling').map((call) => call.throttledBy);
+        const byOperation = limited
+          .calls()
+          .filter((call) => call.errorCode === 'Throttling')
+          .map((call) => call.throttledBy);
         assert.ok(byOperation.length >= 1 && byOperation.every((bucket) => bucket === 'operation'), String(byOperation));
         // The account bucket still holds tokens: other operations are answered.
         await c.send(new ListHostedZonesByNameCommand({}));
@@ -542,18 +640,37 @@ describe('Route53 double', () => {
 
     it('when a change-throughput bucket is configured, then a batch with more changes than its tokens is throttled whole, and a smaller one passes', async () => {
       // Sizes here are the test's own: AWS's change-throughput figures are not in our sources (README).
-      const limited = await startRoute53Double({ insyncDelayMs: 0, rateLimit: { ...DOCUMENTED_LIMITS, changes: { capacity: 10, refillPerSecond: 0.1 } } });
+      const limited = await startRoute53Double({
+        insyncDelayMs: 0,
+        rateLimit: { ...DOCUMENTED_LIMITS, changes: { capacity: 10, refillPerSecond: 0.1 } },
+      });
       const c = route53Client(limited.endpoint);
       try {
         const id = limited.createZone(ZONE);
         const batch = (from: number, count: number) =>
-          c.send(new ChangeResourceRecordSetsCommand({ HostedZoneId: id, ChangeBatch: { Changes: Array.from({ length: count }, (_, i) => change('CREATE', multiValueA(NAME, `n${from + i}`, `10.0.0.${from + i + 1}`))) } }));
+          c.send(
+            new ChangeResourceRecordSetsCommand({
+              HostedZoneId: id,
+              ChangeBatch: {
+                Changes: Array.from({ length: count }, (_, i) =>
+                  change('CREATE', multiValueA(NAME, `n${from + i}`, `10.0.0.${from + i + 1}`)),
+                ),
+              },
+            }),
+          );
         await batch(0, 8);
         await rejectsWithAws(batch(8, 5), { name: 'Throttling', status: 400, message: 'Rate exceeded' });
         await batch(8, 2);
         const sets = limited.records(id).filter((s) => s.SetIdentifier !== undefined);
         assert.equal(sets.length, 10, 'the throttled batch applied nothing');
-        assert.deepEqual(limited.calls().map((call) => [call.changeCount, call.throttledBy ?? 'ok']), [[8, 'ok'], [5, 'changes'], [2, 'ok']]);
+        assert.deepEqual(
+          limited.calls().map((call) => [call.changeCount, call.throttledBy ?? 'ok']),
+          [
+            [8, 'ok'],
+            [5, 'changes'],
+            [2, 'ok'],
+          ],
+        );
       } finally {
         c.destroy();
         await limited.stop();
@@ -596,7 +713,10 @@ describe('Route53 double', () => {
 
     it('when PriorRequestNotComplete is injected, then the next change batch gets it and applies nothing', async () => {
       double.injectFault({ kind: 'priorRequestNotComplete', operation: 'ChangeResourceRecordSets' });
-      await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]), { name: 'PriorRequestNotComplete', status: 400 });
+      await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]), {
+        name: 'PriorRequestNotComplete',
+        status: 400,
+      });
       assert.equal(await find(NAME, 'A', 'a'), undefined);
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
     });
@@ -630,13 +750,21 @@ describe('Route53 double', () => {
     it('when a record is deleted by hand, then a DELETE from stale state fails as not found', async () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
       assert.equal(double.deleteRecord(zoneId, { name: NAME, type: 'A', setIdentifier: 'a' }), true);
-      await rejectsWithAws(changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]), { name: 'InvalidChangeBatch', status: 400, message: /was not found/ });
+      await rejectsWithAws(changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]), {
+        name: 'InvalidChangeBatch',
+        status: 400,
+        message: /was not found/,
+      });
     });
 
     it('when a record is edited by hand, then a DELETE with the old values fails as not matching', async () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1'))]);
       double.setRecord(zoneId, multiValueA(NAME, 'a', '10.0.0.99'));
-      await rejectsWithAws(changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]), { name: 'InvalidChangeBatch', status: 400, message: /do not match/ });
+      await rejectsWithAws(changeBatch([change('DELETE', multiValueA(NAME, 'a', '10.0.0.1'))]), {
+        name: 'InvalidChangeBatch',
+        status: 400,
+        message: /do not match/,
+      });
     });
 
     it('when calls are made, then the log records operation, zone, time and change count, and reset() empties everything', async () => {
@@ -644,10 +772,13 @@ describe('Route53 double', () => {
       await changeBatch([change('CREATE', multiValueA(NAME, 'a', '10.0.0.1')), change('CREATE', multiValueA(NAME, 'b', '10.0.0.2'))]);
       await list();
       const calls = double.calls();
-      assert.deepEqual(calls.map((c) => [c.operation, c.zoneId, c.changeCount, c.status]), [
-        ['ChangeResourceRecordSets', zoneId, 2, 200],
-        ['ListResourceRecordSets', zoneId, 0, 200],
-      ]);
+      assert.deepEqual(
+        calls.map((c) => [c.operation, c.zoneId, c.changeCount, c.status]),
+        [
+          ['ChangeResourceRecordSets', zoneId, 2, 200],
+          ['ListResourceRecordSets', zoneId, 0, 200],
+        ],
+      );
       assert.ok(calls.every((c) => c.at >= t0 && c.at <= Date.now()));
       double.reset();
       assert.deepEqual(double.calls(), []);
@@ -670,16 +801,32 @@ describe('Route53 double', () => {
       const created = await admin('POST', '/zones', { name: 'admin.example.com' });
       assert.equal(created.status, 201);
       const id = (created.json as { zoneId: string }).zoneId;
-      assert.equal((await admin('PUT', `/zones/${id}/records`, { Name: 'x.admin.example.com', Type: 'A', TTL: 5, ResourceRecords: [{ Value: '10.1.1.1' }] })).status, 204);
+      assert.equal(
+        (
+          await admin('PUT', `/zones/${id}/records`, {
+            Name: 'x.admin.example.com',
+            Type: 'A',
+            TTL: 5,
+            ResourceRecords: [{ Value: '10.1.1.1' }],
+          })
+        ).status,
+        204,
+      );
       const records = (await admin('GET', `/zones/${id}/records`)).json as ResourceRecordSet[];
-      assert.deepEqual(records.map((r) => r.Name), ['admin.example.com.', 'admin.example.com.', 'x.admin.example.com.']);
+      assert.deepEqual(
+        records.map((r) => r.Name),
+        ['admin.example.com.', 'admin.example.com.', 'x.admin.example.com.'],
+      );
       assert.equal((await admin('DELETE', `/zones/${id}/records?name=x.admin.example.com&type=A`)).status, 204);
       assert.equal((await admin('DELETE', `/zones/${id}/records?name=x.admin.example.com&type=A`)).status, 404);
       assert.equal((await admin('POST', '/faults', { kind: 'throttling', operation: 'GetHostedZone' })).status, 204);
       assert.equal((await admin('POST', '/faults', { kind: 'nonsense' })).status, 400);
       await rejectsWithAws(client.send(new GetHostedZoneCommand({ Id: id })), { name: 'Throttling', status: 400 });
       const calls = (await admin('GET', '/calls')).json as { operation: string; errorCode: string }[];
-      assert.deepEqual(calls.map((c) => [c.operation, c.errorCode]), [['GetHostedZone', 'Throttling']]);
+      assert.deepEqual(
+        calls.map((c) => [c.operation, c.errorCode]),
+        [['GetHostedZone', 'Throttling']],
+      );
       assert.equal((await admin('POST', '/reset')).status, 204);
       assert.deepEqual((await admin('GET', '/calls')).json, []);
     });
@@ -687,9 +834,13 @@ describe('Route53 double', () => {
 
   describe('standalone', () => {
     it('when started with npm run double:route53 arguments, then it prints the endpoint and zone ids and exits 0 on SIGTERM', async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', new URL('./main.ts', import.meta.url).pathname, '--zone', ZONE, '--no-rate-limit'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', new URL('./main.ts', import.meta.url).pathname, '--zone', ZONE, '--no-rate-limit'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       let timer: NodeJS.Timeout | undefined;
       try {

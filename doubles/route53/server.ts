@@ -156,7 +156,8 @@ class Double {
   }
 
   createZone(name: string, callerReference: string = randomUUID(), comment?: string): { zone: Zone; change: ChangeInfo } {
-    if (!/^[a-z0-9*\\_-]+(\.[a-z0-9*\\_-]+)*\.?$/i.test(name)) throw new Route53Error('InvalidDomainName', 400, `${name} is not a valid domain name.`);
+    if (!/^[a-z0-9*\\_-]+(\.[a-z0-9*\\_-]+)*\.?$/i.test(name))
+      throw new Route53Error('InvalidDomainName', 400, `${name} is not a valid domain name.`);
     const zone = newZone(name, callerReference, comment);
     this.zones.set(zone.id, zone);
     return { zone, change: this.#recordChange(zone, undefined) };
@@ -239,7 +240,8 @@ class Double {
     const startType = query.get('type');
     const startIdentifier = query.get('identifier');
     if (startType !== null && startName === null) throw invalidInput('The input is not valid: StartRecordType requires StartRecordName');
-    if (startIdentifier !== null && startType === null) throw invalidInput('The input is not valid: StartRecordIdentifier requires StartRecordType');
+    if (startIdentifier !== null && startType === null)
+      throw invalidInput('The input is not valid: StartRecordIdentifier requires StartRecordType');
     const maxItems = parseMaxItems(query.get('maxitems'), LIMITS.maxItems);
     let sets = sortedRecords(zone);
     if (startName !== null) {
@@ -278,7 +280,11 @@ class Double {
     }
     const { zone, change } = this.createZone(name, callerReference, comment);
     return {
-      ...ok('CreateHostedZoneResponse', { HostedZone: hostedZoneXml(zone), ChangeInfo: changeInfoXml(change), DelegationSet: delegationSetXml(zone) }),
+      ...ok('CreateHostedZoneResponse', {
+        HostedZone: hostedZoneXml(zone),
+        ChangeInfo: changeInfoXml(change),
+        DelegationSet: delegationSetXml(zone),
+      }),
       status: 201,
       headers: { location: `https://route53.amazonaws.com/2013-04-01/hostedzone/${zone.id}` },
     };
@@ -319,13 +325,25 @@ function requireChild(element: XmlElement, name: string): XmlElement {
 }
 
 const KNOWN_RRSET_FIELDS = new Set([
-  'Name', 'Type', 'SetIdentifier', 'Weight', 'Region', 'Failover', 'MultiValueAnswer', 'TTL', 'ResourceRecords', 'AliasTarget', 'HealthCheckId',
+  'Name',
+  'Type',
+  'SetIdentifier',
+  'Weight',
+  'Region',
+  'Failover',
+  'MultiValueAnswer',
+  'TTL',
+  'ResourceRecords',
+  'AliasTarget',
+  'HealthCheckId',
 ]);
 
 function parseChange(element: XmlElement): Change {
   const action = requireChild(element, 'Action').text;
   if (action !== 'CREATE' && action !== 'DELETE' && action !== 'UPSERT') {
-    throw invalidInput(`Invalid XML ; cvc-enumeration-valid: Value '${action}' is not facet-valid with respect to enumeration '[CREATE, DELETE, UPSERT]'.`);
+    throw invalidInput(
+      `Invalid XML ; cvc-enumeration-valid: Value '${action}' is not facet-valid with respect to enumeration '[CREATE, DELETE, UPSERT]'.`,
+    );
   }
   const rrs = requireChild(element, 'ResourceRecordSet');
   for (const field of rrs.children) {
@@ -357,7 +375,8 @@ function parseChange(element: XmlElement): Change {
   const ttl = integer('TTL');
   if (ttl !== undefined) set.TTL = ttl;
   const records = child(rrs, 'ResourceRecords');
-  if (records !== undefined) set.ResourceRecords = children(records, 'ResourceRecord').map((r) => ({ Value: requireChild(r, 'Value').text }));
+  if (records !== undefined)
+    set.ResourceRecords = children(records, 'ResourceRecord').map((r) => ({ Value: requireChild(r, 'Value').text }));
   const alias = child(rrs, 'AliasTarget');
   if (alias !== undefined) {
     set.AliasTarget = {
@@ -389,7 +408,8 @@ function recordSetXml(set: RecordSet): XmlNode {
     Failover: set.Failover,
     MultiValueAnswer: set.MultiValueAnswer,
     TTL: set.TTL,
-    ResourceRecords: set.ResourceRecords === undefined ? undefined : { ResourceRecord: set.ResourceRecords.map((r) => ({ Value: r.Value })) },
+    ResourceRecords:
+      set.ResourceRecords === undefined ? undefined : { ResourceRecord: set.ResourceRecords.map((r) => ({ Value: r.Value })) },
     AliasTarget: set.AliasTarget === undefined ? undefined : { ...set.AliasTarget },
     HealthCheckId: set.HealthCheckId,
   };
@@ -431,7 +451,11 @@ function errorReply(error: Route53Error, requestId: string): Reply {
 }
 
 function priorRequestNotComplete(): Route53Error {
-  return new Route53Error('PriorRequestNotComplete', 400, 'The request was rejected because Route 53 was still processing a prior request.');
+  return new Route53Error(
+    'PriorRequestNotComplete',
+    400,
+    'The request was rejected because Route 53 was still processing a prior request.',
+  );
 }
 
 function faultError(fault: Fault): Route53Error | undefined {
@@ -465,9 +489,11 @@ function route(method: string, path: string): Route | undefined {
     if (method === 'POST') return { operation: 'ChangeResourceRecordSets', id: decodeURIComponent(m[1] ?? '') };
     if (method === 'GET') return { operation: 'ListResourceRecordSets', id: decodeURIComponent(m[1] ?? '') };
   }
-  if ((m = /^\/hostedzone\/([^/]+)$/.exec(trimmed)) !== null && method === 'GET') return { operation: 'GetHostedZone', id: decodeURIComponent(m[1] ?? '') };
+  if ((m = /^\/hostedzone\/([^/]+)$/.exec(trimmed)) !== null && method === 'GET')
+    return { operation: 'GetHostedZone', id: decodeURIComponent(m[1] ?? '') };
   if (trimmed === '/hostedzone' && method === 'POST') return { operation: 'CreateHostedZone', id: undefined };
-  if ((m = /^\/change\/([^/]+)$/.exec(trimmed)) !== null && method === 'GET') return { operation: 'GetChange', id: decodeURIComponent(m[1] ?? '') };
+  if ((m = /^\/change\/([^/]+)$/.exec(trimmed)) !== null && method === 'GET')
+    return { operation: 'GetChange', id: decodeURIComponent(m[1] ?? '') };
   if (trimmed === '/hostedzonesbyname' && method === 'GET') return { operation: 'ListHostedZonesByName', id: undefined };
   return undefined;
 }
@@ -637,19 +663,24 @@ async function handleAdmin(api: Route53Double, req: IncomingMessage, res: Server
     }
     return json(404, { error: `no admin route ${method} ${path}` });
   } catch (error) {
-    json(error instanceof Route53Error && error.status === 404 ? 404 : 400, { error: error instanceof Error ? error.message : String(error) });
+    json(error instanceof Route53Error && error.status === 404 ? 404 : 400, {
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 }
 
 function validateFault(fault: Fault): void {
   const kinds: readonly string[] = ['throttling', 'priorRequestNotComplete', 'internalFailure', 'latency', 'invalidChangeBatch'];
   if (typeof fault !== 'object' || !kinds.includes(fault.kind)) throw new Error(`unknown fault kind; expected one of ${kinds.join(', ')}`);
-  if (fault.count !== undefined && (!Number.isInteger(fault.count) || fault.count < 1)) throw new Error('fault count must be a positive integer');
+  if (fault.count !== undefined && (!Number.isInteger(fault.count) || fault.count < 1))
+    throw new Error('fault count must be a positive integer');
   if (fault.kind !== 'invalidChangeBatch' && fault.operation !== undefined && !OPERATIONS.includes(fault.operation)) {
     throw new Error(`unknown operation ${String(fault.operation)}`);
   }
-  if (fault.kind === 'latency' && (!Number.isFinite(fault.ms) || fault.ms < 0 || fault.ms > 600_000)) throw new Error('latency ms must be 0..600000');
-  if (fault.kind === 'invalidChangeBatch' && (!Array.isArray(fault.messages) || fault.messages.length === 0)) throw new Error('invalidChangeBatch needs messages');
+  if (fault.kind === 'latency' && (!Number.isFinite(fault.ms) || fault.ms < 0 || fault.ms > 600_000))
+    throw new Error('latency ms must be 0..600000');
+  if (fault.kind === 'invalidChangeBatch' && (!Array.isArray(fault.messages) || fault.messages.length === 0))
+    throw new Error('invalidChangeBatch needs messages');
 }
 
 export async function startRoute53Double(options: Route53DoubleOptions = {}): Promise<Route53Double> {
@@ -658,7 +689,10 @@ export async function startRoute53Double(options: Route53DoubleOptions = {}): Pr
   const late: { api?: Route53Double } = {};
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const handled = url.pathname.startsWith('/_double/') && late.api !== undefined ? handleAdmin(late.api, req, res, url) : handleAws(state, req, res, url);
+    const handled =
+      url.pathname.startsWith('/_double/') && late.api !== undefined
+        ? handleAdmin(late.api, req, res, url)
+        : handleAws(state, req, res, url);
     handled.catch(() => res.destroy());
   });
   // Bounded: a client that stalls mid-request is cut off.

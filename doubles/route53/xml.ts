@@ -127,7 +127,9 @@ export function toXml(name: string, value: XmlValue): string {
   if (value === undefined) return '';
   if (Array.isArray(value)) return value.map((v) => toXml(name, v)).join('');
   if (typeof value === 'object') {
-    return `<${name}>${Object.entries(value).map(([k, v]) => toXml(k, v)).join('')}</${name}>`;
+    return `<${name}>${Object.entries(value)
+      .map(([k, v]) => toXml(k, v))
+      .join('')}</${name}>`;
   }
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
@@ -135,6 +137,8 @@ export function toXml(name: string, value: XmlValue): string {
 export const ROUTE53_NS = 'https://route53.amazonaws.com/doc/2013-04-01/';
 
 export function route53Document(root: string, body: XmlNode): string {
-  const inner = Object.entries(body).map(([k, v]) => toXml(k, v)).join('');
+  const inner = Object.entries(body)
+    .map(([k, v]) => toXml(k, v))
+    .join('');
   return `<?xml version="1.0"?>\n<${root} xmlns="${ROUTE53_NS}">${inner}</${root}>`;
 }

@@ -20,7 +20,11 @@ before(async () => {
   [mariadb, redis] = await Promise.all([startMariaDb(), startRedis()]);
   await createCatalogDatabase(mariadb, DATABASE, demoDataset(Date.now()));
   db = mysql.createPool({ ...mariadb.connectionOptions(), database: DATABASE, timezone: 'Z', connectionLimit: 2 });
-  node = await startTestNode({ mysql: { server: mariadb, database: DATABASE }, redis, overrides: { cache: { denialSeconds: 1, rightsSeconds: 30 } } });
+  node = await startTestNode({
+    mysql: { server: mariadb, database: DATABASE },
+    redis,
+    overrides: { cache: { denialSeconds: 1, rightsSeconds: 30 } },
+  });
 });
 
 after(async () => {
@@ -54,11 +58,17 @@ describe('when the catalog is in MySQL', () => {
   it('then /health/deep reports MySQL and the Redis master', async () => {
     // Lag may warn after one stall of a busy machine; every other probe must pass.
     // Bounded, not one sample: a stall may also flag a Redis command past its 150 ms deadline for a moment.
-    const deep = await waitFor(async () => {
-      const answer = await fetchDeepHealth(node.baseUrl);
-      return statusApartFromLag(answer) === 200 ? answer : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 100, what: '/health/deep to pass' });
-    assert.match(deep.body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=ok\([\d.]+ms\) redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`));
+    const deep = await waitFor(
+      async () => {
+        const answer = await fetchDeepHealth(node.baseUrl);
+        return statusApartFromLag(answer) === 200 ? answer : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: '/health/deep to pass' },
+    );
+    assert.match(
+      deep.body,
+      new RegExp(String.raw`^(?:ok|warn) node=serving mysql=ok\([\d.]+ms\) redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`),
+    );
   });
 });
 
@@ -76,7 +86,10 @@ describe('when lookups repeat', () => {
   it('then a viewer who has just bought plays within the short denial TTL', async () => {
     const body = { contentId: 'tt-demo-0003', device: 'web' };
     assert.equal((await play('new-buyer', body)).body.code, 'NOT_PURCHASED');
-    await db.execute("INSERT INTO purchases (user_id, content_id, kind, max_height, expires_at) VALUES (?, ?, 'own', 720, NULL)", ['new-buyer', 'tt-demo-0003']);
+    await db.execute("INSERT INTO purchases (user_id, content_id, kind, max_height, expires_at) VALUES (?, ?, 'own', 720, NULL)", [
+      'new-buyer',
+      'tt-demo-0003',
+    ]);
     const bought = Date.now();
     const played = await waitFor(
       async () => {
@@ -99,10 +112,13 @@ describe('when lookups repeat', () => {
       assert.ok(ttl > 0 && ttl <= 30, `rights TTL ${ttl}`);
       const deniedKey = 'st-api:v1:rights:nobody-at-all:tt-demo-0001';
       assert.equal((await play('nobody-at-all', { contentId: 'tt-demo-0001', device: 'web' })).status, 403);
-      const deniedTtl = await waitFor(async () => {
-        const value = await client.ttl(deniedKey);
-        return value > 0 ? value : undefined;
-      }, { timeoutMs: 5000, intervalMs: 20, what: 'the denial to be cached' });
+      const deniedTtl = await waitFor(
+        async () => {
+          const value = await client.ttl(deniedKey);
+          return value > 0 ? value : undefined;
+        },
+        { timeoutMs: 5000, intervalMs: 20, what: 'the denial to be cached' },
+      );
       assert.ok(deniedTtl <= 1, `denial TTL ${deniedTtl}`);
     } finally {
       client.disconnect();
@@ -112,7 +128,11 @@ describe('when lookups repeat', () => {
 
 describe('when one viewer plays faster than the per-minute budget', () => {
   it('then the excess gets 429 RATE_LIMITED with Retry-After, and other viewers are unaffected', async () => {
-    const limited = await startTestNode({ mysql: { server: mariadb, database: DATABASE }, redis, overrides: { rateLimit: { playsPerMinute: 2 } } });
+    const limited = await startTestNode({
+      mysql: { server: mariadb, database: DATABASE },
+      redis,
+      overrides: { rateLimit: { playsPerMinute: 2 } },
+    });
     try {
       const body = { contentId: 'tt-demo-0001', device: 'web' };
       // The budget is per clock minute: all three plays must fall in one, or the third starts afresh.

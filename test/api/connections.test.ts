@@ -18,7 +18,9 @@ let capped: StApiProcess;
 
 before(async () => {
   [node, capped] = await Promise.all([
-    startStApiProcess({ http: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS } }),
+    startStApiProcess({
+      http: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS },
+    }),
     // Default timeouts, so held connections stay open while the cap is tested.
     startStApiProcess({ http: { maxConnections: 2 } }),
   ]);
@@ -62,7 +64,10 @@ async function trickle(socket: Socket, bytes: string, everyMs: number): Promise<
 async function closedWithin(conversation: Conversation, limitMs: number, what: string): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   const tooLate = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: still open after ${limitMs} ms; received ${JSON.stringify(conversation.received())}`)), limitMs);
+    timer = setTimeout(
+      () => reject(new Error(`${what}: still open after ${limitMs} ms; received ${JSON.stringify(conversation.received())}`)),
+      limitMs,
+    );
   });
   try {
     return await Promise.race([conversation.closed, tooLate]);
@@ -85,7 +90,9 @@ describe('when a client trickles its headers', () => {
 describe('when a client without a token announces a huge body and trickles it', () => {
   it('then it is refused at once with 413 BODY_TOO_LARGE and the connection is closed, before the request timeout', async () => {
     const slow = await open(node.port);
-    slow.socket.write('POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n');
+    slow.socket.write(
+      'POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n',
+    );
     void trickle(slow.socket, '{'.repeat(100), 200);
     const closedAfter = await closedWithin(slow, REQUEST_TIMEOUT_MS * BOUND, 'a connection announcing 999999999 bytes');
     assert.match(slow.received(), /^HTTP\/1\.1 413 /);
@@ -144,7 +151,11 @@ describe('when more clients connect than maxConnections', () => {
     const held = await Promise.all([open(capped.port), open(capped.port)]);
     for (const conversation of held) {
       conversation.socket.write('GET /health/live HTTP/1.1\r\nHost: st-api\r\n\r\n');
-      await waitFor(() => conversation.received().startsWith('HTTP/1.1 200 '), { timeoutMs: 5000, intervalMs: 10, what: 'a held connection to be served' });
+      await waitFor(() => conversation.received().startsWith('HTTP/1.1 200 '), {
+        timeoutMs: 5000,
+        intervalMs: 10,
+        what: 'a held connection to be served',
+      });
     }
     const over = await open(capped.port);
     over.socket.write('GET /health/live HTTP/1.1\r\nHost: st-api\r\n\r\n');
@@ -158,7 +169,12 @@ describe('when more clients connect than maxConnections', () => {
       async () => {
         const next = await open(capped.port);
         next.socket.write('GET /health/live HTTP/1.1\r\nHost: st-api\r\n\r\n');
-        const served = await Promise.race([waitFor(() => next.received().startsWith('HTTP/1.1 200 '), { timeoutMs: 1000, intervalMs: 10, what: 'an answer' }).catch(() => false), next.closed.then(() => false)]);
+        const served = await Promise.race([
+          waitFor(() => next.received().startsWith('HTTP/1.1 200 '), { timeoutMs: 1000, intervalMs: 10, what: 'an answer' }).catch(
+            () => false,
+          ),
+          next.closed.then(() => false),
+        ]);
         next.socket.destroy();
         return served;
       },

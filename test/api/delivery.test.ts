@@ -17,7 +17,12 @@ before(async () => {
     overrides: {
       cors: { allowedOrigins: ['https://www.example.com'] },
       cdns: [
-        { name: 'nginx', origin: 'https://edge.example.com', weight: 1, signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] } },
+        {
+          name: 'nginx',
+          origin: 'https://edge.example.com',
+          weight: 1,
+          signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] },
+        },
         {
           name: 'akamai',
           origin: 'https://cdn.example.com',
@@ -37,7 +42,12 @@ let draw = 0;
 interface Answer {
   status: number;
   setCookie: string[];
-  body: { url: string; delivery: string; expiresAt: string; cookies?: { name: string; value: string; domain: string; path: string; secure: boolean; httpOnly: boolean }[] };
+  body: {
+    url: string;
+    delivery: string;
+    expiresAt: string;
+    cookies?: { name: string; value: string; domain: string; path: string; secure: boolean; httpOnly: boolean }[];
+  };
 }
 
 /** POST with a chosen Host header (fetch cannot set one), as a browser on that name would send it. */
@@ -49,13 +59,20 @@ function playWithHost(host: string, body: Record<string, unknown>): Promise<Answ
       url,
       {
         method: 'POST',
-        headers: { host, authorization: `Bearer ${node.tokenFor('demo-user')}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          host,
+          authorization: `Bearer ${node.tokenFor('demo-user')}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
         signal: AbortSignal.timeout(10_000),
       },
       (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] ?? [], body: JSON.parse(text) as Answer['body'] }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] ?? [], body: JSON.parse(text) as Answer['body'] }),
+        );
       },
     );
     req.on('error', reject);
@@ -66,12 +83,18 @@ function playWithHost(host: string, body: Record<string, unknown>): Promise<Answ
 describe('when the CDN is an nginx edge (path token, its default)', () => {
   it('then the token is a path segment ahead of the media path, hashing the expiry and the manifest directory', async () => {
     draw = 0;
-    const { status, body, setCookie } = await playWithHost('play.example.com', { contentId: 'tt-demo-0001', device: 'web', protocol: 'hls' });
+    const { status, body, setCookie } = await playWithHost('play.example.com', {
+      contentId: 'tt-demo-0001',
+      device: 'web',
+      protocol: 'hls',
+    });
     assert.equal(status, 200);
     assert.equal(body.delivery, 'path-token');
     assert.equal(body.cookies, undefined);
     assert.deepEqual(setCookie, []);
-    const match = /^https:\/\/edge\.example\.com\/t\/([A-Za-z0-9_-]{22})\/(\d+)\/vod\/tt-demo-0001\/hls\/1080p\/master\.m3u8$/.exec(body.url);
+    const match = /^https:\/\/edge\.example\.com\/t\/([A-Za-z0-9_-]{22})\/(\d+)\/vod\/tt-demo-0001\/hls\/1080p\/master\.m3u8$/.exec(
+      body.url,
+    );
     assert.ok(match, body.url);
     const [, hash, expires] = match;
     // nginx keeps a link valid through its expiry second, so the token says one second less.
@@ -79,14 +102,21 @@ describe('when the CDN is an nginx edge (path token, its default)', () => {
     const expected = createHash('md5').update(`${expires}/vod/tt-demo-0001/hls/1080p/ ${NGINX_SECRET}`).digest('base64url');
     assert.equal(hash, expected);
     // A relative URI resolved from the manifest keeps the token: what a player does next.
-    assert.match(new URL('1080p/index.m3u8', body.url).pathname, /^\/t\/[\w-]{22}\/\d+\/vod\/tt-demo-0001\/hls\/1080p\/1080p\/index\.m3u8$/);
+    assert.match(
+      new URL('1080p/index.m3u8', body.url).pathname,
+      /^\/t\/[\w-]{22}\/\d+\/vod\/tt-demo-0001\/hls\/1080p\/1080p\/index\.m3u8$/,
+    );
   });
 });
 
 describe('when the CDN takes cookies and a cookie domain is configured', () => {
   it('then the API, on a host within that domain, sets the cookies; the JSON carries them for native apps', async () => {
     draw = 0.9;
-    const { status, body, setCookie } = await playWithHost('play.example.com', { contentId: 'tt-demo-0001', device: 'web', protocol: 'dash' });
+    const { status, body, setCookie } = await playWithHost('play.example.com', {
+      contentId: 'tt-demo-0001',
+      device: 'web',
+      protocol: 'dash',
+    });
     assert.equal(status, 200);
     assert.equal(body.delivery, 'cookie');
     assert.equal(body.url, 'https://cdn.example.com/vod/tt-demo-0001/dash/1080p/manifest.mpd');
@@ -103,7 +133,9 @@ describe('when the CDN takes cookies and a cookie domain is configured', () => {
     const signed = (cookie?.value ?? '').replace(/~hmac=[0-9a-f]+$/, '');
     assert.equal(fields.get('hmac'), createHmac('sha256', Buffer.from(AKAMAI_KEY, 'hex')).update(signed).digest('hex'));
     // AWS and Akamai advise session cookies: no Expires or Max-Age.
-    assert.deepEqual(setCookie, [`__token__=${cookie?.value}; Domain=example.com; Path=/vod/tt-demo-0001/dash/1080p/; Secure; HttpOnly; SameSite=Lax`]);
+    assert.deepEqual(setCookie, [
+      `__token__=${cookie?.value}; Domain=example.com; Path=/vod/tt-demo-0001/dash/1080p/; Secure; HttpOnly; SameSite=Lax`,
+    ]);
   });
 
   it('then on a host outside that domain no cookie is set (a browser would refuse it), but the JSON still carries them', async () => {
@@ -130,7 +162,11 @@ describe('when a web app on another origin calls the API (CORS)', () => {
     assert.equal(response.headers.get('access-control-allow-methods'), 'POST');
     const play = await fetch(`${node.baseUrl}/v1/playback-urls`, {
       method: 'POST',
-      headers: { origin: 'https://www.example.com', authorization: `Bearer ${node.tokenFor('demo-user')}`, 'content-type': 'application/json' },
+      headers: {
+        origin: 'https://www.example.com',
+        authorization: `Bearer ${node.tokenFor('demo-user')}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
       signal: AbortSignal.timeout(10_000),
     });
@@ -140,7 +176,10 @@ describe('when a web app on another origin calls the API (CORS)', () => {
   });
   it('then any other origin gets no CORS header at all, and the browser keeps the answer from the page', async () => {
     const response = await preflight('https://evil.example.net');
-    assert.deepEqual([...response.headers.keys()].filter((name) => name.startsWith('access-control-')), []);
+    assert.deepEqual(
+      [...response.headers.keys()].filter((name) => name.startsWith('access-control-')),
+      [],
+    );
     assert.equal(response.status, 405);
   });
 
@@ -170,7 +209,12 @@ describe('when the delivery configuration is wrong', () => {
     return [];
   };
   it('then a mode the signer cannot carry is named with the modes it can', () => {
-    const raw = configWith({ name: 'cf', origin: 'https://cdn.example.com', delivery: { mode: 'path-token' }, signer: { type: 'wowza', keys: [{ id: 'w', active: true, secret: 's' }] } });
+    const raw = configWith({
+      name: 'cf',
+      origin: 'https://cdn.example.com',
+      delivery: { mode: 'path-token' },
+      signer: { type: 'wowza', keys: [{ id: 'w', active: true, secret: 's' }] },
+    });
     assert.deepEqual(problems(raw), ['cdns.0.delivery.mode: the wowza signer supports query']);
   });
   it('then a cookie domain that is not the CDN host or a parent of it is refused', () => {

@@ -84,7 +84,11 @@ describe('when st-api receives SIGTERM', () => {
     });
     assert.equal(play.status, 200, 'a play during the drain');
 
-    await waitFor(() => refusesConnections(node?.port ?? 0), { timeoutMs: 15_000, intervalMs: 100, what: 'st-api to stop accepting connections' });
+    await waitFor(() => refusesConnections(node?.port ?? 0), {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+      what: 'st-api to stop accepting connections',
+    });
     assert.equal(inFlight.received(), '', 'the in-flight play is still waiting for its body');
     inFlight.finish();
     const exit = await exitWithin(node, 30_000);

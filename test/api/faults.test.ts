@@ -26,10 +26,19 @@ after(async () => {
   await Promise.all([mariadb.stop(), redis.stop()]);
 });
 
-async function play(userId: string, contentId: string, device = 'web'): Promise<{ status: number; body: Record<string, unknown>; headers: Headers; ms: number }> {
+async function play(
+  userId: string,
+  contentId: string,
+  device = 'web',
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers; ms: number }> {
   const started = Date.now();
   const response = await node.play({ contentId, device }, node.tokenFor(userId));
-  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers, ms: Date.now() - started };
+  return {
+    status: response.status,
+    body: (await response.json()) as Record<string, unknown>,
+    headers: response.headers,
+    ms: Date.now() - started,
+  };
 }
 
 async function health(): Promise<{ status: number; body: string }> {
@@ -50,7 +59,11 @@ describe('when Redis is killed', () => {
     assert.match(degraded.body, /^warn .*mysql=ok.* redis=down/);
 
     await redis.restart();
-    const recovered = await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: 'health to pass again' });
+    const recovered = await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'health to pass again',
+    });
     assert.equal(recovered, true);
     assert.equal((await play('demo-user', 'tt-demo-0001')).status, 200);
   });
@@ -71,7 +84,11 @@ describe('when Redis stalls (SIGSTOP)', () => {
     } finally {
       await redis.resume();
     }
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: 'health to pass after resume' });
+    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'health to pass after resume',
+    });
   });
 });
 
@@ -104,7 +121,11 @@ describe('when MySQL is killed', () => {
     });
     // Bounded, not one sample: a stall of a busy machine may warn for a moment (lag, or a Redis
     // command past its deadline); MySQL must be back and everything pass.
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs: 5000, intervalMs: 100, what: 'health to pass after MySQL returns' });
+    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 100,
+      what: 'health to pass after MySQL returns',
+    });
   });
 });
 
@@ -135,7 +156,11 @@ describe('when both are down and then restored', () => {
     assert.equal((await play('sd-buyer', 'tt-demo-0001')).status, 503);
     assert.equal((await health()).status, 503);
     await Promise.all([mariadb.restart(), redis.restart()]);
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs: 8000, intervalMs: 100, what: 'health to pass' });
+    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
+      timeoutMs: 8000,
+      intervalMs: 100,
+      what: 'health to pass',
+    });
     assert.equal((await play('sd-buyer', 'tt-demo-0001')).status, 200);
   });
 });

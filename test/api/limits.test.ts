@@ -25,7 +25,11 @@ before(async () => {
   db = await mysql.createConnection({ ...mariadb.connectionOptions(), database: DATABASE });
   observer = new Redis({ host: redis.host, port: redis.port, lazyConnect: true, maxRetriesPerRequest: 1 });
   await observer.connect();
-  node = await startTestNode({ mysql: { server: mariadb, database: DATABASE }, redis, overrides: { rateLimit: { playsPerMinute: PLAYS_PER_MINUTE } } });
+  node = await startTestNode({
+    mysql: { server: mariadb, database: DATABASE },
+    redis,
+    overrides: { rateLimit: { playsPerMinute: PLAYS_PER_MINUTE } },
+  });
 });
 
 after(async () => {
@@ -44,7 +48,8 @@ async function selectsRun(): Promise<number> {
 /** Calls per Redis command since start-up, from INFO commandstats (`cmdstat_get:calls=3,…`). */
 async function redisCalls(): Promise<Map<string, number>> {
   const calls = new Map<string, number>();
-  for (const match of (await observer.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls.set(match[1] ?? '', Number(match[2]));
+  for (const match of (await observer.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    calls.set(match[1] ?? '', Number(match[2]));
   return calls;
 }
 

@@ -24,13 +24,20 @@ function startMain(env: Record<string, string>): { child: ChildProcess; output: 
 describe('when st-api starts with no configuration (the embedded default)', () => {
   it('then it prints a curl command whose token and body return a signed URL, and stops cleanly on SIGTERM', async () => {
     const { child, output } = startMain({ ST_API_PORT: '0', ST_API_CONFIG: '' });
-    const printed = await waitFor(() => /curl -sS -X POST (\S+) \\\n\s+-H 'Authorization: Bearer (\S+)' \\\n.*\n\s+-d '(.+)'/.exec(output()) ?? undefined, {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-      what: 'the demo curl command',
-    });
+    const printed = await waitFor(
+      () => /curl -sS -X POST (\S+) \\\n\s+-H 'Authorization: Bearer (\S+)' \\\n.*\n\s+-d '(.+)'/.exec(output()) ?? undefined,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'the demo curl command',
+      },
+    );
     const [, url = '', token = '', body = ''] = printed;
-    const response = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
     assert.equal(response.status, 200);
     const playback = (await response.json()) as { url: string; delivery: string; cookies?: { name: string }[] };
     // Whichever CDN was drawn, the token is there: in the path, in cookies, or in the query.
@@ -58,7 +65,9 @@ describe('when the configuration file is invalid', () => {
         listen: { port: 'eighty' },
         auth: { issuer: '', audience: 'st-api', keys: [{ algorithm: 'HS256', key: 'hunter2-very-secret' }] },
         mysql: { host: 'db', user: 'st', password: { env: 'ST_API_TEST_MISSING_PASSWORD' }, database: 'catalog' },
-        cdns: [{ name: 'Bad Name', origin: 'ftp://x', signer: { type: 'akamai', keys: [{ id: 'a', active: true, secret: 'not-hex-s3cr3t' }] } }],
+        cdns: [
+          { name: 'Bad Name', origin: 'ftp://x', signer: { type: 'akamai', keys: [{ id: 'a', active: true, secret: 'not-hex-s3cr3t' }] } },
+        ],
         unknownSection: true,
       }),
     );
@@ -66,7 +75,16 @@ describe('when the configuration file is invalid', () => {
     const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 78);
     const text = output();
-    for (const key of ['listen.port', 'auth.issuer', 'auth.keys.0.key', 'mysql.password', 'cdns.0.name', 'cdns.0.origin', 'cdns.0.signer.keys.0.secret', 'unknownSection']) {
+    for (const key of [
+      'listen.port',
+      'auth.issuer',
+      'auth.keys.0.key',
+      'mysql.password',
+      'cdns.0.name',
+      'cdns.0.origin',
+      'cdns.0.signer.keys.0.secret',
+      'unknownSection',
+    ]) {
       assert.ok(text.includes(key), `the message names ${key}:\n${text}`);
     }
     assert.doesNotMatch(text, /hunter2|s3cr3t/);

@@ -29,7 +29,14 @@ let pastNode: TestNode;
 
 function config(manifestOrigin: string) {
   return {
-    manifests: { publicUrl: 'https://play.example.com', keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }], fetchTimeoutMs: 300, maxBytes: MAX_BYTES, freshSeconds: 60, staleSeconds: 600 },
+    manifests: {
+      publicUrl: 'https://play.example.com',
+      keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }],
+      fetchTimeoutMs: 300,
+      maxBytes: MAX_BYTES,
+      freshSeconds: 60,
+      staleSeconds: 600,
+    },
     cdns: [
       {
         name: 'nginx-q',
@@ -114,7 +121,12 @@ describe('when a viewer plays through a CDN with tokenized-manifest delivery', (
     assert.equal(variant.status, 200);
     const text = await variant.text();
     const expires = Number(url.split('/')[7]);
-    const signer = createNginxSigner({ expression: DEFAULT_NGINX_EXPRESSION, hashParam: 'md5', expiresParam: 'expires', keys: [{ id: 'n1', active: true, material: SECRET }] });
+    const signer = createNginxSigner({
+      expression: DEFAULT_NGINX_EXPRESSION,
+      hashParam: 'md5',
+      expiresParam: 'expires',
+      keys: [{ id: 'n1', active: true, material: SECRET }],
+    });
     const [[, md5], [, exp]] = signer.queryToken({
       origin: 'https://edge.example.com',
       manifestPath: '/vod/tt-demo-0001/hls/1080p/master.m3u8',
@@ -152,7 +164,12 @@ describe('when the manifest URL is not what st-api signed', () => {
     const parts = url.split('/');
     const hmac = parts[8] ?? '';
     const tampered = url.replace(hmac, `${hmac.startsWith('A') ? 'B' : 'A'}${hmac.slice(1)}`);
-    for (const bad of [tampered, url.replace('/hls/1080p/', '/hls/2160p/'), url.replace('/tt-demo-0001/', '/tt-demo-0003/'), url.replace('/m1/', '/m9/')]) {
+    for (const bad of [
+      tampered,
+      url.replace('/hls/1080p/', '/hls/2160p/'),
+      url.replace('/tt-demo-0001/', '/tt-demo-0003/'),
+      url.replace('/m1/', '/m9/'),
+    ]) {
       const response = await get(bad);
       // Readable by any page: a web player must see the 403, not a CORS failure.
       assert.equal(response.headers.get('access-control-allow-origin'), '*');
@@ -175,10 +192,13 @@ describe('when the manifest URL is not what st-api signed', () => {
     // fetch() would resolve an encoded dot segment itself; a hostile client sends it as is.
     const raw = await new Promise<number>((resolve, reject) => {
       const target = new URL(url);
-      request({ host: target.hostname, port: target.port, path: `${target.pathname.replace('/master.m3u8', '')}/%2e%2e/master.m3u8` }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      })
+      request(
+        { host: target.hostname, port: target.port, path: `${target.pathname.replace('/master.m3u8', '')}/%2e%2e/master.m3u8` },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
         .on('error', reject)
         .end();
     });
@@ -188,7 +208,10 @@ describe('when the manifest URL is not what st-api signed', () => {
     for (const segment of ['%ff', 'a%2Fb', '%5c']) {
       assert.equal((await problemOf(await get(url.replace('/master.m3u8', `/${segment}/master.m3u8`)))).code, 'NOT_FOUND', segment);
     }
-    assert.equal([...origin.hits.values()].reduce((a, b) => a + b, 0), hitsBefore);
+    assert.equal(
+      [...origin.hits.values()].reduce((a, b) => a + b, 0),
+      hitsBefore,
+    );
     const encoded = await get(url.replace('/master.m3u8', '/a%20b/master.m3u8'));
     assert.equal(encoded.status, 200, 'a well-formed encoded segment below the signed scope is a catalog path');
     await encoded.body?.cancel();
@@ -235,7 +258,10 @@ describe('when the origin fails', () => {
 
   it('then a copy fetched earlier still answers while the origin is down (stale-if-error), counted as stale', async () => {
     let clock = Date.now();
-    const staleNode = await startTestNode({ overrides: { ...config(origin.url), manifests: { ...config(origin.url).manifests, freshSeconds: 1 } }, now: () => clock });
+    const staleNode = await startTestNode({
+      overrides: { ...config(origin.url), manifests: { ...config(origin.url).manifests, freshSeconds: 1 } },
+      now: () => clock,
+    });
     try {
       const response = await staleNode.play({ contentId: 'tt-demo-0001', device: 'web', protocol: 'hls' }, staleNode.tokenFor('demo-user'));
       const url = staleNode.baseUrl + new URL(((await response.json()) as { url: string }).url).pathname;
@@ -245,7 +271,10 @@ describe('when the origin fails', () => {
       const stale = await get(url);
       assert.equal(stale.status, 200);
       assert.equal(await stale.text(), MASTER);
-      assert.match(await (await get(`${staleNode.baseUrl}/metrics`)).text(), /st_api_manifest_cache_lookups_total\{cdn="nginx-q",result="stale"\} 1/);
+      assert.match(
+        await (await get(`${staleNode.baseUrl}/metrics`)).text(),
+        /st_api_manifest_cache_lookups_total\{cdn="nginx-q",result="stale"\} 1/,
+      );
     } finally {
       await staleNode.close();
     }
@@ -254,6 +283,9 @@ describe('when the origin fails', () => {
 
 describe('when the configuration asks for tokenized manifests without the manifests section', () => {
   it('then the node does not start and the message names the CDN', async () => {
-    await assert.rejects(startTestNode({ overrides: { cdns: config('http://127.0.0.1:1').cdns } }), /manifests: required because nginx-q uses tokenized-manifest delivery/);
+    await assert.rejects(
+      startTestNode({ overrides: { cdns: config('http://127.0.0.1:1').cdns } }),
+      /manifests: required because nginx-q uses tokenized-manifest delivery/,
+    );
   });
 });

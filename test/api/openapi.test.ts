@@ -60,7 +60,10 @@ function valueAt(pointer: readonly string[]): unknown {
 
 function parseRef(ref: string): string[] {
   assert.ok(ref.startsWith('#/'), `only local references are used: ${ref}`);
-  return ref.slice(2).split('/').map((token) => decodeURIComponent(token).replace(/~1/g, '/').replace(/~0/g, '~'));
+  return ref
+    .slice(2)
+    .split('/')
+    .map((token) => decodeURIComponent(token).replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /**
@@ -118,11 +121,18 @@ function documentedResponses(): DocumentedResponse[] {
       assert.ok(isRecord(response), `${where} ${status} resolves to a Response Object`);
       const problem = isRecord(response.content) ? response.content['application/problem+json'] : undefined;
       const schema = isRecord(problem) ? problem.schema : undefined;
-      found.push({ where, status: Number(status), response, problemSchema: isRecord(schema) ? schema : undefined, codes: isRecord(schema) ? problemCodesOf(schema) : [] });
+      found.push({
+        where,
+        status: Number(status),
+        response,
+        problemSchema: isRecord(schema) ? schema : undefined,
+        codes: isRecord(schema) ? problemCodesOf(schema) : [],
+      });
     }
   };
   for (const [path, item] of Object.entries(doc.paths as Json)) {
-    for (const method of HTTP_METHODS) if (isRecord(item) && isRecord(item[method])) collect(`${method.toUpperCase()} ${path}`, ['paths', path, method]);
+    for (const method of HTTP_METHODS)
+      if (isRecord(item) && isRecord(item[method])) collect(`${method.toUpperCase()} ${path}`, ['paths', path, method]);
   }
   collect('unmatched requests', ['x-unmatched-requests']);
   return found;
@@ -146,12 +156,16 @@ type Operation = { path: string; method: (typeof HTTP_METHODS)[number] } | 'unma
 /** The Parameter Objects of an operation, its path item's included (by name and location, the operation's win). */
 function parametersOf(path: string, method: string): { pointer: string[]; parameter: Json }[] {
   const found = new Map<string, { pointer: string[]; parameter: Json }>();
-  for (const base of [['paths', path, 'parameters'], ['paths', path, method, 'parameters']]) {
+  for (const base of [
+    ['paths', path, 'parameters'],
+    ['paths', path, method, 'parameters'],
+  ]) {
     const list = valueAt(base);
     if (!Array.isArray(list)) continue;
     list.forEach((entry, index) => {
       const parameter = deref(entry);
-      if (isRecord(parameter)) found.set(`${String(parameter.in)} ${String(parameter.name)}`, { pointer: [...base, String(index)], parameter });
+      if (isRecord(parameter))
+        found.set(`${String(parameter.in)} ${String(parameter.name)}`, { pointer: [...base, String(index)], parameter });
     });
   }
   return [...found.values()];
@@ -164,7 +178,11 @@ function parametersOf(path: string, method: string): { pointer: string[]; parame
  * undefined when the path is not an instance of the template.
  */
 function matchTemplate(template: string, method: string, pathname: string): Record<string, string> | undefined {
-  const multiSegment = new Set(parametersOf(template, method).filter(({ parameter }) => parameter['x-st-multi-segment'] === true).map(({ parameter }) => String(parameter.name)));
+  const multiSegment = new Set(
+    parametersOf(template, method)
+      .filter(({ parameter }) => parameter['x-st-multi-segment'] === true)
+      .map(({ parameter }) => String(parameter.name)),
+  );
   const wanted = template.split('/');
   const given = pathname.split('/');
   const values: Record<string, string> = {};
@@ -198,7 +216,10 @@ function mediaTypeMatches(documented: string, actual: string): boolean {
  */
 async function assertConforms(response: Response, operation: Operation): Promise<unknown> {
   const label = operation === 'unmatched' ? 'an unmatched request' : `${operation.method.toUpperCase()} ${operation.path}`;
-  const base = operation === 'unmatched' ? ['x-unmatched-requests', 'responses', String(response.status)] : ['paths', operation.path, operation.method, 'responses', String(response.status)];
+  const base =
+    operation === 'unmatched'
+      ? ['x-unmatched-requests', 'responses', String(response.status)]
+      : ['paths', operation.path, operation.method, 'responses', String(response.status)];
   if (operation !== 'unmatched' && response.url !== '') {
     const pathname = new URL(response.url).pathname;
     const values = matchTemplate(operation.path, operation.method, pathname);
@@ -208,7 +229,10 @@ async function assertConforms(response: Response, operation: Operation): Promise
         const value = parameter.in === 'path' ? values[String(parameter.name)] : undefined;
         if (value === undefined) continue;
         const validate = schemaAt([...pointer, 'schema']);
-        assert.ok(validate(value), `${label} path parameter ${String(parameter.name)}: ${JSON.stringify(value)} ${ajv.errorsText(validate.errors)}`);
+        assert.ok(
+          validate(value),
+          `${label} path parameter ${String(parameter.name)}: ${JSON.stringify(value)} ${ajv.errorsText(validate.errors)}`,
+        );
       }
     }
   }
@@ -219,13 +243,15 @@ async function assertConforms(response: Response, operation: Operation): Promise
   // CORS headers decide what a browser lets a page see: none may be sent undocumented.
   const documentedHeaders = Object.keys(isRecord(documented.headers) ? documented.headers : {}).map((name) => name.toLowerCase());
   for (const [name] of response.headers) {
-    if (name.startsWith('access-control-')) assert.ok(documentedHeaders.includes(name), `${label} ${response.status} sends ${name}, which the document does not mention`);
+    if (name.startsWith('access-control-'))
+      assert.ok(documentedHeaders.includes(name), `${label} ${response.status} sends ${name}, which the document does not mention`);
   }
 
   for (const [name, header] of Object.entries(isRecord(documented.headers) ? documented.headers : {})) {
     const resolved = deref(header);
     const actual = response.headers.get(name);
-    if (isRecord(resolved) && resolved.required === true) assert.ok(actual !== null, `${label} ${response.status} sends the documented header ${name}`);
+    if (isRecord(resolved) && resolved.required === true)
+      assert.ok(actual !== null, `${label} ${response.status} sends the documented header ${name}`);
     if (actual === null) continue;
     const validate = schemaAt([...base, 'headers', name, 'schema']);
     const schema = isRecord(resolved) && isRecord(resolved.schema) ? resolved.schema : {};
@@ -288,7 +314,8 @@ function serveOrigin(path: string): { status: number; type?: string; body: strin
   if (file === 'master.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: MASTER_PLAYLIST };
   if (file === 'index.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: MEDIA_PLAYLIST };
   if (file === 'manifest.mpd') return { status: 200, type: 'application/dash+xml', body: MPD };
-  if (file === 'huge.m3u8') return { status: 200, type: 'application/vnd.apple.mpegurl', body: `#EXTM3U\n${'#EXT-X-COMMENT\n'.repeat(MANIFEST_MAX_BYTES / 10)}` };
+  if (file === 'huge.m3u8')
+    return { status: 200, type: 'application/vnd.apple.mpegurl', body: `#EXTM3U\n${'#EXT-X-COMMENT\n'.repeat(MANIFEST_MAX_BYTES / 10)}` };
   if (file === 'page.m3u8') return { status: 200, type: 'text/html', body: '<!doctype html><title>Sign in</title>' };
   if (file === 'busy.m3u8') return { status: 503, body: 'busy' };
   return { status: 404, body: '' };
@@ -308,10 +335,20 @@ function webConfig(manifestOrigin: string, downOrigin: string): Record<string, u
   const signer = { type: 'nginx', keys: [{ id: 'n1', active: true, secret: 'edge-secret-for-the-openapi-test' }] };
   return {
     cors: { allowedOrigins: [WEB_ORIGIN] },
-    manifests: { publicUrl: PUBLIC_URL, keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }], fetchTimeoutMs: 2000, maxBytes: MANIFEST_MAX_BYTES },
+    manifests: {
+      publicUrl: PUBLIC_URL,
+      keys: [{ id: 'm1', active: true, secret: MANIFEST_KEY }],
+      fetchTimeoutMs: 2000,
+      maxBytes: MANIFEST_MAX_BYTES,
+    },
     cdns: [
       { name: 'nginx-q', origin: 'https://edge.example.com', delivery: { mode: 'tokenized-manifest', manifestOrigin }, signer },
-      { name: 'nginx-q-down', origin: 'https://edge.example.com', delivery: { mode: 'tokenized-manifest', manifestOrigin: downOrigin }, signer },
+      {
+        name: 'nginx-q-down',
+        origin: 'https://edge.example.com',
+        delivery: { mode: 'tokenized-manifest', manifestOrigin: downOrigin },
+        signer,
+      },
       { name: 'nginx-path', origin: 'https://edge.example.com', weight: 0, signer },
     ],
   };
@@ -401,10 +438,14 @@ function post(baseUrl: string, body: unknown, token: string): Promise<Response> 
 /** A client token like the demo auth service's, with chosen claims, key or algorithm. */
 function forge(claims: Json, options: { key?: string; algorithm?: jwt.Algorithm } = {}): string {
   const now = Math.floor(Date.now() / 1000);
-  return jwt.sign({ iss: DEMO_ISSUER, aud: DEMO_AUDIENCE, sub: 'demo-user', iat: now, exp: now + 600, ...claims }, options.key ?? node.demo.clientKeys.privatePem, {
-    algorithm: options.algorithm ?? 'RS256',
-    ...(options.algorithm?.startsWith('HS') ? {} : { keyid: 'demo-rs256' }),
-  });
+  return jwt.sign(
+    { iss: DEMO_ISSUER, aud: DEMO_AUDIENCE, sub: 'demo-user', iat: now, exp: now + 600, ...claims },
+    options.key ?? node.demo.clientKeys.privatePem,
+    {
+      algorithm: options.algorithm ?? 'RS256',
+      ...(options.algorithm?.startsWith('HS') ? {} : { keyid: 'demo-rs256' }),
+    },
+  );
 }
 
 /**
@@ -414,7 +455,10 @@ function forge(claims: Json, options: { key?: string; algorithm?: jwt.Algorithm 
 async function manifestUrl(options: { on?: TestNode; draw?: number; protocol?: 'hls' | 'dash' } = {}): Promise<string> {
   const on = options.on ?? webNode;
   cdnDraw = options.draw ?? 0;
-  const response = await on.play({ contentId: 'tt-demo-0001', device: 'web', protocol: options.protocol ?? 'hls' }, on.tokenFor('demo-user'));
+  const response = await on.play(
+    { contentId: 'tt-demo-0001', device: 'web', protocol: options.protocol ?? 'hls' },
+    on.tokenFor('demo-user'),
+  );
   const body = (await response.json()) as { url: string; delivery: string };
   assert.equal(response.status, 200, JSON.stringify(body));
   assert.equal(body.delivery, 'tokenized-manifest');
@@ -463,22 +507,62 @@ const problemCases: ProblemCase[] = [
     operation: PLAY,
     send: () => node.play(GOOD_BODY, forge({}, { key: OTHER_RSA_KEY })),
   },
-  { code: 'TOKEN_EXPIRED', why: 'the token expired an hour ago', operation: PLAY, send: () => node.play(GOOD_BODY, forge({ iat: now() - 7200, exp: now() - 3600 })) },
-  { code: 'TOKEN_NOT_YET_VALID', why: 'the token is valid from an hour hence', operation: PLAY, send: () => node.play(GOOD_BODY, forge({ nbf: now() + 3600, exp: now() + 7200 })) },
-  { code: 'TOKEN_CLAIMS_INVALID', why: 'the token is for another audience', operation: PLAY, send: () => node.play(GOOD_BODY, forge({ aud: 'another-service' })) },
+  {
+    code: 'TOKEN_EXPIRED',
+    why: 'the token expired an hour ago',
+    operation: PLAY,
+    send: () => node.play(GOOD_BODY, forge({ iat: now() - 7200, exp: now() - 3600 })),
+  },
+  {
+    code: 'TOKEN_NOT_YET_VALID',
+    why: 'the token is valid from an hour hence',
+    operation: PLAY,
+    send: () => node.play(GOOD_BODY, forge({ nbf: now() + 3600, exp: now() + 7200 })),
+  },
+  {
+    code: 'TOKEN_CLAIMS_INVALID',
+    why: 'the token is for another audience',
+    operation: PLAY,
+    send: () => node.play(GOOD_BODY, forge({ aud: 'another-service' })),
+  },
   { code: 'NOT_PURCHASED', why: 'the viewer bought nothing', operation: PLAY, send: () => node.play(GOOD_BODY, node.tokenFor('nobody')) },
-  { code: 'RENTAL_EXPIRED', why: 'the rental is over', operation: PLAY, send: () => node.play({ contentId: 'tt-demo-0004', device: 'web' }, node.tokenFor('demo-user')) },
-  { code: 'SUBSCRIPTION_EXPIRED', why: 'the plan has lapsed', operation: PLAY, send: () => node.play(GOOD_BODY, node.tokenFor('lapsed-user')) },
-  { code: 'DEVICE_NOT_ALLOWED', why: 'a phone-only plan plays on a TV', operation: PLAY, send: () => node.play({ contentId: 'tt-demo-0002', device: 'tv' }, node.tokenFor('mobile-user')) },
+  {
+    code: 'RENTAL_EXPIRED',
+    why: 'the rental is over',
+    operation: PLAY,
+    send: () => node.play({ contentId: 'tt-demo-0004', device: 'web' }, node.tokenFor('demo-user')),
+  },
+  {
+    code: 'SUBSCRIPTION_EXPIRED',
+    why: 'the plan has lapsed',
+    operation: PLAY,
+    send: () => node.play(GOOD_BODY, node.tokenFor('lapsed-user')),
+  },
+  {
+    code: 'DEVICE_NOT_ALLOWED',
+    why: 'a phone-only plan plays on a TV',
+    operation: PLAY,
+    send: () => node.play({ contentId: 'tt-demo-0002', device: 'tv' }, node.tokenFor('mobile-user')),
+  },
   {
     code: 'QUALITY_NOT_AVAILABLE',
     why: 'no rendition is under the requested ceiling',
     operation: PLAY,
     send: () => node.play({ contentId: 'tt-demo-0001', device: 'web', quality: '360p' }, node.tokenFor('sd-buyer')),
   },
-  { code: 'CONTENT_NOT_FOUND', why: 'the content does not exist', operation: PLAY, send: () => node.play({ contentId: 'tt-nope', device: 'web' }, node.tokenFor('demo-user')) },
+  {
+    code: 'CONTENT_NOT_FOUND',
+    why: 'the content does not exist',
+    operation: PLAY,
+    send: () => node.play({ contentId: 'tt-nope', device: 'web' }, node.tokenFor('demo-user')),
+  },
   { code: 'NOT_FOUND', why: 'the path does not exist', operation: 'unmatched', send: () => fetch(`${node.baseUrl}/v1/nothing-here`) },
-  { code: 'NOT_FOUND', why: 'a health path is POSTed to', operation: 'unmatched', send: () => fetch(`${node.baseUrl}/health/live`, { method: 'POST' }) },
+  {
+    code: 'NOT_FOUND',
+    why: 'a health path is POSTed to',
+    operation: 'unmatched',
+    send: () => fetch(`${node.baseUrl}/health/live`, { method: 'POST' }),
+  },
   {
     code: 'METHOD_NOT_ALLOWED',
     why: 'the playback resource is fetched with GET',
@@ -489,14 +573,23 @@ const problemCases: ProblemCase[] = [
     code: 'METHOD_NOT_ALLOWED',
     why: 'the playback resource is asked for OPTIONS on a node with no CORS origins',
     operation: PREFLIGHT,
-    send: () => fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'OPTIONS', headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST' } }),
+    send: () =>
+      fetch(`${node.baseUrl}/v1/playback-urls`, {
+        method: 'OPTIONS',
+        headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST' },
+      }),
     check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), null),
   },
   {
     code: 'TOKEN_MISSING',
     why: 'an allowed web origin POSTs without a token',
     operation: PLAY,
-    send: () => fetch(`${webNode.baseUrl}/v1/playback-urls`, { method: 'POST', headers: { origin: WEB_ORIGIN, 'content-type': 'application/json' }, body: JSON.stringify(GOOD_BODY) }),
+    send: () =>
+      fetch(`${webNode.baseUrl}/v1/playback-urls`, {
+        method: 'POST',
+        headers: { origin: WEB_ORIGIN, 'content-type': 'application/json' },
+        body: JSON.stringify(GOOD_BODY),
+      }),
     check: (response) => {
       assert.equal(response.headers.get('access-control-allow-origin'), WEB_ORIGIN, 'the page may read the refusal');
       assert.equal(response.headers.get('access-control-allow-credentials'), 'true');
@@ -622,10 +715,24 @@ const problemCases: ProblemCase[] = [
     why: 'the contentId is a number',
     operation: PLAY,
     send: () => node.play({ contentId: 42, device: 'web' }),
-    check: (_response, body) => assert.deepEqual((body.errors as { path: string }[]).map((error) => error.path), ['contentId']),
+    check: (_response, body) =>
+      assert.deepEqual(
+        (body.errors as { path: string }[]).map((error) => error.path),
+        ['contentId'],
+      ),
   },
-  { code: 'UNKNOWN_DEVICE', why: 'the device class does not exist', operation: PLAY, send: () => node.play({ contentId: 'tt-demo-0001', device: 'fridge' }) },
-  { code: 'PROTOCOL_NOT_SUPPORTED', why: 'DASH is asked for on iOS', operation: PLAY, send: () => node.play({ contentId: 'tt-demo-0001', device: 'ios', protocol: 'dash' }) },
+  {
+    code: 'UNKNOWN_DEVICE',
+    why: 'the device class does not exist',
+    operation: PLAY,
+    send: () => node.play({ contentId: 'tt-demo-0001', device: 'fridge' }),
+  },
+  {
+    code: 'PROTOCOL_NOT_SUPPORTED',
+    why: 'DASH is asked for on iOS',
+    operation: PLAY,
+    send: () => node.play({ contentId: 'tt-demo-0001', device: 'ios', protocol: 'dash' }),
+  },
   {
     code: 'PROTOCOL_NOT_AVAILABLE',
     why: 'DASH is asked for an HLS-only title',
@@ -643,7 +750,10 @@ const problemCases: ProblemCase[] = [
     code: 'INTERNAL_ERROR',
     why: 'the catalog throws a plain error (a bug)',
     operation: PLAY,
-    send: () => withApp({ catalog: failingCatalog(new Error('SELECT * FROM secrets: boom')) }, (baseUrl) => post(baseUrl, GOOD_BODY, node.tokenFor('demo-user'))),
+    send: () =>
+      withApp({ catalog: failingCatalog(new Error('SELECT * FROM secrets: boom')) }, (baseUrl) =>
+        post(baseUrl, GOOD_BODY, node.tokenFor('demo-user')),
+      ),
     check: (_response, body) => {
       assert.equal(body.detail, undefined, 'a bug says nothing more than its title');
       assert.doesNotMatch(JSON.stringify(body), /SELECT|boom/);
@@ -654,7 +764,14 @@ const problemCases: ProblemCase[] = [
     why: 'the catalog is unavailable',
     operation: PLAY,
     send: () =>
-      withApp({ catalog: failingCatalog(new CatalogUnavailableError('down', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })) }, (baseUrl) => post(baseUrl, GOOD_BODY, node.tokenFor('demo-user'))),
+      withApp(
+        {
+          catalog: failingCatalog(
+            new CatalogUnavailableError('down', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) }),
+          ),
+        },
+        (baseUrl) => post(baseUrl, GOOD_BODY, node.tokenFor('demo-user')),
+      ),
     check: (response, body) => {
       assert.equal(response.headers.get('retry-after'), '5');
       assert.equal(body.detail, 'The catalog database is unavailable', 'the HTTP layer words it; nothing of the cause leaks');
@@ -697,11 +814,13 @@ describe('when the OpenAPI document is read', () => {
       for (const method of HTTP_METHODS) {
         const operation = isRecord(item) ? item[method] : undefined;
         if (!isRecord(operation)) continue;
-        for (const requirement of (operation.security ?? []) as Json[]) for (const scheme of Object.keys(requirement)) assert.ok(schemes.includes(scheme), `${method} ${path}: ${scheme}`);
+        for (const requirement of (operation.security ?? []) as Json[])
+          for (const scheme of Object.keys(requirement)) assert.ok(schemes.includes(scheme), `${method} ${path}: ${scheme}`);
         if (isRecord(operation.requestBody)) schemaAt(['paths', path, method, 'requestBody', 'content', 'application/json', 'schema']);
         for (const status of Object.keys(operation.responses as Json)) {
           const content = locate(['paths', path, method, 'responses', status, 'content']).value;
-          for (const mediaType of Object.keys(isRecord(content) ? content : {})) schemaAt(['paths', path, method, 'responses', status, 'content', mediaType, 'schema']);
+          for (const mediaType of Object.keys(isRecord(content) ? content : {}))
+            schemaAt(['paths', path, method, 'responses', status, 'content', mediaType, 'schema']);
         }
       }
     }
@@ -727,7 +846,11 @@ describe('when the OpenAPI document is read', () => {
       }
     }
     for (const code of PROBLEM_CODES) {
-      assert.deepEqual([...(statusesOf.get(code) ?? [])], [PROBLEMS[code].status], `${code} is documented under status ${PROBLEMS[code].status} only`);
+      assert.deepEqual(
+        [...(statusesOf.get(code) ?? [])],
+        [PROBLEMS[code].status],
+        `${code} is documented under status ${PROBLEMS[code].status} only`,
+      );
     }
   });
 
@@ -737,10 +860,15 @@ describe('when the OpenAPI document is read', () => {
       for (const method of HTTP_METHODS) {
         if (!isRecord(item) || !isRecord(item[method])) continue;
         const declared = parametersOf(path, method).filter(({ parameter }) => parameter.in === 'path');
-        assert.deepEqual(declared.map(({ parameter }) => parameter.name).sort(), [...names].sort(), `${method} ${path} declares exactly its template's parameters`);
+        assert.deepEqual(
+          declared.map(({ parameter }) => parameter.name).sort(),
+          [...names].sort(),
+          `${method} ${path} declares exactly its template's parameters`,
+        );
         for (const { parameter } of declared) {
           assert.equal(parameter.required, true, `${method} ${path}: ${String(parameter.name)} is required`);
-          if (parameter['x-st-multi-segment'] === true) assert.equal(parameter.name, names.at(-1), `${method} ${path}: only the last parameter may span segments`);
+          if (parameter['x-st-multi-segment'] === true)
+            assert.equal(parameter.name, names.at(-1), `${method} ${path}: only the last parameter may span segments`);
         }
       }
     }
@@ -757,7 +885,11 @@ describe('when the OpenAPI document is read', () => {
       hmac: '3GUCUAaAuA0NkEPJNrkJtA3GUCUAaAuA0NkEPJNrkJt',
       path: 'vod/tt-demo-0001/hls/1080p/master.m3u8',
     });
-    assert.equal(matchTemplate(MANIFEST.path, MANIFEST.method, '/v1/manifests/nginx-q/m1/1796059719/h/'), undefined, 'the path takes at least one segment');
+    assert.equal(
+      matchTemplate(MANIFEST.path, MANIFEST.method, '/v1/manifests/nginx-q/m1/1796059719/h/'),
+      undefined,
+      'the path takes at least one segment',
+    );
     assert.equal(matchTemplate(PLAY.path, PLAY.method, '/v1/playback-urls/x'), undefined);
     assert.deepEqual(matchTemplate(PLAY.path, PLAY.method, '/v1/playback-urls'), {});
   });
@@ -778,7 +910,11 @@ describe('when the request body schema is compared with the zod schema', () => {
     const strip = (value: unknown): unknown => {
       if (Array.isArray(value)) return value.map(strip);
       if (!isRecord(value)) return value;
-      return Object.fromEntries(Object.entries(value).filter(([key]) => !['description', 'examples', '$schema'].includes(key)).map(([key, inner]) => [key, strip(inner)]));
+      return Object.fromEntries(
+        Object.entries(value)
+          .filter(([key]) => !['description', 'examples', '$schema'].includes(key))
+          .map(([key, inner]) => [key, strip(inner)]),
+      );
     };
     const documented = strip(locate(['components', 'schemas', 'PlaybackRequest']).value);
     assert.deepEqual(documented, strip(z.toJSONSchema(playbackRequestSchema, { io: 'input' })));
@@ -787,8 +923,16 @@ describe('when the request body schema is compared with the zod schema', () => {
   const samples: { body: unknown; valid: boolean; why: string }[] = [
     { body: { contentId: 'tt-demo-0001', device: 'web' }, valid: true, why: 'the two required fields' },
     { body: { contentId: 'A', device: 'tv', quality: 'auto', protocol: 'hls' }, valid: true, why: 'every field' },
-    { body: { contentId: `a${'_'.repeat(63)}`, device: `x${'-'.repeat(31)}`, quality: '240p', protocol: 'dash' }, valid: true, why: 'the longest names' },
-    { body: { contentId: 'tt-demo-0001', device: 'legacy_stb2', extra: { anything: true } }, valid: true, why: 'unknown members (ignored)' },
+    {
+      body: { contentId: `a${'_'.repeat(63)}`, device: `x${'-'.repeat(31)}`, quality: '240p', protocol: 'dash' },
+      valid: true,
+      why: 'the longest names',
+    },
+    {
+      body: { contentId: 'tt-demo-0001', device: 'legacy_stb2', extra: { anything: true } },
+      valid: true,
+      why: 'unknown members (ignored)',
+    },
     { body: { contentId: `a${'b'.repeat(64)}`, device: 'web' }, valid: false, why: 'a 65-character contentId' },
     { body: { contentId: '-tt', device: 'web' }, valid: false, why: 'a contentId starting with -' },
     { body: { contentId: '', device: 'web' }, valid: false, why: 'an empty contentId' },
@@ -847,7 +991,11 @@ describe('when the real app answers', () => {
   it('then a CORS preflight from an allowed origin is a 204 with the documented Access-Control-* headers', async () => {
     const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
       method: 'OPTIONS',
-      headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: WEB_ORIGIN,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
       signal: AbortSignal.timeout(10_000),
     });
     assert.equal(response.status, 204);
@@ -866,7 +1014,10 @@ describe('when the real app answers', () => {
     assert.equal(response.status, 405);
     const headers = response.headers;
     await assertConforms(response, PREFLIGHT);
-    assert.deepEqual([...headers.keys()].filter((name) => name.startsWith('access-control-')), []);
+    assert.deepEqual(
+      [...headers.keys()].filter((name) => name.startsWith('access-control-')),
+      [],
+    );
   });
 
   it("then a play's manifest URL answers 200 with the tokenized HLS playlists, as documented", async () => {
@@ -881,7 +1032,10 @@ describe('when the real app answers', () => {
     const variant = await getManifest(new URL('480p/index.m3u8', master).href);
     assert.equal(variant.status, 200);
     const text = String(await assertConforms(variant, MANIFEST));
-    assert.match(text, /^#EXT-X-MAP:URI="https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/hls\/1080p\/480p\/init\.mp4\?md5=[^"&]+&expires=\d+"$/m);
+    assert.match(
+      text,
+      /^#EXT-X-MAP:URI="https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/hls\/1080p\/480p\/init\.mp4\?md5=[^"&]+&expires=\d+"$/m,
+    );
     assert.match(text, /^https:\/\/edge\.example\.com\/vod\/tt-demo-0001\/hls\/1080p\/480p\/seg-1\.m4s\?md5=[^&\s]+&expires=\d+$/m);
   });
 
@@ -924,7 +1078,11 @@ describe('when the real app answers', () => {
   });
 
   it('then /health/deep is 503 with a fail line when an essential probe fails', async () => {
-    const mysqlDown: Probe = { name: 'mysql', essential: true, run: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })) };
+    const mysqlDown: Probe = {
+      name: 'mysql',
+      essential: true,
+      run: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+    };
     const body = await withApp({ probes: [okProbe('node'), mysqlDown, okProbe('keys')] }, async (baseUrl) => {
       const response = await fetch(`${baseUrl}/health/deep`);
       assert.equal(response.status, 503);
@@ -934,7 +1092,11 @@ describe('when the real app answers', () => {
   });
 
   it('then /health/deep is 429 with a warn line when only a non-essential probe fails', async () => {
-    const redisDown: Probe = { name: 'redis', essential: false, run: () => Promise.resolve({ status: 'warn', text: 'down(reconnecting)' }) };
+    const redisDown: Probe = {
+      name: 'redis',
+      essential: false,
+      run: () => Promise.resolve({ status: 'warn', text: 'down(reconnecting)' }),
+    };
     const body = await withApp({ probes: [okProbe('node'), okProbe('mysql'), redisDown] }, async (baseUrl) => {
       const response = await fetch(`${baseUrl}/health/deep`);
       assert.equal(response.status, 429);

@@ -12,7 +12,10 @@ before(async () => {
 });
 after(() => node.close());
 
-async function playAs(userId: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown>; response: Response }> {
+async function playAs(
+  userId: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; body: Record<string, unknown>; response: Response }> {
   const response = await node.play(body, node.tokenFor(userId));
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, response };
 }
@@ -29,7 +32,15 @@ describe('when an entitled viewer asks to play', () => {
     assert.equal(body.quality, '1080p');
     // In cookie mode the URL carries no token: the cookies authorize it and every segment below it.
     assert.equal(body.url, 'https://d111111abcdef8.cloudfront.net/vod/tt-demo-0001/dash/1080p/manifest.mpd');
-    const cookies = body.cookies as { name: string; value: string; domain: string; path: string; expiresAt: string; secure: boolean; httpOnly: boolean }[];
+    const cookies = body.cookies as {
+      name: string;
+      value: string;
+      domain: string;
+      path: string;
+      expiresAt: string;
+      secure: boolean;
+      httpOnly: boolean;
+    }[];
     assert.deepEqual(
       cookies.map((cookie) => cookie.name),
       ['CloudFront-Policy', 'CloudFront-Signature', 'CloudFront-Key-Pair-Id', 'CloudFront-Hash-Algorithm'],
@@ -44,8 +55,13 @@ describe('when an entitled viewer asks to play', () => {
     const value = (name: string) => cookies.find((cookie) => cookie.name === name)?.value ?? '';
     assert.equal(value('CloudFront-Key-Pair-Id'), 'KDEMOKEY1');
     assert.equal(value('CloudFront-Hash-Algorithm'), 'SHA256');
-    const policy = JSON.parse(Buffer.from(value('CloudFront-Policy').replace(/-/g, '+').replace(/_/g, '=').replace(/~/g, '/'), 'base64').toString()) as {
-      Statement: { Resource: string; Condition: { DateLessThan: { 'AWS:EpochTime': number }; DateGreaterThan?: { 'AWS:EpochTime': number } } }[];
+    const policy = JSON.parse(
+      Buffer.from(value('CloudFront-Policy').replace(/-/g, '+').replace(/_/g, '=').replace(/~/g, '/'), 'base64').toString(),
+    ) as {
+      Statement: {
+        Resource: string;
+        Condition: { DateLessThan: { 'AWS:EpochTime': number }; DateGreaterThan?: { 'AWS:EpochTime': number } };
+      }[];
     };
     // One token covers the manifest and every segment below it, and is back-dated for clock skew.
     assert.equal(policy.Statement[0]?.Resource, 'https://d111111abcdef8.cloudfront.net/vod/tt-demo-0001/dash/1080p/*');
@@ -59,14 +75,56 @@ describe('when an entitled viewer asks to play', () => {
   });
 
   const decisions: { user: string; body: Record<string, unknown>; protocol: string; quality: string; why: string }[] = [
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'tv' }, protocol: 'dash', quality: '2160p', why: 'an owned UHD title on a TV plays in UHD' },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'tv' },
+      protocol: 'dash',
+      quality: '2160p',
+      why: 'an owned UHD title on a TV plays in UHD',
+    },
     { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'ios' }, protocol: 'hls', quality: '2160p', why: 'iOS gets HLS' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'tv', quality: '720p' }, protocol: 'dash', quality: '720p', why: 'the requested ceiling is honoured' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'web', protocol: 'hls' }, protocol: 'hls', quality: '1080p', why: 'an explicit protocol the device plays is honoured' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0002', device: 'tv' }, protocol: 'dash', quality: '1080p', why: 'a live rental plays at its ceiling' },
-    { user: 'sd-buyer', body: { contentId: 'tt-demo-0001', device: 'tv' }, protocol: 'dash', quality: '480p', why: 'an SD purchase caps the quality' },
-    { user: 'premium-user', body: { contentId: 'tt-demo-0003', device: 'web' }, protocol: 'hls', quality: '720p', why: 'an HLS-only title falls back from the web default DASH' },
-    { user: 'mobile-user', body: { contentId: 'tt-demo-0002', device: 'android' }, protocol: 'dash', quality: '480p', why: 'the mobile plan plays SD on phones' },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'tv', quality: '720p' },
+      protocol: 'dash',
+      quality: '720p',
+      why: 'the requested ceiling is honoured',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'web', protocol: 'hls' },
+      protocol: 'hls',
+      quality: '1080p',
+      why: 'an explicit protocol the device plays is honoured',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0002', device: 'tv' },
+      protocol: 'dash',
+      quality: '1080p',
+      why: 'a live rental plays at its ceiling',
+    },
+    {
+      user: 'sd-buyer',
+      body: { contentId: 'tt-demo-0001', device: 'tv' },
+      protocol: 'dash',
+      quality: '480p',
+      why: 'an SD purchase caps the quality',
+    },
+    {
+      user: 'premium-user',
+      body: { contentId: 'tt-demo-0003', device: 'web' },
+      protocol: 'hls',
+      quality: '720p',
+      why: 'an HLS-only title falls back from the web default DASH',
+    },
+    {
+      user: 'mobile-user',
+      body: { contentId: 'tt-demo-0002', device: 'android' },
+      protocol: 'dash',
+      quality: '480p',
+      why: 'the mobile plan plays SD on phones',
+    },
   ];
   for (const decision of decisions) {
     it(`then ${decision.why}`, async () => {
@@ -80,16 +138,76 @@ describe('when an entitled viewer asks to play', () => {
 
 describe('when the viewer may not play', () => {
   const denials: { user: string; body: Record<string, unknown>; status: number; code: string; why: string }[] = [
-    { user: 'nobody', body: { contentId: 'tt-demo-0001', device: 'web' }, status: 403, code: 'NOT_PURCHASED', why: 'nothing bought → 403 NOT_PURCHASED' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0004', device: 'web' }, status: 403, code: 'RENTAL_EXPIRED', why: 'an expired rental → 403 RENTAL_EXPIRED' },
-    { user: 'lapsed-user', body: { contentId: 'tt-demo-0001', device: 'web' }, status: 403, code: 'SUBSCRIPTION_EXPIRED', why: 'a lapsed plan → 403 SUBSCRIPTION_EXPIRED' },
-    { user: 'mobile-user', body: { contentId: 'tt-demo-0002', device: 'tv' }, status: 403, code: 'DEVICE_NOT_ALLOWED', why: 'a phone-only plan on a TV → 403 DEVICE_NOT_ALLOWED' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'legacy-stb' }, status: 403, code: 'DEVICE_NOT_ALLOWED', why: 'a disabled device class → 403 DEVICE_NOT_ALLOWED' },
-    { user: 'sd-buyer', body: { contentId: 'tt-demo-0001', device: 'web', quality: '360p' }, status: 403, code: 'QUALITY_NOT_AVAILABLE', why: 'no rendition under the ceiling → 403 QUALITY_NOT_AVAILABLE' },
-    { user: 'demo-user', body: { contentId: 'tt-nope', device: 'web' }, status: 404, code: 'CONTENT_NOT_FOUND', why: 'unknown content → 404 CONTENT_NOT_FOUND' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'fridge' }, status: 422, code: 'UNKNOWN_DEVICE', why: 'unknown device → 422 UNKNOWN_DEVICE' },
-    { user: 'demo-user', body: { contentId: 'tt-demo-0001', device: 'ios', protocol: 'dash' }, status: 422, code: 'PROTOCOL_NOT_SUPPORTED', why: 'DASH on iOS → 422 PROTOCOL_NOT_SUPPORTED' },
-    { user: 'premium-user', body: { contentId: 'tt-demo-0003', device: 'tv', protocol: 'dash' }, status: 422, code: 'PROTOCOL_NOT_AVAILABLE', why: 'DASH of an HLS-only title → 422 PROTOCOL_NOT_AVAILABLE' },
+    {
+      user: 'nobody',
+      body: { contentId: 'tt-demo-0001', device: 'web' },
+      status: 403,
+      code: 'NOT_PURCHASED',
+      why: 'nothing bought → 403 NOT_PURCHASED',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0004', device: 'web' },
+      status: 403,
+      code: 'RENTAL_EXPIRED',
+      why: 'an expired rental → 403 RENTAL_EXPIRED',
+    },
+    {
+      user: 'lapsed-user',
+      body: { contentId: 'tt-demo-0001', device: 'web' },
+      status: 403,
+      code: 'SUBSCRIPTION_EXPIRED',
+      why: 'a lapsed plan → 403 SUBSCRIPTION_EXPIRED',
+    },
+    {
+      user: 'mobile-user',
+      body: { contentId: 'tt-demo-0002', device: 'tv' },
+      status: 403,
+      code: 'DEVICE_NOT_ALLOWED',
+      why: 'a phone-only plan on a TV → 403 DEVICE_NOT_ALLOWED',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'legacy-stb' },
+      status: 403,
+      code: 'DEVICE_NOT_ALLOWED',
+      why: 'a disabled device class → 403 DEVICE_NOT_ALLOWED',
+    },
+    {
+      user: 'sd-buyer',
+      body: { contentId: 'tt-demo-0001', device: 'web', quality: '360p' },
+      status: 403,
+      code: 'QUALITY_NOT_AVAILABLE',
+      why: 'no rendition under the ceiling → 403 QUALITY_NOT_AVAILABLE',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-nope', device: 'web' },
+      status: 404,
+      code: 'CONTENT_NOT_FOUND',
+      why: 'unknown content → 404 CONTENT_NOT_FOUND',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'fridge' },
+      status: 422,
+      code: 'UNKNOWN_DEVICE',
+      why: 'unknown device → 422 UNKNOWN_DEVICE',
+    },
+    {
+      user: 'demo-user',
+      body: { contentId: 'tt-demo-0001', device: 'ios', protocol: 'dash' },
+      status: 422,
+      code: 'PROTOCOL_NOT_SUPPORTED',
+      why: 'DASH on iOS → 422 PROTOCOL_NOT_SUPPORTED',
+    },
+    {
+      user: 'premium-user',
+      body: { contentId: 'tt-demo-0003', device: 'tv', protocol: 'dash' },
+      status: 422,
+      code: 'PROTOCOL_NOT_AVAILABLE',
+      why: 'DASH of an HLS-only title → 422 PROTOCOL_NOT_AVAILABLE',
+    },
   ];
   for (const denial of denials) {
     it(`then ${denial.why}`, async () => {
@@ -107,13 +225,28 @@ describe('when the request is bad', () => {
     { body: { contentId: 42, device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'a number for contentId' },
     { body: { device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'no contentId' },
     { body: { contentId: 'tt-demo-0001', device: 'web', quality: '8k' }, status: 422, code: 'INVALID_REQUEST', why: 'an unknown quality' },
-    { body: { contentId: 'tt-demo-0001', device: 'web', protocol: 'rtmp' }, status: 422, code: 'INVALID_REQUEST', why: 'an unknown protocol' },
+    {
+      body: { contentId: 'tt-demo-0001', device: 'web', protocol: 'rtmp' },
+      status: 422,
+      code: 'INVALID_REQUEST',
+      why: 'an unknown protocol',
+    },
     { body: { contentId: '../../etc/passwd', device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'a path-traversal contentId' },
     { body: { contentId: "tt' OR '1'='1", device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'an SQL-looking contentId' },
-    { body: { contentId: 'tt-demo-0001', device: 'WEB; DROP' }, status: 422, code: 'INVALID_REQUEST', why: 'a device name with odd characters' },
+    {
+      body: { contentId: 'tt-demo-0001', device: 'WEB; DROP' },
+      status: 422,
+      code: 'INVALID_REQUEST',
+      why: 'a device name with odd characters',
+    },
     { body: ['tt-demo-0001'], status: 422, code: 'INVALID_REQUEST', why: 'an array body' },
     { body: '{"contentId": "tt-demo-0001", ', status: 400, code: 'MALFORMED_JSON', why: 'truncated JSON' },
-    { body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web', pad: 'x'.repeat(20_000) }), status: 413, code: 'BODY_TOO_LARGE', why: 'a huge body' },
+    {
+      body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web', pad: 'x'.repeat(20_000) }),
+      status: 413,
+      code: 'BODY_TOO_LARGE',
+      why: 'a huge body',
+    },
   ];
   for (const bad of badBodies) {
     it(`then ${bad.why} → ${bad.status} ${bad.code}`, async () => {
@@ -139,7 +272,11 @@ describe('when the request is bad', () => {
     it(`then a body that is not the ${encoding} its Content-Encoding claims → 400 MALFORMED_JSON, never a 500`, async () => {
       const response = await fetch(`${node.baseUrl}/v1/playback-urls`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${node.tokenFor('demo-user')}`, 'content-type': 'application/json', 'content-encoding': encoding },
+        headers: {
+          authorization: `Bearer ${node.tokenFor('demo-user')}`,
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+        },
         body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
         signal: AbortSignal.timeout(10_000),
       });

@@ -86,7 +86,10 @@ describe('when a command never settles', () => {
   it('then withTimeout gives up after its bound with a RedisStuckError', async () => {
     const started = Date.now();
     // A promise that never settles: without the bound this would never return (within() fails it).
-    await assert.rejects(within(withTimeout(new Promise(() => undefined), 50, redisStuck), 5000, 'withTimeout on a hung promise'), RedisStuckError);
+    await assert.rejects(
+      within(withTimeout(new Promise(() => undefined), 50, redisStuck), 5000, 'withTimeout on a hung promise'),
+      RedisStuckError,
+    );
     const waited = Date.now() - started;
     assert.ok(waited >= 45, `gave up after ${waited} ms, before its 50 ms bound`);
     assert.equal(await withTimeout(Promise.resolve('value'), 50, redisStuck), 'value');
@@ -102,7 +105,9 @@ describe('when a command never settles', () => {
       for (let i = 0; i < 20; i += 1) {
         const reply = withTimeout(redis.get('st-api:test:stall'), 100, redisStuck);
         const until = Date.now() + 300; // the event loop held past the bound while the reply arrives
-        while (Date.now() < until) { /* busy: this process stalls */ }
+        while (Date.now() < until) {
+          /* busy: this process stalls */
+        }
         await reply.catch((error: unknown) => {
           if (error instanceof RedisStuckError) stuck += 1;
           else throw error;
@@ -114,7 +119,7 @@ describe('when a command never settles', () => {
     }
   });
 
-  it('then a play waits no longer than the source\'s bound, is answered from the catalog, and the connection is reported', async () => {
+  it("then a play waits no longer than the source's bound, is answered from the catalog, and the connection is reported", async () => {
     // A command that really never settles: a client without a command timeout, on a server that is
     // paused (SIGSTOP), stands in for a connection wedged inside the client library.
     const paused = await startRedis();
@@ -147,7 +152,10 @@ describe('when a command never settles', () => {
       const waited = Date.now() - started;
       assert.equal(data.content?.id, 'tt-demo-0001', 'answered from the catalog');
       assert.ok(waited >= 140, `answered after ${waited} ms, before the 150 ms bound: the command was never waited on`);
-      assert.ok(reported.some((error) => error instanceof RedisStuckError), 'the source heard that the connection is stuck');
+      assert.ok(
+        reported.some((error) => error instanceof RedisStuckError),
+        'the source heard that the connection is stuck',
+      );
     } finally {
       hanging.disconnect();
       await paused.resume();

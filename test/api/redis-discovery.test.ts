@@ -35,7 +35,11 @@ const PAIR_REFRESH_MS = 60_000;
 const TIGHT = { commandTimeoutMs: 50, connectTimeoutMs: 300 };
 const RELAXED = { commandTimeoutMs: 1000, connectTimeoutMs: 2000 };
 
-function discoveryOverrides(dnsPort: number, discovery: Record<string, unknown> = {}, client: { commandTimeoutMs: number; connectTimeoutMs: number } = TIGHT): Record<string, unknown> {
+function discoveryOverrides(
+  dnsPort: number,
+  discovery: Record<string, unknown> = {},
+  client: { commandTimeoutMs: number; connectTimeoutMs: number } = TIGHT,
+): Record<string, unknown> {
   return {
     redis: { discovery: { name: MASTER_NAME, dnsServer: `${LOOPBACK}:${dnsPort}`, useSrv: true, ...discovery }, ...client },
     // Probes bounded by the command deadline, not cut short before it.
@@ -48,17 +52,29 @@ function discoveryOverrides(dnsPort: number, discovery: Record<string, unknown> 
 /** Registers the node's `redis` instance with one tag, as the sentinel hooks do; re-registering replaces it. */
 async function registerRedis(consul: ConsulDouble, node: string, server: RedisServer, tag: 'master' | 'replica'): Promise<void> {
   // Retried (it is idempotent): a stalled machine can lose a keep-alive connection to the double.
-  const response = await waitFor(() => fetch(`${consul.node(node).agentAddr}/v1/agent/service/register`, {
-    method: 'PUT',
-    body: JSON.stringify({ Name: 'redis', ID: 'redis', Tags: [tag], Address: server.host, Port: server.port }),
-    signal: AbortSignal.timeout(5000),
-  }), { timeoutMs: 15_000, intervalMs: 100, what: `registering redis on ${node} as ${tag}` });
+  const response = await waitFor(
+    () =>
+      fetch(`${consul.node(node).agentAddr}/v1/agent/service/register`, {
+        method: 'PUT',
+        body: JSON.stringify({ Name: 'redis', ID: 'redis', Tags: [tag], Address: server.host, Port: server.port }),
+        signal: AbortSignal.timeout(5000),
+      }),
+    { timeoutMs: 15_000, intervalMs: 100, what: `registering redis on ${node} as ${tag}` },
+  );
   assert.equal(response.status, 200, await response.text());
 }
 
 /** A short-lived admin connection; never the node's. */
 async function withRedis<T>(server: RedisServer, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis({
+    host: server.host,
+    port: server.port,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -85,7 +101,14 @@ async function counter(node: TestNode, name: string, label?: string): Promise<nu
 const masterSwitches = (node: TestNode): Promise<number> => counter(node, 'st_api_redis_master_switches_total');
 
 /** Plays without pause from a few concurrent clients, and health polled alongside, until stopped. */
-function startTraffic(node: TestNode): { stop(): Promise<{ statuses: Map<number, number>; failures: string[]; plays: number; health: { at: number; status: number; body: string }[] }> } {
+function startTraffic(node: TestNode): {
+  stop(): Promise<{
+    statuses: Map<number, number>;
+    failures: string[];
+    plays: number;
+    health: { at: number; status: number; body: string }[];
+  }>;
+} {
   const statuses = new Map<number, number>();
   /** The first few plays that got no answer at all, for the assertion message. */
   const failures: string[] = [];
@@ -192,16 +215,26 @@ async function waitForPassingOnMaster(node: TestNode, timeoutMs: number): Promis
  * health on the new master, stops the traffic, and checks that every play answered 200 and that
  * health only ever warned.
  */
-async function followRetag(node: TestNode, traffic: ReturnType<typeof startTraffic>): Promise<{ switchMs: number; plays: number; healthLog: (DeepHealth & { at: number })[] }> {
+async function followRetag(
+  node: TestNode,
+  traffic: ReturnType<typeof startTraffic>,
+): Promise<{ switchMs: number; plays: number; healthLog: (DeepHealth & { at: number })[] }> {
   const retagged = Date.now();
-  await waitFor(async () => (await masterSwitches(node)) === 1, { timeoutMs: SWITCH_BOUND_MS, intervalMs: 10, what: 'the node to switch masters' });
+  await waitFor(async () => (await masterSwitches(node)) === 1, {
+    timeoutMs: SWITCH_BOUND_MS,
+    intervalMs: 10,
+    what: 'the node to switch masters',
+  });
   const switchMs = Date.now() - retagged;
   await waitForPassingOnMaster(node, 10_000);
   await sleep(300);
   const { statuses, failures, plays, health: healthLog } = await traffic.stop();
   assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
   assert.ok(plays > 20, `plays kept flowing (${plays})`);
-  assert.ok(healthLog.every((entry) => entry.status === 200 || entry.status === 429), 'health was never critical');
+  assert.ok(
+    healthLog.every((entry) => entry.status === 200 || entry.status === 429),
+    'health was never critical',
+  );
   return { switchMs, plays, healthLog };
 }
 
@@ -260,7 +293,10 @@ describe('when the node finds Redis through Consul DNS', () => {
     const servers = setup.servers();
     // Lag may warn after one stall of a busy machine; every other probe must pass.
     const body = await waitForPassingOnMaster(node, 5000);
-    assert.match(body, new RegExp(String.raw`^(?:ok|warn) node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`));
+    assert.match(
+      body,
+      new RegExp(String.raw`^(?:ok|warn) node=serving mysql=embedded redis=ok\([\d.]+ms,master\) keys=ok\(4\) ${ANY_LAG}$`),
+    );
     await waitForWriteOn(node, servers.a, 3000);
     assert.equal(await masterSwitches(node), 0);
   });
@@ -287,7 +323,9 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
     const writeMs = await waitForWriteOn(node, b, 2000);
     const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
     assert.equal(reasons['refresh'] ?? 0, 0, `moved by the failover itself, not the periodic look-up: ${JSON.stringify(reasons)}`);
-    console.log(`# promote: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms; write on B confirmed in ${writeMs} ms`);
+    console.log(
+      `# promote: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms; write on B confirmed in ${writeMs} ms`,
+    );
   });
 });
 
@@ -314,7 +352,9 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
     const writeMs = await waitForWriteOn(node, b, 2000);
     const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
     assert.equal(reasons['refresh'] ?? 0, 0, `moved by the failover itself, not the periodic look-up: ${JSON.stringify(reasons)}`);
-    console.log(`# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`);
+    console.log(
+      `# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`,
+    );
   });
 });
 
@@ -330,7 +370,15 @@ describe('when the connection discovery gave out is reported stuck (a command th
     });
     assert.equal(response.status, 200);
     discovery = new RedisDiscovery({
-      discovery: { name: 'master.redis-stuck.service.consul', dnsServer: `${LOOPBACK}:${consul.dnsPort}`, port: 'srv', resolveTimeoutMs: 2000, refreshIntervalMs: 60_000, retryMinMs: 50, retryMaxMs: 500 },
+      discovery: {
+        name: 'master.redis-stuck.service.consul',
+        dnsServer: `${LOOPBACK}:${consul.dnsPort}`,
+        port: 'srv',
+        resolveTimeoutMs: 2000,
+        refreshIntervalMs: 60_000,
+        retryMinMs: 50,
+        retryMaxMs: 500,
+      },
       // The stuck report is made by hand below; no real timeout is what is tested.
       client: { db: 0, ...RELAXED },
       metrics,
@@ -412,7 +460,10 @@ describe('when the DNS server does not answer at all', () => {
       const response = await node.play({ contentId, device: 'web' }, node.tokenFor('premium-user'));
       assert.equal(response.status, 200);
       const tookMs = Date.now() - started;
-      assert.ok(tookMs < DNS_TIMEOUT_MS / 2, `answered ${tookMs} ms after the first play, against a ${DNS_TIMEOUT_MS} ms DNS timeout: it waited on DNS`);
+      assert.ok(
+        tookMs < DNS_TIMEOUT_MS / 2,
+        `answered ${tookMs} ms after the first play, against a ${DNS_TIMEOUT_MS} ms DNS timeout: it waited on DNS`,
+      );
     }
     const degraded = await waitForHealth(node, /redis=down\(resolving:etimeout\)/, DNS_TIMEOUT_MS + 5000);
     assert.match(degraded, /^warn /);
@@ -490,7 +541,11 @@ describe('when Consul moves the master while the old one still answers as master
     assert.deepEqual([...statuses.keys()], [200], `every play answered 200: ${JSON.stringify([...statuses])} ${failures.join('; ')}`);
     // The load runs in the node's own process: lag may warn after a stall; Redis never may.
     const warned = healthLog.filter((entry) => statusApartFromLag(entry) !== 200);
-    assert.deepEqual(warned.map((entry) => entry.body), [], 'health kept passing');
+    assert.deepEqual(
+      warned.map((entry) => entry.body),
+      [],
+      'health kept passing',
+    );
     assert.deepEqual(await counter(node, 'st_api_redis_master_switches_total', 'reason'), { refresh: 1 });
     await waitForWriteOn(node, b, 2000);
     console.log(`# forced: switched ${switchMs} ms after the re-tag (refresh every 500 ms)`);
@@ -512,7 +567,18 @@ describe('when the redis section of the configuration is wrong', () => {
     assert.deepEqual(parse({ host: '10.0.0.5' }), []);
     assert.deepEqual(parse({ discovery: { name: MASTER_NAME, dnsServer: '127.0.0.1:8600', useSrv: true } }), []);
     assert.deepEqual(parse({ discovery: { name: MASTER_NAME, port: 6380 } }), []);
-    const problems = parse({ port: 6379, discovery: { name: 'not a name', dnsServer: 'consul.local:8600', useSrv: true, port: 6379, retryMinMs: 5000, retryMaxMs: 1000, extra: 1 } });
+    const problems = parse({
+      port: 6379,
+      discovery: {
+        name: 'not a name',
+        dnsServer: 'consul.local:8600',
+        useSrv: true,
+        port: 6379,
+        retryMinMs: 5000,
+        retryMaxMs: 1000,
+        extra: 1,
+      },
+    });
     assert.deepEqual(problems.map((problem) => problem.split(':')[0]).sort(), [
       'redis.discovery',
       'redis.discovery.dnsServer',
@@ -522,11 +588,20 @@ describe('when the redis section of the configuration is wrong', () => {
       'redis.port',
     ]);
     assert.deepEqual(parse({}), ['redis.host: give either host (a fixed address) or discovery (a DNS name for the master)']);
-    assert.deepEqual(parse({ host: 'redis', discovery: { name: MASTER_NAME } }), ['redis.discovery: give either host or discovery, not both']);
+    assert.deepEqual(parse({ host: 'redis', discovery: { name: MASTER_NAME } }), [
+      'redis.discovery: give either host or discovery, not both',
+    ]);
   });
 
   it('then a parsed discovery section carries the port source and the defaults', () => {
     const config = parseConfig({ ...embeddedDemo().rawConfig, redis: { discovery: { name: MASTER_NAME, useSrv: true } } }, {});
-    assert.deepEqual(config.redis?.discovery, { name: MASTER_NAME, port: 'srv', resolveTimeoutMs: 500, refreshIntervalMs: 5000, retryMinMs: 100, retryMaxMs: 2000 });
+    assert.deepEqual(config.redis?.discovery, {
+      name: MASTER_NAME,
+      port: 'srv',
+      resolveTimeoutMs: 500,
+      refreshIntervalMs: 5000,
+      retryMinMs: 100,
+      retryMaxMs: 2000,
+    });
   });
 });

@@ -21,7 +21,13 @@ function cdnsWithExpiries(expiries: Record<string, Date>): CdnEntry[] {
   return cdns.map((cdn) => {
     const notAfter = expiries[cdn.name];
     if (notAfter === undefined) return cdn;
-    return { ...cdn, signer: { ...cdn.signer, keys: cdn.signer.keys.map((key) => (key['active'] === true ? { ...key, notAfter: notAfter.toISOString() } : key)) } };
+    return {
+      ...cdn,
+      signer: {
+        ...cdn.signer,
+        keys: cdn.signer.keys.map((key) => (key['active'] === true ? { ...key, notAfter: notAfter.toISOString() } : key)),
+      },
+    };
   });
 }
 
@@ -32,7 +38,9 @@ afterEach(async () => {
 });
 
 async function healthWith(expiries: Record<string, Date>) {
-  node = await startTestNode({ overrides: { cdns: cdnsWithExpiries(expiries), health: { probeTimeoutMs: 300, keyExpiryWarningDays: WARNING_DAYS } } });
+  node = await startTestNode({
+    overrides: { cdns: cdnsWithExpiries(expiries), health: { probeTimeoutMs: 300, keyExpiryWarningDays: WARNING_DAYS } },
+  });
   return fetchDeepHealth(node.baseUrl);
 }
 

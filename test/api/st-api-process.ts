@@ -32,7 +32,10 @@ export async function startStApiProcess(overrides: Record<string, unknown> = {})
   const env = { ...process.env };
   delete env['ST_API_HOST'];
   delete env['ST_API_PORT'];
-  const child = spawn(process.execPath, ['--import', 'tsx', API_MAIN], { env: { ...env, ST_API_CONFIG: configFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', API_MAIN], {
+    env: { ...env, ST_API_CONFIG: configFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'st-api', API_MAIN);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -49,12 +49,35 @@ describe('invariants on made-up samples', () => {
   });
 
   it('when a critical node stays published past the bound, then it is reported; within the bound, or kept by the floor, it is not', () => {
-    const critical = (t: number): Partial<Sample> => (t >= 1000 ? { health: new Map([['api-node-1', 'critical'], ['api-node-2', 'passing'], ['api-node-3', 'passing']]) } : {});
+    const critical = (t: number): Partial<Sample> =>
+      t >= 1000
+        ? {
+            health: new Map([
+              ['api-node-1', 'critical'],
+              ['api-node-2', 'passing'],
+              ['api-node-3', 'passing'],
+            ]),
+          }
+        : {};
     assert.deepEqual(names(observe(1000 + BOUNDS.criticalToOutMs + 500, critical)), ['a critical node leaves DNS in time']);
     assert.deepEqual(names(observe(1000 + BOUNDS.criticalToOutMs - 250, critical)), []);
-    const kept = (t: number): Partial<Sample> => ({ ...critical(t), status: { published: [...NODES], keptByFloor: ['api-node-1'], floorEngaged: true } });
+    const kept = (t: number): Partial<Sample> => ({
+      ...critical(t),
+      status: { published: [...NODES], keptByFloor: ['api-node-1'], floorEngaged: true },
+    });
     assert.deepEqual(names(observe(30_000, kept)), []);
-    const left = (t: number): Partial<Sample> => (t >= 3000 ? { ...critical(t), published: new Map([['api-node-2', 'b'], ['api-node-3', 'c']]), addressCount: 2, status: { published: ['api-node-2', 'api-node-3'] } } : critical(t));
+    const left = (t: number): Partial<Sample> =>
+      t >= 3000
+        ? {
+            ...critical(t),
+            published: new Map([
+              ['api-node-2', 'b'],
+              ['api-node-3', 'c'],
+            ]),
+            addressCount: 2,
+            status: { published: ['api-node-2', 'api-node-3'] },
+          }
+        : critical(t);
     const monitor = observe(30_000, left);
     assert.deepEqual(names(monitor), []);
     assert.equal(monitor.leftDnsAfter('api-node-1', 1000), 3000);
@@ -66,52 +89,91 @@ describe('invariants on made-up samples', () => {
   });
 
   it('when two registrations are tagged master and healthy, then it is reported at once; none for longer than the window is too', () => {
-    assert.deepEqual(names(observe(5000, (t) => (t === 1000 ? { healthyMasters: 2, taggedMasters: 2 } : {}))), ['one Redis master tag in Consul']);
-    assert.deepEqual(names(observe(20_000, (t) => (t >= 1000 && t < 1000 + BOUNDS.failoverWindowMs - 500 ? { healthyMasters: 0 } : {}))), []);
+    assert.deepEqual(names(observe(5000, (t) => (t === 1000 ? { healthyMasters: 2, taggedMasters: 2 } : {}))), [
+      'one Redis master tag in Consul',
+    ]);
+    assert.deepEqual(
+      names(observe(20_000, (t) => (t >= 1000 && t < 1000 + BOUNDS.failoverWindowMs - 500 ? { healthyMasters: 0 } : {}))),
+      [],
+    );
     assert.deepEqual(names(observe(20_000, (t) => (t >= 1000 ? { healthyMasters: 0 } : {}))), ['one Redis master tag in Consul']);
   });
 
   it('when status disagrees with DNS while no watcher runs, past the bound, then it is reported; while a watcher runs it is not judged', () => {
     const stale = { status: { published: ['api-node-1'] } };
-    assert.deepEqual(names(observe(1000 + BOUNDS.statusStaleMs + 500, (t) => (t >= 1000 ? stale : {}))), ['st-api/dns/status tells the truth']);
+    assert.deepEqual(names(observe(1000 + BOUNDS.statusStaleMs + 500, (t) => (t >= 1000 ? stale : {}))), [
+      'st-api/dns/status tells the truth',
+    ]);
     assert.deepEqual(names(observe(30_000, (t) => (t >= 1000 ? { ...stale, watcherRunning: true } : {}))), []);
   });
 });
 
 describe('plays judged against the faults in force', () => {
-  const fault = (kind: string, from: number, to: number, mysqlDown: boolean): FaultRecord =>
-    ({ kind, target: 't', injectedAt: from, healedAt: to, recoveredAt: to, outOfDnsAfterMs: null, nodeOut: undefined, mysqlDown, error: null });
-  const playAt = (startedAt: number, outcome: PlayRecord['outcome'], cause = ''): PlayRecord => ({ startedAt, finishedAt: startedAt + 10, outcome, cause, attempts: 1 });
+  const fault = (kind: string, from: number, to: number, mysqlDown: boolean): FaultRecord => ({
+    kind,
+    target: 't',
+    injectedAt: from,
+    healedAt: to,
+    recoveredAt: to,
+    outOfDnsAfterMs: null,
+    nodeOut: undefined,
+    mysqlDown,
+    error: null,
+  });
+  const playAt = (startedAt: number, outcome: PlayRecord['outcome'], cause = ''): PlayRecord => ({
+    startedAt,
+    finishedAt: startedAt + 10,
+    outcome,
+    cause,
+    attempts: 1,
+  });
   const faults = [fault('kill -9 MariaDB', 1000, 5000, true), fault('kill -9 st-api node', 20_000, 30_000, false)];
 
   it('when a play gets the documented 503 while MySQL is down (or just after), then that is allowed', () => {
-    assert.deepEqual(judgePlays([playAt(2000, 'documented-503'), playAt(7000, 'documented-503'), playAt(21_000, 'ok-after-retry')], faults), []);
+    assert.deepEqual(
+      judgePlays([playAt(2000, 'documented-503'), playAt(7000, 'documented-503'), playAt(21_000, 'ok-after-retry')], faults),
+      [],
+    );
   });
 
   it('when a play started just before MariaDB stopped gets the documented 503, then that is allowed; one that ended before is not', () => {
     const straddling: PlayRecord = { startedAt: 900, finishedAt: 1400, outcome: 'documented-503', cause: '', attempts: 1 };
     const before: PlayRecord = { startedAt: 500, finishedAt: 900, outcome: 'documented-503', cause: '', attempts: 1 };
     assert.deepEqual(judgePlays([straddling], faults), []);
-    assert.deepEqual(judgePlays([before], faults).map((v) => v.invariant), ['503 only while MySQL is gone']);
+    assert.deepEqual(
+      judgePlays([before], faults).map((v) => v.invariant),
+      ['503 only while MySQL is gone'],
+    );
   });
 
   it('when a play gets the documented 503 with MySQL up, or fails, then each is a violation', () => {
     const violations = judgePlays([playAt(25_000, 'documented-503'), playAt(40_000, 'failed', 'HTTP 500 INTERNAL')], faults);
-    assert.deepEqual(violations.map((v) => v.invariant), ['503 only while MySQL is gone', 'no play fails']);
+    assert.deepEqual(
+      violations.map((v) => v.invariant),
+      ['503 only while MySQL is gone', 'no play fails'],
+    );
     assert.match(violations[1]?.detail ?? '', /HTTP 500 INTERNAL/);
   });
 });
 
 describe('seeded PRNG', () => {
   it('when seeded alike, then it draws alike; another seed draws otherwise', () => {
-    const draw = (seed: number): number[] => { const p = mulberry32(seed); return Array.from({ length: 8 }, () => p.int(0, 1000)); };
+    const draw = (seed: number): number[] => {
+      const p = mulberry32(seed);
+      return Array.from({ length: 8 }, () => p.int(0, 1000));
+    };
     assert.deepEqual(draw(7), draw(7));
     assert.notDeepEqual(draw(7), draw(8));
   });
 });
 
 describe('npm run chaos command line', () => {
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'testkit/chaos/main.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'testkit/chaos/main.ts'), ...args], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
 
   it('when asked for help, then it prints the usage and exits 0 without starting anything', () => {
     const result = cli(['--help']);
@@ -134,7 +196,10 @@ describe('a short fixed-seed round of the whole system', { timeout: 240_000 }, (
     const output = lines.join('\n');
     assert.equal(report.exitCode, EXIT_CODES.OK, output);
     assert.ok(report.faults.length >= 3, output);
-    assert.ok(report.faults.every((f) => f.healedAt !== null && f.recoveredAt !== null), output);
+    assert.ok(
+      report.faults.every((f) => f.healedAt !== null && f.recoveredAt !== null),
+      output,
+    );
     assert.equal(report.plays.failed, 0, output);
     assert.ok(report.plays.ok + report.plays['ok-after-retry'] > 50, output);
   });

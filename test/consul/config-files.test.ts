@@ -6,8 +6,20 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
-  CONSUL_DIR, filesUnder, INSTALL_ROOT, isObject, loadPolicy, readJson, REPO, serviceRegistrationBody, sourceExists,
-  sourceOfInstalled, str, undocumentedFields, type Json, type JsonObject,
+  CONSUL_DIR,
+  filesUnder,
+  INSTALL_ROOT,
+  isObject,
+  loadPolicy,
+  readJson,
+  REPO,
+  serviceRegistrationBody,
+  sourceExists,
+  sourceOfInstalled,
+  str,
+  undocumentedFields,
+  type Json,
+  type JsonObject,
 } from './consul-config.ts';
 
 const jsonFiles = filesUnder(CONSUL_DIR, '.json');
@@ -33,8 +45,14 @@ function ms(value: Json | undefined): number {
 
 describe('consul/ files', () => {
   it('when the folder is listed, then it holds the agent files, the ACL policies and a README', () => {
-    assert.deepEqual(jsonFiles.map((f) => f.slice(CONSUL_DIR.length + 1)), ['agent/dns.json', 'agent/st-api-service.json', 'agent/st-api-watch.json', 'reference/redis-service.json']);
-    assert.deepEqual(hclFiles.map((f) => basename(f)), ['api-dns.hcl', 'sentinel-hooks.hcl', 'st-api-registration.hcl', 'st-api-watch.hcl', 'watcher.hcl']);
+    assert.deepEqual(
+      jsonFiles.map((f) => f.slice(CONSUL_DIR.length + 1)),
+      ['agent/dns.json', 'agent/st-api-service.json', 'agent/st-api-watch.json', 'reference/redis-service.json'],
+    );
+    assert.deepEqual(
+      hclFiles.map((f) => basename(f)),
+      ['api-dns.hcl', 'sentinel-hooks.hcl', 'st-api-registration.hcl', 'st-api-watch.hcl', 'watcher.hcl'],
+    );
     assert.ok(sourceExists('consul/README.md'));
   });
 
@@ -50,7 +68,11 @@ describe('consul/ files', () => {
       const rules = loadPolicy(basename(file));
       assert.ok(rules.length > 0);
       // Least privilege has no use for these; a policy that grants them needs a reason in review.
-      for (const rule of rules) assert.ok(!['agent', 'query', 'event'].includes(rule.resource) && rule.policy !== 'list', `${rule.text} is not needed by any program`);
+      for (const rule of rules)
+        assert.ok(
+          !['agent', 'query', 'event'].includes(rule.resource) && rule.policy !== 'list',
+          `${rule.text} is not needed by any program`,
+        );
     });
   }
 });
@@ -61,7 +83,9 @@ describe('the st-api service definition', () => {
     assert.equal(service['id'], 'st-api');
     // No address: DNS and the watcher use the node address (README "DNS failover").
     assert.equal(service['address'], undefined);
-    const defaultPort = /listen: z[\s\S]*?\.default\(\{ host: '0\.0\.0\.0', port: (\d+) \}\)/.exec(readFileSync(join(REPO, 'api', 'config.ts'), 'utf8'))?.[1];
+    const defaultPort = /listen: z[\s\S]*?\.default\(\{ host: '0\.0\.0\.0', port: (\d+) \}\)/.exec(
+      readFileSync(join(REPO, 'api', 'config.ts'), 'utf8'),
+    )?.[1];
     assert.equal(service['port'], Number(defaultPort));
   });
 
@@ -80,7 +104,10 @@ describe('the st-api service definition', () => {
   it('when the timing is compared with st-api, then the whole deep-health answer fits well inside the timeout', () => {
     // /health/deep runs its probes in parallel, each bounded by health.probeTimeoutMs (default 500).
     const probeTimeout = /probeTimeoutMs: millis\((\d+)\)/.exec(readFileSync(join(REPO, 'api', 'config.ts'), 'utf8'))?.[1];
-    assert.ok(Number(probeTimeout) * 2 <= ms(check['timeout']), `probe timeout ${probeTimeout} ms leaves room inside ${str(check['timeout'])}`);
+    assert.ok(
+      Number(probeTimeout) * 2 <= ms(check['timeout']),
+      `probe timeout ${probeTimeout} ms leaves room inside ${str(check['timeout'])}`,
+    );
     assert.ok(ms(check['timeout']) < ms(check['interval']), 'a check never overlaps the next one');
   });
 
@@ -92,10 +119,20 @@ describe('the st-api service definition', () => {
 
   it('when the definition is translated for the HTTP API, then every field has its API name', () => {
     assert.deepEqual(serviceRegistrationBody(service), {
-      Name: 'st-api', ID: 'st-api', Port: 8080, Meta: { component: 'playback-url-api' },
+      Name: 'st-api',
+      ID: 'st-api',
+      Port: 8080,
+      Meta: { component: 'playback-url-api' },
       Check: {
-        CheckID: 'st-api:deep-health', Name: 'st-api deep health', Notes: check['notes'] ?? null, HTTP: 'http://127.0.0.1:8080/health/deep', Method: 'GET',
-        Interval: '5s', Timeout: '2s', SuccessBeforePassing: 2, FailuresBeforeCritical: 2,
+        CheckID: 'st-api:deep-health',
+        Name: 'st-api deep health',
+        Notes: check['notes'] ?? null,
+        HTTP: 'http://127.0.0.1:8080/health/deep',
+        Method: 'GET',
+        Interval: '5s',
+        Timeout: '2s',
+        SuccessBeforePassing: 2,
+        FailuresBeforeCritical: 2,
       },
     });
     assert.throws(() => serviceRegistrationBody({ name: 'x', Check: {} }), /no API translation for "Check"/);
@@ -135,7 +172,10 @@ describe('the st-api watch', () => {
     assert.ok(sourceExists(source), `${source} exists`);
     const pkg = readJson(join(REPO, 'package.json')) as { scripts: Record<string, string> };
     assert.match(pkg.scripts['build'] ?? '', /tsc -p tsconfig\.build\.json/);
-    const build = readJson(join(REPO, 'tsconfig.build.json')) as { compilerOptions: { outDir: string; rootDir: string }; include: string[] };
+    const build = readJson(join(REPO, 'tsconfig.build.json')) as {
+      compilerOptions: { outDir: string; rootDir: string };
+      include: string[];
+    };
     assert.equal(build.compilerOptions.outDir, 'dist');
     assert.equal(build.compilerOptions.rootDir, '.');
     assert.ok(build.include.includes(source.split('/')[0] ?? ''), `tsconfig.build.json compiles ${source}`);
@@ -151,7 +191,10 @@ describe('the DNS settings', () => {
     // sentinel-hooks/decide.ts keeps an unconfirmed master tagged with a *warning* check;
     // only_passing would make master.redis.service.consul vanish exactly then.
     assert.equal(dns['only_passing'], false);
-    assert.match(readFileSync(join(REPO, 'sentinel-hooks', 'decide.ts'), 'utf8'), /status: 'warning', output: `tag=master, ROLE=master, but/);
+    assert.match(
+      readFileSync(join(REPO, 'sentinel-hooks', 'decide.ts'), 'utf8'),
+      /status: 'warning', output: `tag=master, ROLE=master, but/,
+    );
   });
 
   it('when the TTLs are read, then no answer may be cached (a failover is seen at the next lookup)', () => {

@@ -40,20 +40,79 @@ export function filesUnder(dir: string, suffix: string): string[] {
 // because the agent refuses unknown keys at start-up and the check would never exist.
 
 /** https://developer.hashicorp.com/consul/docs/reference/agent/configuration-file (top-level keys these files may use). */
-export const AGENT_TOP_LEVEL = new Set(['service', 'services', 'check', 'checks', 'watches', 'dns_config', 'acl', 'ports', 'recursors', 'domain', 'alt_domain']);
+export const AGENT_TOP_LEVEL = new Set([
+  'service',
+  'services',
+  'check',
+  'checks',
+  'watches',
+  'dns_config',
+  'acl',
+  'ports',
+  'recursors',
+  'domain',
+  'alt_domain',
+]);
 
 /** https://developer.hashicorp.com/consul/docs/services/configuration/services-configuration-reference */
 export const SERVICE_FIELDS = new Set([
-  'name', 'id', 'tags', 'address', 'tagged_addresses', 'meta', 'port', 'socket_path', 'enable_tag_override',
-  'check', 'checks', 'kind', 'proxy', 'connect', 'weights', 'token', 'namespace', 'partition', 'locality',
+  'name',
+  'id',
+  'tags',
+  'address',
+  'tagged_addresses',
+  'meta',
+  'port',
+  'socket_path',
+  'enable_tag_override',
+  'check',
+  'checks',
+  'kind',
+  'proxy',
+  'connect',
+  'weights',
+  'token',
+  'namespace',
+  'partition',
+  'locality',
 ]);
 
 /** https://developer.hashicorp.com/consul/docs/services/configuration/checks-configuration-reference */
 export const CHECK_FIELDS = new Set([
-  'name', 'id', 'check_id', 'notes', 'interval', 'timeout', 'ttl', 'http', 'header', 'method', 'body', 'disable_redirects',
-  'tcp', 'tcp_use_tls', 'udp', 'os_service', 'grpc', 'grpc_use_tls', 'h2ping', 'h2ping_use_tls', 'tls_server_name', 'tls_skip_verify',
-  'alias_node', 'alias_service', 'docker_container_id', 'shell', 'args', 'success_before_passing', 'failures_before_warning',
-  'failures_before_critical', 'deregister_critical_service_after', 'status', 'output_max_size', 'service_id',
+  'name',
+  'id',
+  'check_id',
+  'notes',
+  'interval',
+  'timeout',
+  'ttl',
+  'http',
+  'header',
+  'method',
+  'body',
+  'disable_redirects',
+  'tcp',
+  'tcp_use_tls',
+  'udp',
+  'os_service',
+  'grpc',
+  'grpc_use_tls',
+  'h2ping',
+  'h2ping_use_tls',
+  'tls_server_name',
+  'tls_skip_verify',
+  'alias_node',
+  'alias_service',
+  'docker_container_id',
+  'shell',
+  'args',
+  'success_before_passing',
+  'failures_before_warning',
+  'failures_before_critical',
+  'deregister_critical_service_after',
+  'status',
+  'output_max_size',
+  'service_id',
 ]);
 
 /**
@@ -61,12 +120,36 @@ export const CHECK_FIELDS = new Set([
  * then those of `type: service`). `handler` is documented but deprecated (it runs through a
  * shell), so it is left out on purpose: these files use `args`.
  */
-export const WATCH_FIELDS = new Set(['type', 'datacenter', 'token', 'args', 'handler_type', 'http_handler_config', 'service', 'tag', 'passingonly', 'filter']);
+export const WATCH_FIELDS = new Set([
+  'type',
+  'datacenter',
+  'token',
+  'args',
+  'handler_type',
+  'http_handler_config',
+  'service',
+  'tag',
+  'passingonly',
+  'filter',
+]);
 
 /** https://developer.hashicorp.com/consul/docs/reference/agent/configuration-file/dns (dns_config sub-keys). */
 export const DNS_CONFIG_FIELDS = new Set([
-  'allow_stale', 'max_stale', 'node_ttl', 'service_ttl', 'udp_answer_limit', 'a_record_limit', 'enable_truncate', 'only_passing',
-  'recursor_strategy', 'recursor_timeout', 'disable_compression', 'soa', 'use_cache', 'cache_max_age', 'prefer_namespace',
+  'allow_stale',
+  'max_stale',
+  'node_ttl',
+  'service_ttl',
+  'udp_answer_limit',
+  'a_record_limit',
+  'enable_truncate',
+  'only_passing',
+  'recursor_strategy',
+  'recursor_timeout',
+  'disable_compression',
+  'soa',
+  'use_cache',
+  'cache_max_age',
+  'prefer_namespace',
   'enable_additional_node_meta_txt',
 ]);
 
@@ -105,15 +188,37 @@ function asArray(value: Json | undefined): Json[] {
 // it what the agent would register. Explicit tables, so an unknown key fails instead of vanishing.
 
 const SERVICE_TO_API: Record<string, string> = {
-  name: 'Name', id: 'ID', tags: 'Tags', address: 'Address', port: 'Port', meta: 'Meta',
-  enable_tag_override: 'EnableTagOverride', tagged_addresses: 'TaggedAddresses', weights: 'Weights',
+  name: 'Name',
+  id: 'ID',
+  tags: 'Tags',
+  address: 'Address',
+  port: 'Port',
+  meta: 'Meta',
+  enable_tag_override: 'EnableTagOverride',
+  tagged_addresses: 'TaggedAddresses',
+  weights: 'Weights',
 };
 // In a service block a check's `id` is the API's `CheckID` (https://developer.hashicorp.com/consul/api-docs/agent/check).
 const CHECK_TO_API: Record<string, string> = {
-  id: 'CheckID', check_id: 'CheckID', name: 'Name', notes: 'Notes', http: 'HTTP', method: 'Method', header: 'Header', body: 'Body',
-  interval: 'Interval', timeout: 'Timeout', ttl: 'TTL', tls_server_name: 'TLSServerName', tls_skip_verify: 'TLSSkipVerify',
-  success_before_passing: 'SuccessBeforePassing', failures_before_warning: 'FailuresBeforeWarning', failures_before_critical: 'FailuresBeforeCritical',
-  deregister_critical_service_after: 'DeregisterCriticalServiceAfter', status: 'Status', output_max_size: 'OutputMaxSize',
+  id: 'CheckID',
+  check_id: 'CheckID',
+  name: 'Name',
+  notes: 'Notes',
+  http: 'HTTP',
+  method: 'Method',
+  header: 'Header',
+  body: 'Body',
+  interval: 'Interval',
+  timeout: 'Timeout',
+  ttl: 'TTL',
+  tls_server_name: 'TLSServerName',
+  tls_skip_verify: 'TLSSkipVerify',
+  success_before_passing: 'SuccessBeforePassing',
+  failures_before_warning: 'FailuresBeforeWarning',
+  failures_before_critical: 'FailuresBeforeCritical',
+  deregister_critical_service_after: 'DeregisterCriticalServiceAfter',
+  status: 'Status',
+  output_max_size: 'OutputMaxSize',
 };
 
 function translate(block: JsonObject, table: Record<string, string>, what: string): JsonObject {
@@ -136,7 +241,8 @@ export function serviceRegistrationBody(service: Json | undefined): JsonObject {
     if (!isObject(check)) throw new Error('service.check is not an object');
     body['Check'] = translate(check, CHECK_TO_API, 'service.check');
   }
-  if (checks !== undefined) body['Checks'] = asArray(checks).map((c, i) => translate(isObject(c) ? c : {}, CHECK_TO_API, `service.checks[${i}]`));
+  if (checks !== undefined)
+    body['Checks'] = asArray(checks).map((c, i) => translate(isObject(c) ? c : {}, CHECK_TO_API, `service.checks[${i}]`));
   return body;
 }
 
@@ -145,7 +251,8 @@ export function serviceRegistrationBody(service: Json | undefined): JsonObject {
 // (tsc -p tsconfig.build.json, rootDir ".", outDir "dist") turns <dir>/<file>.ts into dist/<dir>/<file>.js.
 
 export function sourceOfInstalled(path: string): string {
-  if (!path.startsWith(`${INSTALL_ROOT}dist/`) || !path.endsWith('.js')) throw new Error(`${path} is not a build output under ${INSTALL_ROOT}dist/`);
+  if (!path.startsWith(`${INSTALL_ROOT}dist/`) || !path.endsWith('.js'))
+    throw new Error(`${path} is not a build output under ${INSTALL_ROOT}dist/`);
   return path.slice(`${INSTALL_ROOT}dist/`.length).replace(/\.js$/, '.ts');
 }
 
@@ -230,7 +337,9 @@ export function evaluate(rules: readonly Rule[], needs: readonly { call: string;
     const rule = governingRule(rules, requirement.resource, requirement.name);
     if (rule !== undefined) used.add(rule.text);
     if (rule === undefined || !grants(rule.policy, requirement.access)) {
-      denied.push(`${call} needs ${requirement.resource}:${requirement.access} on "${requirement.name}" (${requirement.source}); ${rule === undefined ? 'no rule matches' : `${rule.text} is ${rule.policy}`}`);
+      denied.push(
+        `${call} needs ${requirement.resource}:${requirement.access} on "${requirement.name}" (${requirement.source}); ${rule === undefined ? 'no rule matches' : `${rule.text} is ${rule.policy}`}`,
+      );
     }
   }
   return { denied: [...new Set(denied)], unused: rules.filter((r) => !used.has(r.text)).map((r) => r.text) };
@@ -241,16 +350,22 @@ export function evaluate(rules: readonly Rule[], needs: readonly { call: string;
 // table) and, where the table is coarse, as the agent's code enforces it.
 
 const DOC = {
-  health: 'https://developer.hashicorp.com/consul/api-docs/health#list-service-instances-for-service (node:read,service:read; results filtered by both)',
+  health:
+    'https://developer.hashicorp.com/consul/api-docs/health#list-service-instances-for-service (node:read,service:read; results filtered by both)',
   agentService: 'https://developer.hashicorp.com/consul/api-docs/agent/service#get-service-configuration (service:read)',
-  agentChecks: 'https://developer.hashicorp.com/consul/api-docs/agent/check#list-checks (node:read,service:read: a filter; agent/acl.go filterChecksWithAuthorizer needs service:read for service checks)',
-  register: 'https://developer.hashicorp.com/consul/api-docs/agent/service#register-service (service:write; agent/acl.go vetServiceRegisterWithAuthorizer)',
-  checkUpdate: 'https://developer.hashicorp.com/consul/api-docs/agent/check#ttl-check-update (node:write,service:write; agent/acl.go vetCheckUpdateWithAuthorizer: service:write for a service check, node:write for a node check)',
+  agentChecks:
+    'https://developer.hashicorp.com/consul/api-docs/agent/check#list-checks (node:read,service:read: a filter; agent/acl.go filterChecksWithAuthorizer needs service:read for service checks)',
+  register:
+    'https://developer.hashicorp.com/consul/api-docs/agent/service#register-service (service:write; agent/acl.go vetServiceRegisterWithAuthorizer)',
+  checkUpdate:
+    'https://developer.hashicorp.com/consul/api-docs/agent/check#ttl-check-update (node:write,service:write; agent/acl.go vetCheckUpdateWithAuthorizer: service:write for a service check, node:write for a node check)',
   kvRead: 'https://developer.hashicorp.com/consul/api-docs/kv#read-key (key:read; recurse filters every key under the prefix)',
-  kvWrite: 'https://developer.hashicorp.com/consul/api-docs/kv#create-update-key (key:write; cas, acquire and release too: agent/consul/kvs_endpoint.go kvsPreApply)',
+  kvWrite:
+    'https://developer.hashicorp.com/consul/api-docs/kv#create-update-key (key:write; cas, acquire and release too: agent/consul/kvs_endpoint.go kvsPreApply)',
   kvDelete: 'https://developer.hashicorp.com/consul/api-docs/kv#delete-key (key:write; recurse needs write on the whole prefix)',
-  sessionCreate: 'https://developer.hashicorp.com/consul/api-docs/session#create-session (session:write on the session\'s Node, default the agent\'s)',
-  sessionDestroy: 'https://developer.hashicorp.com/consul/api-docs/session#delete-session (session:write on the session\'s node)',
+  sessionCreate:
+    "https://developer.hashicorp.com/consul/api-docs/session#create-session (session:write on the session's Node, default the agent's)",
+  sessionDestroy: "https://developer.hashicorp.com/consul/api-docs/session#delete-session (session:write on the session's node)",
   dns: 'https://developer.hashicorp.com/consul/docs/secure/acl/token/dns (service:read for service lookups, node:read for nodes)',
 } as const;
 
@@ -290,17 +405,23 @@ export function requirementsOf(call: Call, world: World): Requirement[] {
   if (method === 'GET' && path === '/v1/agent/checks') {
     // A filtered list: the caller sees the checks it may read. The programs read only the checks
     // of the services they register on that agent.
-    return world.servicesOn(call.agent).map((name) => ({ resource: 'service' as const, name, access: 'read' as const, source: DOC.agentChecks }));
+    return world
+      .servicesOn(call.agent)
+      .map((name) => ({ resource: 'service' as const, name, access: 'read' as const, source: DOC.agentChecks }));
   }
   if (method === 'PUT' && path === '/v1/agent/service/register') {
-    return world.servicesOn(call.agent).map((name) => ({ resource: 'service' as const, name, access: 'write' as const, source: DOC.register }));
+    return world
+      .servicesOn(call.agent)
+      .map((name) => ({ resource: 'service' as const, name, access: 'write' as const, source: DOC.register }));
   }
   if (method === 'PUT' && (rest = after('/v1/agent/check/update/')) !== null) {
     const service = world.serviceOfCheck(call.agent, rest);
     if (service === undefined) throw new UnmappedCallError(`check ${rest} is unknown on ${call.agent}`);
-    return [service === ''
-      ? { resource: 'node', name: call.agent, access: 'write', source: DOC.checkUpdate }
-      : { resource: 'service', name: service, access: 'write', source: DOC.checkUpdate }];
+    return [
+      service === ''
+        ? { resource: 'node', name: call.agent, access: 'write', source: DOC.checkUpdate }
+        : { resource: 'service', name: service, access: 'write', source: DOC.checkUpdate },
+    ];
   }
   if (method === 'GET' && (rest = after('/v1/agent/service/')) !== null && !rest.includes('/')) {
     const service = world.serviceOfId(call.agent, rest);
@@ -312,8 +433,10 @@ export function requirementsOf(call: Call, world: World): Requirement[] {
     if (method === 'PUT') return [{ resource: 'key', name: rest, access: 'write', source: DOC.kvWrite }];
     if (method === 'DELETE') return [{ resource: 'key', name: rest, access: 'write', source: DOC.kvDelete }];
   }
-  if (method === 'PUT' && path === '/v1/session/create') return [{ resource: 'session', name: call.agent, access: 'write', source: DOC.sessionCreate }];
-  if (method === 'PUT' && after('/v1/session/destroy/') !== null) return [{ resource: 'session', name: call.agent, access: 'write', source: DOC.sessionDestroy }];
+  if (method === 'PUT' && path === '/v1/session/create')
+    return [{ resource: 'session', name: call.agent, access: 'write', source: DOC.sessionCreate }];
+  if (method === 'PUT' && after('/v1/session/destroy/') !== null)
+    return [{ resource: 'session', name: call.agent, access: 'write', source: DOC.sessionDestroy }];
   void query;
   throw new UnmappedCallError(`${method} ${path}: no documented permission in the table; add the endpoint with its doc`);
 }
@@ -337,7 +460,11 @@ export function loadPolicy(name: string): Rule[] {
 }
 
 /** Builds a World from the double's own HTTP API (no ACLs there), read after the programs ran. */
-export async function worldFromDouble(agents: ReadonlyMap<string, string>, httpAddr: string, ignoreServices: readonly string[] = ['consul']): Promise<World> {
+export async function worldFromDouble(
+  agents: ReadonlyMap<string, string>,
+  httpAddr: string,
+  ignoreServices: readonly string[] = ['consul'],
+): Promise<World> {
   const get = async <T>(url: string): Promise<T> => (await (await fetch(url, { signal: AbortSignal.timeout(5000) })).json()) as T;
   const nodesByService = new Map<string, string[]>();
   const services = new Map<string, Map<string, string>>();

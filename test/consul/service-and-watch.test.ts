@@ -11,7 +11,9 @@ import { publishedNodes, REPO as WATCHER_REPO, startWatcherWorld, waitForPublish
 import { CONSUL_DIR, isObject, readJson, REPO, serviceRegistrationBody, sourceOfInstalled, str, type JsonObject } from './consul-config.ts';
 
 const serviceFile = readJson(join(CONSUL_DIR, 'agent', 'st-api-service.json')) as { service: JsonObject };
-const watchFile = readJson(join(CONSUL_DIR, 'agent', 'st-api-watch.json')) as { watches: { type: string; service: string; args: string[] }[] };
+const watchFile = readJson(join(CONSUL_DIR, 'agent', 'st-api-watch.json')) as {
+  watches: { type: string; service: string; args: string[] }[];
+};
 
 let world: WatcherWorld;
 let registeredAt = 0;
@@ -38,7 +40,10 @@ before(async () => {
   assert.equal(WATCHER_REPO, REPO);
   world = await startWatcherWorld({ minHealthy: 2 });
   registeredAt = Date.now();
-  for (const [name, address] of [['api-node-1', '127.0.1.1'], ['api-node-2', '127.0.1.2']] as const) {
+  for (const [name, address] of [
+    ['api-node-1', '127.0.1.1'],
+    ['api-node-2', '127.0.1.2'],
+  ] as const) {
     const node = await startTestNode();
     nodes.set(name, node);
     const handle = await world.consul.addNode(name, address);
@@ -59,7 +64,10 @@ describe('consul/agent files loaded into an agent', { timeout: 90_000 }, () => {
     assert.equal(service.Service, 'st-api');
     assert.equal(service.ID, 'st-api');
     assert.equal(service.Address, '', 'DNS and the watcher use the node address');
-    const checks = (await (await fetch(`${agent}/v1/agent/checks`)).json()) as Record<string, { Status: string; Type: string; ServiceID: string; Definition: { HTTP: string; Interval: string; Timeout: string } }>;
+    const checks = (await (await fetch(`${agent}/v1/agent/checks`)).json()) as Record<
+      string,
+      { Status: string; Type: string; ServiceID: string; Definition: { HTTP: string; Interval: string; Timeout: string } }
+    >;
     const check = checks['st-api:deep-health'];
     assert.ok(check !== undefined, 'check st-api:deep-health registered');
     assert.equal(check.ServiceID, 'st-api');
@@ -74,14 +82,29 @@ describe('consul/agent files loaded into an agent', { timeout: 90_000 }, () => {
   it('when the watch definition runs the real watcher, then both nodes reach DNS once their checks have passed twice', async () => {
     const [watch] = watchFile.watches;
     assert.ok(watch !== undefined);
-    world.consul.watch({ node: 'api-node-1', type: 'service', service: watch.service, args: devArgs(watch.args), env: world.env, cwd: REPO });
+    world.consul.watch({
+      node: 'api-node-1',
+      type: 'service',
+      service: watch.service,
+      args: devArgs(watch.args),
+      env: world.env,
+      cwd: REPO,
+    });
     await waitForPublished(world, ['api-node-1', 'api-node-2'], 'the watch from consul/agent/st-api-watch.json', 45_000);
     // success_before_passing 2 at a 5 s interval: not before the second probe (~10 s).
     const elapsed = Date.now() - registeredAt;
     assert.ok(elapsed >= 9000, `published ${elapsed} ms after registration`);
     assert.equal(publishedNodes(world).get('api-node-1'), '127.0.1.1');
-    await waitFor(() => world.consul.invocations().some((i) => i.exitCode === 0) || undefined, { timeoutMs: 10_000, intervalMs: 100, what: 'a handler run to finish' });
+    await waitFor(() => world.consul.invocations().some((i) => i.exitCode === 0) || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'a handler run to finish',
+    });
     const failed = world.consul.invocations().filter((i) => i.exitCode !== null && i.exitCode !== 0);
-    assert.deepEqual(failed.map((i) => i.output), [], 'no handler run failed');
+    assert.deepEqual(
+      failed.map((i) => i.output),
+      [],
+      'no handler run failed',
+    );
   });
 });

@@ -11,7 +11,10 @@ export function builtByNpmRunBuild(distPath: string): boolean {
   const relative = distPath.replace(/^\/opt\/st-api\//, '');
   const build = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { build: string } }).scripts.build;
   if (relative.endsWith('.mjs')) return build.split(' ').includes(relative);
-  const { include, exclude = [] } = JSON.parse(readFileSync(join(REPO, 'tsconfig.build.json'), 'utf8')) as { include: string[]; exclude?: string[] };
+  const { include, exclude = [] } = JSON.parse(readFileSync(join(REPO, 'tsconfig.build.json'), 'utf8')) as {
+    include: string[];
+    exclude?: string[];
+  };
   const source = relative.replace(/^dist\//, '').replace(/\.js$/, '.ts');
   return include.some((folder) => source.startsWith(`${folder}/`)) && !exclude.includes(source) && existsSync(join(REPO, source));
 }

@@ -51,7 +51,10 @@ function asList(value: string | string[] | undefined): string[] {
 /** IAM wildcards: `*` any run, `?` one character. Actions compare case-insensitively, ARNs do not. */
 function globMatches(pattern: string, value: string, ignoreCase: boolean): boolean {
   if (pattern.includes('${')) throw new Error(`unrendered placeholder or policy variable in ${pattern}`);
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, ignoreCase ? 'i' : '').test(value);
 }
 

@@ -43,7 +43,13 @@ async function startRecorder(target: string): Promise<{ endpoint: string; calls:
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const forward = httpRequest(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host } },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        },
         (answer) => {
           const parts: Buffer[] = [];
           answer.on('data', (chunk: Buffer) => parts.push(chunk));
@@ -67,7 +73,9 @@ async function startRecorder(target: string): Promise<{ endpoint: string; calls:
 }
 
 /** Route53's REST-XML routes (API 2013-04-01) → the IAM request context of that call. */
-function toRequestContext(call: RecordedCall): RequestContext & { operation: string; changes: { action: string; name: string; type: string }[] } {
+function toRequestContext(
+  call: RecordedCall,
+): RequestContext & { operation: string; changes: { action: string; name: string; type: string }[] } {
   const path = new URL(call.path, 'http://x').pathname.replace(/\/$/, '');
   const rrset = /^\/2013-04-01\/hostedzone\/([^/]+)\/rrset$/.exec(path);
   if (rrset !== null && call.method === 'POST') {
@@ -75,16 +83,32 @@ function toRequestContext(call: RecordedCall): RequestContext & { operation: str
     const list = batch === undefined ? undefined : child(batch, 'Changes');
     const changes = (list === undefined ? [] : children(list, 'Change')).map((change) => {
       const set = child(change, 'ResourceRecordSet');
-      return { action: child(change, 'Action')?.text ?? '', name: (set && child(set, 'Name')?.text) ?? '', type: (set && child(set, 'Type')?.text) ?? '' };
+      return {
+        action: child(change, 'Action')?.text ?? '',
+        name: (set && child(set, 'Name')?.text) ?? '',
+        type: (set && child(set, 'Type')?.text) ?? '',
+      };
     });
     return { operation: 'ChangeResourceRecordSets', changes, ...changeRequest(rrset[1] ?? '', changes) };
   }
   if (rrset !== null && call.method === 'GET') {
-    return { operation: 'ListResourceRecordSets', changes: [], action: 'route53:ListResourceRecordSets', resource: `arn:aws:route53:::hostedzone/${rrset[1] ?? ''}`, keys: {} };
+    return {
+      operation: 'ListResourceRecordSets',
+      changes: [],
+      action: 'route53:ListResourceRecordSets',
+      resource: `arn:aws:route53:::hostedzone/${rrset[1] ?? ''}`,
+      keys: {},
+    };
   }
   const change = /^\/2013-04-01\/change\/([^/]+)$/.exec(path);
   if (change !== null && call.method === 'GET') {
-    return { operation: 'GetChange', changes: [], action: 'route53:GetChange', resource: `arn:aws:route53:::change/${change[1] ?? ''}`, keys: {} };
+    return {
+      operation: 'GetChange',
+      changes: [],
+      action: 'route53:GetChange',
+      resource: `arn:aws:route53:::change/${change[1] ?? ''}`,
+      keys: {},
+    };
   }
   throw new Error(`the watcher made a call the test does not know: ${call.method} ${call.path}`);
 }
@@ -124,7 +148,13 @@ before(async () => {
       Address: '127.0.1.3',
       TaggedAddresses: { lan_ipv6: { Address: '2001:db8::3', Port: 8080 } },
       Port: Number(new URL((nodes[2] as TestNode).baseUrl).port),
-      Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `${(nodes[2] as TestNode).baseUrl}/health/deep`, Interval: '200ms', Timeout: '1s' },
+      Check: {
+        CheckID: 'st-api:deep-health',
+        Name: 'st-api deep health',
+        HTTP: `${(nodes[2] as TestNode).baseUrl}/health/deep`,
+        Interval: '200ms',
+        Timeout: '1s',
+      },
     }),
   });
   assert.equal(registered.status, 200, await registered.text());
@@ -172,7 +202,11 @@ describe('deploy/iam/watcher-route53-policy.json', () => {
       assert.equal(evaluate(policy, request), 'Allow', `${request.operation} ${JSON.stringify(request.changes)} on ${request.resource}`);
     }
     // And the run covered everything the policy is for.
-    assert.deepEqual([...new Set(requests.map((request) => request.operation))].sort(), ['ChangeResourceRecordSets', 'GetChange', 'ListResourceRecordSets']);
+    assert.deepEqual([...new Set(requests.map((request) => request.operation))].sort(), [
+      'ChangeResourceRecordSets',
+      'GetChange',
+      'ListResourceRecordSets',
+    ]);
     const changes = requests.flatMap((request) => request.changes);
     assert.deepEqual([...new Set(changes.map((change) => change.action))].sort(), ['CREATE', 'DELETE', 'UPSERT']);
     assert.deepEqual([...new Set(changes.map((change) => change.type))].sort(), ['A', 'AAAA']);
@@ -181,7 +215,10 @@ describe('deploy/iam/watcher-route53-policy.json', () => {
 
   it('when a name differs only by case or a trailing dot, then it is the same normalised name and allowed', () => {
     const policy = renderPolicy('Z0123456789ABC', 'Play.Example.com.');
-    assert.equal(evaluate(policy, changeRequest('Z0123456789ABC', [{ action: 'UPSERT', name: 'PLAY.example.COM.', type: 'AAAA' }])), 'Allow');
+    assert.equal(
+      evaluate(policy, changeRequest('Z0123456789ABC', [{ action: 'UPSERT', name: 'PLAY.example.COM.', type: 'AAAA' }])),
+      'Allow',
+    );
   });
 
   describe('calls outside the watcher’s job', () => {
@@ -194,8 +231,14 @@ describe('deploy/iam/watcher-route53-policy.json', () => {
       ['a wildcard record', changeRequest(zone, [{ ...ours, name: '*.example.com.' }])],
       ['a TXT record under our name', changeRequest(zone, [{ ...ours, type: 'TXT' }])],
       ['a CNAME under our name', changeRequest(zone, [{ ...ours, type: 'CNAME' }])],
-      ['a batch that smuggles one foreign change beside ours', changeRequest(zone, [ours, { action: 'DELETE', name: 'example.com.', type: 'MX' }])],
-      ['ListResourceRecordSets in another zone', { action: 'route53:ListResourceRecordSets', resource: 'arn:aws:route53:::hostedzone/ZOTHERZONE0001', keys: {} }],
+      [
+        'a batch that smuggles one foreign change beside ours',
+        changeRequest(zone, [ours, { action: 'DELETE', name: 'example.com.', type: 'MX' }]),
+      ],
+      [
+        'ListResourceRecordSets in another zone',
+        { action: 'route53:ListResourceRecordSets', resource: 'arn:aws:route53:::hostedzone/ZOTHERZONE0001', keys: {} },
+      ],
       ['ListHostedZones', { action: 'route53:ListHostedZones', resource: '*', keys: {} }],
       ['DeleteHostedZone on our zone', { action: 'route53:DeleteHostedZone', resource: `arn:aws:route53:::hostedzone/${zone}`, keys: {} }],
       ['CreateHealthCheck', { action: 'route53:CreateHealthCheck', resource: '*', keys: {} }],

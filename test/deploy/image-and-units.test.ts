@@ -20,7 +20,11 @@ import { REPO } from '../watcher/harness.ts';
 
 const run = promisify(execFile);
 const DOCKERFILE = readFileSync(join(REPO, 'deploy', 'Dockerfile'), 'utf8');
-const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
+const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
+};
 
 /** Instructions of one stage, by name. */
 function stage(name: string): string {
@@ -53,7 +57,10 @@ describe('deploy/Dockerfile', () => {
     assert.match(runtime, /^ENTRYPOINT \["node"\]$/m);
     assert.match(runtime, /^CMD \["dist\/api\/main\.js"\]$/m);
     assert.ok(!('tsx' in pkg.dependencies), 'tsx stays a devDependency: the image runs compiled JavaScript');
-    const instructions = runtime.split('\n').filter((line) => !line.startsWith('#')).join('\n');
+    const instructions = runtime
+      .split('\n')
+      .filter((line) => !line.startsWith('#'))
+      .join('\n');
     assert.doesNotMatch(instructions, /curl|wget/, 'no HTTP client installed for the healthcheck');
   });
 
@@ -83,7 +90,10 @@ describe('deploy/Dockerfile', () => {
 
     it('when nothing listens, then it exits 1 within its own timeout', async () => {
       const port = String(await freePort());
-      await assert.rejects(run(process.execPath, args.slice(1), { env: { ST_API_PORT: port }, timeout: 10_000 }), (error: { code?: number }) => error.code === 1);
+      await assert.rejects(
+        run(process.execPath, args.slice(1), { env: { ST_API_PORT: port }, timeout: 10_000 }),
+        (error: { code?: number }) => error.code === 1,
+      );
     });
   });
 
@@ -92,8 +102,15 @@ describe('deploy/Dockerfile', () => {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'st-deploy-build-'));
       // The same steps as the npm "build" script, into a scratch directory.
-      assert.match(pkg.scripts.build ?? '', /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/ && tsx sentinel-hooks\/bundle\.ts dist\/sentinel-hooks\.mjs$/);
-      await run(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { cwd: REPO, timeout: 120_000 });
+      assert.match(
+        pkg.scripts.build ?? '',
+        /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/ && tsx sentinel-hooks\/bundle\.ts dist\/sentinel-hooks\.mjs$/,
+      );
+      await run(
+        process.execPath,
+        [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')],
+        { cwd: REPO, timeout: 120_000 },
+      );
       cpSync(join(REPO, 'api', 'catalog', 'migrations'), join(dir, 'dist', 'api', 'catalog', 'migrations'), { recursive: true });
       await bundleHooks(join(dir, 'dist', 'sentinel-hooks.mjs'));
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
@@ -102,7 +119,8 @@ describe('deploy/Dockerfile', () => {
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     it('when built, then the three programs and the SQL migrations are in dist/', () => {
-      for (const main of ['api/main.js', 'watcher/main.js', 'sentinel-hooks.mjs', 'api/catalog/migrate-cli.js']) assert.ok(existsSync(join(dir, 'dist', main)), main);
+      for (const main of ['api/main.js', 'watcher/main.js', 'sentinel-hooks.mjs', 'api/catalog/migrate-cli.js'])
+        assert.ok(existsSync(join(dir, 'dist', main)), main);
       assert.ok(!existsSync(join(dir, 'dist', 'sentinel-hooks', 'bundle.js')), 'the bundler is a build step, not part of dist/');
       assert.ok(readdirSync(join(dir, 'dist', 'api', 'catalog', 'migrations')).some((file) => file.endsWith('.sql')));
     });
@@ -115,7 +133,10 @@ describe('deploy/Dockerfile', () => {
         for (const match of text.matchAll(/(?:from|import)\s*\(?\s*'([^'.][^']*)'/g)) {
           const specifier = match[1] ?? '';
           const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] ?? '');
-          assert.ok(specifier.startsWith('node:') || builtins.has(name) || name in pkg.dependencies, `${file} imports ${specifier}, which is not a production dependency`);
+          assert.ok(
+            specifier.startsWith('node:') || builtins.has(name) || name in pkg.dependencies,
+            `${file} imports ${specifier}, which is not a production dependency`,
+          );
         }
       }
     });
@@ -134,7 +155,11 @@ describe('deploy/Dockerfile', () => {
         const hooks = await run(process.execPath, [join(alone, 'sentinel-hooks.mjs'), '--help'], { cwd: alone, timeout: 20_000 });
         assert.match(hooks.stdout, /^Usage: sentinel-hooks/);
         // A real run that loads the configuration (zod) and fails on it: exit 2, reason on stderr.
-        const failed = await run(process.execPath, [join(alone, 'sentinel-hooks.mjs'), '--config', join(alone, 'missing.json'), 'reconcile'], { cwd: alone, timeout: 20_000 }).then(
+        const failed = await run(
+          process.execPath,
+          [join(alone, 'sentinel-hooks.mjs'), '--config', join(alone, 'missing.json'), 'reconcile'],
+          { cwd: alone, timeout: 20_000 },
+        ).then(
           () => ({ code: 0, stderr: '' }),
           (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
         );
@@ -165,7 +190,13 @@ function seconds(value: string): number {
 }
 
 describe('deploy/systemd', () => {
-  const services = ['st-api.service', 'st-dns-reconcile.service', 'st-redis-reconcile.service', 'consul.service.d/st-dns-watcher.conf', 'redis-sentinel.service.d/st-api-hooks.conf'];
+  const services = [
+    'st-api.service',
+    'st-dns-reconcile.service',
+    'st-redis-reconcile.service',
+    'consul.service.d/st-dns-watcher.conf',
+    'redis-sentinel.service.d/st-api-hooks.conf',
+  ];
 
   it('when st-api.service stops the node, then it sends SIGTERM and waits longer than the drain and shutdown timeouts', () => {
     const { rawConfig } = embeddedDemo();
@@ -183,7 +214,13 @@ describe('deploy/systemd', () => {
     assert.deepEqual(api.get('ExecStart'), ['/usr/bin/node /opt/st-api/dist/api/main.js']);
     assert.ok(api.get('Environment')?.includes('ST_API_CONFIG=/etc/st-api/config.json'));
     assert.ok((api.get('EnvironmentFile') ?? []).length === 1);
-    for (const [key, value] of [['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['PrivateTmp', 'yes'], ['User', 'st-api']] as const) assert.deepEqual(api.get(key), [value], key);
+    for (const [key, value] of [
+      ['NoNewPrivileges', 'yes'],
+      ['ProtectSystem', 'strict'],
+      ['PrivateTmp', 'yes'],
+      ['User', 'st-api'],
+    ] as const)
+      assert.deepEqual(api.get(key), [value], key);
   });
 
   it('when any unit runs node, then MemoryDenyWriteExecute stays off for V8 and ExecStart paths are built files', () => {
@@ -211,9 +248,16 @@ describe('deploy/systemd', () => {
     // The token comes through dns-watcher.json (consulTokenFile); in the agent's environment it would be every watch's token.
     assert.ok(!(dropIn.get('Environment') ?? []).some((assignment) => assignment.startsWith('CONSUL_')));
     assert.deepEqual(dropIn.get('EnvironmentFile'), ['-/etc/st-api/dns-watcher.env'], 'optional (AWS keys only where no instance role)');
-    assert.deepEqual(unit('st-dns-reconcile.service').get('EnvironmentFile'), ['-/etc/st-api/dns-watcher.env'], 'the same file name in both units');
+    assert.deepEqual(
+      unit('st-dns-reconcile.service').get('EnvironmentFile'),
+      ['-/etc/st-api/dns-watcher.env'],
+      'the same file name in both units',
+    );
     const hooks = unit('redis-sentinel.service.d/st-api-hooks.conf');
     assert.ok((hooks.get('ReadWritePaths') ?? []).includes('/run/st-api-sentinel-hooks'));
-    assert.match(readFileSync(join(REPO, 'deploy', 'systemd', 'tmpfiles.d', 'st-api-sentinel-hooks.conf'), 'utf8'), /^d \/run\/st-api-sentinel-hooks /m);
+    assert.match(
+      readFileSync(join(REPO, 'deploy', 'systemd', 'tmpfiles.d', 'st-api-sentinel-hooks.conf'), 'utf8'),
+      /^d \/run\/st-api-sentinel-hooks /m,
+    );
   });
 });

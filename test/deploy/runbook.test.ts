@@ -21,14 +21,25 @@ async function watcherUsage(): Promise<string> {
 
 /** `watcher <command> …` as typed in the runbook's code blocks and inline code. */
 function shownWatcherInvocations(): string[] {
-  const code = [...RUNBOOK.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').join('\n') + '\n' + [...RUNBOOK.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? '').join('\n');
+  const code =
+    [...RUNBOOK.matchAll(/```[a-z]*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').join('\n') +
+    '\n' +
+    [...RUNBOOK.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] ?? '').join('\n');
   return [...code.matchAll(/(?:^|[\s(])watcher ([a-z][a-z-]*(?: [^\n#`|]*)?)/gm)].map((m) => (m[1] ?? '').trim());
 }
 
 describe('deploy/RUNBOOK.md', () => {
   it('when read, then it has a section for every on-call state', () => {
     const headings = [...RUNBOOK.matchAll(/^#{2,4} (.+)$/gm)].map((m) => (m[1] ?? '').toLowerCase());
-    for (const state of ['healthy', 'degraded (redis down)', 'node excluded', 'floor engaged', 'redis failover in progress', 'watcher failing', 'route53 throttling']) {
+    for (const state of [
+      'healthy',
+      'degraded (redis down)',
+      'node excluded',
+      'floor engaged',
+      'redis failover in progress',
+      'watcher failing',
+      'route53 throttling',
+    ]) {
       assert.ok(headings.includes(state), `a "${state}" section`);
     }
     assert.match(RUNBOOK, /blue\/green/i);
@@ -43,9 +54,14 @@ describe('deploy/RUNBOOK.md', () => {
     for (const invocation of shown) {
       const [command] = invocation.split(' ');
       assert.ok(commands.has(command), `"watcher ${invocation}": ${command} is not in the usage text (${[...commands].join(', ')})`);
-      for (const option of invocation.match(/--[a-z-]+/g) ?? []) assert.ok(options.has(option), `"watcher ${invocation}": ${option} is not in the usage text`);
+      for (const option of invocation.match(/--[a-z-]+/g) ?? [])
+        assert.ok(options.has(option), `"watcher ${invocation}": ${option} is not in the usage text`);
     }
-    for (const command of ['status', 'exclude', 'include', 'reconcile', 'plan']) assert.ok(shown.some((s) => s.startsWith(command)), `the runbook uses watcher ${command}`);
+    for (const command of ['status', 'exclude', 'include', 'reconcile', 'plan'])
+      assert.ok(
+        shown.some((s) => s.startsWith(command)),
+        `the runbook uses watcher ${command}`,
+      );
   });
 
   it('when it describes st-api/dns/status, then it names every field the watcher writes', () => {
@@ -53,14 +69,18 @@ describe('deploy/RUNBOOK.md', () => {
     const body = /export interface RunStatus \{([\s\S]*?)\n\}/.exec(source)?.[1] ?? '';
     const fields = [...body.matchAll(/^ {2}([a-zA-Z]+):/gm)].map((m) => m[1] ?? '');
     assert.ok(fields.length >= 10, 'RunStatus fields found');
-    for (const field of [...fields, 'create', 'upsert', 'delete', 'deferredDeletes']) assert.ok(RUNBOOK.includes(`\`${field}\``), `field ${field}`);
+    for (const field of [...fields, 'create', 'upsert', 'delete', 'deferredDeletes'])
+      assert.ok(RUNBOOK.includes(`\`${field}\``), `field ${field}`);
   });
 
   it('when it quotes /health/deep bodies, then each has the verdict and the probes in st-api’s order', () => {
     const bodies = [...RUNBOOK.matchAll(/`((?:ok|warn|fail) node=[^`]*)`/g)].map((m) => m[1] ?? '');
     assert.ok(bodies.length >= 4);
     for (const body of bodies) {
-      const names = body.split(' ').slice(1).map((part) => part.split('=')[0]);
+      const names = body
+        .split(' ')
+        .slice(1)
+        .map((part) => part.split('=')[0]);
       assert.deepEqual(names, ['node', 'mysql', 'redis', 'keys', 'lag'], body);
     }
   });

@@ -182,10 +182,16 @@ async function newPlayer(browser: Browser, pageServer: PageServer, options: NewP
     // A request aborted after its headers arrived (a player cancelling a load) keeps its status.
     if (collecting === null || !isMedia(request.url()) || seen.has(request)) return;
     seen.add(request);
-    collecting.requests.push({ url: request.url(), status: 0, method: request.method(), failure: request.failure()?.errorText ?? 'failed' });
+    collecting.requests.push({
+      url: request.url(),
+      status: 0,
+      method: request.method(),
+      failure: request.failure()?.errorText ?? 'failed',
+    });
   });
   page.on('console', (message) => {
-    if (collecting !== null && (message.type() === 'error' || message.type() === 'warning')) collecting.log.push(`console.${message.type()}: ${message.text()}`);
+    if (collecting !== null && (message.type() === 'error' || message.type() === 'warning'))
+      collecting.log.push(`console.${message.type()}: ${message.text()}`);
   });
   page.on('pageerror', (error) => {
     collecting?.log.push(`page error: ${error.message}`);
@@ -228,7 +234,11 @@ async function newPlayer(browser: Browser, pageServer: PageServer, options: NewP
           result = await Promise.race([
             inPage,
             new Promise<never>((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`player.play: the page did not answer within ${timeoutMs + HARNESS_SLACK_MS} ms (renderer wedged?)`)), timeoutMs + HARNESS_SLACK_MS);
+              timer = setTimeout(
+                () =>
+                  reject(new Error(`player.play: the page did not answer within ${timeoutMs + HARNESS_SLACK_MS} ms (renderer wedged?)`)),
+                timeoutMs + HARNESS_SLACK_MS,
+              );
             }),
           ]);
         } finally {

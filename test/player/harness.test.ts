@@ -77,7 +77,13 @@ describe('player harness', () => {
   it('when media is generated, then every title has its rungs and one HLS and DASH manifest per ceiling', () => {
     const title = media.titles.find((t) => t.id === TITLE);
     assert.ok(title !== undefined);
-    assert.deepEqual(title.rungs.map((r) => [r.name, r.width, r.height, r.segments]), [['1080p', 1920, 1080, 4], ['480p', 854, 480, 4]]);
+    assert.deepEqual(
+      title.rungs.map((r) => [r.name, r.width, r.height, r.segments]),
+      [
+        ['1080p', 1920, 1080, 4],
+        ['480p', 854, 480, 4],
+      ],
+    );
     assert.deepEqual(title.ceilings, ['1080p', '480p']);
     for (const rung of title.rungs) assert.match(rung.codecs, /^avc1\.[0-9a-f]{6}$/);
   });
@@ -96,7 +102,10 @@ describe('player harness', () => {
     for (const rung of ['1080p', '480p']) {
       assert.ok(paths.includes(`/vod/${TITLE}/hls/1080p/${rung}/index.m3u8`), `no ${rung} playlist request\n${summary}`);
     }
-    assert.ok(paths.some((p) => /\/seg-4\.m4s$/.test(p)), summary);
+    assert.ok(
+      paths.some((p) => /\/seg-4\.m4s$/.test(p)),
+      summary,
+    );
     // And nginx saw the same: the browser cache is off, so nothing was answered from it.
     const served = edge.accessLog().filter((entry) => entry.uri.startsWith(`/vod/${TITLE}/hls/1080p/`));
     assert.ok(served.length >= result.requests.length, `${served.length} requests in the access log\n${summary}`);
@@ -110,7 +119,8 @@ describe('player harness', () => {
     assert.deepEqual(notAnswered200(result), [], summary);
     const paths = result.requests.map((r) => new URL(r.url).pathname);
     assert.equal(paths[0], `/vod/${TITLE}/dash/480p/manifest.mpd`, summary);
-    for (const path of paths.slice(1)) assert.match(path, new RegExp(`^/vod/${TITLE}/dash/480p/480p/(init\\.mp4|seg-[1-4]\\.m4s)$`), summary);
+    for (const path of paths.slice(1))
+      assert.match(path, new RegExp(`^/vod/${TITLE}/dash/480p/480p/(init\\.mp4|seg-[1-4]\\.m4s)$`), summary);
     assert.ok(paths.includes(`/vod/${TITLE}/dash/480p/480p/seg-4.m4s`), summary);
     assert.deepEqual(result.renditions, [480], summary);
   });
@@ -130,7 +140,10 @@ describe('player harness', () => {
     assert.equal(result.ended, false, summary);
     assert.ok(result.currentTime >= 1, summary);
     // The 480p ceiling lists only 480p.
-    assert.ok(result.requests.every((r) => !r.url.includes('1080p')), summary);
+    assert.ok(
+      result.requests.every((r) => !r.url.includes('1080p')),
+      summary,
+    );
   });
 
   it('when the HLS master is missing, then hls.js ends with a readable fatal error, not a hang', async () => {
@@ -138,7 +151,11 @@ describe('player harness', () => {
     const summary = describePlay(result);
     assert.equal(result.timedOut, false, summary);
     assert.match(result.error ?? '', /hls\.js networkError\/manifestLoadError HTTP 404/, summary);
-    assert.deepEqual(result.requests.map((r) => r.status), [404], summary);
+    assert.deepEqual(
+      result.requests.map((r) => r.status),
+      [404],
+      summary,
+    );
   });
 
   it('when a segment is missing, then hls.js play resolves with an error within its timeout, not a hang', async () => {
@@ -148,8 +165,14 @@ describe('player harness', () => {
     const summary = describePlay(result);
     assert.equal(result.ended, false, summary);
     assert.match(result.error ?? '', /fragLoadError HTTP 404 .*seg-2\.m4s|timed out after/, summary);
-    assert.ok(result.log.some((line) => /fragLoadError HTTP 404 .*seg-2\.m4s/.test(line)), summary);
-    assert.ok(result.requests.some((r) => r.status === 404 && r.url.endsWith('/seg-2.m4s')), summary);
+    assert.ok(
+      result.log.some((line) => /fragLoadError HTTP 404 .*seg-2\.m4s/.test(line)),
+      summary,
+    );
+    assert.ok(
+      result.requests.some((r) => r.status === 404 && r.url.endsWith('/seg-2.m4s')),
+      summary,
+    );
   });
 
   it('when the DASH manifest is missing, then dash.js ends with a readable error, not a hang', async () => {
@@ -157,7 +180,10 @@ describe('player harness', () => {
     const summary = describePlay(result);
     assert.equal(result.timedOut, false, summary);
     assert.match(result.error ?? '', /^dash\.js error \d+/, summary);
-    assert.ok(result.requests.some((r) => r.status === 404 && r.url.endsWith('/manifest.mpd')), summary);
+    assert.ok(
+      result.requests.some((r) => r.status === 404 && r.url.endsWith('/manifest.mpd')),
+      summary,
+    );
   });
 
   it('when a segment is missing, then dash.js ends with an error or stalls into the timeout, never hangs the harness', async () => {
@@ -165,7 +191,10 @@ describe('player harness', () => {
     const summary = describePlay(result);
     assert.equal(result.ended, false, summary);
     assert.notEqual(result.error, undefined, summary);
-    assert.ok(result.requests.some((r) => r.status === 404 && r.url.endsWith('/seg-2.m4s')), summary);
+    assert.ok(
+      result.requests.some((r) => r.status === 404 && r.url.endsWith('/seg-2.m4s')),
+      summary,
+    );
   });
 
   for (const protocol of ['hls', 'dash'] as const) {

@@ -102,9 +102,14 @@ export function rungWidth(height: number): number {
  * if missing). Rungs come from the cache when an identical one was encoded
  * before (same title, height, length, recipe and ffmpeg build).
  */
-export async function generateMedia(root: string, titles: readonly TitleSpec[], options: GenerateMediaOptions = {}): Promise<GeneratedMedia> {
+export async function generateMedia(
+  root: string,
+  titles: readonly TitleSpec[],
+  options: GenerateMediaOptions = {},
+): Promise<GeneratedMedia> {
   const seconds = options.seconds ?? 4;
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600) throw new Error(`generateMedia: seconds must be a whole number in 1..600, got ${seconds}`);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 600)
+    throw new Error(`generateMedia: seconds must be a whole number in 1..600, got ${seconds}`);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const ffmpegVersion = await ffmpegVersionLine(timeoutMs);
@@ -113,11 +118,13 @@ export async function generateMedia(root: string, titles: readonly TitleSpec[], 
 
   const generated: GeneratedTitle[] = [];
   for (const title of titles) {
-    if (!/^[A-Za-z0-9._-]+$/.test(title.id) || title.id.startsWith('.')) throw new Error(`generateMedia: unusable title id ${JSON.stringify(title.id)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(title.id) || title.id.startsWith('.'))
+      throw new Error(`generateMedia: unusable title id ${JSON.stringify(title.id)}`);
     const heights = [...new Set(title.rungs)].sort((a, b) => b - a);
     if (heights.length === 0) throw new Error(`generateMedia: title ${title.id} has no rungs`);
     for (const height of heights) {
-      if (!Number.isInteger(height) || height < 64 || height > 2160 || height % 2 !== 0) throw new Error(`generateMedia: unusable rung height ${height} for ${title.id}`);
+      if (!Number.isInteger(height) || height < 64 || height > 2160 || height % 2 !== 0)
+        throw new Error(`generateMedia: unusable rung height ${height} for ${title.id}`);
     }
 
     const rungs: GeneratedRung[] = [];
@@ -194,22 +201,58 @@ async function encodeRung(cacheDir: string, target: string, spec: EncodeSpec): P
   await mkdir(work, { recursive: true });
   try {
     const filters = spec.drawtext
-      ? [`drawtext=fontfile=${FONT}:text='${spec.title} ${rungName(spec.height)}':fontsize=${Math.round(spec.height / 10)}:` +
-        'fontcolor=white:box=1:boxcolor=black@0.6:x=(w-text_w)/2:y=h/12']
+      ? [
+          `drawtext=fontfile=${FONT}:text='${spec.title} ${rungName(spec.height)}':fontsize=${Math.round(spec.height / 10)}:` +
+            'fontcolor=white:box=1:boxcolor=black@0.6:x=(w-text_w)/2:y=h/12',
+        ]
       : [];
     const args = [
-      '-hide_banner', '-nostdin', '-loglevel', 'error',
-      '-f', 'lavfi', '-i', `testsrc2=size=${width}x${spec.height}:rate=${FPS}:duration=${spec.seconds}`,
+      '-hide_banner',
+      '-nostdin',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=size=${width}x${spec.height}:rate=${FPS}:duration=${spec.seconds}`,
       ...(filters.length > 0 ? ['-vf', filters.join(',')] : []),
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p',
-      '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`,
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-pix_fmt',
+      'yuv420p',
+      '-b:v',
+      `${kbps}k`,
+      '-maxrate',
+      `${kbps}k`,
+      '-bufsize',
+      `${kbps}k`,
       // A keyframe every 24 frames and nowhere else, no B-frames: every
       // segment is exactly 1 s and starts with an IDR, which the MPD's fixed
       // SegmentTemplate duration and rung switching both rely on.
-      '-g', String(FPS), '-keyint_min', String(FPS), '-sc_threshold', '0', '-bf', '0',
-      '-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod',
-      '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4',
-      '-hls_segment_filename', join(work, 'seg-%d.m4s'), '-start_number', '1',
+      '-g',
+      String(FPS),
+      '-keyint_min',
+      String(FPS),
+      '-sc_threshold',
+      '0',
+      '-bf',
+      '0',
+      '-f',
+      'hls',
+      '-hls_time',
+      '1',
+      '-hls_playlist_type',
+      'vod',
+      '-hls_segment_type',
+      'fmp4',
+      '-hls_fmp4_init_filename',
+      'init.mp4',
+      '-hls_segment_filename',
+      join(work, 'seg-%d.m4s'),
+      '-start_number',
+      '1',
       join(work, 'index.m3u8'),
     ];
     try {
@@ -217,7 +260,9 @@ async function encodeRung(cacheDir: string, target: string, spec: EncodeSpec): P
     } catch (error) {
       const e = error as { killed?: boolean; stderr?: unknown };
       const why = e.killed === true ? `killed after ${spec.timeoutMs} ms` : typeof e.stderr === 'string' ? e.stderr.trim() : String(error);
-      throw new Error(`generateMedia: ffmpeg failed for ${spec.title} ${rungName(spec.height)}: ${why}\n${FFMPEG} ${args.join(' ')}`, { cause: error });
+      throw new Error(`generateMedia: ffmpeg failed for ${spec.title} ${rungName(spec.height)}: ${why}\n${FFMPEG} ${args.join(' ')}`, {
+        cause: error,
+      });
     }
     await checkSegments(work, spec);
     try {
@@ -245,7 +290,8 @@ async function checkSegments(dir: string, spec: EncodeSpec): Promise<void> {
         : JSON.stringify(uris) !== JSON.stringify(expectedUris)
           ? `segment names ${uris.join(', ')}`
           : null;
-  if (bad !== null) throw new Error(`generateMedia: ffmpeg's playlist for ${spec.title} ${rungName(spec.height)} breaks the layout (${bad}):\n${playlist}`);
+  if (bad !== null)
+    throw new Error(`generateMedia: ffmpeg's playlist for ${spec.title} ${rungName(spec.height)} breaks the layout (${bad}):\n${playlist}`);
   for (const file of ['init.mp4', ...expectedUris]) {
     if (!existsSync(join(dir, file))) throw new Error(`generateMedia: ffmpeg wrote no ${file} for ${spec.title} ${rungName(spec.height)}`);
   }
@@ -305,7 +351,8 @@ function hlsMaster(rungs: readonly GeneratedRung[]): string {
 
 function dashManifest(rungs: readonly GeneratedRung[], seconds: number): string {
   const timescale = rungs[0]?.timescale ?? 1;
-  if (rungs.some((rung) => rung.timescale !== timescale)) throw new Error('generateMedia: rungs of one title disagree on the mdhd timescale');
+  if (rungs.some((rung) => rung.timescale !== timescale))
+    throw new Error('generateMedia: rungs of one title disagree on the mdhd timescale');
   const maxWidth = Math.max(...rungs.map((rung) => rung.width));
   const maxHeight = Math.max(...rungs.map((rung) => rung.height));
   const representations = rungs.map(

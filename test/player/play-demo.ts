@@ -27,7 +27,9 @@ for (const binary of ['nginx', 'ffmpeg']) {
   try {
     execFileSync('sh', ['-c', `command -v ${binary} || test -x /usr/sbin/${binary}`], { stdio: 'ignore' });
   } catch {
-    process.stderr.write(`demo:play needs ${binary}: run \`bash test/ensure-system-packages.sh\` as root, or apt-get install nginx ffmpeg\n`);
+    process.stderr.write(
+      `demo:play needs ${binary}: run \`bash test/ensure-system-packages.sh\` as root, or apt-get install nginx ffmpeg\n`,
+    );
     process.exit(1);
   }
 }
@@ -76,14 +78,18 @@ const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
 // /token mints a demo viewer token, standing in for the platform's auth service.
 const files: Record<string, { body: Buffer; type: string }> = {
   '/': { body: readFileSync(join(HERE, 'page', 'demo.html')), type: 'text/html; charset=utf-8' },
-  ...Object.fromEntries(Object.entries(PLAYER_LIBRARIES).map(([path, file]) => [path, { body: readFileSync(file), type: 'text/javascript; charset=utf-8' }])),
+  ...Object.fromEntries(
+    Object.entries(PLAYER_LIBRARIES).map(([path, file]) => [path, { body: readFileSync(file), type: 'text/javascript; charset=utf-8' }]),
+  ),
 };
 const page = createServer((req, res) => {
   const url = new URL(req.url ?? '/', pageOrigin);
   if (url.pathname === '/token') {
     const user = url.searchParams.get('user') ?? '';
     if (!/^[a-z-]{1,32}$/.test(user)) return void res.writeHead(400).end();
-    return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: demo.tokenFor(user, 3600), api: apiUrl }));
+    return void res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token: demo.tokenFor(user, 3600), api: apiUrl }));
   }
   const file = files[url.pathname];
   if (file === undefined) return void res.writeHead(404).end();

@@ -72,7 +72,9 @@ before(async () => {
     { id: TITLE_A, rungs: [1080, 480] },
     { id: TITLE_B, rungs: [1080, 480] },
   ]);
-  pathTokenEdge = await startNginx(edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-path-token.conf;`));
+  pathTokenEdge = await startNginx(
+    edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-path-token.conf;`),
+  );
   origin = await startNginx(edgeServer(`set $st_vod_root ${mediaRoot}; include st-api/st-vod-origin.conf;`));
   cloudfrontEdge = await startCdnEdge({
     scheme: 'cloudfront',
@@ -81,8 +83,15 @@ before(async () => {
     carrier: 'cookie',
   });
   akamaiEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'cookie' });
-  queryTokenEdge = await startNginx(edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-query-token.conf;`));
-  cloudfrontQueryEdge = await startCdnEdge({ scheme: 'cloudfront', keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey }, upstream: origin.baseUrl, carrier: 'query' });
+  queryTokenEdge = await startNginx(
+    edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-query-token.conf;`),
+  );
+  cloudfrontQueryEdge = await startCdnEdge({
+    scheme: 'cloudfront',
+    keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey },
+    upstream: origin.baseUrl,
+    carrier: 'query',
+  });
   akamaiQueryEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'query' });
   browser = await launchBrowser();
 });
@@ -109,11 +118,19 @@ async function nodeFor(cdn: Cdn, pageOrigin: string, now?: () => number, mode: M
     akamai: { origin: `http://ak-q.st.test:${akamaiQueryEdge.port}` },
   };
   const signers = {
-    nginx: { origin: `http://nginx.st.test:${pathTokenEdge.port}`, signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] } },
+    nginx: {
+      origin: `http://nginx.st.test:${pathTokenEdge.port}`,
+      signer: { type: 'nginx', keys: [{ id: 'n1', active: true, secret: NGINX_SECRET }] },
+    },
     cloudfront: {
       origin: `http://cf.st.test:${cloudfrontEdge.port}`,
       delivery: { cookieDomain: 'st.test' },
-      signer: { type: 'cloudfront', keys: [{ id: 'KPLAYTEST1', active: true, privateKey: CLOUDFRONT_KEY.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }] },
+      signer: {
+        type: 'cloudfront',
+        keys: [
+          { id: 'KPLAYTEST1', active: true, privateKey: CLOUDFRONT_KEY.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+        ],
+      },
     },
     akamai: {
       origin: `http://ak.st.test:${akamaiEdge.port}`,
@@ -163,7 +180,13 @@ function statusOf(url: string, cookie?: string): Promise<number> {
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: target.port, path: target.pathname + target.search, headers: { host: target.host, ...(cookie === undefined ? {} : { cookie }) }, signal: AbortSignal.timeout(10_000) },
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        path: target.pathname + target.search,
+        headers: { host: target.host, ...(cookie === undefined ? {} : { cookie }) },
+        signal: AbortSignal.timeout(10_000),
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -205,10 +228,14 @@ describe('when st-api signs for an nginx edge (path token, stock secure_link, de
       const result = await player.play({ url: playback.url, protocol });
       assertPlayedToTheEnd(result);
       const token = /^\/t\/[\w-]{22}\/\d+\//.exec(new URL(playback.url).pathname)?.[0] ?? 'no token';
-      for (const request of result.requests) assert.ok(new URL(request.url).pathname.startsWith(token), `request without the token: ${request.url}`);
+      for (const request of result.requests)
+        assert.ok(new URL(request.url).pathname.startsWith(token), `request without the token: ${request.url}`);
       // The edge saw what the player asked for: both rungs of the 1080p ceiling, all with the token.
       const served = pathTokenEdge.accessLog().filter((entry) => entry.uri.startsWith(token));
-      assert.ok(served.some((entry) => entry.uri.includes('/1080p/1080p/')) || served.some((entry) => entry.uri.includes('/1080p/480p/')), JSON.stringify(served));
+      assert.ok(
+        served.some((entry) => entry.uri.includes('/1080p/1080p/')) || served.some((entry) => entry.uri.includes('/1080p/480p/')),
+        JSON.stringify(served),
+      );
     });
   }
 
@@ -227,7 +254,7 @@ describe('when st-api signs for an nginx edge (path token, stock secure_link, de
     assert.equal(await statusOf(`${ceiling}480p/seg-1.m4s`), 200);
   });
 
-  it('then a tampered token, an expired token and title A\'s token on title B each stop the player with 403 on its first request', async () => {
+  it("then a tampered token, an expired token and title A's token on title B each stop the player with 403 on its first request", async () => {
     const good = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
     const hash = /\/t\/([\w-]{22})\//.exec(good.url)?.[1] ?? '';
     const tampered = good.url.replace(hash, `${hash.startsWith('A') ? 'B' : 'A'}${hash.slice(1)}`);
@@ -269,22 +296,30 @@ for (const cdn of ['cloudfront', 'akamai'] as const) {
         assertPlayedToTheEnd(result);
         const seen = edge.requests.slice(before).filter((request) => request.method === 'GET');
         assert.ok(seen.length >= 4);
-        assert.deepEqual(seen.filter((request) => request.status !== 200), [], 'the edge verified every request');
+        assert.deepEqual(
+          seen.filter((request) => request.status !== 200),
+          [],
+          'the edge verified every request',
+        );
       });
     }
 
-    it('then an SD buyer\'s cookies get 403 on an HD segment, guessed either way, and 200 on the SD rung', async () => {
+    it("then an SD buyer's cookies get 403 on an HD segment, guessed either way, and 200 on the SD rung", async () => {
       await player.clearCookies();
       const playback = await requestPlayback(player, node, 'sd-buyer', { contentId: TITLE_A, device: 'web', protocol: 'dash' });
       assert.equal(playback.quality, '480p');
       const cookie = (playback.cookies ?? []).map((c) => `${c.name}=${c.value}`).join('; ');
       const ceiling = playback.url.replace(/manifest\.mpd$/, '');
       assert.equal(await statusOf(`${ceiling}1080p/seg-1.m4s`, cookie), 403, 'the origin refuses a rung above the ceiling');
-      assert.equal(await statusOf(`${ceiling.replace('/480p/', '/1080p/')}1080p/seg-1.m4s`, cookie), 403, 'the token does not cover the HD ceiling');
+      assert.equal(
+        await statusOf(`${ceiling.replace('/480p/', '/1080p/')}1080p/seg-1.m4s`, cookie),
+        403,
+        'the token does not cover the HD ceiling',
+      );
       assert.equal(await statusOf(`${ceiling}480p/seg-1.m4s`, cookie), 200);
     });
 
-    it('then tampered cookies, expired cookies and title A\'s cookies on title B each stop the player with 403 on its first request', async () => {
+    it("then tampered cookies, expired cookies and title A's cookies on title B each stop the player with 403 on its first request", async () => {
       await player.clearCookies();
       const good = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
       const signatureName = cdn === 'cloudfront' ? 'CloudFront-Signature' : '__token__';
@@ -294,14 +329,18 @@ for (const cdn of ['cloudfront', 'akamai'] as const) {
 
       await player.clearCookies();
       await install(
-        (good.cookies ?? []).map((cookie) => (cookie.name === signatureName ? { ...cookie, value: cookie.value.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) } : cookie)),
+        (good.cookies ?? []).map((cookie) =>
+          cookie.name === signatureName ? { ...cookie, value: cookie.value.replace(/.$/, (c) => (c === 'a' ? 'b' : 'a')) } : cookie,
+        ),
         '/',
       );
       assertRefusedAtOnce(await player.play({ url: good.url, protocol: 'hls', withCredentials: true }));
 
       await player.clearCookies();
       await install(good.cookies, '/');
-      assertRefusedAtOnce(await player.play({ url: good.url.replace(`/vod/${TITLE_A}/`, `/vod/${TITLE_B}/`), protocol: 'hls', withCredentials: true }));
+      assertRefusedAtOnce(
+        await player.play({ url: good.url.replace(`/vod/${TITLE_A}/`, `/vod/${TITLE_B}/`), protocol: 'hls', withCredentials: true }),
+      );
 
       await player.clearCookies();
       const pastNode = await nodeFor(cdn, new URL(player.pageUrl).origin, () => Date.now() - SEVEN_HOURS_MS);
@@ -313,7 +352,14 @@ for (const cdn of ['cloudfront', 'akamai'] as const) {
       await player.clearCookies();
       const playback = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
       await player.clearCookies();
-      await player.setCookies((playback.cookies ?? []).map((cookie) => ({ name: cookie.name, value: cookie.value, domain: new URL(playback.url).hostname, path: cookie.path })));
+      await player.setCookies(
+        (playback.cookies ?? []).map((cookie) => ({
+          name: cookie.name,
+          value: cookie.value,
+          domain: new URL(playback.url).hostname,
+          path: cookie.path,
+        })),
+      );
       assertPlayedToTheEnd(await player.play({ url: playback.url, protocol: 'hls', withCredentials: true }));
     });
   });
@@ -344,11 +390,15 @@ for (const cdn of ['nginx', 'cloudfront', 'akamai'] as const) {
         const fromEdge = result.requests.filter((request) => new URL(request.url).host !== api);
         assert.ok(fromEdge.length >= 3, describePlay(result));
         for (const request of fromEdge) assert.match(request.url, QUERY_TOKEN[cdn]);
-        assert.ok(result.requests.some((request) => new URL(request.url).host === api && request.url.endsWith(protocol === 'hls' ? '.m3u8' : '.mpd')));
+        assert.ok(
+          result.requests.some(
+            (request) => new URL(request.url).host === api && request.url.endsWith(protocol === 'hls' ? '.m3u8' : '.mpd'),
+          ),
+        );
       });
     }
 
-    it('then an SD buyer\'s segment token gets 403 on an HD segment through the SD ceiling, and a tampered manifest URL stops the player at once', async () => {
+    it("then an SD buyer's segment token gets 403 on an HD segment through the SD ceiling, and a tampered manifest URL stops the player at once", async () => {
       const playback = await requestPlayback(player, node, 'sd-buyer', { contentId: TITLE_A, device: 'web', protocol: 'hls' });
       const media = await (await fetch(new URL('480p/index.m3u8', playback.url.replace('api.st.test', '127.0.0.1')))).text();
       const segment = media.split('\n').find((line) => line.includes('/480p/seg-1.m4s')) ?? '';
@@ -362,7 +412,7 @@ for (const cdn of ['nginx', 'cloudfront', 'akamai'] as const) {
       assertRefusedAtOnce(await player.play({ url: tampered, protocol: 'hls' }));
     });
 
-    it('then title A\'s manifest URL on title B and an expired manifest URL each stop the player with 403 on its first request', async () => {
+    it("then title A's manifest URL on title B and an expired manifest URL each stop the player with 403 on its first request", async () => {
       const good = await requestPlayback(player, node, 'demo-user', { contentId: TITLE_A, device: 'web', protocol: 'dash' });
       assertRefusedAtOnce(await player.play({ url: good.url.replace(`/vod/${TITLE_A}/`, `/vod/${TITLE_B}/`), protocol: 'dash' }));
       const pastNode = await nodeFor(cdn, new URL(player.pageUrl).origin, () => Date.now() - SEVEN_HOURS_MS, 'tokenized-manifest');

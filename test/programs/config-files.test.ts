@@ -31,7 +31,11 @@ const PROGRAMS: Program[] = [
   { name: 'st-api', configExit: 78, invoke: (file) => ({ args: ['api/main.ts'], env: { ST_API_CONFIG: file } }) },
   { name: 'watcher', configExit: 78, invoke: (file) => ({ args: ['watcher/main.ts', 'status', '--config', file], env: {} }) },
   // Sentinel runs the hooks with its own arguments after the command: the file comes from the environment.
-  { name: 'sentinel-hooks', configExit: 2, invoke: (file) => ({ args: ['sentinel-hooks/main.ts', 'reconcile'], env: { ST_SENTINEL_HOOKS_CONFIG: file } }) },
+  {
+    name: 'sentinel-hooks',
+    configExit: 2,
+    invoke: (file) => ({ args: ['sentinel-hooks/main.ts', 'reconcile'], env: { ST_SENTINEL_HOOKS_CONFIG: file } }),
+  },
 ];
 
 /** Everything that could reach a real service points at a closed loopback port instead. */
@@ -45,8 +49,13 @@ const LOOPBACK_ONLY = {
 
 async function runProgram(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const clean = { ...process.env };
-  for (const name of ['ST_API_CONFIG', 'ST_DNS_CONFIG', 'ST_SENTINEL_HOOKS_CONFIG', 'CONSUL_HTTP_TOKEN', 'CONSUL_HTTP_TOKEN_FILE']) delete clean[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...clean, ...LOOPBACK_ONLY, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const name of ['ST_API_CONFIG', 'ST_DNS_CONFIG', 'ST_SENTINEL_HOOKS_CONFIG', 'CONSUL_HTTP_TOKEN', 'CONSUL_HTTP_TOKEN_FILE'])
+    delete clean[name];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...clean, ...LOOPBACK_ONLY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -113,7 +122,10 @@ describe('when st-api reads a secret from {"file": …}', () => {
     const missing = join(dir, 'no-such-secret');
     const file = join(dir, 'api-missing-secret.json');
     const raw = demo.rawConfig as { auth: Record<string, unknown> };
-    writeFileSync(file, JSON.stringify({ ...demo.rawConfig, auth: { ...raw.auth, keys: [{ algorithm: 'HS256', key: { file: missing } }] } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...demo.rawConfig, auth: { ...raw.auth, keys: [{ algorithm: 'HS256', key: { file: missing } }] } }),
+    );
     const { code, output } = await runProgram(['api/main.ts'], { ST_API_CONFIG: file });
     assert.equal(code, 78, output);
     assert.match(output, /auth\.keys\.0\.key: cannot read the secret file /);
@@ -133,7 +145,10 @@ describe('when the watcher reads its Consul token from CONSUL_HTTP_TOKEN_FILE', 
     consul.listen(0, '127.0.0.1');
     await once(consul, 'listening');
     config = join(dir, 'watcher.json');
-    writeFileSync(config, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789', consulTimeoutMs: 1000, route53MaxAttempts: 1 }));
+    writeFileSync(
+      config,
+      JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789', consulTimeoutMs: 1000, route53MaxAttempts: 1 }),
+    );
   });
   after(() => consul.close());
 
@@ -141,7 +156,10 @@ describe('when the watcher reads its Consul token from CONSUL_HTTP_TOKEN_FILE', 
     const tokenFile = join(dir, 'consul-token');
     writeFileSync(tokenFile, '0b3f2c9e-token-from-file\n');
     const address = `127.0.0.1:${(consul.address() as AddressInfo).port}`;
-    const { output } = await runProgram(['watcher/main.ts', 'status', '--config', config], { CONSUL_HTTP_ADDR: address, CONSUL_HTTP_TOKEN_FILE: tokenFile });
+    const { output } = await runProgram(['watcher/main.ts', 'status', '--config', config], {
+      CONSUL_HTTP_ADDR: address,
+      CONSUL_HTTP_TOKEN_FILE: tokenFile,
+    });
     assert.ok(seen.length > 0, `no request reached Consul:\n${output}`);
     for (const headers of seen) assert.equal(headers['x-consul-token'], '0b3f2c9e-token-from-file');
   });

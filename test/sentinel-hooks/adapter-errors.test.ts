@@ -51,7 +51,8 @@ async function failure(call: () => Promise<unknown>): Promise<{ kind: ErrorKind 
 }
 
 describe('Consul agent: answers by status', { timeout: 30_000 }, () => {
-  const agent = (address = consulAddr, signal = new AbortController().signal): ConsulAgent => new ConsulAgent({ address, token: undefined, timeoutMs: 300, signal });
+  const agent = (address = consulAddr, signal = new AbortController().signal): ConsulAgent =>
+    new ConsulAgent({ address, token: undefined, timeoutMs: 300, signal });
 
   const cases: { status: number; body: string; kind: ErrorKind; exit: number; why: string }[] = [
     { status: 403, body: 'Permission denied', kind: 'config', exit: 2, why: 'the token or its policy' },
@@ -105,12 +106,54 @@ describe('Redis and Sentinel connections', { timeout: 30_000 }, () => {
     return port;
   }
 
-  const cases: { what: string; port: () => Promise<number>; error: new (...args: never[]) => ProgramError; kind: ErrorKind; exit: number; message: RegExp }[] = [
-    { what: 'nothing listens', port: () => Promise.resolve(closedPort), error: NoReplyError, kind: 'unavailable', exit: 1, message: /^ECONNREFUSED$/ },
-    { what: 'it never replies', port: () => redisLike(() => undefined), error: NoReplyError, kind: 'unavailable', exit: 1, message: /^no reply from 127\.0\.0\.1:\d+ within 200 ms$/ },
-    { what: 'it closes the connection', port: () => redisLike((socket) => socket.end()), error: NoReplyError, kind: 'unavailable', exit: 1, message: /closed the connection$/ },
-    { what: 'it replies with something that is not RESP', port: () => redisLike((socket) => socket.write('HTTP/1.1 400 Bad Request\r\n')), error: ProtocolError, kind: 'bad-input', exit: 2, message: /^not a RESP reply/ },
-    { what: 'it replies with more than any answer holds', port: () => redisLike((socket) => socket.write(`$${2 * 1024 * 1024}\r\n${'x'.repeat(1024 * 1024 + 1)}`)), error: ProtocolError, kind: 'bad-input', exit: 2, message: /exceeds \d+ bytes$/ },
+  const cases: {
+    what: string;
+    port: () => Promise<number>;
+    error: new (...args: never[]) => ProgramError;
+    kind: ErrorKind;
+    exit: number;
+    message: RegExp;
+  }[] = [
+    {
+      what: 'nothing listens',
+      port: () => Promise.resolve(closedPort),
+      error: NoReplyError,
+      kind: 'unavailable',
+      exit: 1,
+      message: /^ECONNREFUSED$/,
+    },
+    {
+      what: 'it never replies',
+      port: () => redisLike(() => undefined),
+      error: NoReplyError,
+      kind: 'unavailable',
+      exit: 1,
+      message: /^no reply from 127\.0\.0\.1:\d+ within 200 ms$/,
+    },
+    {
+      what: 'it closes the connection',
+      port: () => redisLike((socket) => socket.end()),
+      error: NoReplyError,
+      kind: 'unavailable',
+      exit: 1,
+      message: /closed the connection$/,
+    },
+    {
+      what: 'it replies with something that is not RESP',
+      port: () => redisLike((socket) => socket.write('HTTP/1.1 400 Bad Request\r\n')),
+      error: ProtocolError,
+      kind: 'bad-input',
+      exit: 2,
+      message: /^not a RESP reply/,
+    },
+    {
+      what: 'it replies with more than any answer holds',
+      port: () => redisLike((socket) => socket.write(`$${2 * 1024 * 1024}\r\n${'x'.repeat(1024 * 1024 + 1)}`)),
+      error: ProtocolError,
+      kind: 'bad-input',
+      exit: 2,
+      message: /exceeds \d+ bytes$/,
+    },
   ];
   for (const { what, port, error, kind, exit, message } of cases) {
     it(`when ${what}, then ${error.name} (${kind}, exit ${exit})`, async () => {

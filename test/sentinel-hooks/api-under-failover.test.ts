@@ -34,15 +34,31 @@ before(async () => {
   system = await startHooksSystem({ reconcilePeriodMs: 2000 });
   system.startReconcileTimer();
   const master = await currentMaster();
-  await waitFor(async () => ((await system.dnsMasters()).join() === master.split(':')[0] ? true : undefined), { timeoutMs: 20_000, intervalMs: 100, what: 'DNS to answer the master' });
+  await waitFor(async () => ((await system.dnsMasters()).join() === master.split(':')[0] ? true : undefined), {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+    what: 'DNS to answer the master',
+  });
   node = await startTestNode({
     overrides: {
       // A handful of viewers play in a tight loop here; the per-viewer budget is not what is tested.
       rateLimit: { playsPerMinute: 100_000 },
-      redis: { discovery: { name: 'master.redis.service.consul', dnsServer: `127.0.0.1:${system.consul.dnsPort}`, useSrv: true, refreshIntervalMs: 1000 }, commandTimeoutMs: 100 },
+      redis: {
+        discovery: {
+          name: 'master.redis.service.consul',
+          dnsServer: `127.0.0.1:${system.consul.dnsPort}`,
+          useSrv: true,
+          refreshIntervalMs: 1000,
+        },
+        commandTimeoutMs: 100,
+      },
     },
   });
-  await waitFor(async () => ((await deepHealth()).body.includes(',master)') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100, what: 'the node to find the master' });
+  await waitFor(async () => ((await deepHealth()).body.includes(',master)') ? true : undefined), {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    what: 'the node to find the master',
+  });
 });
 
 after(async () => {
@@ -81,10 +97,13 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     const killedAt = Date.now();
     await victim.kill();
 
-    const newMaster = await waitFor(async () => {
-      const master = await currentMaster();
-      return master !== oldMaster ? master : null;
-    }, { timeoutMs: 30_000, intervalMs: 100, what: 'a new master' });
+    const newMaster = await waitFor(
+      async () => {
+        const master = await currentMaster();
+        return master !== oldMaster ? master : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'a new master' },
+    );
     const recovered = await waitFor(
       async () => {
         const answer = await deepHealth();
@@ -106,7 +125,10 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     );
     assert.deepEqual([...statuses.keys()], [200], `every play succeeded: ${JSON.stringify(Object.fromEntries(statuses))}`);
     assert.ok((statuses.get(200) ?? 0) > 100, 'the load kept going through the failover');
-    assert.ok(health.every((sample) => sample.status !== 503), 'health never critical because of Redis');
+    assert.ok(
+      health.every((sample) => sample.status !== 503),
+      'health never critical because of Redis',
+    );
     assert.ok(warnings.length > 0, 'health reported the Redis outage as a warning');
     // Once recovered, the node never goes back to the old master or to looking it up while Consul DNS
     // answers the new master, nor calls its healthy connection stuck because the machine is busy
@@ -116,11 +138,22 @@ describe('scenario 5: st-api under load across a Redis master kill', { timeout: 
     // one ROLE over its 100 ms commandTimeout (timeout(command), the connection kept). The final wait
     // below still requires passing.
     const newMasterIp = newMaster.split(':')[0] ?? '';
-    const dnsSteadySince = (at: number): boolean => health.every((sample) => sample.at < at - 2000 || sample.at > at || sample.dnsMasters === newMasterIp);
+    const dnsSteadySince = (at: number): boolean =>
+      health.every((sample) => sample.at < at - 2000 || sample.at > at || sample.dnsMasters === newMasterIp);
     const afterRecovery = health.filter((sample) => sample.at > recovered);
     assert.ok(afterRecovery.length >= 3, `${afterRecovery.length} health samples after recovery`);
-    const relapses = afterRecovery.filter((sample) => statusApartFromLag(sample) !== 200 && !sample.body.includes(' redis=timeout(command) ') && dnsSteadySince(sample.at));
-    assert.deepEqual(relapses.map((sample) => `${sample.body} (DNS: ${sample.dnsMasters})`), [], 'health never relapsed to the failover once recovered while DNS answered the new master');
-    await waitFor(async () => statusApartFromLag(await deepHealth()) === 200, { timeoutMs: 10_000, intervalMs: 100, what: 'health to pass at the end' });
+    const relapses = afterRecovery.filter(
+      (sample) => statusApartFromLag(sample) !== 200 && !sample.body.includes(' redis=timeout(command) ') && dnsSteadySince(sample.at),
+    );
+    assert.deepEqual(
+      relapses.map((sample) => `${sample.body} (DNS: ${sample.dnsMasters})`),
+      [],
+      'health never relapsed to the failover once recovered while DNS answered the new master',
+    );
+    await waitFor(async () => statusApartFromLag(await deepHealth()) === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'health to pass at the end',
+    });
   });
 });

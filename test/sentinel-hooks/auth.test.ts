@@ -40,21 +40,29 @@ before(async () => {
 
   sentinelPort = await freePort();
   const conf = join(dir, 'sentinel.conf');
-  await writeFile(conf, [
-    `port ${sentinelPort}`, `bind ${LOOPBACK}`, 'daemonize no', 'logfile ""', `dir ${dir}`,
-    `requirepass ${SENTINEL_PASSWORD}`,
-    `sentinel monitor mymaster ${redis.host} ${redis.port} 1`,
-    'sentinel auth-user mymaster admin',
-    'sentinel auth-pass mymaster admin-secret',
-    '',
-  ].join('\n'));
+  await writeFile(
+    conf,
+    [
+      `port ${sentinelPort}`,
+      `bind ${LOOPBACK}`,
+      'daemonize no',
+      'logfile ""',
+      `dir ${dir}`,
+      `requirepass ${SENTINEL_PASSWORD}`,
+      `sentinel monitor mymaster ${redis.host} ${redis.port} 1`,
+      'sentinel auth-user mymaster admin',
+      'sentinel auth-pass mymaster admin-secret',
+      '',
+    ].join('\n'),
+  );
   sentinel = new ManagedServer({
     name: 'redis-sentinel:auth',
     command: 'redis-sentinel',
     args: [conf],
     logFile: join(dir, 'sentinel.log'),
     readyTimeoutMs: 15_000,
-    isReady: async () => (await command(LOOPBACK, sentinelPort, ['PING'], { timeoutMs: 500, auth: { password: SENTINEL_PASSWORD } })) === 'PONG',
+    isReady: async () =>
+      (await command(LOOPBACK, sentinelPort, ['PING'], { timeoutMs: 500, auth: { password: SENTINEL_PASSWORD } })) === 'PONG',
   });
   await sentinel.start();
 });
@@ -68,7 +76,9 @@ const instance = (): { ip: string; port: number } => ({ ip: redis.host, port: re
 
 describe('when the hooks read ROLE from a Redis that requires authentication', () => {
   it('then with the hooks user they read it', async () => {
-    assert.deepEqual(await readRole(instance(), { ...probe, auth: { username: 'st-hooks', password: HOOKS_PASSWORD } }), { kind: 'master' });
+    assert.deepEqual(await readRole(instance(), { ...probe, auth: { username: 'st-hooks', password: HOOKS_PASSWORD } }), {
+      kind: 'master',
+    });
   });
 
   it('then without credentials, with a wrong password or with a user that may not run ROLE, the instance reads as unreachable with the reason and no secret', async () => {
@@ -95,10 +105,13 @@ describe('when the hooks read ROLE from a Redis that requires authentication', (
 
 describe('when the hooks ask a Sentinel that requires a password', () => {
   it('then with it they get the master address, and without it the answer says why', async () => {
-    assert.deepEqual(await askSentinel({ ip: LOOPBACK, port: sentinelPort }, 'mymaster', { ...probe, auth: { password: SENTINEL_PASSWORD } }), {
-      sentinel: `${LOOPBACK}:${sentinelPort}`,
-      master: `${redis.host}:${redis.port}`,
-    });
+    assert.deepEqual(
+      await askSentinel({ ip: LOOPBACK, port: sentinelPort }, 'mymaster', { ...probe, auth: { password: SENTINEL_PASSWORD } }),
+      {
+        sentinel: `${LOOPBACK}:${sentinelPort}`,
+        master: `${redis.host}:${redis.port}`,
+      },
+    );
     const refused = await askSentinel({ ip: LOOPBACK, port: sentinelPort }, 'mymaster', probe);
     assert.equal(refused.master, undefined, 'counts as no answer, so it cannot make a majority');
     assert.match(refused.error ?? '', /^NOAUTH/);
@@ -108,22 +121,28 @@ describe('when the hooks ask a Sentinel that requires a password', () => {
 describe('when the configuration names password files', () => {
   const config = async (extra: Record<string, unknown>): Promise<string> => {
     const file = join(dir, `hooks-${Math.random().toString(36).slice(2)}.json`);
-    await writeFile(file, JSON.stringify({
-      masterName: 'mymaster',
-      sentinels: [{ address: LOOPBACK, port: sentinelPort }],
-      instances: [{ address: redis.host, port: redis.port }],
-      ...extra,
-    }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        masterName: 'mymaster',
+        sentinels: [{ address: LOOPBACK, port: sentinelPort }],
+        instances: [{ address: redis.host, port: redis.port }],
+        ...extra,
+      }),
+    );
     return file;
   };
 
   it('then the passwords are read from them, one trailing newline dropped', async () => {
     await writeFile(join(dir, 'redis.pass'), `${HOOKS_PASSWORD}\n`);
     await writeFile(join(dir, 'sentinel.pass'), SENTINEL_PASSWORD);
-    const loaded = loadHooksConfig(await config({
-      redisAuth: { username: 'st-hooks', passwordFile: join(dir, 'redis.pass') },
-      sentinelAuth: { passwordFile: join(dir, 'sentinel.pass') },
-    }), {});
+    const loaded = loadHooksConfig(
+      await config({
+        redisAuth: { username: 'st-hooks', passwordFile: join(dir, 'redis.pass') },
+        sentinelAuth: { passwordFile: join(dir, 'sentinel.pass') },
+      }),
+      {},
+    );
     assert.deepEqual(loaded.redisAuth, { username: 'st-hooks', password: HOOKS_PASSWORD });
     assert.deepEqual(loaded.sentinelAuth, { username: undefined, password: SENTINEL_PASSWORD });
   });
@@ -132,14 +151,20 @@ describe('when the configuration names password files', () => {
     await writeFile(join(dir, 'empty.pass'), '');
     const refused = async (extra: Record<string, unknown>, pattern: RegExp): Promise<void> => {
       const file = await config(extra);
-      assert.throws(() => loadHooksConfig(file, {}), (error: unknown) => {
-        assert.ok(error instanceof HooksConfigError);
-        assert.match(error.message, pattern);
-        assert.ok(!error.message.includes(HOOKS_PASSWORD));
-        return true;
-      });
+      assert.throws(
+        () => loadHooksConfig(file, {}),
+        (error: unknown) => {
+          assert.ok(error instanceof HooksConfigError);
+          assert.match(error.message, pattern);
+          assert.ok(!error.message.includes(HOOKS_PASSWORD));
+          return true;
+        },
+      );
     };
-    await refused({ redisAuth: { passwordFile: join(dir, 'missing.pass') } }, /redisAuth\.passwordFile .*missing\.pass cannot be read \(ENOENT\)/);
+    await refused(
+      { redisAuth: { passwordFile: join(dir, 'missing.pass') } },
+      /redisAuth\.passwordFile .*missing\.pass cannot be read \(ENOENT\)/,
+    );
     await refused({ sentinelAuth: { passwordFile: join(dir, 'empty.pass') } }, /sentinelAuth\.passwordFile .*empty\.pass is empty/);
     await refused({ redisAuth: { passwordFile: 'redis.pass' } }, /redisAuth\.passwordFile/);
     await refused({ redisAuth: { password: HOOKS_PASSWORD, passwordFile: join(dir, 'redis.pass') } }, /redisAuth: Unrecognized key/);

@@ -22,18 +22,40 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'st-hooks-cli-'));
   configFile = join(dir, 'sentinel-hooks.json');
   const endpoint = { address: '127.0.0.1', port: closedPort };
-  writeFileSync(configFile, JSON.stringify({ masterName: 'mymaster', sentinels: [endpoint], instances: [endpoint], reporter: 'test-host', lockFile: join(dir, 'lock'), redisTimeoutMs: 200, consulTimeoutMs: 500, convergeWaitMs: 0 }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      masterName: 'mymaster',
+      sentinels: [endpoint],
+      instances: [endpoint],
+      reporter: 'test-host',
+      lockFile: join(dir, 'lock'),
+      redisTimeoutMs: 200,
+      consulTimeoutMs: 500,
+      convergeWaitMs: 0,
+    }),
+  );
 });
 
-async function hooks(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
+async function hooks(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
   const [stdout, stderr] = [new PassThrough(), new PassThrough()];
   const out: string[] = [];
   const err: string[] = [];
   stdout.on('data', (chunk: Buffer) => out.push(chunk.toString()));
   stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
-  const code = await run(argv, { stdout, stderr, env: { ST_SENTINEL_HOOKS_CONFIG: configFile, CONSUL_HTTP_ADDR: `127.0.0.1:${closedPort}`, ...env } });
+  const code = await run(argv, {
+    stdout,
+    stderr,
+    env: { ST_SENTINEL_HOOKS_CONFIG: configFile, CONSUL_HTTP_ADDR: `127.0.0.1:${closedPort}`, ...env },
+  });
   const text = err.join('');
-  const logged = text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const logged = text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   return { code, stdout: out.join(''), stderr: text, logged };
 }
 
@@ -53,7 +75,10 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
       [['frobnicate'], /^UsageError: unknown command "frobnicate"/],
       [['reconcile', 'extra'], /^UsageError: reconcile takes no arguments/],
       [['client-reconfig', 'mymaster', 'leader'], /^ArgumentError: expected 7 arguments/],
-      [['client-reconfig', 'othermaster', 'leader', 'start', '127.0.0.1', '1', '127.0.0.2', '1'], /^ArgumentError: master othermaster is not the one configured/],
+      [
+        ['client-reconfig', 'othermaster', 'leader', 'start', '127.0.0.1', '1', '127.0.0.2', '1'],
+        /^ArgumentError: master othermaster is not the one configured/,
+      ],
       [['notification', 'sdown', 'x'], /^ArgumentError: event-type "sdown" is not a Sentinel event/],
     ];
     for (const [argv, message] of cases) {
@@ -94,6 +119,9 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
   it('when the log level is error, then a failed run logs only its error line', async () => {
     const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_LOG_LEVEL: 'error' });
     assert.equal(result.code, 1);
-    assert.deepEqual(result.logged.map((line) => line['level']), [50]);
+    assert.deepEqual(
+      result.logged.map((line) => line['level']),
+      [50],
+    );
   });
 });

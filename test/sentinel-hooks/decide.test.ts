@@ -11,21 +11,61 @@ const view = (m: string | null): SentinelView => ({ master: m, agreement: m === 
 
 describe('sentinelView', () => {
   it('when two of three Sentinels agree, then that is the master', () => {
-    assert.equal(sentinelView([{ sentinel: 's1', master: A }, { sentinel: 's2', master: A }, { sentinel: 's3', master: B }], 3).master, A);
+    assert.equal(
+      sentinelView(
+        [
+          { sentinel: 's1', master: A },
+          { sentinel: 's2', master: A },
+          { sentinel: 's3', master: B },
+        ],
+        3,
+      ).master,
+      A,
+    );
   });
   it('when only one of three answers, then there is no majority even if it is unanimous among those answering', () => {
-    assert.equal(sentinelView([{ sentinel: 's1', master: A }, { sentinel: 's2', master: undefined }, { sentinel: 's3', master: undefined }], 3).master, null);
+    assert.equal(
+      sentinelView(
+        [
+          { sentinel: 's1', master: A },
+          { sentinel: 's2', master: undefined },
+          { sentinel: 's3', master: undefined },
+        ],
+        3,
+      ).master,
+      null,
+    );
   });
   it('when the votes split 1/1/1 during a failover, then there is no majority', () => {
-    const v = sentinelView([{ sentinel: 's1', master: A }, { sentinel: 's2', master: B }, { sentinel: 's3', master: null }], 3);
+    const v = sentinelView(
+      [
+        { sentinel: 's1', master: A },
+        { sentinel: 's2', master: B },
+        { sentinel: 's3', master: null },
+      ],
+      3,
+    );
     assert.equal(v.master, null);
     assert.equal(v.agreement, '1/3');
   });
   it('when the first Sentinel to answer is in the minority, then the majority still names the master', () => {
-    assert.deepEqual(sentinelView([{ sentinel: 's1', master: B }, { sentinel: 's2', master: A }, { sentinel: 's3', master: A }], 3), { master: A, agreement: '2/3' });
+    assert.deepEqual(
+      sentinelView(
+        [
+          { sentinel: 's1', master: B },
+          { sentinel: 's2', master: A },
+          { sentinel: 's3', master: A },
+        ],
+        3,
+      ),
+      { master: A, agreement: '2/3' },
+    );
   });
   it('when no Sentinel answers, then there is no master and the agreement reads 0/3', () => {
-    const silent = [{ sentinel: 's1', master: undefined, error: 'ECONNREFUSED' }, { sentinel: 's2', master: null }];
+    const silent = [
+      { sentinel: 's1', master: undefined, error: 'ECONNREFUSED' },
+      { sentinel: 's2', master: null },
+    ];
     assert.deepEqual(sentinelView(silent, 3), { master: null, agreement: '0/3' });
   });
 });
@@ -42,46 +82,153 @@ describe('describeRole', () => {
 // Every rule as the check shows it: tag, the meta role on-call engineers read first, the check
 // status, and the check's output in words (what the Consul UI shows).
 describe('decide, rule by rule', () => {
-  const rows: { name: string; instance: string; role: Role; view: SentinelView; current: 'master' | 'replica' | null; expected: Decision }[] = [
+  const rows: {
+    name: string;
+    instance: string;
+    role: Role;
+    view: SentinelView;
+    current: 'master' | 'replica' | null;
+    expected: Decision;
+  }[] = [
     {
-      name: 'ROLE=master named by the majority', instance: A, role: master, view: view(A), current: 'replica',
-      expected: { tag: 'master', metaRole: 'master', status: 'passing', output: `tag=master, ROLE=master; Sentinels (3/3): master is ${A}`, misconfigured: false },
+      name: 'ROLE=master named by the majority',
+      instance: A,
+      role: master,
+      view: view(A),
+      current: 'replica',
+      expected: {
+        tag: 'master',
+        metaRole: 'master',
+        status: 'passing',
+        output: `tag=master, ROLE=master; Sentinels (3/3): master is ${A}`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'the master while the Sentinels have no majority', instance: A, role: master, view: view(null), current: 'master',
-      expected: { tag: 'master', metaRole: 'master', status: 'warning', output: 'tag=master, ROLE=master, but no Sentinel majority (1/3): not confirmed', misconfigured: false },
+      name: 'the master while the Sentinels have no majority',
+      instance: A,
+      role: master,
+      view: view(null),
+      current: 'master',
+      expected: {
+        tag: 'master',
+        metaRole: 'master',
+        status: 'warning',
+        output: 'tag=master, ROLE=master, but no Sentinel majority (1/3): not confirmed',
+        misconfigured: false,
+      },
     },
     {
-      name: 'a deposed master still saying ROLE=master', instance: A, role: master, view: view(B), current: 'master',
-      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE=master; Sentinels (3/3): master is ${B}`, misconfigured: false },
+      name: 'a deposed master still saying ROLE=master',
+      instance: A,
+      role: master,
+      view: view(B),
+      current: 'master',
+      expected: {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ROLE=master; Sentinels (3/3): master is ${B}`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'ROLE=master, never tagged, no majority', instance: A, role: master, view: view(null), current: null,
-      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: 'tag=replica but ROLE=master; no Sentinel majority (1/3)', misconfigured: false },
+      name: 'ROLE=master, never tagged, no majority',
+      instance: A,
+      role: master,
+      view: view(null),
+      current: null,
+      expected: {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: 'tag=replica but ROLE=master; no Sentinel majority (1/3)',
+        misconfigured: false,
+      },
     },
     {
-      name: 'an unreachable instance', instance: A, role: { kind: 'unreachable', error: 'ECONNREFUSED' }, view: view(A), current: 'master',
-      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE unreachable (ECONNREFUSED); Sentinels (3/3): master is ${A}`, misconfigured: false },
+      name: 'an unreachable instance',
+      instance: A,
+      role: { kind: 'unreachable', error: 'ECONNREFUSED' },
+      view: view(A),
+      current: 'master',
+      expected: {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ROLE unreachable (ECONNREFUSED); Sentinels (3/3): master is ${A}`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'a Sentinel configured as a data instance', instance: A, role: { kind: 'other', role: 'sentinel' }, view: view(A), current: null,
-      expected: { tag: 'replica', metaRole: 'failing', status: 'critical', output: `tag=replica but ROLE=sentinel: ${A} is not a Redis data instance, fix the configuration`, misconfigured: true },
+      name: 'a Sentinel configured as a data instance',
+      instance: A,
+      role: { kind: 'other', role: 'sentinel' },
+      view: view(A),
+      current: null,
+      expected: {
+        tag: 'replica',
+        metaRole: 'failing',
+        status: 'critical',
+        output: `tag=replica but ROLE=sentinel: ${A} is not a Redis data instance, fix the configuration`,
+        misconfigured: true,
+      },
     },
     {
-      name: 'a replica of the majority\'s master, in sync', instance: B, role: replicaOf(A), view: view(A), current: 'replica',
-      expected: { tag: 'replica', metaRole: 'replica', status: 'passing', output: `tag=replica, ROLE=slave (master ${A}, link connected); Sentinels (3/3): master is ${A}`, misconfigured: false },
+      name: "a replica of the majority's master, in sync",
+      instance: B,
+      role: replicaOf(A),
+      view: view(A),
+      current: 'replica',
+      expected: {
+        tag: 'replica',
+        metaRole: 'replica',
+        status: 'passing',
+        output: `tag=replica, ROLE=slave (master ${A}, link connected); Sentinels (3/3): master is ${A}`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'a replica in sync while the Sentinels have no majority (it stays in DNS)', instance: B, role: replicaOf(A), view: view(null), current: 'replica',
-      expected: { tag: 'replica', metaRole: 'replica', status: 'passing', output: `tag=replica, ROLE=slave (master ${A}, link connected); no Sentinel majority (1/3)`, misconfigured: false },
+      name: 'a replica in sync while the Sentinels have no majority (it stays in DNS)',
+      instance: B,
+      role: replicaOf(A),
+      view: view(null),
+      current: 'replica',
+      expected: {
+        tag: 'replica',
+        metaRole: 'replica',
+        status: 'passing',
+        output: `tag=replica, ROLE=slave (master ${A}, link connected); no Sentinel majority (1/3)`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'a replica of another master', instance: B, role: replicaOf(C), view: view(A), current: 'replica',
-      expected: { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ROLE=slave (master ${C}, link connected), but Sentinels (3/3): master is ${A}`, misconfigured: false },
+      name: 'a replica of another master',
+      instance: B,
+      role: replicaOf(C),
+      view: view(A),
+      current: 'replica',
+      expected: {
+        tag: 'replica',
+        metaRole: 'replica',
+        status: 'warning',
+        output: `tag=replica, ROLE=slave (master ${C}, link connected), but Sentinels (3/3): master is ${A}`,
+        misconfigured: false,
+      },
     },
     {
-      name: 'a replica still syncing', instance: B, role: replicaOf(A, 'sync'), view: view(A), current: 'replica',
-      expected: { tag: 'replica', metaRole: 'replica', status: 'warning', output: `tag=replica, ROLE=slave (master ${A}, link sync): not in sync; Sentinels (3/3): master is ${A}`, misconfigured: false },
+      name: 'a replica still syncing',
+      instance: B,
+      role: replicaOf(A, 'sync'),
+      view: view(A),
+      current: 'replica',
+      expected: {
+        tag: 'replica',
+        metaRole: 'replica',
+        status: 'warning',
+        output: `tag=replica, ROLE=slave (master ${A}, link sync): not in sync; Sentinels (3/3): master is ${A}`,
+        misconfigured: false,
+      },
     },
   ];
   for (const row of rows) {
@@ -115,7 +262,7 @@ describe('decide', () => {
       assert.deepEqual([d.tag, d.metaRole, d.status], ['replica', 'failing', 'critical']);
     }
   });
-  it('when ROLE=slave of the Sentinels\' master with the link up, then it is a passing replica', () => {
+  it("when ROLE=slave of the Sentinels' master with the link up, then it is a passing replica", () => {
     const d = decide(B, replicaOf(A), view(A), 'master');
     assert.deepEqual([d.tag, d.status], ['replica', 'passing']);
     assert.equal(d.output, 'tag=replica, ROLE=slave (master 10.0.0.2:6379, link connected); Sentinels (3/3): master is 10.0.0.2:6379');
@@ -133,9 +280,11 @@ describe('decide', () => {
   });
   it('when any inputs are combined, then at most the instance the majority names can be master', () => {
     const roles: Role[] = [master, replicaOf(A), replicaOf(B), { kind: 'unreachable', error: 'x' }];
-    for (const r of roles) for (const v of [view(A), view(B), view(null)]) for (const t of ['master', 'replica', null] as const) {
-      const d = decide(A, r, v, t);
-      if (d.tag === 'master') assert.ok(r.kind === 'master' && (v.master === A || (v.master === null && t === 'master')));
-    }
+    for (const r of roles)
+      for (const v of [view(A), view(B), view(null)])
+        for (const t of ['master', 'replica', null] as const) {
+          const d = decide(A, r, v, t);
+          if (d.tag === 'master') assert.ok(r.kind === 'master' && (v.master === A || (v.master === null && t === 'master')));
+        }
   });
 });

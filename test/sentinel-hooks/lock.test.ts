@@ -55,7 +55,7 @@ function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([work, hung]).finally(() => clearTimeout(timer));
 }
 
-describe('the hooks\' file lock', () => {
+describe("the hooks' file lock", () => {
   it('when runs overlap, then only one holds the lock at a time, and each gets it once the other releases', async () => {
     const path = await lockPath();
     let holders = 0;
@@ -83,7 +83,7 @@ describe('the hooks\' file lock', () => {
     assert.equal(await readFile(path, 'utf8'), held);
   });
 
-  it('when the holder\'s process is dead, then the lock is broken and taken at once', async () => {
+  it("when the holder's process is dead, then the lock is broken and taken at once", async () => {
     const path = await lockPath();
     await holdAs(path, await deadPid());
     // Far shorter than the 90 s age rule: only the dead pid can free it.
@@ -112,7 +112,7 @@ describe('the hooks\' file lock', () => {
     await release();
   });
 
-  it('when a run\'s lock was broken and taken by another, then its release leaves the other\'s lock in place', async () => {
+  it("when a run's lock was broken and taken by another, then its release leaves the other's lock in place", async () => {
     const path = await lockPath();
     const release = await acquireLock(path, 2000, never);
     const other = await holdAs(path, process.pid);

@@ -95,7 +95,13 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
   let timerStopped = false;
 
   const system: HooksSystem = {
-    consul, cluster, nodes, dir, reconcilePeriodMs, env, cli,
+    consul,
+    cluster,
+    nodes,
+    dir,
+    reconcilePeriodMs,
+    env,
+    cli,
     async dnsMasters() {
       try {
         return (await resolver.resolve4('master.redis.service.consul')).sort();
@@ -111,17 +117,31 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
         Service: { ID: string; Address: string; Tags: string[]; Meta: Record<string, string>; ModifyIndex: number };
         Checks: { CheckID: string; Status: string; Output: string }[];
       }[];
-      return entries.map((e) => {
-        const role = e.Checks.find((c) => c.CheckID.endsWith(':role'));
-        const health = e.Checks.some((c) => c.Status === 'critical') ? 'critical' : e.Checks.some((c) => c.Status === 'warning') ? 'warning' : 'passing';
-        return {
-          node: e.Node.Node, address: e.Service.Address, tags: e.Service.Tags, meta: e.Service.Meta,
-          status: role?.Status ?? '', output: role?.Output ?? '', health, modifyIndex: e.Service.ModifyIndex,
-        };
-      }).sort((a, b) => a.address.localeCompare(b.address));
+      return entries
+        .map((e) => {
+          const role = e.Checks.find((c) => c.CheckID.endsWith(':role'));
+          const health = e.Checks.some((c) => c.Status === 'critical')
+            ? 'critical'
+            : e.Checks.some((c) => c.Status === 'warning')
+              ? 'warning'
+              : 'passing';
+          return {
+            node: e.Node.Node,
+            address: e.Service.Address,
+            tags: e.Service.Tags,
+            meta: e.Service.Meta,
+            status: role?.Status ?? '',
+            output: role?.Output ?? '',
+            health,
+            modifyIndex: e.Service.ModifyIndex,
+          };
+        })
+        .sort((a, b) => a.address.localeCompare(b.address));
     },
     async failoverInProgress() {
-      const replies = await Promise.all(cluster.sentinels.map((_s, i) => cluster.sentinelCommand(i, ['SENTINEL', 'MASTER', cluster.masterName]).catch(() => null)));
+      const replies = await Promise.all(
+        cluster.sentinels.map((_s, i) => cluster.sentinelCommand(i, ['SENTINEL', 'MASTER', cluster.masterName]).catch(() => null)),
+      );
       return replies.some((r) => !Array.isArray(r) || String(r[r.indexOf('flags') + 1]).includes('failover_in_progress'));
     },
     hostOf(address) {
@@ -162,7 +182,11 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
  * done. Throws when `done` is not seen within `timeoutMs`: a caller never measures from a state
  * that was never reached.
  */
-export async function sampleUntil<T>(sample: () => Promise<T>, done: (value: T) => boolean, options: { intervalMs: number; timeoutMs: number; what: string }): Promise<{ at: number; value: T }[]> {
+export async function sampleUntil<T>(
+  sample: () => Promise<T>,
+  done: (value: T) => boolean,
+  options: { intervalMs: number; timeoutMs: number; what: string },
+): Promise<{ at: number; value: T }[]> {
   const started = Date.now();
   const samples: { at: number; value: T }[] = [];
   for (let i = 0; i < 100_000; i++) {
@@ -172,7 +196,9 @@ export async function sampleUntil<T>(sample: () => Promise<T>, done: (value: T) 
     if (Date.now() - started > options.timeoutMs) break;
     await sleep(options.intervalMs);
   }
-  throw new Error(`${options.what} not seen within ${options.timeoutMs} ms (${samples.length} samples; last: ${JSON.stringify(samples.at(-1)?.value)})`);
+  throw new Error(
+    `${options.what} not seen within ${options.timeoutMs} ms (${samples.length} samples; last: ${JSON.stringify(samples.at(-1)?.value)})`,
+  );
 }
 
 /**

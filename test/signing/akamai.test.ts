@@ -106,7 +106,12 @@ describe('Akamai playback UrlSigner', () => {
   });
 
   test('when a token name and IP binding are configured, then the token uses them and requires clientIp', () => {
-    const bound = createAkamaiSigner({ tokenName: 'hdnts', algorithm: 'sha256', bindClientIp: true, keys: [{ id: 'k', active: true, material: KEY }] });
+    const bound = createAkamaiSigner({
+      tokenName: 'hdnts',
+      algorithm: 'sha256',
+      bindClientIp: true,
+      keys: [{ id: 'k', active: true, material: KEY }],
+    });
     const token = param(bound.sign(playbackRequest({ clientIp: '198.51.100.9' })), 'hdnts');
     assert.ok(token.startsWith('ip=198.51.100.9~st='), token);
     const { body, hmac } = splitToken(token);
@@ -120,14 +125,26 @@ describe('Akamai playback UrlSigner', () => {
   });
 });
 
-describe('Akamai: cross-check with Akamai\'s own library (akamai-edgeauth)', () => {
+describe("Akamai: cross-check with Akamai's own library (akamai-edgeauth)", () => {
   // CommonJS, and no types: the constructor options and generateACLToken are all we use.
-  const EdgeAuth = createRequire(import.meta.url)('akamai-edgeauth') as new (options: Record<string, unknown>) => { generateACLToken(acl: string): string };
-  const signer = createAkamaiSigner({ tokenName: '__token__', algorithm: 'sha256', bindClientIp: false, keys: [{ id: 'k', active: true, material: KEY }] });
+  const EdgeAuth = createRequire(import.meta.url)('akamai-edgeauth') as new (options: Record<string, unknown>) => {
+    generateACLToken(acl: string): string;
+  };
+  const signer = createAkamaiSigner({
+    tokenName: '__token__',
+    algorithm: 'sha256',
+    bindClientIp: false,
+    keys: [{ id: 'k', active: true, material: KEY }],
+  });
 
   test('when a cookie token is signed for a scope, then it equals EdgeAuth generateACLToken(scope + *) byte for byte', () => {
     const [pair] = signer.cookieToken?.(playbackRequest()) ?? [];
-    const akamai = new EdgeAuth({ key: KEY, algorithm: 'sha256', startTime: NOT_BEFORE.getTime() / 1000, endTime: EXPIRES_AT.getTime() / 1000 });
+    const akamai = new EdgeAuth({
+      key: KEY,
+      algorithm: 'sha256',
+      startTime: NOT_BEFORE.getTime() / 1000,
+      endTime: EXPIRES_AT.getTime() / 1000,
+    });
     assert.deepEqual(pair, ['__token__', akamai.generateACLToken('/vod/title-42/*')]);
   });
 

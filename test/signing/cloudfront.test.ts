@@ -230,17 +230,37 @@ describe('CloudFront: cross-check with @aws-sdk/cloudfront-signer', () => {
   });
 
   test('when signing a custom policy with a start date, then our URL equals the SDK URL byte for byte', () => {
-    const ours = signCloudFrontUrl({ url, keyPairId, privateKey, expires: 1767290400, notBefore: 1767200000, policy: 'custom', hashAlgorithm: 'SHA256' });
+    const ours = signCloudFrontUrl({
+      url,
+      keyPairId,
+      privateKey,
+      expires: 1767290400,
+      notBefore: 1767200000,
+      policy: 'custom',
+      hashAlgorithm: 'SHA256',
+    });
     assert.equal(ours, getSignedUrl({ url, keyPairId, privateKey, dateLessThan, dateGreaterThan, algorithm: 'SHA256' }));
   });
 
   test('when signing a custom policy with an IP, then our URL equals the SDK URL byte for byte', () => {
-    const ours = signCloudFrontUrl({ url, keyPairId, privateKey, expires: 1767290400, ipAddress: '203.0.113.7', policy: 'custom', hashAlgorithm: 'SHA1' });
+    const ours = signCloudFrontUrl({
+      url,
+      keyPairId,
+      privateKey,
+      expires: 1767290400,
+      ipAddress: '203.0.113.7',
+      policy: 'custom',
+      hashAlgorithm: 'SHA1',
+    });
     assert.equal(ours, getSignedUrl({ url, keyPairId, privateKey, dateLessThan, ipAddress: '203.0.113.7' }));
   });
 
   test('when the SDK is handed our wildcard policy, then it produces our URL byte for byte', () => {
-    const policy = customPolicy({ resource: 'https://d111111abcdef8.cloudfront.net/vod/title%20one/*', dateLessThan: 1767290400, dateGreaterThan: 1767200000 });
+    const policy = customPolicy({
+      resource: 'https://d111111abcdef8.cloudfront.net/vod/title%20one/*',
+      dateLessThan: 1767290400,
+      dateGreaterThan: 1767200000,
+    });
     const ours = signCloudFrontUrl({
       url,
       resource: 'https://d111111abcdef8.cloudfront.net/vod/title%20one/*',
@@ -255,7 +275,16 @@ describe('CloudFront: cross-check with @aws-sdk/cloudfront-signer', () => {
   });
 
   test('when both start date and IP are set, then the SDK orders keys differently from aws-cli but the policies are equivalent', () => {
-    const input = { url, keyPairId, privateKey, expires: 1767290400, notBefore: 1767200000, ipAddress: '203.0.113.0/24', policy: 'custom', hashAlgorithm: 'SHA1' } as const;
+    const input = {
+      url,
+      keyPairId,
+      privateKey,
+      expires: 1767290400,
+      notBefore: 1767200000,
+      ipAddress: '203.0.113.0/24',
+      policy: 'custom',
+      hashAlgorithm: 'SHA1',
+    } as const;
     const ours = signCloudFrontUrl(input);
     const sdk = getSignedUrl({ url, keyPairId, privateKey, dateLessThan, dateGreaterThan, ipAddress: '203.0.113.0/24' });
     const ourPolicy = fromCloudfrontBase64(param(ours, 'Policy')).toString();
@@ -303,13 +332,19 @@ describe('CloudFront: input rules', () => {
 
   test('when the key is ECDSA on P-384, then signing throws (CloudFront takes P-256 only)', () => {
     const pem = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    assert.throws(() => signCloudFrontUrl({ ...base, hashAlgorithm: 'SHA256', url: 'https://x/a', policy: 'canned', privateKey: pem }), /P-256/);
+    assert.throws(
+      () => signCloudFrontUrl({ ...base, hashAlgorithm: 'SHA256', url: 'https://x/a', policy: 'canned', privateKey: pem }),
+      /P-256/,
+    );
   });
 });
 
 /** CloudFront resource matching: `*` is any run of characters, `?` exactly one. */
 function resourceMatches(resource: string, url: string): boolean {
-  const pattern = resource.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const pattern = resource
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${pattern}$`).test(url);
 }
 
@@ -365,7 +400,11 @@ describe('CloudFront: playback UrlSigner', () => {
   });
 
   test('when IP binding is on, then the policy carries the client IP as /32, and a request without IP throws', () => {
-    const bound = createCloudFrontSigner({ hashAlgorithm: 'SHA256', bindClientIp: true, keys: [{ id: 'K2', active: true, material: createPrivateKey(testKeys['test-rsa-key.pem']) }] });
+    const bound = createCloudFrontSigner({
+      hashAlgorithm: 'SHA256',
+      bindClientIp: true,
+      keys: [{ id: 'K2', active: true, material: createPrivateKey(testKeys['test-rsa-key.pem']) }],
+    });
     const signed = bound.sign(playbackRequest({ clientIp: '198.51.100.9' }));
     assert.ok(fromCloudfrontBase64(param(signed, 'Policy')).toString().includes('"IpAddress":{"AWS:SourceIp":"198.51.100.9/32"}'));
     assert.throws(() => bound.sign(playbackRequest()), /clientIp/);
@@ -375,7 +414,12 @@ describe('CloudFront: playback UrlSigner', () => {
   test('when an ECDSA key is configured with SHA1, then creating the signer from that configuration throws', () => {
     // The signer trusts its options: the configuration schema is what refuses the pair.
     assert.throws(
-      () => createSigner({ type: 'cloudfront', hashAlgorithm: 'SHA1', keys: [{ id: 'K3EC', active: true, privateKey: testKeys['test-ecdsa-key.pem'] }] }),
+      () =>
+        createSigner({
+          type: 'cloudfront',
+          hashAlgorithm: 'SHA1',
+          keys: [{ id: 'K3EC', active: true, privateKey: testKeys['test-ecdsa-key.pem'] }],
+        }),
       /SHA256/,
     );
   });
@@ -399,7 +443,12 @@ describe('CloudFront: playback signed cookies', () => {
       algorithm: 'SHA256',
     });
     assert.deepEqual(ours, { ...sdk });
-    assert.deepEqual(Object.keys(ours), ['CloudFront-Policy', 'CloudFront-Signature', 'CloudFront-Key-Pair-Id', 'CloudFront-Hash-Algorithm']);
+    assert.deepEqual(Object.keys(ours), [
+      'CloudFront-Policy',
+      'CloudFront-Signature',
+      'CloudFront-Key-Pair-Id',
+      'CloudFront-Hash-Algorithm',
+    ]);
   });
 
   test('when cookies and the query token are signed for one scope, then they carry the same policy and signature', () => {

@@ -20,7 +20,10 @@ function assertRejects(config: unknown, pattern: RegExp, secret?: string): void 
 
 describe('signer config: defaults', () => {
   test('when only type and keys are given, then each scheme gets its documented defaults', () => {
-    const cloudfront = parseSignerConfig({ type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: testKeys['test-rsa-key.pem'] }] });
+    const cloudfront = parseSignerConfig({
+      type: 'cloudfront',
+      keys: [{ id: 'K1', active: true, privateKey: testKeys['test-rsa-key.pem'] }],
+    });
     assert.ok(cloudfront.type === 'cloudfront');
     assert.equal(cloudfront.hashAlgorithm, 'SHA256');
     assert.equal(cloudfront.bindClientIp, false);
@@ -64,29 +67,50 @@ describe('signer config: every scheme signs through createSigner', () => {
 describe('signer config: rejected configs', () => {
   test('when a CloudFront private key does not parse, then the error names the field and not the key', () => {
     const garbage = '-----BEGIN PRIVATE KEY-----\nTOPSECRETMATERIAL\n-----END PRIVATE KEY-----\n';
-    assertRejects({ type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: garbage }] }, /keys\.0\.privateKey: .*not a parseable PEM/, 'TOPSECRETMATERIAL');
+    assertRejects(
+      { type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: garbage }] },
+      /keys\.0\.privateKey: .*not a parseable PEM/,
+      'TOPSECRETMATERIAL',
+    );
   });
 
   test('when a CloudFront key is DSA or a public key, then the error says only RSA/ECDSA private keys work', () => {
     const { privateKey } = generateKeyPairSync('dsa', { modulusLength: 2048, divisorLength: 256 });
     assertRejects(
-      { type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }] },
+      {
+        type: 'cloudfront',
+        keys: [{ id: 'K1', active: true, privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }],
+      },
       /RSA or ECDSA P-256/,
     );
-    assertRejects({ type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: testKeys['test-rsa-key-public.pem'] }] }, /privateKey/);
+    assertRejects(
+      { type: 'cloudfront', keys: [{ id: 'K1', active: true, privateKey: testKeys['test-rsa-key-public.pem'] }] },
+      /privateKey/,
+    );
   });
 
   test('when a CloudFront ECDSA key is configured with SHA1, then the config is rejected', () => {
-    assertRejects({ type: 'cloudfront', hashAlgorithm: 'SHA1', keys: [{ id: 'K1', active: true, privateKey: testKeys['test-ecdsa-key-sec1.pem'] }] }, /ECDSA keys require hashAlgorithm SHA256/);
+    assertRejects(
+      { type: 'cloudfront', hashAlgorithm: 'SHA1', keys: [{ id: 'K1', active: true, privateKey: testKeys['test-ecdsa-key-sec1.pem'] }] },
+      /ECDSA keys require hashAlgorithm SHA256/,
+    );
   });
 
   test('when an Akamai key is odd-length or not hex, then the error names the field and not the key', () => {
-    assertRejects({ type: 'akamai', keys: [{ id: 'a', active: true, secret: 'abcdef012' }] }, /keys\.0\.secret: .*even-length hex/, 'abcdef012');
+    assertRejects(
+      { type: 'akamai', keys: [{ id: 'a', active: true, secret: 'abcdef012' }] },
+      /keys\.0\.secret: .*even-length hex/,
+      'abcdef012',
+    );
     assertRejects({ type: 'akamai', keys: [{ id: 'a', active: true, secret: 'not-hex-secret!' }] }, /even-length hex/, 'not-hex-secret!');
   });
 
   test('when no key or two keys are active, then the error names the problem', () => {
-    assertRejects({ type: 'nginx', keys: [{ id: 'n', active: false, secret: 's3cr3t-value' }] }, /keys: keyring has no active key/, 's3cr3t-value');
+    assertRejects(
+      { type: 'nginx', keys: [{ id: 'n', active: false, secret: 's3cr3t-value' }] },
+      /keys: keyring has no active key/,
+      's3cr3t-value',
+    );
     assertRejects(
       {
         type: 'wowza',
@@ -106,6 +130,9 @@ describe('signer config: rejected configs', () => {
   });
 
   test('when the nginx expression signs $uri, then the config is rejected', () => {
-    assertRejects({ type: 'nginx', expression: '$secure_link_expires$uri$scope $secret', keys: [{ id: 'n', active: true, secret: 's' }] }, /expression: .*\$uri/);
+    assertRejects(
+      { type: 'nginx', expression: '$secure_link_expires$uri$scope $secret', keys: [{ id: 'n', active: true, secret: 's' }] },
+      /expression: .*\$uri/,
+    );
   });
 });

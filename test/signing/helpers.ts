@@ -15,7 +15,12 @@ export function fixture<T>(name: string): T {
 }
 
 export type TestKeys = Record<
-  'test-rsa-key.pem' | 'test-rsa-key-public.pem' | 'test-rsa-key-pkcs1.pem' | 'test-ecdsa-key.pem' | 'test-ecdsa-key-sec1.pem' | 'test-ecdsa-key-public.pem',
+  | 'test-rsa-key.pem'
+  | 'test-rsa-key-public.pem'
+  | 'test-rsa-key-pkcs1.pem'
+  | 'test-ecdsa-key.pem'
+  | 'test-ecdsa-key-sec1.pem'
+  | 'test-ecdsa-key-public.pem',
   string
 >;
 

@@ -51,7 +51,10 @@ describe('nginx secure_link: doc examples', () => {
 
   test('when hashing the doc secure_link_secret example, then hex MD5 and path match /p/5e81…/link', () => {
     assert.equal(secureLinkSecretHash(secretCase.input.link, secretCase.input.secret), secretCase.expected.md5_hex);
-    assert.equal(secureLinkSecretPath(secretCase.config.location, secretCase.input.link, secretCase.input.secret), secretCase.input.request);
+    assert.equal(
+      secureLinkSecretPath(secretCase.config.location, secretCase.input.link, secretCase.input.secret),
+      secretCase.input.request,
+    );
   });
 });
 
@@ -61,7 +64,10 @@ describe('nginx secure_link: expression templates', () => {
   });
 
   test('when a template uses an unknown variable or lacks a value, then rendering throws', () => {
-    assert.throws(() => renderSecureLinkExpression('$secure_link_expires$host', { secure_link_expires: '1' }), /unsupported variable \$host/);
+    assert.throws(
+      () => renderSecureLinkExpression('$secure_link_expires$host', { secure_link_expires: '1' }),
+      /unsupported variable \$host/,
+    );
     assert.throws(() => renderSecureLinkExpression('$scope', {}), /no value for \$scope/);
   });
 

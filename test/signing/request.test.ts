@@ -19,7 +19,10 @@ describe('sign request validation', () => {
     assert.throws(() => validateSignRequest(playbackRequest({ manifestPath: '/vod/title-42/t\u00e9.m3u8' })), /manifestPath/);
     assert.throws(() => validateSignRequest(playbackRequest({ scopePath: '/vod/*/', manifestPath: '/vod/*/m.m3u8' })), /scopePath/);
     assert.throws(() => validateSignRequest(playbackRequest({ scopePath: '/vod/title-42' })), /scopePath/);
-    assert.throws(() => validateSignRequest(playbackRequest({ scopePath: 'vod/title-42/', manifestPath: 'vod/title-42/master.m3u8' })), /scopePath/);
+    assert.throws(
+      () => validateSignRequest(playbackRequest({ scopePath: 'vod/title-42/', manifestPath: 'vod/title-42/master.m3u8' })),
+      /scopePath/,
+    );
     assert.throws(() => validateSignRequest(playbackRequest({ manifestPath: '/vod/title-42/a%2.m3u8' })), /manifestPath/);
     assert.throws(() => validateSignRequest(playbackRequest({ manifestPath: '/vod/title-42/a%zz.m3u8' })), /manifestPath/);
   });
@@ -80,7 +83,13 @@ describe('requireClientIp', () => {
 describe('appendQuery', () => {
   test('when the URL has no query, a query, or a dangling "?", then parameters are joined without touching the URL', () => {
     assert.equal(appendQuery('https://x/a%20b', [['a', '1']]), 'https://x/a%20b?a=1');
-    assert.equal(appendQuery('https://x/a?b=2', [['a', '1'], ['c', '3']]), 'https://x/a?b=2&a=1&c=3');
+    assert.equal(
+      appendQuery('https://x/a?b=2', [
+        ['a', '1'],
+        ['c', '3'],
+      ]),
+      'https://x/a?b=2&a=1&c=3',
+    );
     assert.equal(appendQuery('https://x/a?', [['a', '1']]), 'https://x/a?a=1');
     assert.equal(appendQuery('https://x/a?b=2&', [['a', '1']]), 'https://x/a?b=2&a=1');
   });

@@ -4,7 +4,8 @@ import { createWowzaSigner, wowzaHash, wowzaStringToHash, wowzaTokenParams } fro
 import { EXPIRES_AT, fixture, NOT_BEFORE, param, playbackRequest, queryOf, sh } from './helpers.ts';
 
 /** Independent hash: openssl digest, standard base64, `+/`→`-_`, padding kept. */
-const opensslWowza = (bits: 256 | 384 | 512, text: string): string => sh(`openssl dgst -sha${bits} -binary | openssl base64 -A | tr +/ -_`, text);
+const opensslWowza = (bits: 256 | 384 | 512, text: string): string =>
+  sh(`openssl dgst -sha${bits} -binary | openssl base64 -A | tr +/ -_`, text);
 
 describe('Wowza SecureToken v2: string to hash and hash', () => {
   const input = {
@@ -72,8 +73,16 @@ describe('Wowza SecureToken v2: the published doc example (known not to reproduc
 });
 
 describe('Wowza playback UrlSigner', () => {
-  const request = playbackRequest({ manifestPath: '/vod/_definst_/mp4:title-42.mp4/playlist.m3u8', scopePath: '/vod/_definst_/mp4:title-42.mp4/' });
-  const signer = createWowzaSigner({ prefix: 'wowzatoken', hashAlgorithm: 'SHA256', bindClientIp: false, keys: [{ id: 'w1', active: true, material: 'mySharedSecret' }] });
+  const request = playbackRequest({
+    manifestPath: '/vod/_definst_/mp4:title-42.mp4/playlist.m3u8',
+    scopePath: '/vod/_definst_/mp4:title-42.mp4/',
+  });
+  const signer = createWowzaSigner({
+    prefix: 'wowzatoken',
+    hashAlgorithm: 'SHA256',
+    bindClientIp: false,
+    keys: [{ id: 'w1', active: true, material: 'mySharedSecret' }],
+  });
   const url = signer.sign(request);
   const st = NOT_BEFORE.getTime() / 1000;
   const et = EXPIRES_AT.getTime() / 1000;
@@ -100,7 +109,12 @@ describe('Wowza playback UrlSigner', () => {
   });
 
   test('when IP binding is on, then the bare IP is hashed and a request without IP throws', () => {
-    const bound = createWowzaSigner({ prefix: 'wowzatoken', hashAlgorithm: 'SHA512', bindClientIp: true, keys: [{ id: 'w1', active: true, material: 'mySharedSecret' }] });
+    const bound = createWowzaSigner({
+      prefix: 'wowzatoken',
+      hashAlgorithm: 'SHA512',
+      bindClientIp: true,
+      keys: [{ id: 'w1', active: true, material: 'mySharedSecret' }],
+    });
     const signed = bound.sign({ ...request, clientIp: '203.0.113.7' });
     const text = `vod/_definst_/mp4:title-42.mp4?203.0.113.7&mySharedSecret&wowzatokenendtime=${et}&wowzatokenstarttime=${st}`;
     assert.equal(param(signed, 'wowzatokenhash'), opensslWowza(512, text));

@@ -4,8 +4,20 @@ import { chooseCdn, encodeMediaPath, type Cdn } from '../../api/delivery/cdn.ts'
 import { GrantCache } from '../../api/delivery/grant-cache.ts';
 import type { UrlSigner } from '../../api/signing/signer.ts';
 
-const signer: UrlSigner = { scheme: 'test', activeKey: { id: 'k' }, queryToken: () => [], sign: (request) => request.origin + request.manifestPath };
-const cdn = (name: string, weight: number): Cdn => ({ name, origin: `https://${name}.example.com`, weight, pathPrefix: '', signer, delivery: { mode: 'query' } });
+const signer: UrlSigner = {
+  scheme: 'test',
+  activeKey: { id: 'k' },
+  queryToken: () => [],
+  sign: (request) => request.origin + request.manifestPath,
+};
+const cdn = (name: string, weight: number): Cdn => ({
+  name,
+  origin: `https://${name}.example.com`,
+  weight,
+  pathPrefix: '',
+  signer,
+  delivery: { mode: 'query' },
+});
 
 describe('chooseCdn', () => {
   const cdns = [cdn('a', 3), cdn('off', 0), cdn('b', 1)];
@@ -19,7 +31,7 @@ describe('chooseCdn', () => {
   });
   it('when many draws are made, then the split follows the weights', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const counts = new Map<string, number>();
     for (let i = 0; i < 20_000; i += 1) {
       const name = chooseCdn(cdns, random)?.name ?? 'none';
@@ -30,7 +42,10 @@ describe('chooseCdn', () => {
     assert.ok(share > 0.73 && share < 0.77, `share of a = ${share}`);
   });
   it('when every weight is zero, then no CDN', () => {
-    assert.equal(chooseCdn([cdn('x', 0)], () => 0.5), undefined);
+    assert.equal(
+      chooseCdn([cdn('x', 0)], () => 0.5),
+      undefined,
+    );
   });
 });
 

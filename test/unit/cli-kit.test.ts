@@ -86,7 +86,16 @@ describe('the programs’ logger', () => {
         done();
       },
     });
-    return { stream, raw: () => chunks.join(''), lines: () => chunks.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>) };
+    return {
+      stream,
+      raw: () => chunks.join(''),
+      lines: () =>
+        chunks
+          .join('')
+          .split('\n')
+          .filter((line) => line !== '')
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+    };
   }
 
   it('when a line carries a token, password or secret, then they are redacted as in st-api’s logs, and program and command are on every line', () => {
@@ -123,12 +132,15 @@ describe('the programs’ logger', () => {
     it(`when the level variable is ${JSON.stringify(bad)}, then setLogLevel throws a configuration error naming the variable and the level stays`, () => {
       const { stream } = capture();
       const logger = createProgramLogger({ program: 'p', command: 'c', stderr: stream });
-      assert.throws(() => setLogLevel(logger, { ST_TEST_LOG_LEVEL: bad }, 'ST_TEST_LOG_LEVEL'), (error: unknown) => {
-        assert.ok(error instanceof ProgramError);
-        assert.equal(error.kind, 'config');
-        assert.match(error.message, /^ST_TEST_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent; got "/);
-        return true;
-      });
+      assert.throws(
+        () => setLogLevel(logger, { ST_TEST_LOG_LEVEL: bad }, 'ST_TEST_LOG_LEVEL'),
+        (error: unknown) => {
+          assert.ok(error instanceof ProgramError);
+          assert.equal(error.kind, 'config');
+          assert.match(error.message, /^ST_TEST_LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent; got "/);
+          return true;
+        },
+      );
       assert.equal(logger.level, 'info');
     });
   }

@@ -52,7 +52,14 @@ describe('client token verification', () => {
     assert.deepEqual(verify(`Bearer ${good()}`), { userId: 'user-1' });
   });
   it('when the token is a valid ES256 token, then it is accepted with the EC key', () => {
-    const token = jwt.sign({}, ec.privateKey, { algorithm: 'ES256', keyid: 'ec-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-2', expiresIn: 60 });
+    const token = jwt.sign({}, ec.privateKey, {
+      algorithm: 'ES256',
+      keyid: 'ec-1',
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      subject: 'user-2',
+      expiresIn: 60,
+    });
     assert.deepEqual(verify(`Bearer ${token}`), { userId: 'user-2' });
   });
   it('when the header is missing, then TOKEN_MISSING', () => {
@@ -79,7 +86,15 @@ describe('client token verification', () => {
   });
   it('when the header names critical extensions (crit), then TOKEN_MALFORMED even if the signature verifies (RFC 7515 §4.1.11)', () => {
     for (const crit of [['exp-ext'], []]) {
-      const token = jwt.sign({}, rsa.privateKey, { algorithm: 'RS256', keyid: 'rs-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', expiresIn: 60, header: { alg: 'RS256', crit } });
+      const token = jwt.sign({}, rsa.privateKey, {
+        algorithm: 'RS256',
+        keyid: 'rs-1',
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        subject: 'user-1',
+        expiresIn: 60,
+        header: { alg: 'RS256', crit },
+      });
       assert.equal(codeOf(`Bearer ${token}`), 'TOKEN_MALFORMED', JSON.stringify(crit));
     }
   });
@@ -94,10 +109,20 @@ describe('client token verification', () => {
       assert.equal(error.detail, "No accepted key for the token's alg");
     }
     const none = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'x' })}.`;
-    assert.throws(() => verify(`Bearer ${none}`), (error: unknown) => error instanceof AppError && error.detail === 'No accepted key for alg "none"');
+    assert.throws(
+      () => verify(`Bearer ${none}`),
+      (error: unknown) => error instanceof AppError && error.detail === 'No accepted key for alg "none"',
+    );
   });
   it('when the token is signed by another key, then TOKEN_SIGNATURE_INVALID', () => {
-    const forged = jwt.sign({}, other.privateKey, { algorithm: 'RS256', keyid: 'rs-1', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1', expiresIn: 60 });
+    const forged = jwt.sign({}, other.privateKey, {
+      algorithm: 'RS256',
+      keyid: 'rs-1',
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      subject: 'user-1',
+      expiresIn: 60,
+    });
     assert.equal(codeOf(`Bearer ${forged}`), 'TOKEN_SIGNATURE_INVALID');
   });
   it('when the token expired beyond the leeway, then TOKEN_EXPIRED; within the leeway it is accepted', () => {
@@ -112,7 +137,10 @@ describe('client token verification', () => {
     assert.equal(codeOf(`Bearer ${good({ audience: 'another-api' })}`), 'TOKEN_CLAIMS_INVALID');
   });
   it('when the token has no exp or a non-user subject, then TOKEN_CLAIMS_INVALID', () => {
-    assert.equal(codeOf(`Bearer ${jwt.sign({}, rsa.privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1' })}`), 'TOKEN_CLAIMS_INVALID');
+    assert.equal(
+      codeOf(`Bearer ${jwt.sign({}, rsa.privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, subject: 'user-1' })}`),
+      'TOKEN_CLAIMS_INVALID',
+    );
     assert.equal(codeOf(`Bearer ${good({ subject: '../../etc/passwd x' })}`), 'TOKEN_CLAIMS_INVALID');
   });
 });
@@ -121,7 +149,13 @@ describe('verified-token memory', () => {
   it('when a verified token is presented again after it expired, then it is refused, not served from memory', () => {
     let clock = Date.now();
     const verifyAt = createTokenVerifier(
-      { issuer: ISSUER, audience: AUDIENCE, leewaySeconds: 30, maxTokenBytes: 4096, keys: [{ kid: 'rs-1', algorithm: 'RS256', key: tokenKey('RS256', rsaPublicPem) }] },
+      {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        leewaySeconds: 30,
+        maxTokenBytes: 4096,
+        keys: [{ kid: 'rs-1', algorithm: 'RS256', key: tokenKey('RS256', rsaPublicPem) }],
+      },
       () => clock,
     );
     const token = `Bearer ${good({}, { exp: Math.floor(clock / 1000) + 20 })}`;
@@ -129,7 +163,10 @@ describe('verified-token memory', () => {
     clock += 40_000; // past exp, inside the leeway: still accepted
     assert.deepEqual(verifyAt(token), { userId: 'user-1' });
     clock += 20_000; // past exp + leeway
-    assert.throws(() => verifyAt(token), (error: unknown) => error instanceof AppError && error.code === 'TOKEN_EXPIRED');
+    assert.throws(
+      () => verifyAt(token),
+      (error: unknown) => error instanceof AppError && error.code === 'TOKEN_EXPIRED',
+    );
   });
 });
 

@@ -4,7 +4,10 @@ import { describeFailure } from '../../api/health/deep-health.ts';
 
 describe('describeFailure (what a probe failure says in the Consul UI)', () => {
   it('when the error has a system code, then the code is shown in lower case', () => {
-    assert.equal(describeFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })), 'error(econnrefused)');
+    assert.equal(
+      describeFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' })),
+      'error(econnrefused)',
+    );
   });
   it('when ioredis gives up on a command, then it says timeout, not a bare error', () => {
     assert.equal(describeFailure(new Error('Command timed out')), 'timeout(command)');

@@ -19,24 +19,94 @@ const phoneUhdPlan: Right = { kind: 'subscription', maxHeight: 2160, expiresAt: 
 const endedPurchase: Right = { kind: 'own', maxHeight: 1080, expiresAt: NOW - HOUR, devices: null };
 
 describe('decideEntitlement', () => {
-  const cases: { name: string; rights: Right[]; device: string; expected: ReturnType<typeof decideEntitlement> | { allowed: true; maxHeight: number } }[] = [
+  const cases: {
+    name: string;
+    rights: Right[];
+    device: string;
+    expected: ReturnType<typeof decideEntitlement> | { allowed: true; maxHeight: number };
+  }[] = [
     { name: 'no rights at all → NOT_PURCHASED', rights: [], device: 'web', expected: { allowed: false, code: 'NOT_PURCHASED' } },
     { name: 'owned HD → allowed at 1080', rights: [ownedHd], device: 'tv', expected: { allowed: true, maxHeight: 1080 } },
     { name: 'live rental → allowed at its ceiling', rights: [liveRental], device: 'web', expected: { allowed: true, maxHeight: 2160 } },
-    { name: 'expired rental only → RENTAL_EXPIRED', rights: [expiredRental], device: 'web', expected: { allowed: false, code: 'RENTAL_EXPIRED' } },
-    { name: 'rental expiring this very millisecond → RENTAL_EXPIRED', rights: [rentalEndingNow], device: 'web', expected: { allowed: false, code: 'RENTAL_EXPIRED' } },
-    { name: 'lapsed plan only → SUBSCRIPTION_EXPIRED', rights: [lapsedPlan], device: 'web', expected: { allowed: false, code: 'SUBSCRIPTION_EXPIRED' } },
-    { name: 'expired rental and lapsed plan → RENTAL_EXPIRED (the purchase is more specific)', rights: [lapsedPlan, expiredRental], device: 'web', expected: { allowed: false, code: 'RENTAL_EXPIRED' } },
-    { name: 'SD purchase plus premium plan → the better ceiling wins', rights: [ownedSd, premiumPlan], device: 'tv', expected: { allowed: true, maxHeight: 2160 } },
-    { name: 'expired rental plus owned SD → owned SD plays', rights: [expiredRental, ownedSd], device: 'web', expected: { allowed: true, maxHeight: 480 } },
+    {
+      name: 'expired rental only → RENTAL_EXPIRED',
+      rights: [expiredRental],
+      device: 'web',
+      expected: { allowed: false, code: 'RENTAL_EXPIRED' },
+    },
+    {
+      name: 'rental expiring this very millisecond → RENTAL_EXPIRED',
+      rights: [rentalEndingNow],
+      device: 'web',
+      expected: { allowed: false, code: 'RENTAL_EXPIRED' },
+    },
+    {
+      name: 'lapsed plan only → SUBSCRIPTION_EXPIRED',
+      rights: [lapsedPlan],
+      device: 'web',
+      expected: { allowed: false, code: 'SUBSCRIPTION_EXPIRED' },
+    },
+    {
+      name: 'expired rental and lapsed plan → RENTAL_EXPIRED (the purchase is more specific)',
+      rights: [lapsedPlan, expiredRental],
+      device: 'web',
+      expected: { allowed: false, code: 'RENTAL_EXPIRED' },
+    },
+    {
+      name: 'SD purchase plus premium plan → the better ceiling wins',
+      rights: [ownedSd, premiumPlan],
+      device: 'tv',
+      expected: { allowed: true, maxHeight: 2160 },
+    },
+    {
+      name: 'expired rental plus owned SD → owned SD plays',
+      rights: [expiredRental, ownedSd],
+      device: 'web',
+      expected: { allowed: true, maxHeight: 480 },
+    },
     { name: 'mobile plan on a phone → allowed at 480', rights: [mobilePlan], device: 'ios', expected: { allowed: true, maxHeight: 480 } },
-    { name: 'mobile plan on a TV → DEVICE_NOT_ALLOWED', rights: [mobilePlan], device: 'tv', expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' } },
-    { name: 'mobile plan plus expired rental on a TV → DEVICE_NOT_ALLOWED beats the expiry', rights: [mobilePlan, expiredRental], device: 'tv', expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' } },
-    { name: 'mobile plan plus owned SD on a TV → the purchase covers every device', rights: [mobilePlan, ownedSd], device: 'tv', expected: { allowed: true, maxHeight: 480 } },
-    { name: 'phone-only UHD plan plus owned HD on a TV → HD: a right that does not cover the device raises no ceiling', rights: [phoneUhdPlan, ownedHd], device: 'tv', expected: { allowed: true, maxHeight: 1080 } },
-    { name: 'phone-only UHD plan plus owned HD on a phone → UHD', rights: [phoneUhdPlan, ownedHd], device: 'android', expected: { allowed: true, maxHeight: 2160 } },
-    { name: 'expired UHD rental plus owned HD → HD: an expired right raises no ceiling', rights: [expiredRental, ownedHd], device: 'web', expected: { allowed: true, maxHeight: 1080 } },
-    { name: 'an owned purchase whose end date has passed → NOT_PURCHASED (neither a rental nor a plan to renew)', rights: [endedPurchase], device: 'web', expected: { allowed: false, code: 'NOT_PURCHASED' } },
+    {
+      name: 'mobile plan on a TV → DEVICE_NOT_ALLOWED',
+      rights: [mobilePlan],
+      device: 'tv',
+      expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' },
+    },
+    {
+      name: 'mobile plan plus expired rental on a TV → DEVICE_NOT_ALLOWED beats the expiry',
+      rights: [mobilePlan, expiredRental],
+      device: 'tv',
+      expected: { allowed: false, code: 'DEVICE_NOT_ALLOWED' },
+    },
+    {
+      name: 'mobile plan plus owned SD on a TV → the purchase covers every device',
+      rights: [mobilePlan, ownedSd],
+      device: 'tv',
+      expected: { allowed: true, maxHeight: 480 },
+    },
+    {
+      name: 'phone-only UHD plan plus owned HD on a TV → HD: a right that does not cover the device raises no ceiling',
+      rights: [phoneUhdPlan, ownedHd],
+      device: 'tv',
+      expected: { allowed: true, maxHeight: 1080 },
+    },
+    {
+      name: 'phone-only UHD plan plus owned HD on a phone → UHD',
+      rights: [phoneUhdPlan, ownedHd],
+      device: 'android',
+      expected: { allowed: true, maxHeight: 2160 },
+    },
+    {
+      name: 'expired UHD rental plus owned HD → HD: an expired right raises no ceiling',
+      rights: [expiredRental, ownedHd],
+      device: 'web',
+      expected: { allowed: true, maxHeight: 1080 },
+    },
+    {
+      name: 'an owned purchase whose end date has passed → NOT_PURCHASED (neither a rental nor a plan to renew)',
+      rights: [endedPurchase],
+      device: 'web',
+      expected: { allowed: false, code: 'NOT_PURCHASED' },
+    },
   ];
 
   for (const testCase of cases) {

@@ -13,7 +13,14 @@ describe('logger', () => {
       },
     });
     const logger = createLogger({ level: 'info', program: 'test', destination });
-    logger.info({ authorization: 'Bearer eyJhbGciOi.secret.sig', mysql: { password: 'hunter2' }, signer: { secret: 'abcd', privateKey: '-----BEGIN' } }, 'config');
+    logger.info(
+      {
+        authorization: 'Bearer eyJhbGciOi.secret.sig',
+        mysql: { password: 'hunter2' },
+        signer: { secret: 'abcd', privateKey: '-----BEGIN' },
+      },
+      'config',
+    );
     const text = lines.join('');
     assert.doesNotMatch(text, /eyJhbGciOi|hunter2|abcd|BEGIN/);
     assert.match(text, /\[redacted\]/);

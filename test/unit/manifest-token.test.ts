@@ -31,7 +31,10 @@ describe('manifest URL token', () => {
   it('when the hmac, the expiry or the key id is changed, then it is invalid', () => {
     const flipped = `${hmac.startsWith('A') ? 'B' : 'A'}${hmac.slice(1)}`;
     assert.deepEqual(tokens.check({ ...token, hmac: flipped }, '/vod/t/hls/480p/master.m3u8', NOW), { ok: false, why: 'invalid' });
-    assert.deepEqual(tokens.check({ ...token, expires: String(EXPIRES + 1) }, '/vod/t/hls/480p/master.m3u8', NOW), { ok: false, why: 'invalid' });
+    assert.deepEqual(tokens.check({ ...token, expires: String(EXPIRES + 1) }, '/vod/t/hls/480p/master.m3u8', NOW), {
+      ok: false,
+      why: 'invalid',
+    });
     assert.deepEqual(tokens.check({ ...token, keyId: 'm2' }, '/vod/t/hls/480p/master.m3u8', NOW), { ok: false, why: 'invalid' });
     assert.deepEqual(tokens.check({ ...token, hmac: 'short' }, '/vod/t/hls/480p/master.m3u8', NOW), { ok: false, why: 'invalid' });
   });
@@ -46,6 +49,9 @@ describe('manifest URL token', () => {
       { id: 'm2', active: true, material: 'the-next-manifest-secret-32-bytes-long' },
     ]);
     assert.equal(rotated.check(token, '/vod/t/hls/480p/master.m3u8', NOW).ok, true);
-    assert.match(rotated.pathPrefix({ cdn: 'nginx-q', expires: EXPIRES, scopePath: '/vod/t/hls/480p/' }), /^\/v1\/manifests\/nginx-q\/m2\//);
+    assert.match(
+      rotated.pathPrefix({ cdn: 'nginx-q', expires: EXPIRES, scopePath: '/vod/t/hls/480p/' }),
+      /^\/v1\/manifests\/nginx-q\/m2\//,
+    );
   });
 });

@@ -11,7 +11,10 @@ const readme = readFileSync(join(root, 'README.md'), 'utf8');
 describe('README', () => {
   it('when a client reads the error table, then it lists every code with its true status and nothing else', () => {
     const rows = [...readme.matchAll(/^\| (\d{3}) \| `([A-Z_]+)` \|/gm)].map(([, status, code]) => [code, Number(status)]);
-    assert.deepEqual(Object.fromEntries(rows), Object.fromEntries(Object.entries(PROBLEMS).map(([code, problem]) => [code, problem.status])));
+    assert.deepEqual(
+      Object.fromEntries(rows),
+      Object.fromEntries(Object.entries(PROBLEMS).map(([code, problem]) => [code, problem.status])),
+    );
   });
 
   it('when CI runs, then it runs exactly the test command the README gives a newcomer', () => {

@@ -8,7 +8,11 @@ const both: Content = { id: 'c1', title: 'Both', renditions: ladder('c1', ['hls'
 const dashOnly: Content = { id: 'c2', title: 'DASH only', renditions: ladder('c2', ['dash'], [1080, 480]) };
 const sdOnly: Content = { id: 'c3', title: 'SD only', renditions: ladder('c3', ['hls'], [480]) };
 // UHD only in DASH: an HLS player must not be handed a DASH manifest because it is the better one.
-const uhdInDashOnly: Content = { id: 'c4', title: 'UHD in DASH only', renditions: [...ladder('c4', ['dash'], [2160, 1080]), ...ladder('c4', ['hls'], [720])] };
+const uhdInDashOnly: Content = {
+  id: 'c4',
+  title: 'UHD in DASH only',
+  renditions: [...ladder('c4', ['dash'], [2160, 1080]), ...ladder('c4', ['hls'], [720])],
+};
 // Rungs stored lowest first, as a catalog may return them.
 const ascending: Content = { id: 'c5', title: 'Ascending', renditions: ladder('c5', ['hls'], [480, 720, 1080]) };
 const ios: DeviceClass = { name: 'ios', maxHeight: 2160, protocols: ['hls'], defaultProtocol: 'hls', enabled: true };
@@ -55,7 +59,10 @@ describe('chooseRendition', () => {
     assert.equal(choice.ok && choice.value.height, 1080);
   });
   it('when no rung is under the ceiling, then QUALITY_NOT_AVAILABLE', () => {
-    assert.deepEqual(chooseRendition(sdOnly.renditions, 'hls', [heightOf('360p'), 2160, 2160]), { ok: false, code: 'QUALITY_NOT_AVAILABLE' });
+    assert.deepEqual(chooseRendition(sdOnly.renditions, 'hls', [heightOf('360p'), 2160, 2160]), {
+      ok: false,
+      code: 'QUALITY_NOT_AVAILABLE',
+    });
   });
   it('when a better rung exists only in another protocol, then the best rung of the chosen protocol', () => {
     const choice = chooseRendition(uhdInDashOnly.renditions, 'hls', [heightOf('auto'), 2160, 2160]);

@@ -93,7 +93,10 @@ describe('DASH MPD', () => {
   });
 
   it('when the MPD already has a relative MPD-level BaseURL, then it is resolved against the CDN directory', () => {
-    const based = compileDash(mpd.replace('<Period', '<BaseURL>media/</BaseURL>\n  <Period'), { documentPath: '/vod/t/dash/480p/manifest.mpd', cdnOrigin: CDN });
+    const based = compileDash(mpd.replace('<Period', '<BaseURL>media/</BaseURL>\n  <Period'), {
+      documentPath: '/vod/t/dash/480p/manifest.mpd',
+      cdnOrigin: CDN,
+    });
     assert.match(based.render(QUERY), /<BaseURL>https:\/\/cdn\.example\.com\/vod\/t\/dash\/480p\/media\/<\/BaseURL>/);
   });
 });

@@ -18,9 +18,12 @@ describe('withTimeout', () => {
     await assert.rejects(withTimeout(Promise.reject(new Error('own error')), 50, late), /own error/);
   });
 
-  it('when the work never settles, then the caller\'s error comes after the bound, told the bound', async () => {
+  it("when the work never settles, then the caller's error comes after the bound, told the bound", async () => {
     const started = Date.now();
-    await assert.rejects(withTimeout(new Promise(() => undefined), 50, late), (error: unknown) => error instanceof Late && error.message === 'not within 50 ms');
+    await assert.rejects(
+      withTimeout(new Promise(() => undefined), 50, late),
+      (error: unknown) => error instanceof Late && error.message === 'not within 50 ms',
+    );
     assert.ok(Date.now() - started >= 45, 'gave up before its bound');
   });
 
@@ -37,7 +40,9 @@ describe('withTimeout', () => {
         const reply = withTimeout(once(socket, 'data'), 100, late);
         socket.write('ping');
         const until = Date.now() + 300;
-        while (Date.now() < until) { /* busy: this process stalls while the reply arrives */ }
+        while (Date.now() < until) {
+          /* busy: this process stalls while the reply arrives */
+        }
         await reply.catch((error: unknown) => {
           if (error instanceof Late) timedOut += 1;
           else throw error;

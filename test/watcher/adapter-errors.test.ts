@@ -52,7 +52,12 @@ async function failure(call: () => Promise<unknown>): Promise<{ kind: ErrorKind 
   try {
     await call();
   } catch (error) {
-    return { kind: error instanceof ProgramError ? error.kind : undefined, text: error instanceof Error ? `${error.name}: ${error.message}` : String(error), code: exitCodeOf(error, EXIT_BY_KIND), error };
+    return {
+      kind: error instanceof ProgramError ? error.kind : undefined,
+      text: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      code: exitCodeOf(error, EXIT_BY_KIND),
+      error,
+    };
   }
   assert.fail('the call succeeded');
 }
@@ -68,7 +73,9 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
         endpoint: options.endpoint ?? base,
         maxAttempts: 1,
         credentials: options.credentials ?? { accessKeyId: 'AKIDTEST', secretAccessKey: 'not-a-secret' },
-        ...(options.requestTimeout === undefined ? {} : { requestHandler: { requestTimeout: options.requestTimeout, throwOnRequestTimeout: true } }),
+        ...(options.requestTimeout === undefined
+          ? {}
+          : { requestHandler: { requestTimeout: options.requestTimeout, throwOnRequestTimeout: true } }),
       }),
     );
 
@@ -97,7 +104,14 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
 
   it('when a batch is rejected (InvalidChangeBatch), then apply throws ChangeRejectedError, which converge re-plans on', async () => {
     answer = { status: 400, body: xmlError('InvalidChangeBatch', '[Tried to create resource record set but it already exists]') };
-    const result = await failure(() => provider().apply([{ action: 'CREATE', record: { name: 'play.example.com.', type: 'A', setIdentifier: 'st-api/n1/st-api', ttl: 30, values: ['192.0.2.1'] } }]));
+    const result = await failure(() =>
+      provider().apply([
+        {
+          action: 'CREATE',
+          record: { name: 'play.example.com.', type: 'A', setIdentifier: 'st-api/n1/st-api', ttl: 30, values: ['192.0.2.1'] },
+        },
+      ]),
+    );
     assert.ok(result.error instanceof ChangeRejectedError);
     assert.equal(result.kind, 'transient');
     assert.match(result.text, /^ChangeRejectedError: \[Tried to create/);
@@ -116,19 +130,34 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
   });
 
   it('when the credential chain finds no credentials, then config (78)', async () => {
-    const noCredentials = (): Promise<never> => Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
+    const noCredentials = (): Promise<never> =>
+      Promise.reject(Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }));
     const result = await failure(() => provider({ credentials: noCredentials }).listOwned());
     assert.deepEqual([result.kind, result.code], ['config', 78], result.text);
   });
 });
 
 const STATUS: RunStatus = {
-  lastRun: '2026-01-01T00:00:00.000Z', command: 'reconcile', result: 'unchanged', message: '', consulIndex: 1, appliedIndex: 1, floorEngaged: false,
-  published: [], eligible: [], excluded: [], handWrittenExclusions: [], keptByFloor: [], skipped: [], changes: { create: 0, upsert: 0, delete: 0, deferredDeletes: 0 }, route53Calls: 0,
+  lastRun: '2026-01-01T00:00:00.000Z',
+  command: 'reconcile',
+  result: 'unchanged',
+  message: '',
+  consulIndex: 1,
+  appliedIndex: 1,
+  floorEngaged: false,
+  published: [],
+  eligible: [],
+  excluded: [],
+  handWrittenExclusions: [],
+  keptByFloor: [],
+  skipped: [],
+  changes: { create: 0, upsert: 0, delete: 0, deferredDeletes: 0 },
+  route53Calls: 0,
 };
 
 describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
-  const consul = (address = base, timeoutMs = 2000): ConsulState => new ConsulState({ address, token: undefined, kvPrefix: 'st-api/dns', timeoutMs });
+  const consul = (address = base, timeoutMs = 2000): ConsulState =>
+    new ConsulState({ address, token: undefined, kvPrefix: 'st-api/dns', timeoutMs });
 
   // Every error answer counts as unavailable in the watcher, 403 included: papi reports them all as
   // its errors, and the watcher has always exited 69 for them (the hooks' own client tells 403 apart).

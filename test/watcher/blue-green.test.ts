@@ -38,14 +38,28 @@ async function startApi(node: string, version: string): Promise<void> {
   const port = ports.get(node) ?? (await freePort());
   ports.set(node, port);
   const configFile = join(dir, `${node}-${version}.json`);
-  writeFileSync(configFile, JSON.stringify({ ...demo.rawConfig, listen: { host: '127.0.0.1', port }, logLevel: 'warn', shutdown: { drainMs: DRAIN_MS, timeoutMs: 5000 } }));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'api', 'main.ts')], { env: { ...process.env, ST_API_CONFIG: configFile }, stdio: ['ignore', 'ignore', 'inherit'] });
-  processes.set(node, child);
-  await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true ? true : undefined), {
-    timeoutMs: 20_000,
-    intervalMs: 100,
-    what: `${node} ${version} to listen`,
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      ...demo.rawConfig,
+      listen: { host: '127.0.0.1', port },
+      logLevel: 'warn',
+      shutdown: { drainMs: DRAIN_MS, timeoutMs: 5000 },
+    }),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'api', 'main.ts')], {
+    env: { ...process.env, ST_API_CONFIG: configFile },
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
+  processes.set(node, child);
+  await waitFor(
+    async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true ? true : undefined),
+    {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: `${node} ${version} to listen`,
+    },
+  );
 }
 
 async function registerInConsul(node: string): Promise<void> {
@@ -58,7 +72,19 @@ async function registerInConsul(node: string): Promise<void> {
   const port = ports.get(node) ?? 0;
   const response = await fetch(`${agent}/v1/agent/service/register`, {
     method: 'PUT',
-    body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Address: addressOf(node), Port: port, Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `http://127.0.0.1:${port}/health/deep`, Interval: '200ms', Timeout: '1s' } }),
+    body: JSON.stringify({
+      Name: 'st-api',
+      ID: 'st-api',
+      Address: addressOf(node),
+      Port: port,
+      Check: {
+        CheckID: 'st-api:deep-health',
+        Name: 'st-api deep health',
+        HTTP: `http://127.0.0.1:${port}/health/deep`,
+        Interval: '200ms',
+        Timeout: '1s',
+      },
+    }),
   });
   assert.equal(response.status, 200);
 }
@@ -66,8 +92,15 @@ async function registerInConsul(node: string): Promise<void> {
 /** A play over a connection of its own (no keep-alive pool): what a client that just resolved the name does. */
 function playOnNewConnection(port: number, token: string): Promise<string> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/playback-urls', agent: false, timeout: 5000,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) } });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/playback-urls',
+      agent: false,
+      timeout: 5000,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) },
+    });
     req.on('response', (response) => {
       response.resume();
       response.on('end', () => resolve(String(response.statusCode)));
@@ -80,8 +113,14 @@ function playOnNewConnection(port: number, token: string): Promise<string> {
 
 /** A play whose body is only half sent: in flight on the node until finish() sends the rest. */
 function startSlowPlay(port: number, token: string): { finish(): void; outcome: Promise<string> } {
-  const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/playback-urls', agent: false,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) } });
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/v1/playback-urls',
+    agent: false,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) },
+  });
   const outcome = new Promise<string>((resolve) => {
     req.on('response', (response) => {
       response.resume();
@@ -179,7 +218,11 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
       sigtermAt = Date.now();
       blue.kill('SIGTERM');
       // The slow play is still in flight when the node stops listening; then its body completes.
-      await waitFor(() => refusesConnections(port), { timeoutMs: DRAIN_MS + 15_000, intervalMs: 50, what: `${node} to stop listening after its drain` });
+      await waitFor(() => refusesConnections(port), {
+        timeoutMs: DRAIN_MS + 15_000,
+        intervalMs: 50,
+        what: `${node} to stop listening after its drain`,
+      });
       slow.finish();
       assert.equal(await slow.outcome, '200', `${node}: the play in flight when it stopped listening was answered`);
       await straggler;
@@ -197,10 +240,16 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
     running = false;
     await Promise.all(clients);
 
-    process.stderr.write(`# blue/green: clients ${JSON.stringify(Object.fromEntries(results))}; stragglers ${JSON.stringify(Object.fromEntries(stragglers))}, ${playsDuringDrain} of them sent after a SIGTERM\n`);
+    process.stderr.write(
+      `# blue/green: clients ${JSON.stringify(Object.fromEntries(results))}; stragglers ${JSON.stringify(Object.fromEntries(stragglers))}, ${playsDuringDrain} of them sent after a SIGTERM\n`,
+    );
     assert.deepEqual([...results.keys()], ['200'], `every play succeeded: ${JSON.stringify(Object.fromEntries(results))}`);
     assert.ok((results.get('200') ?? 0) > 100);
-    assert.deepEqual([...stragglers.keys()], ['200'], `every straggler's new connection was served while its node drained: ${JSON.stringify(Object.fromEntries(stragglers))}`);
+    assert.deepEqual(
+      [...stragglers.keys()],
+      ['200'],
+      `every straggler's new connection was served while its node drained: ${JSON.stringify(Object.fromEntries(stragglers))}`,
+    );
     assert.ok(playsDuringDrain >= NODES.length, `${playsDuringDrain} straggler plays sent after a SIGTERM`);
   });
 });

@@ -31,7 +31,13 @@ describe('when Consul stops answering after a run applied its changes', () => {
       const snapshot: Snapshot = {
         index: 42,
         source: 'consul',
-        instances: ['api-node-1', 'api-node-2'].map((node, i) => ({ node, serviceId: 'st-api', ipv4: `10.0.0.${i + 1}`, ipv6: undefined, health: 'passing' as const })),
+        instances: ['api-node-1', 'api-node-2'].map((node, i) => ({
+          node,
+          serviceId: 'st-api',
+          ipv4: `10.0.0.${i + 1}`,
+          ipv6: undefined,
+          health: 'passing' as const,
+        })),
       };
       const result = await converge(
         {

@@ -17,14 +17,21 @@ let closed: string;
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'st-watcher-cli-'));
   configFile = join(dir, 'dns-watcher.json');
-  writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z1', minHealthy: 2, lockWaitMs: 1000, consulTimeoutMs: 500 }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z1', minHealthy: 2, lockWaitMs: 1000, consulTimeoutMs: 500 }),
+  );
   const probe = createServer().listen(0, '127.0.0.1');
   await once(probe, 'listening');
   closed = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
   await new Promise((resolve) => probe.close(resolve));
 });
 
-async function watcher(argv: string[], env: Record<string, string> = {}, stdin = ''): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
+async function watcher(
+  argv: string[],
+  env: Record<string, string> = {},
+  stdin = '',
+): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
   const [input, stdout, stderr] = [new PassThrough(), new PassThrough(), new PassThrough()];
   input.end(stdin);
   const out: string[] = [];
@@ -33,7 +40,10 @@ async function watcher(argv: string[], env: Record<string, string> = {}, stdin =
   stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
   const code = await run(argv, { stdin: input, stdout, stderr, env: { ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed, ...env } });
   const text = err.join('');
-  const logged = text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+  const logged = text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   return { code, stdout: out.join(''), stderr: text, logged };
 }
 
@@ -73,7 +83,10 @@ describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
   it('when ST_DNS_LOG_LEVEL names a level, then it applies: at error, a failed run logs only its error line', async () => {
     const result = await watcher(['status'], { ST_DNS_LOG_LEVEL: 'error' });
     assert.equal(result.code, 69);
-    assert.deepEqual(result.logged.map((line) => line['level']), [50]);
+    assert.deepEqual(
+      result.logged.map((line) => line['level']),
+      [50],
+    );
   });
 
   it('when the configuration file is missing, then 78 (config)', async () => {

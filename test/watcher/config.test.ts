@@ -13,7 +13,10 @@ describe('watcher configuration', () => {
   it('when only the required keys are given, then the documented defaults apply and the zone id is bare', () => {
     const config = loadWatcherConfig(file, {});
     assert.equal(config.zoneId, 'Z0123456789ABC');
-    assert.deepEqual([config.service, config.ttl, config.minHealthy, config.maxDeletesPerRun, config.consulAddress], ['st-api', 30, 2, 10, '127.0.0.1:8500']);
+    assert.deepEqual(
+      [config.service, config.ttl, config.minHealthy, config.maxDeletesPerRun, config.consulAddress],
+      ['st-api', 30, 2, 10, '127.0.0.1:8500'],
+    );
     assert.equal(config.consulToken, undefined);
   });
 
@@ -28,10 +31,13 @@ describe('watcher configuration', () => {
   it('when keys are wrong or unknown, then every one is named', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ recordName: 'not a name', zoneId: 'lowercase', ttl: 0, surprise: true }));
-    assert.throws(() => loadWatcherConfig(bad, {}), (error: unknown) => {
-      const message = (error as Error).message;
-      return ['recordName', 'zoneId', 'ttl', 'surprise'].every((key) => message.includes(key));
-    });
+    assert.throws(
+      () => loadWatcherConfig(bad, {}),
+      (error: unknown) => {
+        const message = (error as Error).message;
+        return ['recordName', 'zoneId', 'ttl', 'surprise'].every((key) => message.includes(key));
+      },
+    );
   });
 
   it('when consulTokenFile names a file, then the token is read from it and wins over the environment; unreadable or empty is a configuration error that never shows the token', () => {
@@ -43,10 +49,19 @@ describe('watcher configuration', () => {
     assert.equal(loadWatcherConfig(withFile, { CONSUL_HTTP_TOKEN: 'the-agents-env-token' }).consulToken, 'watcher-token-from-config');
 
     writeFileSync(tokenFile, '\n');
-    assert.throws(() => loadWatcherConfig(withFile, {}), (error: unknown) => error instanceof WatcherConfigError && /consulTokenFile .* is empty/.test(error.message));
+    assert.throws(
+      () => loadWatcherConfig(withFile, {}),
+      (error: unknown) => error instanceof WatcherConfigError && /consulTokenFile .* is empty/.test(error.message),
+    );
     const missing = join(dir, 'missing-token.json');
-    writeFileSync(missing, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: join(dir, 'nope') }));
-    assert.throws(() => loadWatcherConfig(missing, {}), (error: unknown) => error instanceof WatcherConfigError && /cannot read consulTokenFile .*nope.* \(ENOENT\)/.test(error.message));
+    writeFileSync(
+      missing,
+      JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: join(dir, 'nope') }),
+    );
+    assert.throws(
+      () => loadWatcherConfig(missing, {}),
+      (error: unknown) => error instanceof WatcherConfigError && /cannot read consulTokenFile .*nope.* \(ENOENT\)/.test(error.message),
+    );
     const relative = join(dir, 'relative-token.json');
     writeFileSync(relative, JSON.stringify({ recordName: 'play.example.com', zoneId: 'Z0123456789ABC', consulTokenFile: 'watcher.token' }));
     assert.throws(() => loadWatcherConfig(relative, {}), /consulTokenFile: must be an absolute path/);

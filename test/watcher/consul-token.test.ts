@@ -36,7 +36,10 @@ describe('the watcher’s Consul token', () => {
 
   it('when a handler still finds a token in the agent’s environment, then the file’s token is used and the run warns that every watch on the agent gets it', async () => {
     world.consul.clearLogs();
-    const result = await watcherCli(world, ['handle', '--config', config], { stdin: '[]\n', env: { CONSUL_INDEX: '1', CONSUL_HTTP_TOKEN: 'agent-env-token' } });
+    const result = await watcherCli(world, ['handle', '--config', config], {
+      stdin: '[]\n',
+      env: { CONSUL_INDEX: '1', CONSUL_HTTP_TOKEN: 'agent-env-token' },
+    });
     delete process.env['CONSUL_HTTP_TOKEN'];
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual([...new Set(world.consul.callLog().map((call) => call.token))], [TOKEN]);

@@ -11,10 +11,20 @@ import type { Snapshot } from '../../watcher/source/source.ts';
 import { LockLostError, LockTimeoutError } from '../../watcher/state/consul-state.ts';
 import { InMemoryDns, InMemoryRegistry, InMemorySource } from './in-memory.ts';
 
-const config: WatcherConfig = { ...watcherConfigSchema.parse({ recordName: 'play.example.com', zoneId: 'Z1', minHealthy: 2, maxDeletesPerRun: 10 }), consulAddress: '127.0.0.1:8500', consulToken: undefined };
+const config: WatcherConfig = {
+  ...watcherConfigSchema.parse({ recordName: 'play.example.com', zoneId: 'Z1', minHealthy: 2, maxDeletesPerRun: 10 }),
+  consulAddress: '127.0.0.1:8500',
+  consulToken: undefined,
+};
 
 const addressOf = (node: string) => `10.0.0.${node.slice(-1)}`;
-const record = (node: string): DnsRecord => ({ name: 'play.example.com.', type: 'A', setIdentifier: `st-api/${node}/st-api`, ttl: 30, values: [addressOf(node)] });
+const record = (node: string): DnsRecord => ({
+  name: 'play.example.com.',
+  type: 'A',
+  setIdentifier: `st-api/${node}/st-api`,
+  ttl: 30,
+  values: [addressOf(node)],
+});
 const snapshotOf = (index: number, health: Record<string, Health>): Snapshot => ({
   index,
   source: 'watch',
@@ -27,7 +37,15 @@ function world({ consul, dns = [], overrides = {} }: { consul: Snapshot; dns?: s
   const source = new InMemorySource({ ...consul, source: 'consul' });
   const registry = new InMemoryRegistry();
   const provider = new InMemoryDns(dns.map(record));
-  const deps: ConvergeDeps = { config: { ...config, ...overrides }, source, registry, provider, logger: pino({ level: 'silent' }), now: () => new Date('2026-12-01T00:00:00Z'), holder: 'test' };
+  const deps: ConvergeDeps = {
+    config: { ...config, ...overrides },
+    source,
+    registry,
+    provider,
+    logger: pino({ level: 'silent' }),
+    now: () => new Date('2026-12-01T00:00:00Z'),
+    holder: 'test',
+  };
   return { source, registry, provider, deps, run: (snapshot: Snapshot = consul) => converge(deps, 'handle', snapshot) };
 }
 
@@ -65,7 +83,11 @@ describe('converge', () => {
 
   it('when more records must go than the cap, then the rest wait for a later run and the status counts them', async () => {
     const dead = { n3: 'critical', n4: 'critical', n5: 'critical', n6: 'critical' } as const;
-    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing', ...dead }), dns: ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'], overrides: { maxDeletesPerRun: 3 } });
+    const w = world({
+      consul: snapshotOf(7, { n1: 'passing', n2: 'passing', ...dead }),
+      dns: ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'],
+      overrides: { maxDeletesPerRun: 3 },
+    });
     await w.run();
     assert.deepEqual(w.provider.keys(), inDns('n1', 'n2', 'n6'));
     assert.deepEqual(w.registry.status?.changes, { create: 0, upsert: 0, delete: 3, deferredDeletes: 1 });
@@ -73,7 +95,11 @@ describe('converge', () => {
   });
 
   it('when Consul moves on during the run, then the run converges again before releasing the lock, and the cap counts the whole run', async () => {
-    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing', n3: 'critical' }), dns: ['n1', 'n2', 'n3', 'n4'], overrides: { maxDeletesPerRun: 1 } });
+    const w = world({
+      consul: snapshotOf(7, { n1: 'passing', n2: 'passing', n3: 'critical' }),
+      dns: ['n1', 'n2', 'n3', 'n4'],
+      overrides: { maxDeletesPerRun: 1 },
+    });
     w.provider.afterBatch = () => {
       w.source.snapshot = { ...snapshotOf(8, { n1: 'passing', n2: 'passing', n3: 'critical', n4: 'critical' }), source: 'consul' };
     };

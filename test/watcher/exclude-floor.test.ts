@@ -16,7 +16,10 @@ before(async () => {
   for (const [i, node] of ALL.entries()) {
     const handle = await world.consul.addNode(node, `192.0.2.${i + 1}`);
     // No check: the instance is passing while its node's serfHealth passes.
-    const response = await fetch(`${handle.agentAddr}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Port: 8080 }) });
+    const response = await fetch(`${handle.agentAddr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Port: 8080 }),
+    });
     assert.equal(response.status, 200);
   }
   assert.equal((await watcherCli(world, ['reconcile'])).code, 0);
@@ -65,7 +68,10 @@ describe('exclude and the floor', () => {
   it('when the node is unknown to Consul (misspelt, or not registered yet), then it is excluded with a warning and exit 0, even below the floor', async () => {
     const result = await watcherCli(world, ['exclude', 'api-node-99', '--reason', 'new node, not verified', '--no-apply']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /warning: Consul has no st-api instance on node api-node-99 \(known: api-node-1, api-node-2, api-node-3\); excluding it anyway/);
+    assert.match(
+      result.stderr,
+      /warning: Consul has no st-api instance on node api-node-99 \(known: api-node-1, api-node-2, api-node-3\); excluding it anyway/,
+    );
     assert.match((await exclusionOf('api-node-99')) ?? '', /new node, not verified/);
     assert.doesNotMatch(result.stderr, /refusing/, 'it takes nothing out of DNS, so the floor does not stand in the way');
   });
@@ -77,7 +83,9 @@ describe('exclude and the floor', () => {
       const refused = await watcherCli(world, ['exclude', 'api-node-98', '--reason', 'new node', '--no-apply'], { env: unreachable });
       assert.equal(refused.code, 69, refused.stderr);
       assert.equal(await exclusionOf('api-node-98'), undefined, 'nothing recorded without --force');
-      const forced = await watcherCli(world, ['exclude', 'api-node-98', '--reason', 'new node', '--no-apply', '--force'], { env: unreachable });
+      const forced = await watcherCli(world, ['exclude', 'api-node-98', '--reason', 'new node', '--no-apply', '--force'], {
+        env: unreachable,
+      });
       assert.equal(forced.code, 0, forced.stderr);
       assert.match(forced.stderr, /warning: cannot work out what excluding api-node-98 would do to DNS .*excluding it anyway \(--force\)/);
       assert.match((await exclusionOf('api-node-98')) ?? '', /new node/);
@@ -87,7 +95,8 @@ describe('exclude and the floor', () => {
   });
 
   it('when the nodes are included again, then DNS holds all three', async () => {
-    for (const node of ['api-node-1', 'api-node-2', 'api-node-98', 'api-node-99']) assert.equal((await watcherCli(world, ['include', node])).code, 0);
+    for (const node of ['api-node-1', 'api-node-2', 'api-node-98', 'api-node-99'])
+      assert.equal((await watcherCli(world, ['include', node])).code, 0);
     assert.deepEqual(inDns(), ALL);
   });
 });

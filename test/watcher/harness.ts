@@ -28,14 +28,25 @@ export interface WatcherWorld {
   stop(): Promise<void>;
 }
 
-export async function startWatcherWorld(config: Record<string, unknown> = {}, route53Options: Parameters<typeof startRoute53Double>[0] = {}): Promise<WatcherWorld> {
-  const consul = await startConsulDouble({ checkStagger: false, checkUpdateIntervalMs: 0, watchQueryWaitMs: 2000, watchErrorBackoffScale: 0.01 });
+export async function startWatcherWorld(
+  config: Record<string, unknown> = {},
+  route53Options: Parameters<typeof startRoute53Double>[0] = {},
+): Promise<WatcherWorld> {
+  const consul = await startConsulDouble({
+    checkStagger: false,
+    checkUpdateIntervalMs: 0,
+    watchQueryWaitMs: 2000,
+    watchErrorBackoffScale: 0.01,
+  });
   const route53 = await startRoute53Double({ insyncDelayMs: 100, ...route53Options });
   const zoneId = route53.createZone('example.com');
   const dir = mkdtempSync(join(tmpdir(), 'st-watcher-'));
   const configFile = join(dir, 'dns-watcher.json');
   // Test nodes listen on loopback addresses, and the clients of these tests connect to what DNS says.
-  writeFileSync(configFile, JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, lockWaitMs: 20_000, publishLoopback: true, ...config }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({ recordName: 'play.example.com', zoneId, minHealthy: 2, lockWaitMs: 20_000, publishLoopback: true, ...config }),
+  );
   const env = {
     ST_DNS_CONFIG: configFile,
     CONSUL_HTTP_ADDR: consul.httpAddr,
@@ -74,7 +85,13 @@ export async function registerApiNode(world: WatcherWorld, name: string, address
       ID: 'st-api',
       Address: address,
       Port: Number(new URL(node.baseUrl).port),
-      Check: { CheckID: 'st-api:deep-health', Name: 'st-api deep health', HTTP: `${node.baseUrl}/health/deep`, Interval: '200ms', Timeout: '1s' },
+      Check: {
+        CheckID: 'st-api:deep-health',
+        Name: 'st-api deep health',
+        HTTP: `${node.baseUrl}/health/deep`,
+        Interval: '200ms',
+        Timeout: '1s',
+      },
     }),
   });
   if (!response.ok) throw new Error(`register ${name}: ${response.status} ${await response.text()}`);
@@ -92,7 +109,11 @@ export function publishedNodes(world: WatcherWorld): Map<string, string> {
 
 export async function waitForPublished(world: WatcherWorld, expected: string[], what: string, timeoutMs = 20_000): Promise<void> {
   const want = [...expected].sort().join(',');
-  await waitFor(() => [...publishedNodes(world).keys()].sort().join(',') === want || undefined, { timeoutMs, intervalMs: 100, what: `${what}: DNS = [${want}]` });
+  await waitFor(() => [...publishedNodes(world).keys()].sort().join(',') === want || undefined, {
+    timeoutMs,
+    intervalMs: 100,
+    what: `${what}: DNS = [${want}]`,
+  });
 }
 
 export interface CliResult {
@@ -105,7 +126,11 @@ export interface CliResult {
  * Runs the watcher CLI in-process (the same run() the executable calls). The AWS SDK reads its
  * endpoint and credentials from process.env, so the world's environment is applied to it too.
  */
-export async function watcherCli(world: WatcherWorld, argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export async function watcherCli(
+  world: WatcherWorld,
+  argv: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   const env = { ...world.env, ...options.env };
   Object.assign(process.env, env);
   const stdin = new PassThrough();
@@ -121,9 +146,16 @@ export async function watcherCli(world: WatcherWorld, argv: string[], options: {
 }
 
 /** Runs the watcher executable as a separate process, as Consul or an operator would. */
-export function watcherProcess(world: WatcherWorld, argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function watcherProcess(
+  world: WatcherWorld,
+  argv: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], { env: { ...process.env, ...world.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], {
+      env: { ...process.env, ...world.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

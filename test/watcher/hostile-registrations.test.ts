@@ -37,7 +37,9 @@ function owned(): string[] {
   return world.route53
     .records(world.zoneId)
     .filter((set) => set.Name === RECORD && set.SetIdentifier?.startsWith('st-api/') === true)
-    .map((set) => `${set.Type ?? ''} ${nodeOf('st-api', { setIdentifier: set.SetIdentifier ?? '' })} ${set.ResourceRecords?.[0]?.Value ?? ''}`)
+    .map(
+      (set) => `${set.Type ?? ''} ${nodeOf('st-api', { setIdentifier: set.SetIdentifier ?? '' })} ${set.ResourceRecords?.[0]?.Value ?? ''}`,
+    )
     .sort();
 }
 
@@ -53,7 +55,14 @@ before(async () => {
   await register('broadcast', '255.255.255.255');
   await register('loopback', '127.0.0.1');
   // A node that died since the last run: its record must go in the same run.
-  world.route53.setRecord(world.zoneId, { Name: RECORD, Type: 'A', SetIdentifier: 'st-api/api-node-9/st-api', MultiValueAnswer: true, TTL: 30, ResourceRecords: [{ Value: '192.0.2.9' }] });
+  world.route53.setRecord(world.zoneId, {
+    Name: RECORD,
+    Type: 'A',
+    SetIdentifier: 'st-api/api-node-9/st-api',
+    MultiValueAnswer: true,
+    TTL: 30,
+    ResourceRecords: [{ Value: '192.0.2.9' }],
+  });
 });
 
 after(async () => {
@@ -66,19 +75,19 @@ describe('hostile and invalid registrations', () => {
 
   before(async () => {
     const response = await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`);
-    handled = await watcherCli(world, ['handle'], { stdin: await response.text(), env: { CONSUL_INDEX: response.headers.get('x-consul-index') ?? '1' } });
+    handled = await watcherCli(world, ['handle'], {
+      stdin: await response.text(),
+      env: { CONSUL_INDEX: response.headers.get('x-consul-index') ?? '1' },
+    });
     statusText = (await kvGet(world, 'st-api/dns/status')) ?? '';
   });
 
   it('when they arrive through handle, then the run succeeds: the good ones are published and the dead node is deleted', () => {
     assert.equal(handled.code, 0, handled.stderr);
-    assert.deepEqual(owned(), [
-      'A api-node-1 192.0.2.1',
-      'A api-node-2 192.0.2.2',
-      `A ${EVIL} 192.0.2.12`,
-      'A scoped 192.0.2.13',
-      'A slash/node 192.0.2.11',
-    ].sort());
+    assert.deepEqual(
+      owned(),
+      ['A api-node-1 192.0.2.1', 'A api-node-2 192.0.2.2', `A ${EVIL} 192.0.2.12`, 'A scoped 192.0.2.13', 'A slash/node 192.0.2.11'].sort(),
+    );
   });
 
   it('when a SetIdentifier is written, then Route53 accepts it (≤128 characters) and it reads back as the exact node name', () => {
@@ -89,13 +98,16 @@ describe('hostile and invalid registrations', () => {
 
   it('when something is left out, then the status in Consul says which and why', () => {
     const status = JSON.parse(statusText) as Status;
-    assert.deepEqual(status.skipped.map((s) => `${s.node}: ${s.reason}`).sort(), [
-      `${LONG}: its SetIdentifier would be 324 characters; Route53 accepts at most 128 (shorten the node name or service id)`,
-      'broadcast: A 255.255.255.255: broadcast',
-      'loopback: A 127.0.0.1: loopback',
-      'scoped: AAAA fe80::1%eth0: scoped address (zone index): Route53 refuses it',
-      'zero: A 0.0.0.0: unspecified',
-    ].sort());
+    assert.deepEqual(
+      status.skipped.map((s) => `${s.node}: ${s.reason}`).sort(),
+      [
+        `${LONG}: its SetIdentifier would be 324 characters; Route53 accepts at most 128 (shorten the node name or service id)`,
+        'broadcast: A 255.255.255.255: broadcast',
+        'loopback: A 127.0.0.1: loopback',
+        'scoped: AAAA fe80::1%eth0: scoped address (zone index): Route53 refuses it',
+        'zero: A 0.0.0.0: unspecified',
+      ].sort(),
+    );
     assert.match(status.message, /5 registration\(s\) or address\(es\) not publishable/);
   });
 
@@ -105,7 +117,10 @@ describe('hostile and invalid registrations', () => {
     assert.ok(statusText.includes('evil\\u202e\\nnode'), 'the name as JSON escapes');
     const lines = handled.stderr.trim().split('\n');
     for (const line of lines) assert.doesNotMatch(line, RAW);
-    assert.ok(lines.every((line) => JSON.parse(line) !== null), 'every log line is one JSON line');
+    assert.ok(
+      lines.every((line) => JSON.parse(line) !== null),
+      'every log line is one JSON line',
+    );
   });
 
   it('when an operator runs plan and status, then the names are escaped and the skipped registrations are listed with their reasons', async () => {
@@ -123,7 +138,11 @@ describe('hostile and invalid registrations', () => {
     assert.match(status.stdout, /^evil\\u202e\\u000anode +passing +yes +no$/m);
     assert.match(status.stdout, /^slash\/node +passing +yes +no$/m, 'the exact name, read back from its SetIdentifier');
     assert.match(status.stdout, /not publishable[^\n]*\n(?: {2}.*\n)*? {2}loopback \(st-api\): A 127\.0\.0\.1: loopback/);
-    const statusJson = JSON.parse((await watcherCli(world, ['status', '--json'])).stdout) as { nodes: { node: string }[]; skipped: unknown[]; lastRun: unknown };
+    const statusJson = JSON.parse((await watcherCli(world, ['status', '--json'])).stdout) as {
+      nodes: { node: string }[];
+      skipped: unknown[];
+      lastRun: unknown;
+    };
     assert.equal(statusJson.skipped.length, 5);
     assert.ok(statusJson.nodes.some((row) => row.node === EVIL));
   });

@@ -118,7 +118,8 @@ export class InMemoryDns implements DnsProvider {
     for (const { action, record } of batch) {
       const existing = this.records.get(recordKey(record));
       if (action === 'CREATE' && existing !== undefined) return `${recordKey(record)} already exists`;
-      if (action === 'DELETE' && JSON.stringify(existing) !== JSON.stringify(record)) return `${recordKey(record)} is not there with these values`;
+      if (action === 'DELETE' && JSON.stringify(existing) !== JSON.stringify(record))
+        return `${recordKey(record)} is not there with these values`;
     }
     return undefined;
   }

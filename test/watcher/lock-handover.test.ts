@@ -7,7 +7,19 @@ import { spawn } from 'node:child_process';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { waitFor } from '../../testkit/processes.ts';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
-import { configFileWith, kvGet, publishedNodes, RECORD, registerApiNode, startWatcherWorld, waitForPublished, WATCHER, watcherCli, type CliResult, type WatcherWorld } from './harness.ts';
+import {
+  configFileWith,
+  kvGet,
+  publishedNodes,
+  RECORD,
+  registerApiNode,
+  startWatcherWorld,
+  waitForPublished,
+  WATCHER,
+  watcherCli,
+  type CliResult,
+  type WatcherWorld,
+} from './harness.ts';
 
 let world: WatcherWorld;
 const nodes = new Map<string, TestNode>();
@@ -15,7 +27,10 @@ const ALL = ['api-node-1', 'api-node-2', 'api-node-3', 'api-node-4'];
 
 /** A watcher process we can kill: as Consul runs a handler, or as the reconcile timer runs. */
 function startWatcher(argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], { env: { ...process.env, ...world.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], {
+    env: { ...process.env, ...world.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -55,7 +70,10 @@ async function snapshot(): Promise<{ stdin: string; index: string }> {
 async function checkStatus(node: string, status: 'passing' | 'critical'): Promise<void> {
   await waitFor(
     async () => {
-      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as { Node: { Node: string }; Checks: { Status: string; ServiceID: string }[] }[];
+      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as {
+        Node: { Node: string };
+        Checks: { Status: string; ServiceID: string }[];
+      }[];
       const entry = entries.find((candidate) => candidate.Node.Node === node);
       return entry?.Checks.some((check) => check.ServiceID === 'st-api' && check.Status === status) === true || undefined;
     },
@@ -69,7 +87,9 @@ async function critical(node: string): Promise<void> {
 }
 
 function status(): Promise<{ appliedIndex: number; consulIndex: number; result: string; message: string }> {
-  return kvGet(world, 'st-api/dns/status').then((text) => JSON.parse(text ?? '{}') as { appliedIndex: number; consulIndex: number; result: string; message: string });
+  return kvGet(world, 'st-api/dns/status').then(
+    (text) => JSON.parse(text ?? '{}') as { appliedIndex: number; consulIndex: number; result: string; message: string },
+  );
 }
 
 before(async () => {
@@ -124,11 +144,17 @@ describe('a holder slowed by Route53 while Consul changes', () => {
     const holder = startWatcher(['reconcile']);
     await waitForLockHeld('the reconcile run');
     // It has read Consul's health once it lists Route53's records.
-    await waitFor(() => world.route53.calls().some((call) => call.operation === 'ListResourceRecordSets' && call.at >= startedAt) || undefined, { timeoutMs: 30_000, intervalMs: 50, what: 'the holder to list the records' });
+    await waitFor(
+      () => world.route53.calls().some((call) => call.operation === 'ListResourceRecordSets' && call.at >= startedAt) || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'the holder to list the records' },
+    );
 
     await critical('api-node-3');
     const fresh = await snapshot();
-    const waiter = await startWatcher(['handle', '--config', configFileWith(world, { lockWaitMs: 2000 })], { stdin: fresh.stdin, env: { CONSUL_INDEX: fresh.index } }).done;
+    const waiter = await startWatcher(['handle', '--config', configFileWith(world, { lockWaitMs: 2000 })], {
+      stdin: fresh.stdin,
+      env: { CONSUL_INDEX: fresh.index },
+    }).done;
     assert.equal(waiter.code, 75, waiter.stderr);
     assert.match(waiter.stderr, /another watcher held st-api\/dns\/lock/);
     assert.ok(holder.running(), 'the holder still held the lock when the handler gave up');
@@ -141,7 +167,12 @@ describe('a holder slowed by Route53 while Consul changes', () => {
     assert.ok(after.appliedIndex >= Number(fresh.index), `appliedIndex ${after.appliedIndex} covers the handler's index ${fresh.index}`);
     assert.equal(after.consulIndex, after.appliedIndex);
     assert.match(after.message, /caught up from Consul index \d+ to \d+/);
-    assert.ok(world.route53.calls().some((call) => call.operation === 'ChangeResourceRecordSets' && call.errorCode === 'Throttling' && call.at >= startedAt), 'the holder was throttled');
+    assert.ok(
+      world.route53
+        .calls()
+        .some((call) => call.operation === 'ChangeResourceRecordSets' && call.errorCode === 'Throttling' && call.at >= startedAt),
+      'the holder was throttled',
+    );
   });
 });
 
@@ -185,12 +216,19 @@ describe('catching up within the run’s deletion cap', () => {
     const startedAt = Date.now();
     const holder = startWatcher(['reconcile', '--config', capped]);
     await waitForLockHeld('the reconcile run');
-    await waitFor(() => world.route53.calls().some((call) => call.operation === 'ListResourceRecordSets' && call.at >= startedAt) || undefined, { timeoutMs: 30_000, intervalMs: 50, what: 'the holder to list the records' });
+    await waitFor(
+      () => world.route53.calls().some((call) => call.operation === 'ListResourceRecordSets' && call.at >= startedAt) || undefined,
+      { timeoutMs: 30_000, intervalMs: 50, what: 'the holder to list the records' },
+    );
     await critical('api-node-3');
 
     const result = await holder.done;
     assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2', 'api-node-3'], 'one deletion this run; api-node-3 waits for the next');
+    assert.deepEqual(
+      [...publishedNodes(world).keys()].sort(),
+      ['api-node-1', 'api-node-2', 'api-node-3'],
+      'one deletion this run; api-node-3 waits for the next',
+    );
     const after = await status();
     assert.match(after.message, /caught up from Consul index/);
     assert.match(after.message, /1 deletion\(s\) deferred by the per-run cap/);

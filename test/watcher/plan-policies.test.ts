@@ -7,11 +7,24 @@ import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type Pla
 import { planWithPolicies } from '../../watcher/plan/policy.ts';
 import { publishable } from '../../watcher/plan/publishable.ts';
 
-const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
+const policy: PlanPolicy = {
+  recordName: 'play.example.com',
+  ttl: 30,
+  ownerId: 'st-api',
+  minHealthy: 2,
+  maxDeletesPerRun: 10,
+  warningIsHealthy: true,
+};
 const none = new Set<string>();
 
 const ipv4Of = (node: string) => `10.0.0.${node.charCodeAt(node.length - 1) % 250}`;
-const instance = (node: string, health: Health, ipv6?: string): Instance => ({ node, serviceId: 'st-api', ipv4: ipv4Of(node), ipv6, health });
+const instance = (node: string, health: Health, ipv6?: string): Instance => ({
+  node,
+  serviceId: 'st-api',
+  ipv4: ipv4Of(node),
+  ipv6,
+  health,
+});
 const record = (node: string, overrides: Partial<DnsRecord> = {}): DnsRecord => ({
   name: 'play.example.com.',
   type: 'A',
@@ -24,7 +37,12 @@ const keys = (records: readonly DnsRecord[]) => records.map((r) => `${r.type} ${
 
 describe('floor', () => {
   it('when exactly the minimum of nodes is eligible, then the floor is not engaged and a failed node leaves', () => {
-    const plan = planWithPolicies({ current: [record('n1'), record('n2'), record('n3')], instances: [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')], excluded: none, policy });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2'), record('n3')],
+      instances: [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')],
+      excluded: none,
+      policy,
+    });
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n3/st-api']);
@@ -32,7 +50,13 @@ describe('floor', () => {
 
   it('when more than the minimum is eligible, then every failed node leaves and none is kept', () => {
     const current = ['n1', 'n2', 'n3', 'n4', 'n5'].map((node) => record(node));
-    const instances = [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'passing'), instance('n4', 'critical'), instance('n5', 'critical')];
+    const instances = [
+      instance('n1', 'passing'),
+      instance('n2', 'passing'),
+      instance('n3', 'passing'),
+      instance('n4', 'critical'),
+      instance('n5', 'critical'),
+    ];
     const plan = planWithPolicies({ current, instances, excluded: none, policy });
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
@@ -40,7 +64,12 @@ describe('floor', () => {
   });
 
   it('when one fewer than the minimum is eligible, then the floor is engaged and keeps one failed node', () => {
-    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'critical')], excluded: none, policy });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n1', 'passing'), instance('n2', 'critical')],
+      excluded: none,
+      policy,
+    });
     assert.equal(plan.floorEngaged, true);
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(plan.deletes, []);
@@ -56,47 +85,90 @@ describe('floor', () => {
   });
 
   it('when a critical node and one that left Consul compete for the floor, then the one Consul still knows is kept', () => {
-    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n2', 'critical')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n2', 'critical')],
+      excluded: none,
+      policy: { ...policy, minHealthy: 1 },
+    });
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n1/st-api']);
   });
 
   it('when a node in maintenance and one that left Consul compete for the floor, then the one in maintenance is kept', () => {
-    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n2', 'maintenance')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n2', 'maintenance')],
+      excluded: none,
+      policy: { ...policy, minHealthy: 1 },
+    });
     assert.deepEqual(plan.keptByFloor, ['n2']);
   });
 
   it('when a warning node and a critical one compete for the floor, then the warning node is kept whatever the order', () => {
     const strict = { ...policy, minHealthy: 1, warningIsHealthy: false };
-    for (const [warning, critical] of [['n1', 'n2'], ['n2', 'n1']] as const) {
-      const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance(critical, 'critical'), instance(warning, 'warning')], excluded: none, policy: strict });
+    for (const [warning, critical] of [
+      ['n1', 'n2'],
+      ['n2', 'n1'],
+    ] as const) {
+      const plan = planWithPolicies({
+        current: [record('n1'), record('n2')],
+        instances: [instance(critical, 'critical'), instance(warning, 'warning')],
+        excluded: none,
+        policy: strict,
+      });
       assert.deepEqual(plan.keptByFloor, [warning]);
     }
   });
 
   it('when equally credible nodes compete for the floor, then the first by name is kept whatever order they come in', () => {
     const one = { ...policy, minHealthy: 1 };
-    const plan = planWithPolicies({ current: [record('n2'), record('n1')], instances: [instance('n2', 'critical'), instance('n1', 'maintenance')], excluded: none, policy: one });
+    const plan = planWithPolicies({
+      current: [record('n2'), record('n1')],
+      instances: [instance('n2', 'critical'), instance('n1', 'maintenance')],
+      excluded: none,
+      policy: one,
+    });
     assert.deepEqual(plan.keptByFloor, ['n1']);
-    const reversed = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'maintenance')], excluded: none, policy: one });
+    const reversed = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n1', 'critical'), instance('n2', 'maintenance')],
+      excluded: none,
+      policy: one,
+    });
     assert.deepEqual(reversed.keptByFloor, ['n1']);
   });
 
   it('when the floor keeps several nodes, then they are listed by name, not by credibility', () => {
     const strict = { ...policy, warningIsHealthy: false };
-    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'critical'), instance('n2', 'warning')], excluded: none, policy: strict });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n1', 'critical'), instance('n2', 'warning')],
+      excluded: none,
+      policy: strict,
+    });
     assert.deepEqual(plan.keptByFloor, ['n1', 'n2']);
   });
 
   it('when the floor keeps a dual-stack node, then both its A and AAAA records stay exactly as they are', () => {
     const current = [record('n1', { ttl: 300 }), record('n1', { type: 'AAAA', values: ['2001:db8::1'] })];
-    const plan = planWithPolicies({ current, instances: [instance('n1', 'critical', '2001:db8::1')], excluded: none, policy: { ...policy, minHealthy: 1 } });
+    const plan = planWithPolicies({
+      current,
+      instances: [instance('n1', 'critical', '2001:db8::1')],
+      excluded: none,
+      policy: { ...policy, minHealthy: 1 },
+    });
     assert.deepEqual(plan.keptByFloor, ['n1']);
     assert.equal(hasChanges(plan), false, 'a kept record is neither deleted nor rewritten (not even its TTL)');
   });
 
   it('when a node is excluded while the floor is engaged, then it is not counted and never kept', () => {
-    const plan = planWithPolicies({ current: [record('n1'), record('n2')], instances: [instance('n1', 'passing'), instance('n2', 'passing')], excluded: new Set(['n2']), policy });
+    const plan = planWithPolicies({
+      current: [record('n1'), record('n2')],
+      instances: [instance('n1', 'passing'), instance('n2', 'passing')],
+      excluded: new Set(['n2']),
+      policy,
+    });
     assert.equal(plan.floorEngaged, true);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n2/st-api']);
@@ -108,7 +180,10 @@ describe('blast radius', () => {
   const failed = (count: number) => {
     const nodes = Array.from({ length: count }, (_, i) => `n${i + 1}`);
     // Listed in reverse so that any order the plan keeps comes from the plan.
-    return { current: nodes.map((node) => record(node)).reverse(), instances: [instance('up1', 'passing'), instance('up2', 'passing'), ...nodes.map((node) => instance(node, 'critical'))] };
+    return {
+      current: nodes.map((node) => record(node)).reverse(),
+      instances: [instance('up1', 'passing'), instance('up2', 'passing'), ...nodes.map((node) => instance(node, 'critical'))],
+    };
   };
 
   it('when exactly the cap of records must go, then all are deleted and none deferred', () => {
@@ -136,25 +211,51 @@ describe('blast radius', () => {
 
 describe('the plan as the watcher reads it', () => {
   it('when instances come in any order, then creates, published and eligible come sorted, so runs on several agents agree', () => {
-    const plan = computePlan({ current: [], instances: [instance('n3', 'passing', '2001:db8::3'), instance('n1', 'passing'), instance('n2', 'passing')], excluded: none, policy });
+    const plan = computePlan({
+      current: [],
+      instances: [instance('n3', 'passing', '2001:db8::3'), instance('n1', 'passing'), instance('n2', 'passing')],
+      excluded: none,
+      policy,
+    });
     assert.deepEqual(keys(plan.creates), ['A st-api/n1/st-api', 'A st-api/n2/st-api', 'A st-api/n3/st-api', 'AAAA st-api/n3/st-api']);
     assert.deepEqual(plan.published, ['n1', 'n2', 'n3']);
     assert.deepEqual(plan.eligible, ['n1', 'n2', 'n3']);
   });
 
   it('when several records are upserted, then they come sorted too', () => {
-    const plan = computePlan({ current: [record('n2', { ttl: 60 }), record('n1', { ttl: 60 })], instances: [instance('n2', 'passing'), instance('n1', 'passing')], excluded: none, policy });
+    const plan = computePlan({
+      current: [record('n2', { ttl: 60 }), record('n1', { ttl: 60 })],
+      instances: [instance('n2', 'passing'), instance('n1', 'passing')],
+      excluded: none,
+      policy,
+    });
     assert.deepEqual(keys(plan.upserts), ['A st-api/n1/st-api', 'A st-api/n2/st-api']);
   });
 
   it('when a record is created, then it carries the policy TTL, the fully qualified lowercase name and the node address', () => {
-    const plan = computePlan({ current: [], instances: [instance('n1', 'passing'), instance('n2', 'passing')], excluded: none, policy: { ...policy, recordName: 'Play.Example.COM', ttl: 15 } });
-    assert.deepEqual(plan.creates[0], { name: 'play.example.com.', type: 'A', setIdentifier: 'st-api/n1/st-api', ttl: 15, values: [ipv4Of('n1')] });
+    const plan = computePlan({
+      current: [],
+      instances: [instance('n1', 'passing'), instance('n2', 'passing')],
+      excluded: none,
+      policy: { ...policy, recordName: 'Play.Example.COM', ttl: 15 },
+    });
+    assert.deepEqual(plan.creates[0], {
+      name: 'play.example.com.',
+      type: 'A',
+      setIdentifier: 'st-api/n1/st-api',
+      ttl: 15,
+      values: [ipv4Of('n1')],
+    });
   });
 
   it('when only deletes are deferred, then there is nothing to apply this run; any create, upsert or delete is', () => {
     const current = [record('up1'), record('up2'), record('n1')];
-    const deferredOnly = planWithPolicies({ current, instances: [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')], excluded: none, policy: { ...policy, maxDeletesPerRun: 0 } });
+    const deferredOnly = planWithPolicies({
+      current,
+      instances: [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')],
+      excluded: none,
+      policy: { ...policy, maxDeletesPerRun: 0 },
+    });
     assert.equal(deferredOnly.deferredDeletes.length, 1);
     assert.equal(hasChanges(deferredOnly), false);
     assert.equal(hasChanges({ ...deferredOnly, creates: [record('n2')] }), true);
@@ -183,7 +284,13 @@ describe('health', () => {
 describe('what may be published', () => {
   const skippedOf = (instances: Instance[], extra: Partial<PlanPolicy> = {}) =>
     computePlan({ current: [], instances, excluded: none, policy: { ...policy, ...extra } }).skipped.map((s) => `${s.node}: ${s.reason}`);
-  const at = (node: string, ipv4: string | undefined, ipv6?: string): Instance => ({ node, serviceId: 'st-api', ipv4, ipv6, health: 'passing' });
+  const at = (node: string, ipv4: string | undefined, ipv6?: string): Instance => ({
+    node,
+    serviceId: 'st-api',
+    ipv4,
+    ipv6,
+    health: 'passing',
+  });
 
   it('when the SetIdentifier is exactly 128 characters, then it is published; at 129 it is skipped', () => {
     // "st-api/" + node + "/st-api": 14 characters around the node name.
@@ -192,7 +299,10 @@ describe('what may be published', () => {
     const plan = computePlan({ current: [], instances: [at(fits, '10.0.0.1'), at(tooLong, '10.0.0.2')], excluded: none, policy });
     assert.deepEqual(keys(plan.creates), [`A st-api/${fits}/st-api`]);
     assert.equal(plan.creates[0]?.setIdentifier.length, 128);
-    assert.deepEqual(plan.skipped.map((s) => s.node), [tooLong]);
+    assert.deepEqual(
+      plan.skipped.map((s) => s.node),
+      [tooLong],
+    );
   });
 
   it('when a name holds characters outside [A-Za-z0-9._-], then they are percent-encoded in upper case, as earlier versions wrote them', () => {
@@ -210,9 +320,17 @@ describe('what may be published', () => {
   });
 
   it('when only one family is unusable, then the node keeps the other', () => {
-    const plan = computePlan({ current: [], instances: [at('n1', '127.0.0.1', '2001:db8::1'), at('n2', '10.0.0.2', '::1')], excluded: none, policy });
+    const plan = computePlan({
+      current: [],
+      instances: [at('n1', '127.0.0.1', '2001:db8::1'), at('n2', '10.0.0.2', '::1')],
+      excluded: none,
+      policy,
+    });
     assert.deepEqual(keys(plan.creates), ['A st-api/n2/st-api', 'AAAA st-api/n1/st-api']);
-    assert.deepEqual(plan.skipped.map((s) => `${s.node}: ${s.reason}`), ['n1: A 127.0.0.1: loopback', 'n2: AAAA ::1: loopback']);
+    assert.deepEqual(
+      plan.skipped.map((s) => `${s.node}: ${s.reason}`),
+      ['n1: A 127.0.0.1: loopback', 'n2: AAAA ::1: loopback'],
+    );
   });
 
   it('when both addresses are unusable, then each is named once and the node is not also called address-less', () => {
@@ -220,9 +338,17 @@ describe('what may be published', () => {
   });
 
   it('when publishLoopback is set, then IPv6 loopback is published too, and link-local still is not', () => {
-    const plan = computePlan({ current: [], instances: [at('n1', undefined, '::1'), at('n2', '169.254.0.9')], excluded: none, policy: { ...policy, publishLoopback: true } });
+    const plan = computePlan({
+      current: [],
+      instances: [at('n1', undefined, '::1'), at('n2', '169.254.0.9')],
+      excluded: none,
+      policy: { ...policy, publishLoopback: true },
+    });
     assert.deepEqual(keys(plan.creates), ['AAAA st-api/n1/st-api']);
-    assert.deepEqual(plan.skipped.map((s) => s.reason), ['A 169.254.0.9: link-local']);
+    assert.deepEqual(
+      plan.skipped.map((s) => s.reason),
+      ['A 169.254.0.9: link-local'],
+    );
   });
 
   it('when instances are filtered, then exactly the usable ones come back, each with only its usable addresses', () => {
@@ -232,7 +358,18 @@ describe('what may be published', () => {
   });
 
   it('when addresses sit just outside the refused ranges, then they are published', () => {
-    const edges = ['1.0.0.1', '126.255.255.255', '128.0.0.1', '169.253.255.255', '169.255.0.1', '223.255.255.255', '255.255.255.254', 'fec0::1', 'fe7f::1', '::2'];
+    const edges = [
+      '1.0.0.1',
+      '126.255.255.255',
+      '128.0.0.1',
+      '169.253.255.255',
+      '169.255.0.1',
+      '223.255.255.255',
+      '255.255.255.254',
+      'fec0::1',
+      'fe7f::1',
+      '::2',
+    ];
     const instances = edges.map((address, i) => (address.includes(':') ? at(`e${i}`, undefined, address) : at(`e${i}`, address)));
     assert.deepEqual(skippedOf(instances), []);
   });

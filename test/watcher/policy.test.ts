@@ -7,10 +7,23 @@ import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, type Plan, type PlanInput, type PlanPolicy } from '../../watcher/plan/plan.ts';
 import { capDeletions, keepFloor } from '../../watcher/plan/policy.ts';
 
-const policy: PlanPolicy = { recordName: 'play.example.com', ttl: 30, ownerId: 'st-api', minHealthy: 2, maxDeletesPerRun: 10, warningIsHealthy: true };
+const policy: PlanPolicy = {
+  recordName: 'play.example.com',
+  ttl: 30,
+  ownerId: 'st-api',
+  minHealthy: 2,
+  maxDeletesPerRun: 10,
+  warningIsHealthy: true,
+};
 
 const addressOf = (node: string) => `10.0.0.${node.slice(1)}`;
-const instance = (node: string, health: Health): Instance => ({ node, serviceId: 'st-api', ipv4: addressOf(node), ipv6: undefined, health });
+const instance = (node: string, health: Health): Instance => ({
+  node,
+  serviceId: 'st-api',
+  ipv4: addressOf(node),
+  ipv6: undefined,
+  health,
+});
 const record = (node: string, type: 'A' | 'AAAA' = 'A'): DnsRecord => ({
   name: 'play.example.com.',
   type,
@@ -33,16 +46,101 @@ describe('keepFloor', () => {
     published: string[];
     floorEngaged: boolean;
   }[] = [
-    { when: 'enough nodes are eligible', dns: ['n1', 'n2', 'n3'], consul: { n1: 'passing', n2: 'passing', n3: 'critical' }, kept: [], deletes: ['n3'], published: ['n1', 'n2'], floorEngaged: false },
-    { when: 'one node short', dns: ['n1', 'n2', 'n3'], consul: { n1: 'passing', n2: 'critical', n3: 'critical' }, kept: ['n2'], deletes: ['n3'], published: ['n1', 'n2'], floorEngaged: true },
-    { when: 'every node fails', dns: ['n1', 'n2', 'n3'], consul: { n1: 'critical', n2: 'critical', n3: 'critical' }, kept: ['n1', 'n2'], deletes: ['n3'], published: ['n1', 'n2'], floorEngaged: true },
-    { when: 'Consul returns no instances', dns: ['n1', 'n2'], consul: {}, kept: ['n1', 'n2'], deletes: [], published: ['n1', 'n2'], floorEngaged: true },
-    { when: 'a critical node competes with one that left Consul', dns: ['n1', 'n2'], consul: { n2: 'critical' }, minHealthy: 1, kept: ['n2'], deletes: ['n1'], published: ['n2'], floorEngaged: true },
-    { when: 'a node in maintenance competes with one that left Consul', dns: ['n1', 'n2'], consul: { n2: 'maintenance' }, minHealthy: 1, kept: ['n2'], deletes: ['n1'], published: ['n2'], floorEngaged: true },
-    { when: 'equally credible nodes compete', dns: ['n2', 'n1'], consul: { n1: 'critical', n2: 'maintenance' }, minHealthy: 1, kept: ['n1'], deletes: ['n2'], published: ['n1'], floorEngaged: true },
-    { when: 'the only candidate is excluded', dns: ['n1', 'n2'], consul: { n1: 'passing', n2: 'passing' }, excluded: ['n2'], kept: [], deletes: ['n2'], published: ['n1'], floorEngaged: true },
-    { when: 'nothing is published and nothing is healthy', dns: [], consul: { n1: 'critical' }, kept: [], deletes: [], published: [], floorEngaged: true },
-    { when: 'the floor is zero', dns: ['n1'], consul: { n1: 'critical' }, minHealthy: 0, kept: [], deletes: ['n1'], published: [], floorEngaged: false },
+    {
+      when: 'enough nodes are eligible',
+      dns: ['n1', 'n2', 'n3'],
+      consul: { n1: 'passing', n2: 'passing', n3: 'critical' },
+      kept: [],
+      deletes: ['n3'],
+      published: ['n1', 'n2'],
+      floorEngaged: false,
+    },
+    {
+      when: 'one node short',
+      dns: ['n1', 'n2', 'n3'],
+      consul: { n1: 'passing', n2: 'critical', n3: 'critical' },
+      kept: ['n2'],
+      deletes: ['n3'],
+      published: ['n1', 'n2'],
+      floorEngaged: true,
+    },
+    {
+      when: 'every node fails',
+      dns: ['n1', 'n2', 'n3'],
+      consul: { n1: 'critical', n2: 'critical', n3: 'critical' },
+      kept: ['n1', 'n2'],
+      deletes: ['n3'],
+      published: ['n1', 'n2'],
+      floorEngaged: true,
+    },
+    {
+      when: 'Consul returns no instances',
+      dns: ['n1', 'n2'],
+      consul: {},
+      kept: ['n1', 'n2'],
+      deletes: [],
+      published: ['n1', 'n2'],
+      floorEngaged: true,
+    },
+    {
+      when: 'a critical node competes with one that left Consul',
+      dns: ['n1', 'n2'],
+      consul: { n2: 'critical' },
+      minHealthy: 1,
+      kept: ['n2'],
+      deletes: ['n1'],
+      published: ['n2'],
+      floorEngaged: true,
+    },
+    {
+      when: 'a node in maintenance competes with one that left Consul',
+      dns: ['n1', 'n2'],
+      consul: { n2: 'maintenance' },
+      minHealthy: 1,
+      kept: ['n2'],
+      deletes: ['n1'],
+      published: ['n2'],
+      floorEngaged: true,
+    },
+    {
+      when: 'equally credible nodes compete',
+      dns: ['n2', 'n1'],
+      consul: { n1: 'critical', n2: 'maintenance' },
+      minHealthy: 1,
+      kept: ['n1'],
+      deletes: ['n2'],
+      published: ['n1'],
+      floorEngaged: true,
+    },
+    {
+      when: 'the only candidate is excluded',
+      dns: ['n1', 'n2'],
+      consul: { n1: 'passing', n2: 'passing' },
+      excluded: ['n2'],
+      kept: [],
+      deletes: ['n2'],
+      published: ['n1'],
+      floorEngaged: true,
+    },
+    {
+      when: 'nothing is published and nothing is healthy',
+      dns: [],
+      consul: { n1: 'critical' },
+      kept: [],
+      deletes: [],
+      published: [],
+      floorEngaged: true,
+    },
+    {
+      when: 'the floor is zero',
+      dns: ['n1'],
+      consul: { n1: 'critical' },
+      minHealthy: 0,
+      kept: [],
+      deletes: ['n1'],
+      published: [],
+      floorEngaged: false,
+    },
   ];
 
   for (const row of rows) {
@@ -56,15 +154,27 @@ describe('keepFloor', () => {
       const diff = computePlan(input);
       const plan = keepFloor(diff, input);
       assert.deepEqual(plan.keptByFloor, row.kept);
-      assert.deepEqual(keys(plan.deletes), row.deletes.map((node) => `A st-api/${node}/st-api`));
+      assert.deepEqual(
+        keys(plan.deletes),
+        row.deletes.map((node) => `A st-api/${node}/st-api`),
+      );
       assert.deepEqual(plan.published, row.published);
       assert.equal(plan.floorEngaged, row.floorEngaged);
-      assert.deepEqual({ creates: plan.creates, upserts: plan.upserts, eligible: plan.eligible }, { creates: diff.creates, upserts: diff.upserts, eligible: diff.eligible }, 'the floor only takes deletions out');
+      assert.deepEqual(
+        { creates: plan.creates, upserts: plan.upserts, eligible: plan.eligible },
+        { creates: diff.creates, upserts: diff.upserts, eligible: diff.eligible },
+        'the floor only takes deletions out',
+      );
     });
   }
 
   it('when a warning node (not eligible here) competes with a critical one, then the warning node is kept with both its records', () => {
-    const input: PlanInput = { current: [record('n1'), record('n1', 'AAAA'), record('n2'), record('n2', 'AAAA')], instances: [instance('n1', 'warning'), instance('n2', 'critical')], excluded: new Set(), policy: { ...policy, minHealthy: 1, warningIsHealthy: false } };
+    const input: PlanInput = {
+      current: [record('n1'), record('n1', 'AAAA'), record('n2'), record('n2', 'AAAA')],
+      instances: [instance('n1', 'warning'), instance('n2', 'critical')],
+      excluded: new Set(),
+      policy: { ...policy, minHealthy: 1, warningIsHealthy: false },
+    };
     const plan = keepFloor(computePlan(input), input);
     assert.deepEqual(plan.keptByFloor, ['n1']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n2/st-api', 'AAAA st-api/n2/st-api']);
@@ -97,8 +207,14 @@ describe('capDeletions', () => {
     it(`when ${row.when}, then ${row.now.length} go now and ${row.deferred.length} wait, still published`, () => {
       const input: PlanInput = { current: [], instances: [], excluded: new Set(), policy: { ...policy, maxDeletesPerRun: row.cap } };
       const plan = capDeletions(planDeleting(row.deletes, ['up1']), input);
-      assert.deepEqual(keys(plan.deletes), row.now.map((node) => `A st-api/${node}/st-api`));
-      assert.deepEqual(keys(plan.deferredDeletes), row.deferred.map((node) => `A st-api/${node}/st-api`));
+      assert.deepEqual(
+        keys(plan.deletes),
+        row.now.map((node) => `A st-api/${node}/st-api`),
+      );
+      assert.deepEqual(
+        keys(plan.deferredDeletes),
+        row.deferred.map((node) => `A st-api/${node}/st-api`),
+      );
       assert.deepEqual(plan.published, row.published);
     });
   }

@@ -6,7 +6,24 @@ import { pino } from 'pino';
 import { printable, printableJson, printableJsonLines } from '../../common/printable.ts';
 
 // Each would change what a reader sees: a fake new line, a cursor move, text that reads backwards.
-const HOSTILE = ['\n', '\r', '\u001b[2J', '\u0000', '\u007f', '\u0085', '\u061c', '\u200e', '\u200f', '\u2028', '\u2029', '\u202a', '\u202e', '\u2066', '\u2069', '\ud800'];
+const HOSTILE = [
+  '\n',
+  '\r',
+  '\u001b[2J',
+  '\u0000',
+  '\u007f',
+  '\u0085',
+  '\u061c',
+  '\u200e',
+  '\u200f',
+  '\u2028',
+  '\u2029',
+  '\u202a',
+  '\u202e',
+  '\u2066',
+  '\u2069',
+  '\ud800',
+];
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const RAW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udfff]/;
 
@@ -15,7 +32,11 @@ describe('printable', () => {
     assert.equal(printable('api-node-1\u202e1-edon-ipa'), 'api-node-1\\u202e1-edon-ipa');
     assert.equal(printable('line\nbreak\u2028para'), 'line\\u000abreak\\u2028para');
     for (const char of HOSTILE) assert.doesNotMatch(printable(`a${char}b`), RAW, JSON.stringify(char));
-    assert.equal(printable('Zürich ünïcode 東京 😀 a-b_c.d'), 'Zürich ünïcode 東京 😀 a-b_c.d', 'ordinary text, emoji included, is untouched');
+    assert.equal(
+      printable('Zürich ünïcode 東京 😀 a-b_c.d'),
+      'Zürich ünïcode 東京 😀 a-b_c.d',
+      'ordinary text, emoji included, is untouched',
+    );
   });
 
   it('when a value is written as JSON, then the text holds none of them and parses back to the exact value', () => {

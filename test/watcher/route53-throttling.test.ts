@@ -20,7 +20,9 @@ interface HealthEntry {
   Checks: { Node: string; Status: string; ServiceID: string }[];
 }
 
-const template = (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8')) as HealthEntry[])[0];
+const template = (
+  JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'consul', 'health-service-st-api.json'), 'utf8')) as HealthEntry[]
+)[0];
 
 const nodeName = (i: number): string => `api-node-${String(i).padStart(4, '0')}`;
 const addressOf = (i: number): string => `10.20.${Math.floor(i / 250)}.${(i % 250) + 1}`;
@@ -53,7 +55,10 @@ describe('watcher under Route53 throttling, 1,000 nodes flapping', () => {
 
   before(async () => {
     // The double's default is the documented buckets; named here so the test does not depend on it.
-    world = await startWatcherWorld({ minHealthy: 2, maxDeletesPerRun: NODES, lockWaitMs: 60_000 }, { rateLimit: DOCUMENTED_LIMITS, insyncDelayMs: 100 });
+    world = await startWatcherWorld(
+      { minHealthy: 2, maxDeletesPerRun: NODES, lockWaitMs: 60_000 },
+      { rateLimit: DOCUMENTED_LIMITS, insyncDelayMs: 100 },
+    );
   });
   after(async () => {
     await world.stop();
@@ -88,6 +93,8 @@ describe('watcher under Route53 throttling, 1,000 nodes flapping', () => {
       [],
       'no Route53 call failed, throttled or otherwise',
     );
-    process.stdout.write(`# ${ROUNDS + 1} rounds in ${seconds.toFixed(1)} s: ${calls.length} Route53 calls, ${throttled.length} throttled\n`);
+    process.stdout.write(
+      `# ${ROUNDS + 1} rounds in ${seconds.toFixed(1)} s: ${calls.length} Route53 calls, ${throttled.length} throttled\n`,
+    );
   });
 });

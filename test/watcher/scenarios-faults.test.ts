@@ -5,7 +5,19 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { waitFor } from '../../testkit/processes.ts';
-import { configFileWith, kvGet, kvPut, publishedNodes, registerApiNode, RECORD, startWatcherWorld, waitForPublished, watcherCli, watcherProcess, type WatcherWorld } from './harness.ts';
+import {
+  configFileWith,
+  kvGet,
+  kvPut,
+  publishedNodes,
+  registerApiNode,
+  RECORD,
+  startWatcherWorld,
+  waitForPublished,
+  watcherCli,
+  watcherProcess,
+  type WatcherWorld,
+} from './harness.ts';
 
 let world: WatcherWorld;
 const nodes = new Map<string, TestNode>();
@@ -20,7 +32,10 @@ async function snapshot(): Promise<{ stdin: string; index: string }> {
 async function allChecks(status: 'passing' | 'critical', node: string): Promise<void> {
   await waitFor(
     async () => {
-      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as { Node: { Node: string }; Checks: { Status: string; ServiceID: string }[] }[];
+      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as {
+        Node: { Node: string };
+        Checks: { Status: string; ServiceID: string }[];
+      }[];
       const entry = entries.find((candidate) => candidate.Node.Node === node);
       return entry?.Checks.filter((check) => check.ServiceID === 'st-api').every((check) => check.Status === status) === true || undefined;
     },
@@ -82,7 +97,11 @@ describe('scenario 4: concurrent handlers on different snapshots', () => {
 describe('scenario 5: Route53 throttles, then rejects a batch', () => {
   it('when a few calls are throttled and one batch is rejected, then the run converges within its retry bound', async () => {
     world.route53.injectFault({ kind: 'throttling', operation: 'ChangeResourceRecordSets', count: 2 });
-    world.route53.injectFault({ kind: 'invalidChangeBatch', messages: ['Tried to create resource record set but it already exists'], count: 1 });
+    world.route53.injectFault({
+      kind: 'invalidChangeBatch',
+      messages: ['Tried to create resource record set but it already exists'],
+      count: 1,
+    });
     const result = await watcherCli(world, ['reconcile']);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /re-planning/);
@@ -115,12 +134,26 @@ describe('scenario 6: drift', () => {
   it('when an owned record is deleted or edited by hand, then reconcile repairs it and never touches records it does not own', async () => {
     await waitForPublished(world, ALL, 'all published');
     const foreign = [
-      { Name: RECORD, Type: 'A' as const, SetIdentifier: 'blue-green/api-node-9', MultiValueAnswer: true, TTL: 60, ResourceRecords: [{ Value: '192.0.2.9' }] },
+      {
+        Name: RECORD,
+        Type: 'A' as const,
+        SetIdentifier: 'blue-green/api-node-9',
+        MultiValueAnswer: true,
+        TTL: 60,
+        ResourceRecords: [{ Value: '192.0.2.9' }],
+      },
       { Name: 'www.example.com.', Type: 'A' as const, TTL: 300, ResourceRecords: [{ Value: '192.0.2.80' }] },
     ];
     for (const set of foreign) world.route53.setRecord(world.zoneId, set);
     world.route53.deleteRecord(world.zoneId, { name: RECORD, type: 'A', setIdentifier: 'st-api/api-node-1/st-api' });
-    world.route53.setRecord(world.zoneId, { Name: RECORD, Type: 'A', SetIdentifier: 'st-api/api-node-2/st-api', MultiValueAnswer: true, TTL: 3600, ResourceRecords: [{ Value: '198.51.100.7' }] });
+    world.route53.setRecord(world.zoneId, {
+      Name: RECORD,
+      Type: 'A',
+      SetIdentifier: 'st-api/api-node-2/st-api',
+      MultiValueAnswer: true,
+      TTL: 3600,
+      ResourceRecords: [{ Value: '198.51.100.7' }],
+    });
 
     const plan = await watcherCli(world, ['plan']);
     assert.match(plan.stdout, /\+ CREATE A st-api\/api-node-1\/st-api 127\.0\.2\.1/);
@@ -134,7 +167,15 @@ describe('scenario 6: drift', () => {
     assert.equal(published.get('api-node-2'), '127.0.2.2');
     const records = world.route53.records(world.zoneId);
     for (const set of foreign) {
-      assert.ok(records.some((record) => record.Name === set.Name && record.SetIdentifier === set.SetIdentifier && record.ResourceRecords?.[0]?.Value === set.ResourceRecords[0]?.Value), `${set.Name} ${set.SetIdentifier ?? ''} untouched`);
+      assert.ok(
+        records.some(
+          (record) =>
+            record.Name === set.Name &&
+            record.SetIdentifier === set.SetIdentifier &&
+            record.ResourceRecords?.[0]?.Value === set.ResourceRecords[0]?.Value,
+        ),
+        `${set.Name} ${set.SetIdentifier ?? ''} untouched`,
+      );
     }
   });
 });
@@ -168,7 +209,12 @@ describe('scenario 7: hostile input and unreachable dependencies', () => {
     await kvPut(world, 'st-api/dns/excluded/api-node-2', 'maintenance\u202e by bob\n');
     const result = await watcherCli(world, ['reconcile']);
     assert.equal(result.code, 0, result.stderr);
-    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { eligible: string[]; excluded: string[]; handWrittenExclusions: string[]; message: string };
+    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as {
+      eligible: string[];
+      excluded: string[];
+      handWrittenExclusions: string[];
+      message: string;
+    };
     assert.ok(status.excluded.includes('api-node-2'));
     assert.deepEqual(status.handWrittenExclusions, ['api-node-2']);
     assert.ok(!status.eligible.includes('api-node-2'), 'a hand-written exclusion keeps the node out like any other');
@@ -232,8 +278,16 @@ describe('scenario 8: another watcher holds the lock', () => {
 
     // Another watcher (a handler on another agent) holds st-api/dns/lock through its own session.
     const consul = world.consul.httpAddr;
-    const { ID: session } = (await (await fetch(`${consul}/v1/session/create`, { method: 'PUT', body: JSON.stringify({ Name: 'other watcher', TTL: '60s', LockDelay: '0s' }) })).json()) as { ID: string };
-    assert.equal(await (await fetch(`${consul}/v1/kv/st-api/dns/lock?acquire=${session}`, { method: 'PUT', body: '{"holder":"other"}' })).text(), 'true');
+    const { ID: session } = (await (
+      await fetch(`${consul}/v1/session/create`, {
+        method: 'PUT',
+        body: JSON.stringify({ Name: 'other watcher', TTL: '60s', LockDelay: '0s' }),
+      })
+    ).json()) as { ID: string };
+    assert.equal(
+      await (await fetch(`${consul}/v1/kv/st-api/dns/lock?acquire=${session}`, { method: 'PUT', body: '{"holder":"other"}' })).text(),
+      'true',
+    );
     try {
       const blocked = await watcherCli(world, ['reconcile', '--config', configFileWith(world, { lockWaitMs: 300 })]);
       assert.equal(blocked.code, 75, blocked.stderr);

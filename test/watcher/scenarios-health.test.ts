@@ -6,7 +6,16 @@ import { demoDataset } from '../../api/catalog/dataset.ts';
 import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
 import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 import { waitFor } from '../../testkit/processes.ts';
-import { kvGet, publishedNodes, registerApiNode, startWatcherWorld, waitForPublished, watcherProcess, WATCHER, type WatcherWorld } from './harness.ts';
+import {
+  kvGet,
+  publishedNodes,
+  registerApiNode,
+  startWatcherWorld,
+  waitForPublished,
+  watcherProcess,
+  WATCHER,
+  type WatcherWorld,
+} from './harness.ts';
 
 let world: WatcherWorld;
 let sharedDb: MariaDbServer;
@@ -15,15 +24,29 @@ const nodes = new Map<string, TestNode>();
 
 before(async () => {
   [sharedDb, node2Db] = await Promise.all([startMariaDb(), startMariaDb()]);
-  await Promise.all([createCatalogDatabase(sharedDb, 'st_catalog', demoDataset(Date.now())), createCatalogDatabase(node2Db, 'st_catalog', demoDataset(Date.now()))]);
+  await Promise.all([
+    createCatalogDatabase(sharedDb, 'st_catalog', demoDataset(Date.now())),
+    createCatalogDatabase(node2Db, 'st_catalog', demoDataset(Date.now())),
+  ]);
   world = await startWatcherWorld();
   // node-2 has a database of its own, so it can fail alone; node-1 and node-3 share one.
-  for (const [name, db] of [['api-node-1', sharedDb], ['api-node-2', node2Db], ['api-node-3', sharedDb]] as const) {
+  for (const [name, db] of [
+    ['api-node-1', sharedDb],
+    ['api-node-2', node2Db],
+    ['api-node-3', sharedDb],
+  ] as const) {
     const node = await startTestNode({ mysql: { server: db, database: 'st_catalog' } });
     nodes.set(name, node);
     await registerApiNode(world, name, `127.0.1.${name.slice(-1)}`, node);
   }
-  world.consul.watch({ node: 'api-node-1', type: 'service', service: 'st-api', args: [...WATCHER, 'handle'], env: world.env, cwd: process.cwd() });
+  world.consul.watch({
+    node: 'api-node-1',
+    type: 'service',
+    service: 'st-api',
+    args: [...WATCHER, 'handle'],
+    env: world.env,
+    cwd: process.cwd(),
+  });
 });
 
 after(async () => {
@@ -44,23 +67,46 @@ describe('scenario 1: a node fails its deep health and recovers', () => {
     await node2Db.restart();
     await waitForPublished(world, ['api-node-1', 'api-node-2', 'api-node-3'], 'node-2 recovered');
     const failed = world.consul.invocations().filter((invocation) => invocation.exitCode !== 0 && invocation.exitCode !== null);
-    assert.deepEqual(failed.map((invocation) => invocation.output), [], 'no handler run failed');
+    assert.deepEqual(
+      failed.map((invocation) => invocation.output),
+      [],
+      'no handler run failed',
+    );
   });
 });
 
 describe('scenario 2: a new node stays out of DNS until it is verified', () => {
   it('when node-4 registers while excluded, then it is never published; `include` publishes it', async () => {
-    const exclude = await watcherProcess(world, ['exclude', 'api-node-4', '--reason', 'new node, not verified', '--by', 'ci', '--no-apply']);
+    const exclude = await watcherProcess(world, [
+      'exclude',
+      'api-node-4',
+      '--reason',
+      'new node, not verified',
+      '--by',
+      'ci',
+      '--no-apply',
+    ]);
     assert.equal(exclude.code, 0, exclude.stderr);
     const node4 = await startTestNode({ mysql: { server: sharedDb, database: 'st_catalog' } });
     nodes.set('api-node-4', node4);
     await registerApiNode(world, 'api-node-4', '127.0.1.4', node4);
     // Let the check pass and the watch fire on it at least once.
-    await waitFor(() => world.consul.invocations().some((invocation) => invocation.stdin.includes('api-node-4') && invocation.stdin.includes('"Status":"passing","Notes":"","Output":"HTTP GET') && invocation.exitCode === 0) || undefined, {
-      timeoutMs: 20_000,
-      intervalMs: 100,
-      what: 'a handler run that saw node-4 healthy',
-    });
+    await waitFor(
+      () =>
+        world.consul
+          .invocations()
+          .some(
+            (invocation) =>
+              invocation.stdin.includes('api-node-4') &&
+              invocation.stdin.includes('"Status":"passing","Notes":"","Output":"HTTP GET') &&
+              invocation.exitCode === 0,
+          ) || undefined,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'a handler run that saw node-4 healthy',
+      },
+    );
     assert.equal(publishedNodes(world).has('api-node-4'), false);
 
     const include = await watcherProcess(world, ['include', 'api-node-4']);
@@ -84,8 +130,16 @@ describe('scenario 3: every node fails at once', () => {
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'the status to report the floor with no eligible node' },
     );
-    await waitFor(() => publishedNodes(world).size === 2 || undefined, { timeoutMs: 10_000, intervalMs: 100, what: 'DNS to settle at the floor' });
-    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { message: string; keptByFloor: string[]; eligible: string[] };
+    await waitFor(() => publishedNodes(world).size === 2 || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: 'DNS to settle at the floor',
+    });
+    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as {
+      message: string;
+      keptByFloor: string[];
+      eligible: string[];
+    };
     assert.match(status.message, /FLOOR ENGAGED/);
     assert.deepEqual(status.eligible, []);
     assert.equal(status.keptByFloor.length, 2);

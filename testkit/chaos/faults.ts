@@ -28,10 +28,13 @@ export interface FaultKind {
 
 /** The Redis master the three Sentinels agree on ("ip:port"). */
 export async function agreedMaster(ctx: FaultContext, timeoutMs: number): Promise<string> {
-  return await waitFor(async () => {
-    const addrs = await ctx.system.redis.cluster.masterAddrs();
-    return addrs.every((a) => a !== null && a === addrs[0]) ? addrs[0] : null;
-  }, { timeoutMs, intervalMs: 100, what: 'the Sentinels to agree on the master' });
+  return await waitFor(
+    async () => {
+      const addrs = await ctx.system.redis.cluster.masterAddrs();
+      return addrs.every((a) => a !== null && a === addrs[0]) ? addrs[0] : null;
+    },
+    { timeoutMs, intervalMs: 100, what: 'the Sentinels to agree on the master' },
+  );
 }
 
 /** Our own child processes running the watcher bundle with `command`, by pid (never by name). */
@@ -81,10 +84,13 @@ const redisMasterKill: FaultKind = {
     const redis = ctx.system.redis.cluster.redisByKey(master);
     await redis.kill();
     // Heal only after the Sentinels promoted another, so the restart is the old master coming back.
-    await waitFor(async () => {
-      const addrs = await ctx.system.redis.cluster.masterAddrs();
-      return addrs.every((a) => a !== null && a !== master && a === addrs[0]) || undefined;
-    }, { timeoutMs: 30_000, intervalMs: 100, what: `a new master after killing ${master}` }).catch((error: unknown) => ctx.log(`  (no promotion seen: ${String(error)})`));
+    await waitFor(
+      async () => {
+        const addrs = await ctx.system.redis.cluster.masterAddrs();
+        return addrs.every((a) => a !== null && a !== master && a === addrs[0]) || undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `a new master after killing ${master}` },
+    ).catch((error: unknown) => ctx.log(`  (no promotion seen: ${String(error)})`));
     // As after a crash with no config rewrite: it comes back claiming master, and Sentinel demotes it.
     return { target: master, heal: () => redis.start(null) };
   },
@@ -161,10 +167,13 @@ const watcherKill: FaultKind = {
   async inject(ctx) {
     // A reload makes every agent run the handler; one of them is killed part-way through.
     ctx.system.consul.reload();
-    const pids = await waitFor(() => {
-      const found = watcherChildren(ctx.watcherEntry, 'handle');
-      return found.length > 0 ? found : undefined;
-    }, { timeoutMs: 10_000, intervalMs: 10, what: 'a watcher handler to start' });
+    const pids = await waitFor(
+      () => {
+        const found = watcherChildren(ctx.watcherEntry, 'handle');
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 10, what: 'a watcher handler to start' },
+    );
     await sleep(ctx.prng.int(100, 700));
     const pid = ctx.prng.pick(pids);
     let target = `handler pid ${pid}`;

@@ -153,18 +153,34 @@ export class InvariantMonitor {
       const overdue = (start: number | undefined, bound: number): number => (start === undefined || !published ? 0 : at - start - bound);
       if (published && criticalSince !== undefined) this.longestDueOutMs = Math.max(this.longestDueOutMs, at - criticalSince);
       if (published && excludedSince !== undefined) this.longestDueOutMs = Math.max(this.longestDueOutMs, at - excludedSince);
-      this.#episode(`critical:${node}`, overdue(criticalSince, this.bounds.criticalToOutMs) > 0, at, 'a critical node leaves DNS in time',
-        () => `${node} critical in Consul for ${at - (criticalSince ?? at)} ms and still published (bound ${this.bounds.criticalToOutMs} ms)`);
-      this.#episode(`excluded:${node}`, overdue(excludedSince, this.bounds.excludedToOutMs) > 0, at, 'an excluded node leaves DNS in time',
-        () => `${node} excluded for ${at - (excludedSince ?? at)} ms and still published (bound ${this.bounds.excludedToOutMs} ms)`);
+      this.#episode(
+        `critical:${node}`,
+        overdue(criticalSince, this.bounds.criticalToOutMs) > 0,
+        at,
+        'a critical node leaves DNS in time',
+        () =>
+          `${node} critical in Consul for ${at - (criticalSince ?? at)} ms and still published (bound ${this.bounds.criticalToOutMs} ms)`,
+      );
+      this.#episode(
+        `excluded:${node}`,
+        overdue(excludedSince, this.bounds.excludedToOutMs) > 0,
+        at,
+        'an excluded node leaves DNS in time',
+        () => `${node} excluded for ${at - (excludedSince ?? at)} ms and still published (bound ${this.bounds.excludedToOutMs} ms)`,
+      );
     }
 
     if (sample.healthyMasters === 1) this.#notOneMasterSince = null;
     else this.#notOneMasterSince ??= at;
     const notOneFor = this.#notOneMasterSince === null ? 0 : at - this.#notOneMasterSince;
     this.longestNotOneMasterMs = Math.max(this.longestNotOneMasterMs, notOneFor);
-    this.#episode('redis-master', sample.healthyMasters > 1 || notOneFor > this.bounds.failoverWindowMs, at, 'one Redis master tag in Consul',
-      () => `${sample.healthyMasters} healthy registrations tagged master (${sample.taggedMasters} tagged) for ${notOneFor} ms`);
+    this.#episode(
+      'redis-master',
+      sample.healthyMasters > 1 || notOneFor > this.bounds.failoverWindowMs,
+      at,
+      'one Redis master tag in Consul',
+      () => `${sample.healthyMasters} healthy registrations tagged master (${sample.taggedMasters} tagged) for ${notOneFor} ms`,
+    );
 
     // Only judged while no watcher runs: a run writes Route53 first and the status after.
     const statusPublished = [...(sample.status?.published ?? [])].sort().join(',');
@@ -174,15 +190,24 @@ export class InvariantMonitor {
     else this.#statusWrongSince ??= at;
     const wrongFor = this.#statusWrongSince === null ? 0 : at - this.#statusWrongSince;
     this.longestStatusWrongMs = Math.max(this.longestStatusWrongMs, wrongFor);
-    this.#episode('status', wrongFor > this.bounds.statusStaleMs, at, 'st-api/dns/status tells the truth',
-      () => `status says [${statusPublished}], DNS publishes [${dnsPublished}] for ${wrongFor} ms`);
+    this.#episode(
+      'status',
+      wrongFor > this.bounds.statusStaleMs,
+      at,
+      'st-api/dns/status tells the truth',
+      () => `status says [${statusPublished}], DNS publishes [${dnsPublished}] for ${wrongFor} ms`,
+    );
 
     this.#previous = sample;
   }
 }
 
 /** Samples every `intervalMs` until stopped or the deadline; a failed sample is counted, not fatal. */
-export function startSampling(system: ChaosSystem, monitor: InvariantMonitor, options: { intervalMs: number; deadline: number; watcherRunning: () => boolean; onError: (error: unknown) => void }): { latest(): Sample | null; stop(): Promise<void> } {
+export function startSampling(
+  system: ChaosSystem,
+  monitor: InvariantMonitor,
+  options: { intervalMs: number; deadline: number; watcherRunning: () => boolean; onError: (error: unknown) => void },
+): { latest(): Sample | null; stop(): Promise<void> } {
   let running = true;
   let latest: Sample | null = null;
   const loop = (async () => {

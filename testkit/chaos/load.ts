@@ -81,7 +81,8 @@ async function attempt(address: string, request: { token: string; body: string }
 export async function play(options: LoadOptions): Promise<PlayRecord> {
   const startedAt = Date.now();
   const addresses = shuffled(options.addresses(), options.prng).slice(0, options.maxAttempts);
-  if (addresses.length === 0) return { startedAt, finishedAt: Date.now(), outcome: 'failed', cause: 'DNS answered no address', attempts: 0 };
+  if (addresses.length === 0)
+    return { startedAt, finishedAt: Date.now(), outcome: 'failed', cause: 'DNS answered no address', attempts: 0 };
   const misses: string[] = [];
   // A retry repeats the same play (same viewer, same title) at another address.
   const request = options.request();
@@ -93,14 +94,33 @@ export async function play(options: LoadOptions): Promise<PlayRecord> {
     }
     const finishedAt = Date.now();
     const attempts = misses.length + 1;
-    if (result.status === 200) return { startedAt, finishedAt, outcome: misses.length === 0 ? 'ok' : 'ok-after-retry', cause: misses.join('; '), attempts };
+    if (result.status === 200)
+      return { startedAt, finishedAt, outcome: misses.length === 0 ? 'ok' : 'ok-after-retry', cause: misses.join('; '), attempts };
     // api/errors.ts: 503 DEPENDENCY_UNAVAILABLE with Retry-After is what a play gets while MySQL is gone and nothing fresh is cached.
     if (result.status === 503 && result.code === 'DEPENDENCY_UNAVAILABLE' && result.retryAfter) {
-      return { startedAt, finishedAt, outcome: 'documented-503', cause: `HTTP 503 DEPENDENCY_UNAVAILABLE (${result.detail}) from ${address}`, attempts };
+      return {
+        startedAt,
+        finishedAt,
+        outcome: 'documented-503',
+        cause: `HTTP 503 DEPENDENCY_UNAVAILABLE (${result.detail}) from ${address}`,
+        attempts,
+      };
     }
-    return { startedAt, finishedAt, outcome: 'failed', cause: `HTTP ${result.status} ${result.code} (${result.detail}) from ${address}`, attempts };
+    return {
+      startedAt,
+      finishedAt,
+      outcome: 'failed',
+      cause: `HTTP ${result.status} ${result.code} (${result.detail}) from ${address}`,
+      attempts,
+    };
   }
-  return { startedAt, finishedAt: Date.now(), outcome: 'failed', cause: `no answer from ${misses.length} address(es): ${misses.join('; ')}`, attempts: misses.length };
+  return {
+    startedAt,
+    finishedAt: Date.now(),
+    outcome: 'failed',
+    cause: `no answer from ${misses.length} address(es): ${misses.join('; ')}`,
+    attempts: misses.length,
+  };
 }
 
 /** Runs `workers` clients playing in a loop until stop() or the deadline; bounded in count too. */

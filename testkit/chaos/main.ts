@@ -22,7 +22,11 @@ started or a fault could not be injected, 130 interrupted (Ctrl-C).
 function parse(argv: readonly string[]): { seed: number; durationMs: number } | string {
   let values;
   try {
-    ({ values } = parseArgs({ args: [...argv], options: { seed: { type: 'string' }, duration: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { seed: { type: 'string' }, duration: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
@@ -30,7 +34,8 @@ function parse(argv: readonly string[]): { seed: number; durationMs: number } | 
   const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
   if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32) return `--seed must be an integer in [0, 2^32), got ${values.seed}`;
   const duration = values.duration === undefined ? 120 : Number(values.duration);
-  if (!Number.isFinite(duration) || duration < 5 || duration > 3600) return `--duration must be between 5 and 3600 seconds, got ${values.duration}`;
+  if (!Number.isFinite(duration) || duration < 5 || duration > 3600)
+    return `--duration must be between 5 and 3600 seconds, got ${values.duration}`;
   return { seed, durationMs: duration * 1000 };
 }
 

@@ -62,12 +62,16 @@ function bounds(system: ChaosSystem): Bounds {
 
 /** The fault in force at `at`: from its injection until the system was whole again (plus a grace after MySQL faults). */
 export function faultAt(faults: readonly FaultRecord[], at: number): FaultRecord | undefined {
-  return faults.find((f) => at >= f.injectedAt && at <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + (f.mysqlDown ? MYSQL_GRACE_MS : 0));
+  return faults.find(
+    (f) => at >= f.injectedAt && at <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + (f.mysqlDown ? MYSQL_GRACE_MS : 0),
+  );
 }
 
 /** A MySQL fault in force at any moment of [from, to]: a play that started just before MariaDB stopped waits on it. */
 function mysqlFaultDuring(faults: readonly FaultRecord[], from: number, to: number): FaultRecord | undefined {
-  return faults.find((f) => f.mysqlDown && to >= f.injectedAt && from <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + MYSQL_GRACE_MS);
+  return faults.find(
+    (f) => f.mysqlDown && to >= f.injectedAt && from <= (f.recoveredAt ?? f.healedAt ?? Number.POSITIVE_INFINITY) + MYSQL_GRACE_MS,
+  );
 }
 
 /**
@@ -78,36 +82,50 @@ export function judgePlays(plays: readonly PlayRecord[], faults: readonly FaultR
   const violations: Violation[] = [];
   for (const p of plays) {
     const fault = mysqlFaultDuring(faults, p.startedAt, p.finishedAt) ?? faultAt(faults, p.startedAt);
-    if (p.outcome === 'failed') violations.push({ at: p.startedAt, invariant: 'no play fails', detail: `${p.cause} (${p.attempts} attempt(s))` });
-    if (p.outcome === 'documented-503' && fault?.mysqlDown !== true) violations.push({ at: p.startedAt, invariant: '503 only while MySQL is gone', detail: `${p.cause} during ${fault?.kind ?? 'no fault'}` });
+    if (p.outcome === 'failed')
+      violations.push({ at: p.startedAt, invariant: 'no play fails', detail: `${p.cause} (${p.attempts} attempt(s))` });
+    if (p.outcome === 'documented-503' && fault?.mysqlDown !== true)
+      violations.push({
+        at: p.startedAt,
+        invariant: '503 only while MySQL is gone',
+        detail: `${p.cause} during ${fault?.kind ?? 'no fault'}`,
+      });
   }
   return violations;
 }
 
 /** st-dns-reconcile.timer, shortened: `watcher reconcile` as a process every period, one at a time. */
-function startReconcileTimer(system: ChaosSystem, deadline: number, log: (line: string) => void): { running(): boolean; exits: Map<string, number>; stop(): Promise<void> } {
+function startReconcileTimer(
+  system: ChaosSystem,
+  deadline: number,
+  log: (line: string) => void,
+): { running(): boolean; exits: Map<string, number>; stop(): Promise<void> } {
   const exits = new Map<string, number>();
   let active = false;
   let stopped = false;
   const agent = system.apiNodes[0]?.agent.agentAddr ?? system.consul.httpAddr;
-  const once = (): Promise<void> => new Promise((resolve) => {
-    const [command, ...args] = system.watcherArgs;
-    const child = spawn(command ?? process.execPath, [...args, 'reconcile'], { env: { ...process.env, ...system.watcherEnv(agent) }, stdio: ['ignore', 'ignore', 'pipe'] });
-    // Recorded for the test runner's sweep, like every server the testkit starts.
-    const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'watcher reconcile', command ?? process.execPath);
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', () => resolve());
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      unregisterPid(pidFile);
-      const key = code === null ? `signal ${signal}` : `exit ${code}`;
-      exits.set(key, (exits.get(key) ?? 0) + 1);
-      if (code !== 0 && code !== null) log(`  reconcile exited ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
-      resolve();
+  const once = (): Promise<void> =>
+    new Promise((resolve) => {
+      const [command, ...args] = system.watcherArgs;
+      const child = spawn(command ?? process.execPath, [...args, 'reconcile'], {
+        env: { ...process.env, ...system.watcherEnv(agent) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      // Recorded for the test runner's sweep, like every server the testkit starts.
+      const pidFile = child.pid === undefined ? null : registerPid(child.pid, 'watcher reconcile', command ?? process.execPath);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.once('error', () => resolve());
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        unregisterPid(pidFile);
+        const key = code === null ? `signal ${signal}` : `exit ${code}`;
+        exits.set(key, (exits.get(key) ?? 0) + 1);
+        if (code !== 0 && code !== null) log(`  reconcile exited ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+        resolve();
+      });
     });
-  });
   const loop = (async () => {
     for (let n = 0; !stopped && n < 100_000 && Date.now() < deadline; n++) {
       active = true;
@@ -141,7 +159,12 @@ async function notWhole(system: ChaosSystem, watcherRunning: () => boolean): Pro
 }
 
 /** Waits until the system is whole; returns what was still missing at the bound ([] = whole). */
-async function waitWhole(system: ChaosSystem, watcherRunning: () => boolean, timeoutMs: number, signal: AbortSignal | undefined): Promise<string[]> {
+async function waitWhole(
+  system: ChaosSystem,
+  watcherRunning: () => boolean,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
   const until = Date.now() + timeoutMs;
   let missing = ['not sampled yet'];
   while (Date.now() < until && signal?.aborted !== true) {
@@ -156,7 +179,11 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
 }
 
-function renderTable(faults: readonly FaultRecord[], plays: readonly { play: PlayRecord; kind: string }[], violations: readonly { v: Violation; kind: string }[]): string {
+function renderTable(
+  faults: readonly FaultRecord[],
+  plays: readonly { play: PlayRecord; kind: string }[],
+  violations: readonly { v: Violation; kind: string }[],
+): string {
   const kinds = ['(no fault)', ...FAULTS.map((f) => f.name)];
   const header = ['fault', 'injected', 'recovered', 'plays', 'ok', 'retried', '503 doc', 'failed', 'max out-of-DNS ms', 'violations'];
   const rows = kinds.map((kind) => {
@@ -169,14 +196,24 @@ function renderTable(faults: readonly FaultRecord[], plays: readonly { play: Pla
       kind,
       kind === '(no fault)' ? '-' : String(mine.length),
       kind === '(no fault)' ? '-' : String(mine.filter((f) => f.recoveredAt !== null).length),
-      String(p.length), count('ok'), count('ok-after-retry'), count('documented-503'), count('failed'),
+      String(p.length),
+      count('ok'),
+      count('ok-after-retry'),
+      count('documented-503'),
+      count('failed'),
       outs.length === 0 ? (notOut ? 'not out' : '-') : `${Math.max(...outs)}${notOut ? ' (one not out)' : ''}`,
       String(violations.filter((x) => x.kind === kind).length),
     ];
   });
-  const total = ['total', String(faults.length), String(faults.filter((f) => f.recoveredAt !== null).length), String(plays.length),
+  const total = [
+    'total',
+    String(faults.length),
+    String(faults.filter((f) => f.recoveredAt !== null).length),
+    String(plays.length),
     ...(['ok', 'ok-after-retry', 'documented-503', 'failed'] as const).map((o) => String(plays.filter((x) => x.play.outcome === o).length)),
-    '', String(violations.length)];
+    '',
+    String(violations.length),
+  ];
   const all = [header, ...rows, total];
   const widths = header.map((_h, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all.map((r) => pad(r, widths)).join('\n');
@@ -191,7 +228,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const prng = mulberry32(options.seed);
   // A second stream for the clients, so the fault sequence does not depend on how many plays ran.
   const clientPrng = mulberry32(options.seed ^ 0x5bd1e995);
-  const empty: ChaosReport = { exitCode: EXIT_CODES.HARNESS, seed: options.seed, faults: [], plays: { ok: 0, 'ok-after-retry': 0, 'documented-503': 0, failed: 0 }, violations: [], table: '' };
+  const empty: ChaosReport = {
+    exitCode: EXIT_CODES.HARNESS,
+    seed: options.seed,
+    faults: [],
+    plays: { ok: 0, 'ok-after-retry': 0, 'documented-503': 0, failed: 0 },
+    violations: [],
+    table: '',
+  };
 
   let system: ChaosSystem;
   try {
@@ -231,7 +275,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       port,
       request: () => {
         const viewer = chaosViewer(clientPrng.int(0, CHAOS_VIEWERS - 1));
-        return { token: tokenOf(viewer), body: JSON.stringify({ contentId: clientPrng.pick(CHAOS_TITLES), device: 'web', quality: 'auto' }) };
+        return {
+          token: tokenOf(viewer),
+          body: JSON.stringify({ contentId: clientPrng.pick(CHAOS_TITLES), device: 'web', quality: 'auto' }),
+        };
       },
       prng: clientPrng,
       workers: 2,
@@ -252,18 +299,41 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       try {
         injected = await kind.inject(ctx);
       } catch (error) {
-        faults.push({ kind: kind.name, target: '?', injectedAt, healedAt: null, recoveredAt: null, outOfDnsAfterMs: null, nodeOut: undefined, mysqlDown: false, error: errorMessage(error) });
+        faults.push({
+          kind: kind.name,
+          target: '?',
+          injectedAt,
+          healedAt: null,
+          recoveredAt: null,
+          outOfDnsAfterMs: null,
+          nodeOut: undefined,
+          mysqlDown: false,
+          error: errorMessage(error),
+        });
         stamp(`could not inject ${kind.name}: ${errorMessage(error)}`);
         exitCode = EXIT_CODES.HARNESS;
         break;
       }
-      const record: FaultRecord = { kind: kind.name, target: injected.target, injectedAt, healedAt: null, recoveredAt: null, outOfDnsAfterMs: null, nodeOut: injected.nodeOut, mysqlDown: injected.mysqlDown === true, error: null };
+      const record: FaultRecord = {
+        kind: kind.name,
+        target: injected.target,
+        injectedAt,
+        healedAt: null,
+        recoveredAt: null,
+        outOfDnsAfterMs: null,
+        nodeOut: injected.nodeOut,
+        mysqlDown: injected.mysqlDown === true,
+        error: null,
+      };
       faults.push(record);
       stamp(`fault ${n + 1}: ${kind.name} (${injected.target}), holding ${holdMs} ms`);
       // A node that must leave DNS is held until it has (or the bound passed), so the table can say how long it took.
       const holdUntil = Date.now() + holdMs;
       const outBound = injectedAt + monitor.bounds.criticalToOutMs + monitor.bounds.excludedToOutMs;
-      while (Date.now() < holdUntil || (injected.nodeOut !== undefined && monitor.leftDnsAfter(injected.nodeOut, injectedAt) === undefined && Date.now() < outBound)) {
+      while (
+        Date.now() < holdUntil ||
+        (injected.nodeOut !== undefined && monitor.leftDnsAfter(injected.nodeOut, injectedAt) === undefined && Date.now() < outBound)
+      ) {
         if (aborted()) break;
         await sleep(100);
       }
@@ -281,9 +351,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const stillMissing = await waitWhole(system, watcherRunning, RECOVERY_TIMEOUT_MS, options.signal);
       if (stillMissing.length === 0) {
         record.recoveredAt = Date.now();
-        stamp(`  healed; whole again after ${record.recoveredAt - injectedAt} ms${record.outOfDnsAfterMs === null ? '' : ` (out of DNS after ${record.outOfDnsAfterMs} ms)`}`);
+        stamp(
+          `  healed; whole again after ${record.recoveredAt - injectedAt} ms${record.outOfDnsAfterMs === null ? '' : ` (out of DNS after ${record.outOfDnsAfterMs} ms)`}`,
+        );
       } else if (!aborted()) {
-        monitor.violations.push({ at: Date.now(), invariant: 'the system recovers', detail: `not whole ${RECOVERY_TIMEOUT_MS} ms after healing ${kind.name} (${injected.target}): ${stillMissing.join('; ')}` });
+        monitor.violations.push({
+          at: Date.now(),
+          invariant: 'the system recovers',
+          detail: `not whole ${RECOVERY_TIMEOUT_MS} ms after healing ${kind.name} (${injected.target}): ${stillMissing.join('; ')}`,
+        });
         stamp(`  NOT whole ${RECOVERY_TIMEOUT_MS} ms after the heal: ${stillMissing.join('; ')}`);
       }
       await sleep(prng.int(500, 2000));
@@ -296,14 +372,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sampling?.stop();
     await reconcile.stop();
     stamp('stopping the system');
-    await writeFile(join(system.dir, 'watcher-handle.log'), system.consul.invocations()
-      .map((i) => `--- ${new Date(i.startedAt).toISOString()} ${i.node} index ${i.index}: ${i.signal ?? `exit ${i.exitCode}`} in ${i.durationMs} ms\n${i.output}`).join('\n')).catch(() => undefined);
+    await writeFile(
+      join(system.dir, 'watcher-handle.log'),
+      system.consul
+        .invocations()
+        .map(
+          (i) =>
+            `--- ${new Date(i.startedAt).toISOString()} ${i.node} index ${i.index}: ${i.signal ?? `exit ${i.exitCode}`} in ${i.durationMs} ms\n${i.output}`,
+        )
+        .join('\n'),
+    ).catch(() => undefined);
     await system.stop();
   }
 
   const violations = [...monitor.violations, ...judgePlays(plays, faults)].sort((a, b) => a.at - b.at);
   const kindAt = (at: number): string => faultAt(faults, at)?.kind ?? '(no fault)';
-  const table = renderTable(faults, plays.map((play) => ({ play, kind: kindAt(play.startedAt) })), violations.map((v) => ({ v, kind: kindAt(v.at) })));
+  const table = renderTable(
+    faults,
+    plays.map((play) => ({ play, kind: kindAt(play.startedAt) })),
+    violations.map((v) => ({ v, kind: kindAt(v.at) })),
+  );
   const count = (o: PlayOutcome): number => plays.filter((p) => p.outcome === o).length;
   const lines = [
     '',
@@ -325,7 +413,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     exitCode,
     seed: options.seed,
     faults,
-    plays: { ok: count('ok'), 'ok-after-retry': count('ok-after-retry'), 'documented-503': count('documented-503'), failed: count('failed') },
+    plays: {
+      ok: count('ok'),
+      'ok-after-retry': count('ok-after-retry'),
+      'documented-503': count('documented-503'),
+      failed: count('failed'),
+    },
     violations,
     table,
   };

@@ -37,22 +37,30 @@ export class SentinelReviver {
     }
     const pid = this.pid(index);
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => { const state = procState(pid); return state === null || state === 'Z'; }, { timeoutMs: 10_000, intervalMs: 20, what: `sentinel ${index} (pid ${pid}) to die` });
+    await waitFor(
+      () => {
+        const state = procState(pid);
+        return state === null || state === 'Z';
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: `sentinel ${index} (pid ${pid}) to die` },
+    );
   }
 
   async restart(index: number): Promise<void> {
     const sentinel = this.#cluster.sentinels[index];
     if (sentinel === undefined) throw new Error(`no sentinel ${index}`);
-    const server = this.#revived.get(index) ?? new ManagedServer({
-      name: `redis-sentinel:${sentinel.port}`,
-      command: 'redis-sentinel',
-      args: [join(sentinel.dir, 'sentinel.conf')],
-      logFile: sentinel.logFile,
-      cwd: sentinel.dir,
-      readyTimeoutMs: 15_000,
-      stopTimeoutMs: 10_000,
-      isReady: async () => (await command(LOOPBACK, sentinel.port, ['PING'], CMD_TIMEOUT)) === 'PONG',
-    });
+    const server =
+      this.#revived.get(index) ??
+      new ManagedServer({
+        name: `redis-sentinel:${sentinel.port}`,
+        command: 'redis-sentinel',
+        args: [join(sentinel.dir, 'sentinel.conf')],
+        logFile: sentinel.logFile,
+        cwd: sentinel.dir,
+        readyTimeoutMs: 15_000,
+        stopTimeoutMs: 10_000,
+        isReady: async () => (await command(LOOPBACK, sentinel.port, ['PING'], CMD_TIMEOUT)) === 'PONG',
+      });
     this.#revived.set(index, server);
     await server.start();
     // Runtime-only settings the test bed applied at start (a restarted old master is demoted in ~2 s).

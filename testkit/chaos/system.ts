@@ -86,7 +86,11 @@ export function chaosViewer(i: number): string {
 
 function chaosDataset(nowMs: number): Dataset {
   const dataset = demoDataset(nowMs);
-  const subscriptions = Array.from({ length: CHAOS_VIEWERS }, (_v, i) => ({ userId: chaosViewer(i), planId: 'premium', expiresAt: nowMs + 30 * 86_400_000 }));
+  const subscriptions = Array.from({ length: CHAOS_VIEWERS }, (_v, i) => ({
+    userId: chaosViewer(i),
+    planId: 'premium',
+    expiresAt: nowMs + 30 * 86_400_000,
+  }));
   return { ...dataset, subscriptions: [...dataset.subscriptions, ...subscriptions] };
 }
 
@@ -150,17 +154,32 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
     await redis.cluster.waitStable(30_000);
     const resolver = new Resolver({ timeout: 500, tries: 1 });
     resolver.setServers([`127.0.0.1:${consul.dnsPort}`]);
-    await waitFor(async () => ((await resolver.resolve4(REDIS_MASTER_NAME)).length === 1 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100, what: 'Consul DNS to answer the Redis master' });
+    await waitFor(async () => ((await resolver.resolve4(REDIS_MASTER_NAME)).length === 1 ? true : undefined), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      what: 'Consul DNS to answer the Redis master',
+    });
 
     const route53 = await startRoute53Double({ insyncDelayMs: 100 });
     started.push({ stop: () => route53.stop() });
     const zoneId = route53.createZone('example.com');
     const watcherConfig = join(dir, 'dns-watcher.json');
-    await writeFile(watcherConfig, JSON.stringify({
-      recordName: RECORD_NAME, zoneId, minHealthy: 2, ttl: 5, kvPrefix: KV_PREFIX,
-      // Every node here is on loopback; a watcher that knows the option refuses to publish loopback without it.
-      ...('publishLoopback' in watcherConfigSchema.shape ? { publishLoopback: true } : {}),
-    }, null, 2));
+    await writeFile(
+      watcherConfig,
+      JSON.stringify(
+        {
+          recordName: RECORD_NAME,
+          zoneId,
+          minHealthy: 2,
+          ttl: 5,
+          kvPrefix: KV_PREFIX,
+          // Every node here is on loopback; a watcher that knows the option refuses to publish loopback without it.
+          ...('publishLoopback' in watcherConfigSchema.shape ? { publishLoopback: true } : {}),
+        },
+        null,
+        2,
+      ),
+    );
     const watcherEnv = (agentAddr: string): Record<string, string> => ({
       ST_DNS_CONFIG: watcherConfig,
       CONSUL_HTTP_ADDR: agentAddr,
@@ -179,17 +198,28 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
     for (const [i, ip] of API_IPS.entries()) {
       const name = `api-node-${i + 1}`;
       const configFile = join(dir, `${name}.json`);
-      await writeFile(configFile, JSON.stringify({
-        ...demo.rawConfig,
-        listen: { host: ip, port },
-        logLevel: 'warn',
-        shutdown: { drainMs: 0, timeoutMs: 2000 },
-        health: { probeTimeoutMs: 300 },
-        mysql: { ...mariadb.connectionOptions(), database: DATABASE, poolSize: 8, connectTimeoutMs: 500, queryTimeoutMs: 500 },
-        redis: { discovery: { name: REDIS_MASTER_NAME, dnsServer: `127.0.0.1:${consul.dnsPort}`, useSrv: true, refreshIntervalMs: 1000 }, commandTimeoutMs: 100, connectTimeoutMs: 300 },
-        // The load is a few viewers in a loop; the per-viewer budget is not what is tested.
-        rateLimit: { playsPerMinute: 100_000 },
-      }, null, 2));
+      await writeFile(
+        configFile,
+        JSON.stringify(
+          {
+            ...demo.rawConfig,
+            listen: { host: ip, port },
+            logLevel: 'warn',
+            shutdown: { drainMs: 0, timeoutMs: 2000 },
+            health: { probeTimeoutMs: 300 },
+            mysql: { ...mariadb.connectionOptions(), database: DATABASE, poolSize: 8, connectTimeoutMs: 500, queryTimeoutMs: 500 },
+            redis: {
+              discovery: { name: REDIS_MASTER_NAME, dnsServer: `127.0.0.1:${consul.dnsPort}`, useSrv: true, refreshIntervalMs: 1000 },
+              commandTimeoutMs: 100,
+              connectTimeoutMs: 300,
+            },
+            // The load is a few viewers in a loop; the per-viewer budget is not what is tested.
+            rateLimit: { playsPerMinute: 100_000 },
+          },
+          null,
+          2,
+        ),
+      );
       const baseUrl = `http://${ip}:${port}`;
       const server = new ManagedServer({
         name: `st-api:${name}`,
@@ -204,7 +234,10 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
       await server.start();
       started.push({ stop: () => server.stop() });
       const agent = await consul.addNode(name, ip);
-      const response = await fetch(`${agent.agentAddr}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(await serviceRegistration(ip, port, timings)) });
+      const response = await fetch(`${agent.agentAddr}/v1/agent/service/register`, {
+        method: 'PUT',
+        body: JSON.stringify(await serviceRegistration(ip, port, timings)),
+      });
       if (!response.ok) throw new Error(`register ${name}: ${response.status} ${await response.text()}`);
       // consul/agent/st-api-watch.json: every st-api node's agent runs the watch.
       consul.watch({ node: name, type: 'service', service: SERVICE, args: [...watcherArgs, 'handle'], env: watcherEnv(agent.agentAddr) });
@@ -213,7 +246,17 @@ export async function startChaosSystem(options: { timings?: ChaosTimings; log?: 
 
     const records = (): ResourceRecordSet[] => route53.records(zoneId) as ResourceRecordSet[];
     const system: ChaosSystem = {
-      dir, timings, demo, mariadb, consul, redis, sentinels, route53, zoneId, apiNodes, watcherArgs,
+      dir,
+      timings,
+      demo,
+      mariadb,
+      consul,
+      redis,
+      sentinels,
+      route53,
+      zoneId,
+      apiNodes,
+      watcherArgs,
       watcherEnv,
       published() {
         const published = new Map<string, string>();

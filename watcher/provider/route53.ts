@@ -50,15 +50,17 @@ export class Route53Provider implements DnsProvider {
     let start: { name: string; type: RRType; identifier?: string } | undefined = { name, type: 'A' };
     for (let page = 0; start !== undefined && page < 10_000; page += 1) {
       this.calls += 1;
-      const response: ListResourceRecordSetsCommandOutput = await this.#client.send(
-        new ListResourceRecordSetsCommand({
-          HostedZoneId: this.#settings.zoneId,
-          StartRecordName: start.name,
-          StartRecordType: start.type,
-          ...(start.identifier === undefined ? {} : { StartRecordIdentifier: start.identifier }),
-          MaxItems: 300,
-        }),
-      ).catch(route53Failure);
+      const response: ListResourceRecordSetsCommandOutput = await this.#client
+        .send(
+          new ListResourceRecordSetsCommand({
+            HostedZoneId: this.#settings.zoneId,
+            StartRecordName: start.name,
+            StartRecordType: start.type,
+            ...(start.identifier === undefined ? {} : { StartRecordIdentifier: start.identifier }),
+            MaxItems: 300,
+          }),
+        )
+        .catch(route53Failure);
       let pastOurName = false;
       for (const set of response.ResourceRecordSets ?? []) {
         if (fqdn(set.Name ?? '') !== name) {
@@ -70,7 +72,11 @@ export class Route53Provider implements DnsProvider {
       }
       start =
         response.IsTruncated === true && !pastOurName && response.NextRecordName !== undefined && response.NextRecordType !== undefined
-          ? { name: response.NextRecordName, type: response.NextRecordType, ...(response.NextRecordIdentifier === undefined ? {} : { identifier: response.NextRecordIdentifier }) }
+          ? {
+              name: response.NextRecordName,
+              type: response.NextRecordType,
+              ...(response.NextRecordIdentifier === undefined ? {} : { identifier: response.NextRecordIdentifier }),
+            }
           : undefined;
     }
     return owned;
@@ -82,15 +88,17 @@ export class Route53Provider implements DnsProvider {
     for (const batch of toBatches(changes)) {
       beforeEachBatch();
       this.calls += 1;
-      const response = await this.#client.send(
-        new ChangeResourceRecordSetsCommand({
-          HostedZoneId: this.#settings.zoneId,
-          ChangeBatch: {
-            Comment: `st-api watcher (${this.#settings.ownerId})`,
-            Changes: batch.map((change) => ({ Action: change.action, ResourceRecordSet: toResourceRecordSet(change.record) })),
-          },
-        }),
-      ).catch(route53Failure);
+      const response = await this.#client
+        .send(
+          new ChangeResourceRecordSetsCommand({
+            HostedZoneId: this.#settings.zoneId,
+            ChangeBatch: {
+              Comment: `st-api watcher (${this.#settings.ownerId})`,
+              Changes: batch.map((change) => ({ Action: change.action, ResourceRecordSet: toResourceRecordSet(change.record) })),
+            },
+          }),
+        )
+        .catch(route53Failure);
       if (response.ChangeInfo?.Id !== undefined) changeIds.push(response.ChangeInfo.Id);
     }
     return { changeIds };
@@ -134,9 +142,23 @@ function toResourceRecordSet(record: DnsRecord): ResourceRecordSet {
 }
 
 /** Still failing after the SDK's retries: the next run repairs. */
-const TRANSIENT = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotComplete', 'ServiceUnavailable', 'InternalFailure', 'TimeoutError']);
+const TRANSIENT = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'PriorRequestNotComplete',
+  'ServiceUnavailable',
+  'InternalFailure',
+  'TimeoutError',
+]);
 /** The zone id, the IAM permissions or the credentials are wrong: a human fixes the configuration. */
-const CONFIG = new Set(['NoSuchHostedZone', 'AccessDenied', 'AccessDeniedException', 'InvalidInput', 'CredentialsProviderError', 'InvalidClientTokenId']);
+const CONFIG = new Set([
+  'NoSuchHostedZone',
+  'AccessDenied',
+  'AccessDeniedException',
+  'InvalidInput',
+  'CredentialsProviderError',
+  'InvalidClientTokenId',
+]);
 
 /** The kind of an SDK failure; undefined for one the watcher does not expect (a bug, exit 70). */
 function route53ErrorKind(error: unknown): ErrorKind | undefined {
@@ -149,7 +171,8 @@ function route53ErrorKind(error: unknown): ErrorKind | undefined {
 }
 
 function route53Failure(error: unknown): never {
-  if ((error as { name?: unknown } | null)?.name === 'InvalidChangeBatch') throw new ChangeRejectedError((error as Error).message, { cause: error });
+  if ((error as { name?: unknown } | null)?.name === 'InvalidChangeBatch')
+    throw new ChangeRejectedError((error as Error).message, { cause: error });
   const kind = route53ErrorKind(error);
   throw kind === undefined ? error : translated(kind, error);
 }

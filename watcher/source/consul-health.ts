@@ -16,8 +16,17 @@ const taggedAddress = z.union([z.string(), z.object({ Address: z.string().option
 const serviceEntry = z
   .object({
     Node: z.object({ Node: z.string().min(1), Address: z.string(), TaggedAddresses: z.record(z.string(), z.string()).nullish() }).loose(),
-    Service: z.object({ ID: z.string().min(1), Service: z.string().min(1), Address: z.string(), TaggedAddresses: z.record(z.string(), taggedAddress).nullish() }).loose(),
-    Checks: z.array(z.object({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().optional(), Type: z.string().optional() }).loose()).nullable(),
+    Service: z
+      .object({
+        ID: z.string().min(1),
+        Service: z.string().min(1),
+        Address: z.string(),
+        TaggedAddresses: z.record(z.string(), taggedAddress).nullish(),
+      })
+      .loose(),
+    Checks: z
+      .array(z.object({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().optional(), Type: z.string().optional() }).loose())
+      .nullable(),
   })
   .loose();
 
@@ -58,8 +67,20 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
     .map((entry) => ({
       node: entry.Node.Node,
       serviceId: entry.Service.ID,
-      ipv4: firstOf(isIPv4, entry.Service.Address, taggedValue(entry.Service.TaggedAddresses, 'lan_ipv4'), entry.Node.Address, entry.Node.TaggedAddresses?.lan_ipv4),
-      ipv6: firstOf(isIPv6, entry.Service.Address, taggedValue(entry.Service.TaggedAddresses, 'lan_ipv6'), entry.Node.Address, entry.Node.TaggedAddresses?.lan_ipv6),
+      ipv4: firstOf(
+        isIPv4,
+        entry.Service.Address,
+        taggedValue(entry.Service.TaggedAddresses, 'lan_ipv4'),
+        entry.Node.Address,
+        entry.Node.TaggedAddresses?.lan_ipv4,
+      ),
+      ipv6: firstOf(
+        isIPv6,
+        entry.Service.Address,
+        taggedValue(entry.Service.TaggedAddresses, 'lan_ipv6'),
+        entry.Node.Address,
+        entry.Node.TaggedAddresses?.lan_ipv6,
+      ),
       health: aggregate(entry.Checks ?? []),
     }))
     .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
@@ -78,14 +99,24 @@ export class ConsulHealthSource implements HealthSource {
   async read(): Promise<Snapshot> {
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
     // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
-    const [response, body] = (await this.#consul.health.service({ service: this.#service, ctx } as never).catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
-    return { instances: toInstances(healthServiceEntries(body), this.#service), index: Number(response.headers['x-consul-index'] ?? 0), source: 'consul' };
+    const [response, body] = (await this.#consul.health
+      .service({ service: this.#service, ctx } as never)
+      .catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
+    return {
+      instances: toInstances(healthServiceEntries(body), this.#service),
+      index: Number(response.headers['x-consul-index'] ?? 0),
+      source: 'consul',
+    };
   }
 }
 
 /** Consul's AggregatedStatus: maintenance > critical > warning > passing; no checks at all is passing. */
 function aggregate(checks: readonly { CheckID: string; Status: string; Type?: string | undefined }[]): Health {
-  if (checks.some((check) => check.Type === 'maintenance' || check.CheckID.startsWith('_service_maintenance:') || check.CheckID === '_node_maintenance')) {
+  if (
+    checks.some(
+      (check) => check.Type === 'maintenance' || check.CheckID.startsWith('_service_maintenance:') || check.CheckID === '_node_maintenance',
+    )
+  ) {
     return 'maintenance';
   }
   if (checks.some((check) => check.Status !== 'passing' && check.Status !== 'warning')) return 'critical';

@@ -74,7 +74,8 @@ export class ConsulState implements Registry {
   }
 
   async exclusions(): Promise<Exclusion[]> {
-    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true }).catch(consulFailure)) as unknown as { Key: string; Value: string | null }[] | null;
+    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true }).catch(consulFailure)) as unknown as
+      { Key: string; Value: string | null }[] | null;
     return (items ?? [])
       .filter((item) => item.Key.length > this.#excludedPrefix.length)
       .map((item) => exclusionOf(item.Key.slice(this.#excludedPrefix.length), item.Value));
@@ -96,7 +97,10 @@ export class ConsulState implements Registry {
   }
 
   async readStatus(): Promise<RunStatus | undefined> {
-    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` }).catch(consulFailure)) as unknown as { Key: string; Value: string | null } | null;
+    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` }).catch(consulFailure)) as unknown as {
+      Key: string;
+      Value: string | null;
+    } | null;
     if (item === null || item === undefined) return undefined;
     return parseJson(item.Value, item.Key) as RunStatus;
   }
@@ -117,7 +121,9 @@ export class ConsulState implements Registry {
   async withLock<T>(holder: string, waitMs: number, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const key = `${this.#settings.kvPrefix}/lock`;
     const created = Date.now();
-    const { ID: session } = await this.#consul.session.create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY }).catch(consulFailure);
+    const { ID: session } = await this.#consul.session
+      .create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY })
+      .catch(consulFailure);
     // Renewed from the start: waiting for the lock may outlast the TTL.
     const keeper = new SessionKeeper(session, created, (id) => this.#consul.session.renew({ id }));
     try {
@@ -125,14 +131,18 @@ export class ConsulState implements Registry {
       let index: string | undefined;
       for (let attempt = 0; ; attempt += 1) {
         keeper.assertHeld();
-        const acquired = await this.#consul.kv.set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session }).catch(consulFailure);
+        const acquired = await this.#consul.kv
+          .set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session })
+          .catch(consulFailure);
         if (acquired) break;
         const remaining = deadline - Date.now();
         if (remaining <= 0 || attempt >= 100) throw new LockTimeoutError(`another watcher held ${key} for more than ${waitMs} ms`);
         // Block until the lock key changes (released), at most the time left.
         const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
         const wait = index === undefined ? {} : { index, wait: `${Math.max(1, Math.ceil(remaining / 1000))}s`, timeout: remaining + 2000 };
-        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never).catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }];
+        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never).catch(consulFailure)) as unknown as [
+          { headers: Record<string, string | undefined> },
+        ];
         index = response.headers['x-consul-index'];
       }
       try {
@@ -199,7 +209,10 @@ class SessionKeeper implements HeldLock {
   assertHeld(): void {
     if (this.#lost !== undefined) throw new LockLostError(`${this.#lost}: stopping before another write`);
     const since = Date.now() - this.#renewedAt;
-    if (since > SESSION_TTL_MS - RENEW_MARGIN_MS) throw new LockLostError(`the lock's Consul session was last renewed ${since} ms ago (TTL ${SESSION_TTL_MS} ms): stopping before another write`);
+    if (since > SESSION_TTL_MS - RENEW_MARGIN_MS)
+      throw new LockLostError(
+        `the lock's Consul session was last renewed ${since} ms ago (TTL ${SESSION_TTL_MS} ms): stopping before another write`,
+      );
   }
 
   stop(): void {
@@ -235,7 +248,13 @@ function exclusionOf(node: string, raw: string | null): Exclusion {
     // not JSON: written by hand
   }
   const text = printable((raw ?? '').trim());
-  return { node, reason: text === '' ? '(no reason given)' : text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text, by: HAND_WRITTEN, at: '', handWritten: true };
+  return {
+    node,
+    reason: text === '' ? '(no reason given)' : text.length > MAX_REASON ? `${text.slice(0, MAX_REASON)}…` : text,
+    by: HAND_WRITTEN,
+    at: '',
+    handWritten: true,
+  };
 }
 
 function field(value: unknown): string {
@@ -251,4 +270,3 @@ function parseJson(value: string | null, key: string): unknown {
     throw new KvValueError(`Consul KV ${key} is not JSON; fix or delete it`);
   }
 }
-
