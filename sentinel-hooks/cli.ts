@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
 import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
 import { printableJson } from '../common/printable.ts';
+import { withTimeout } from '../common/with-timeout.ts';
 import { ArgumentError, endpointKey, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from './args.ts';
 import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts';
 import { ConsulAgent } from './consul.ts';
@@ -40,6 +41,9 @@ Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500), CONSUL_HTTP_TOKEN.
 Exit codes (Sentinel's meaning): 0 done, 1 transient (Consul, Sentinels or the lock unavailable:
 run again), 2 permanent (bad arguments or configuration; Sentinel will not retry).
 `;
+
+/** How long past the deadline (the abort) a run may take to stop on its own before it is cut off. */
+const DEADLINE_GRACE_MS = 500;
 
 class NoMajorityError extends ProgramError {
   override name = 'NoMajorityError';
@@ -79,15 +83,13 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     setLogLevel(logger, io.env, 'ST_SENTINEL_HOOKS_LOG_LEVEL');
     config = loadHooksConfig(values.config, io.env);
     const deadlineMs = config.deadlineMs;
-    const work = dispatch(command, positionals, config, logger, abort.signal);
-    // Every wait inside honours the signal; the race is the backstop for one that does not.
-    const deadline = new Promise<never>((_resolve, reject) => {
-      deadlineTimer = setTimeout(() => {
-        abort.abort();
-        setTimeout(() => reject(new DeadlineError(`not finished within ${deadlineMs} ms`)), 500).unref();
-      }, deadlineMs);
-    });
-    return await Promise.race([work, deadline]);
+    deadlineTimer = setTimeout(() => abort.abort(), deadlineMs);
+    // Every wait inside honours the signal; the bound is the backstop for one that does not.
+    return await withTimeout(
+      dispatch(command, positionals, config, logger, abort.signal),
+      deadlineMs + DEADLINE_GRACE_MS,
+      () => new DeadlineError(`not finished within ${deadlineMs} ms`),
+    );
   } catch (error) {
     const code = exitCodeOf(error, EXIT_BY_KIND);
     const message =

@@ -1,6 +1,7 @@
 // Sentinel's warning events, where on-call engineers look: one KV value per master with a
 // bounded ring of recent events and a `last` summary. All three Sentinels report the same event
 // within milliseconds, so duplicates are merged (reportedBy grows) instead of filling the ring.
+import { setTimeout as delay } from 'node:timers/promises';
 import { ProgramError } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
 import type { ConsulAgent } from './consul.ts';
@@ -98,7 +99,7 @@ export async function recordEvent(
     );
     // Descriptions come from Sentinel's argv and are read in the Consul UI: shown, never obeyed.
     if (await consul.kvCas(key, printableJson(next), current?.ModifyIndex ?? 0)) return next;
-    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40 * (attempt + 1)));
+    await delay(10 + Math.random() * 40 * (attempt + 1));
   }
   throw new RecordConflictError(`${key}: still contended after 8 check-and-set attempts`);
 }

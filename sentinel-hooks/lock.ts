@@ -2,6 +2,7 @@
 // must not interleave their writes (the older reading could undo the newer one). An O_EXCL file,
 // broken when its holder is dead or older than any run can live (Sentinel kills at 60 s).
 import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ProgramError } from '../common/cli/errors.ts';
 
 export class LockBusyError extends ProgramError {
@@ -51,7 +52,7 @@ export async function acquireLock(path: string, waitMs: number, signal: AbortSig
     }
     await breakIfStale(path);
     if (Date.now() >= deadline || signal.aborted) break;
-    await new Promise((resolve) => setTimeout(resolve, 25 + Math.random() * 25));
+    await delay(25 + Math.random() * 25);
   }
   throw new LockBusyError(`lock ${path} still held after ${waitMs} ms`);
 }

@@ -1,5 +1,19 @@
 // One command, one connection, one reply, with a hard timeout. A client library would reconnect,
 // queue and retry behind our back; a hook needs "answered within N ms, or did not".
+//
+// Kept next to ioredis (the API's client) because ioredis costs every hook process start CPU (issue
+// #11), measured by `npx tsx bench/hooks-redis-client.bench.ts` (both clients in one run, one
+// throwaway redis-server with requirepass; 2-core machine during a CI run, load average 7 to 15;
+// Node 20.20, ioredis 6.0.0; three runs, medians of 40 starts and 400 runs, CPU = user + system):
+//   start (a new process per hook call, a dozen or more per failover, one per reconcile tick):
+//     the hooks' bundle (--help) 103-106 ms CPU, 125-151 ms wall, 954 KB; with ioredis loaded
+//     127-133 ms CPU (+24-27 ms, +23-25 %), 159-189 ms wall, 1,401 KB. One AUTH + ROLE from a tiny
+//     bundle: 67-70 ms CPU with this file, 97-100 ms with ioredis (Node alone 61-63 ms).
+//   Redis work, in process: one connection (AUTH, ROLE, close) 0.22-0.23 ms CPU here, 0.37-0.38 ms
+//     with ioredis; one reading (ROLE and three Sentinels at once) 0.44-0.45 ms against 0.66-0.71 ms.
+// Threshold: ioredis would replace this file if it added under 10 % to a hook process's CPU. Wall time
+// is not the measure (+34-37 ms against Sentinel's 60 s script limit and a failover of seconds); CPU is,
+// on hosts busy with a failover, where bundle.ts already halved the hooks' start for the same reason.
 import { createConnection } from 'node:net';
 import { ProgramError } from '../common/cli/errors.ts';
 

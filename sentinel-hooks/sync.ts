@@ -1,6 +1,7 @@
 // Read the truth (ROLE of each local instance, each Sentinel's master) and make the local
 // agent's registrations say it. Shared by client-reconfig and reconcile, so both converge on
 // the same state whatever order they run in.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ProgramError } from '../common/cli/errors.ts';
 import { endpointKey, type Endpoint } from './args.ts';
@@ -47,22 +48,13 @@ export class DeadlineError extends ProgramError {
   readonly kind = 'transient';
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(new DeadlineError('deadline reached'));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new DeadlineError('deadline reached'));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms`; the run's deadline (an aborted `signal`) ends the wait with a DeadlineError. */
+export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    throw new DeadlineError('deadline reached', { cause: error });
+  }
 }
 
 export function serviceId(config: HooksConfig, instance: Endpoint): string {

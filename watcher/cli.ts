@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { exitCodeOf, UsageError } from '../common/cli/errors.ts';
 import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
 import { printable, printableJson } from '../common/printable.ts';
+import { withTimeout } from '../common/with-timeout.ts';
 import { loadWatcherConfig, type WatcherConfig } from './config.ts';
 import { converge, exclusionImpact, planOnly, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
 import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
@@ -248,9 +249,9 @@ function parseIndex(value: string | undefined): number {
 }
 
 async function readStdin(stdin: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
   const reading = (async () => {
+    const chunks: Buffer[] = [];
+    let size = 0;
     for await (const chunk of stdin) {
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
       size += buffer.length;
@@ -259,15 +260,7 @@ async function readStdin(stdin: Readable): Promise<string> {
     }
     return Buffer.concat(chunks).toString('utf8');
   })();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new SourceInputError(`stdin not closed within ${STDIN_TIMEOUT_MS} ms`)), STDIN_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([reading, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return await withTimeout(reading, STDIN_TIMEOUT_MS, (ms) => new SourceInputError(`stdin not closed within ${ms} ms`));
 }
 
 function describe(error: unknown): string {

@@ -116,6 +116,25 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
     assert.match(notification.stderr, /event not recorded in Consul KV: ConsulUnavailableError/);
   });
 
+  it('when the run outlives its deadline (the lock stays held by a live process), then 1 (transient), logged as the deadline', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'st-hooks-cli-deadline-'));
+    const lockFile = join(dir, 'lock');
+    // A fresh lock of a live process (this one): never broken as stale, so only the deadline ends the wait.
+    writeFileSync(lockFile, `${process.pid} ${Date.now()} held-by-the-test`);
+    const endpoint = { address: '127.0.0.1', port: closedPort };
+    const file = join(dir, 'sentinel-hooks.json');
+    const config = { masterName: 'mymaster', sentinels: [endpoint], instances: [endpoint], reporter: 'test-host', lockFile };
+    writeFileSync(file, JSON.stringify({ ...config, deadlineMs: 1000, lockWaitMs: 30_000 }));
+    const started = Date.now();
+    const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_CONFIG: file });
+    const took = Date.now() - started;
+    assert.equal(result.code, 1);
+    const line = result.logged.at(-1);
+    assert.equal(line?.['exitName'], 'transient');
+    assert.match(String(line?.['msg']), /^deadline of 1000 ms reached: LockBusyError: lock .* still held after 30000 ms$/);
+    assert.ok(took >= 900 && took < 10_000, `ended after ${took} ms, not at its 1000 ms deadline`);
+  });
+
   it('when the log level is error, then a failed run logs only its error line', async () => {
     const result = await hooks(['reconcile'], { ST_SENTINEL_HOOKS_LOG_LEVEL: 'error' });
     assert.equal(result.code, 1);
