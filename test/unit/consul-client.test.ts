@@ -18,6 +18,7 @@ import {
 } from '../../common/consul/client.ts';
 import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
 import { EXIT_BY_KIND as HOOKS_EXIT } from '../../sentinel-hooks/exit-codes.ts';
+import { freePort } from '../../testkit/processes.ts';
 import { EXIT_BY_KIND as WATCHER_EXIT } from '../../watcher/exit-codes.ts';
 
 const REDIS_A: ServiceDefinition = {
@@ -157,13 +158,9 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
       if (answer.hang === true) return;
       response.writeHead(answer.status, answer.type === undefined ? {} : { 'content-type': answer.type }).end(answer.body);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    await once(server.listen(0, '127.0.0.1'), 'listening');
     address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const probe = createServer().listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    closed = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
-    await new Promise((resolve) => probe.close(resolve));
+    closed = `127.0.0.1:${await freePort()}`;
   });
   after(async () => {
     server.closeAllConnections();
