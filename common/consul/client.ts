@@ -1,16 +1,14 @@
 // The one client of Consul's HTTP API, for the watcher and the hooks alike: the `consul` package's
-// client (the design's choice; it rides on papi, which uses node:http, so it needs no WebAssembly
-// where fetch would) with exactly the calls the two programs make, typed, and one translation of
-// its failures into ProgramErrors.
+// client (the design's choice; its papi transport uses node:http, so it needs no WebAssembly where
+// fetch would) with exactly the calls the two programs make, typed, and one translation of its
+// failures into ProgramErrors.
 //
-// Every call goes through the package's request layer (`_request`, papi's way for a client to define
-// an endpoint, as the package's own endpoint methods do) rather than those methods, because they do
-// not say what the programs need: they have no GET /v1/agent/service/:id and no
-// /v1/agent/check/update/:id (the TTL check's output in the body), they rename the fields of a
-// service definition, they decode answers by Content-Type (a body without one comes back as bytes)
-// and they return the response, for X-Consul-Index, only through an untyped `ctx.includeResponse`
-// tuple. So this file builds each path, reads the raw answer and parses it itself; the exact HTTP
-// requests are what the ACL policies in consul/ grant and what the doubles serve.
+// Every call goes through the package's request layer (`_request`, as its own endpoint methods do)
+// rather than those methods: they lack GET /v1/agent/service/:id and /v1/agent/check/update/:id,
+// rename a service definition's fields, decode answers by Content-Type (one without comes back as
+// bytes) and give X-Consul-Index only through an untyped `ctx.includeResponse` tuple. Here each path
+// is built and each raw answer parsed once, so the requests are exactly what the ACL policies in
+// consul/ grant and the doubles serve.
 import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -154,7 +152,8 @@ export class ConsulClient {
   constructor(options: ConsulClientOptions) {
     const url = new URL(options.address.includes('://') ? options.address : `http://${options.address}`);
     const secure = url.protocol === 'https:';
-    this.#host = `${url.hostname}:${url.port || (secure ? 443 : 8500)}`;
+    const port = Number(url.port || (secure ? 443 : 8500));
+    this.#host = `${url.hostname}:${port}`;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
@@ -162,7 +161,7 @@ export class ConsulClient {
     // A connection per request, as a short-lived program wants: nothing pooled outlives a run.
     const consul = new Consul({
       host: url.hostname,
-      port: Number(url.port || (secure ? 443 : 8500)),
+      port,
       secure,
       agent: secure ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false }),
     });
