@@ -3,11 +3,11 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
 import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { ConsulClient, KINDS_BY_STATUS } from '../common/consul/client.ts';
 import { printableJson } from '../common/printable.ts';
 import { withTimeout } from '../common/with-timeout.ts';
 import { ArgumentError, endpointKey, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from './args.ts';
 import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts';
-import { ConsulAgent } from './consul.ts';
 import { recordEvent } from './events.ts';
 import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import { acquireLock, LockBusyError } from './lock.ts';
@@ -147,10 +147,21 @@ async function dispatch(
   }
 }
 
+/** The local agent, every call bounded by the run's deadline; its answers read as Sentinel's exit codes want (KINDS_BY_STATUS). */
+function consulClient(config: HooksConfig, signal: AbortSignal): ConsulClient {
+  return new ConsulClient({
+    address: config.consulAddress,
+    token: config.consulToken,
+    timeoutMs: config.consulTimeoutMs,
+    signal,
+    failureKinds: KINDS_BY_STATUS,
+  });
+}
+
 function context(config: HooksConfig, logger: Logger, signal: AbortSignal, by: string): SyncContext {
   return {
     config,
-    consul: new ConsulAgent({ address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs, signal }),
+    consul: consulClient(config, signal),
     logger,
     signal,
     by: `${by}@${config.reporter}`,
@@ -250,7 +261,7 @@ async function notification(argv: string[], config: HooksConfig, logger: Logger,
     { event: args.eventType, description: args.description, master: master ?? config.masterName, reporter: config.reporter },
     `sentinel event ${args.eventType} ${args.description}`,
   );
-  const consul = new ConsulAgent({ address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs, signal });
+  const consul = consulClient(config, signal);
   const key = `${config.kvPrefix}/events/${config.masterName}`;
   try {
     const ring = await recordEvent(

@@ -4,7 +4,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ProgramError } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
-import type { ConsulAgent } from './consul.ts';
+import type { ConsulClient } from '../common/consul/client.ts';
 
 export interface SentinelEvent {
   time: string;
@@ -81,7 +81,7 @@ export class RecordConflictError extends ProgramError {
 
 /** Read-modify-write with check-and-set, so concurrent reporters never lose each other's events. */
 export async function recordEvent(
-  consul: ConsulAgent,
+  consul: ConsulClient,
   key: string,
   master: string,
   event: { time: Date; type: string; description: string; reporter: string },
@@ -89,14 +89,7 @@ export async function recordEvent(
 ): Promise<EventRing> {
   for (let attempt = 0; attempt < 8; attempt++) {
     const current = await consul.kvGet(key);
-    const next = addEvent(
-      parseRing(
-        current?.Value === null || current?.Value === undefined ? null : Buffer.from(current.Value, 'base64').toString('utf8'),
-        master,
-      ),
-      event,
-      keep,
-    );
+    const next = addEvent(parseRing(current?.Value ?? null, master), event, keep);
     // Descriptions come from Sentinel's argv and are read in the Consul UI: shown, never obeyed.
     if (await consul.kvCas(key, printableJson(next), current?.ModifyIndex ?? 0)) return next;
     await delay(10 + Math.random() * 40 * (attempt + 1));

@@ -4,9 +4,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ProgramError } from '../common/cli/errors.ts';
+import type { AgentService, ConsulClient } from '../common/consul/client.ts';
 import { endpointKey, type Endpoint } from './args.ts';
 import type { HooksConfig } from './config.ts';
-import type { AgentService, ConsulAgent } from './consul.ts';
 import {
   decide,
   describeRole,
@@ -21,7 +21,7 @@ import { askSentinel, readRole } from './truth.ts';
 
 export interface SyncContext {
   readonly config: HooksConfig;
-  readonly consul: ConsulAgent;
+  readonly consul: ConsulClient;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   /** Meta updated-by, e.g. "client-reconfig@redis-b". */
@@ -98,7 +98,7 @@ async function waitForNoOtherMaster(ctx: SyncContext, self: Endpoint, id: string
   const deadline = Date.now() + waitMs;
   let holder: string | null = null;
   for (let attempt = 0; attempt < 1000; attempt++) {
-    const entries = await ctx.consul.healthService(ctx.config.service, 'master');
+    const { value: entries } = await ctx.consul.healthService(ctx.config.service, { tag: 'master' });
     const others = entries.filter(
       (e) =>
         !(e.Service.ID === id && e.Service.Address === self.ip && e.Service.Port === self.port) &&
@@ -127,13 +127,13 @@ export async function applyTruth(
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
-  const checks = await consul.checks();
+  const checks = await consul.agentChecks();
   for (const instance of localInstances(config)) {
     const key = endpointKey(instance);
     const id = serviceId(config, instance);
     const cid = checkId(config, instance);
     const role = truth.roles.get(key) ?? { kind: 'unreachable', error: 'not probed' };
-    const current = await consul.service(id);
+    const current = await consul.agentService(id);
     const currentTag = tagOf(current);
     let decision: Decision = decide(key, role, truth.view, currentTag);
     misconfigured ||= decision.misconfigured;

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exitCodeOf, ProgramError, type ErrorKind } from '../../common/cli/errors.ts';
-import { ConsulAgent, ConsulResponseError, ConsulUnavailableError } from '../../sentinel-hooks/consul.ts';
+import { ConsulClient, ConsulResponseError, ConsulUnavailableError, KINDS_BY_STATUS } from '../../common/consul/client.ts';
 import { EXIT_BY_KIND } from '../../sentinel-hooks/exit-codes.ts';
 import { command, NoReplyError, ProtocolError } from '../../sentinel-hooks/resp.ts';
 import { DeadlineError, sleep } from '../../sentinel-hooks/sync.ts';
@@ -51,8 +51,8 @@ async function failure(call: () => Promise<unknown>): Promise<{ kind: ErrorKind 
 }
 
 describe('Consul agent: answers by status', { timeout: 30_000 }, () => {
-  const agent = (address = consulAddr, signal = new AbortController().signal): ConsulAgent =>
-    new ConsulAgent({ address, token: undefined, timeoutMs: 300, signal });
+  const agent = (address = consulAddr, signal = new AbortController().signal): ConsulClient =>
+    new ConsulClient({ address, token: undefined, timeoutMs: 300, signal, failureKinds: KINDS_BY_STATUS });
 
   const cases: { status: number; body: string; kind: ErrorKind; exit: number; why: string }[] = [
     { status: 403, body: 'Permission denied', kind: 'config', exit: 2, why: 'the token or its policy' },
@@ -66,20 +66,20 @@ describe('Consul agent: answers by status', { timeout: 30_000 }, () => {
   for (const { status, body, kind, exit, why } of cases) {
     it(`when the agent answers ${status} ${body}, then ${kind} (exit ${exit}): ${why}`, async () => {
       answer = { status, body };
-      const result = await failure(() => agent().checks());
+      const result = await failure(() => agent().agentChecks());
       assert.ok(result.error instanceof ConsulResponseError);
       assert.deepEqual([result.kind, result.code], [kind, exit]);
     });
   }
 
-  const silent: [string, () => ConsulAgent][] = [
+  const silent: [string, () => ConsulClient][] = [
     ['nothing listens', () => agent(`127.0.0.1:${closedPort}`)],
     ['the agent does not answer within consulTimeoutMs', () => ((answer = { status: 200, body: '', hang: true }), agent())],
     ['the run is past its deadline', () => agent(consulAddr, AbortSignal.abort())],
   ];
   for (const [what, make] of silent) {
     it(`when ${what}, then unavailable (exit 1)`, async () => {
-      const result = await failure(() => make().checks());
+      const result = await failure(() => make().agentChecks());
       assert.ok(result.error instanceof ConsulUnavailableError);
       assert.deepEqual([result.kind, result.code], ['unavailable', 1]);
     });

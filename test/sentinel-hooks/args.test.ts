@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ArgumentError, eventMasterName, parseClientReconfigArgs, parseNotificationArgs } from '../../sentinel-hooks/args.ts';
-import { ConsulAgent } from '../../sentinel-hooks/consul.ts';
+import { ConsulClient, KINDS_BY_STATUS } from '../../common/consul/client.ts';
 import { addEvent, emptyRing, parseRing, recordEvent } from '../../sentinel-hooks/events.ts';
 import { startConsulDouble } from '../../doubles/consul/double.ts';
 
@@ -96,7 +96,13 @@ describe('notification arguments and the event ring', () => {
   it('when a description holds bidi or separator characters, then the KV value shows them escaped and still reads back exactly', async () => {
     const consul = await startConsulDouble({ checkUpdateIntervalMs: 0 });
     try {
-      const agent = new ConsulAgent({ address: consul.httpAddr, token: undefined, timeoutMs: 5000, signal: AbortSignal.timeout(30_000) });
+      const agent = new ConsulClient({
+        address: consul.httpAddr,
+        token: undefined,
+        timeoutMs: 5000,
+        signal: AbortSignal.timeout(30_000),
+        failureKinds: KINDS_BY_STATUS,
+      });
       const description = 'master mymaster 10.0.0.2 6379 \u202e2/2 mroq#\u2028\u009b';
       assert.deepEqual(parseNotificationArgs(['+sdown', description]).description, description);
       await recordEvent(

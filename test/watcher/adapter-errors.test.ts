@@ -159,8 +159,8 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
   const consul = (address = base, timeoutMs = 2000): ConsulState =>
     new ConsulState({ address, token: undefined, kvPrefix: 'st-api/dns', timeoutMs });
 
-  // Every error answer counts as unavailable in the watcher, 403 included: papi reports them all as
-  // its errors, and the watcher has always exited 69 for them (the hooks' own client tells 403 apart).
+  // Every error answer counts as unavailable in the watcher, 403 included (EVERY_ANSWER_UNAVAILABLE in
+  // the shared client): the watcher has always exited 69 for them (the hooks read 403 apart).
   const answers: { status: number; body: string; kind: ErrorKind | undefined; exit: number }[] = [
     { status: 403, body: 'Permission denied', kind: 'unavailable', exit: 69 },
     { status: 401, body: 'ACL not found', kind: 'unavailable', exit: 69 },
@@ -210,7 +210,7 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
     assert.match(result.text, /st-api\/dns\/status is not JSON/);
   });
 
-  it('when the answer cannot be decoded, then unavailable (69): papi reports it as its error too', async () => {
+  it('when the answer cannot be decoded, then unavailable (69), as every Consul answer the watcher cannot use', async () => {
     answer = { status: 200, body: '{"truncated' };
     const result = await failure(() => consul().readStatus());
     assert.deepEqual([result.kind, result.code], ['unavailable', 69], result.text);

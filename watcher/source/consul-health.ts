@@ -1,12 +1,11 @@
 // Consul's view of the service → instances: the watch handler's stdin (the agent's Go re-encoding)
 // and the HTTP API's answer, which the source fetches itself, are both `[ {Node, Service, Checks} ]`
 // and go through the same schema.
-import { EventEmitter } from 'node:events';
 import { isIPv4, isIPv6 } from 'node:net';
-import type Consul from 'consul';
 import { z } from 'zod';
 import { ProgramError } from '../../common/cli/errors.ts';
-import { consulClient, consulFailure, type ConsulClientSettings } from '../consul-client.ts';
+import type { ConsulClient } from '../../common/consul/client.ts';
+import { consulClient, type ConsulClientSettings } from '../consul-client.ts';
 import type { Health, Instance } from '../model.ts';
 import type { HealthSource, Snapshot } from './source.ts';
 
@@ -88,7 +87,7 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
 
 /** The service's health through Consul's HTTP API (`/v1/health/service/<service>`), any health. */
 export class ConsulHealthSource implements HealthSource {
-  readonly #consul: Consul;
+  readonly #consul: ConsulClient;
   readonly #service: string;
 
   constructor(settings: ConsulClientSettings, service: string) {
@@ -97,14 +96,10 @@ export class ConsulHealthSource implements HealthSource {
   }
 
   async read(): Promise<Snapshot> {
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-    // `ctx.includeResponse` (documented in the client's README) returns the response, for X-Consul-Index.
-    const [response, body] = (await this.#consul.health
-      .service({ service: this.#service, ctx } as never)
-      .catch(consulFailure)) as unknown as [{ headers: Record<string, string | undefined> }, unknown];
+    const { value, index } = await this.#consul.healthService(this.#service);
     return {
-      instances: toInstances(healthServiceEntries(body), this.#service),
-      index: Number(response.headers['x-consul-index'] ?? 0),
+      instances: toInstances(healthServiceEntries(value), this.#service),
+      index,
       source: 'consul',
     };
   }

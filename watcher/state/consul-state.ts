@@ -1,11 +1,10 @@
 // Everything the watcher keeps in Consul: the exclusion list, the status on-call engineers read,
-// and the session lock. Only the documented HTTP API, through the `consul` client, so it runs
+// and the session lock. Only the documented HTTP API, through the shared Consul client, so it runs
 // unchanged against a real agent.
-import { EventEmitter } from 'node:events';
-import type Consul from 'consul';
 import { ProgramError } from '../../common/cli/errors.ts';
+import type { ConsulClient } from '../../common/consul/client.ts';
 import { printable, printableJson } from '../../common/printable.ts';
-import { consulClient, consulFailure } from '../consul-client.ts';
+import { consulClient } from '../consul-client.ts';
 import type { Registry } from '../registry/registry.ts';
 
 export interface ConsulSettings {
@@ -61,7 +60,7 @@ export class KvValueError extends ProgramError {
 }
 
 export class ConsulState implements Registry {
-  readonly #consul: Consul;
+  readonly #consul: ConsulClient;
   readonly #settings: ConsulSettings;
 
   constructor(settings: ConsulSettings) {
@@ -74,9 +73,8 @@ export class ConsulState implements Registry {
   }
 
   async exclusions(): Promise<Exclusion[]> {
-    const items = (await this.#consul.kv.get({ key: this.#excludedPrefix, recurse: true }).catch(consulFailure)) as unknown as
-      { Key: string; Value: string | null }[] | null;
-    return (items ?? [])
+    const items = await this.#consul.kvList(this.#excludedPrefix);
+    return items
       .filter((item) => item.Key.length > this.#excludedPrefix.length)
       .map((item) => exclusionOf(item.Key.slice(this.#excludedPrefix.length), item.Value));
   }
@@ -84,30 +82,26 @@ export class ConsulState implements Registry {
   async exclude(exclusion: Exclusion): Promise<void> {
     const { node, ...value } = exclusion;
     // Escaped JSON: the reason is shown as text in the Consul UI.
-    await this.#consul.kv.set({ key: `${this.#excludedPrefix}${node}`, value: printableJson(value, 2) }).catch(consulFailure);
+    await this.#consul.kvSet(`${this.#excludedPrefix}${node}`, printableJson(value, 2));
   }
 
   /** Returns whether the node was excluded. */
   async include(node: string): Promise<boolean> {
     const key = `${this.#excludedPrefix}${node}`;
-    const existing = await this.#consul.kv.get({ key }).catch(consulFailure);
-    if (existing === null || existing === undefined) return false;
-    await this.#consul.kv.del({ key }).catch(consulFailure);
+    if ((await this.#consul.kvGet(key)) === undefined) return false;
+    await this.#consul.kvDelete(key);
     return true;
   }
 
   async readStatus(): Promise<RunStatus | undefined> {
-    const item = (await this.#consul.kv.get({ key: `${this.#settings.kvPrefix}/status` }).catch(consulFailure)) as unknown as {
-      Key: string;
-      Value: string | null;
-    } | null;
-    if (item === null || item === undefined) return undefined;
+    const item = await this.#consul.kvGet(`${this.#settings.kvPrefix}/status`);
+    if (item === undefined) return undefined;
     return parseJson(item.Value, item.Key) as RunStatus;
   }
 
   async writeStatus(status: RunStatus): Promise<void> {
     // Node names from Consul reach the Consul UI's text view: escaped JSON, the same value once parsed.
-    await this.#consul.kv.set({ key: `${this.#settings.kvPrefix}/status`, value: `${printableJson(status, 2)}\n` }).catch(consulFailure);
+    await this.#consul.kvSet(`${this.#settings.kvPrefix}/status`, `${printableJson(status, 2)}\n`);
   }
 
   /**
@@ -121,38 +115,34 @@ export class ConsulState implements Registry {
   async withLock<T>(holder: string, waitMs: number, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const key = `${this.#settings.kvPrefix}/lock`;
     const created = Date.now();
-    const { ID: session } = await this.#consul.session
-      .create({ name: `st-api dns watcher (${holder})`, ttl: `${SESSION_TTL_MS / 1000}s`, behavior: 'release', lockdelay: LOCK_DELAY })
-      .catch(consulFailure);
+    const session = await this.#consul.sessionCreate({
+      name: `st-api dns watcher (${holder})`,
+      ttl: `${SESSION_TTL_MS / 1000}s`,
+      behavior: 'release',
+      lockDelay: LOCK_DELAY,
+    });
     // Renewed from the start: waiting for the lock may outlast the TTL.
-    const keeper = new SessionKeeper(session, created, (id) => this.#consul.session.renew({ id }));
+    const keeper = new SessionKeeper(session, created, (id) => this.#consul.sessionRenew(id));
     try {
       const deadline = Date.now() + waitMs;
-      let index: string | undefined;
+      let index: number | undefined;
       for (let attempt = 0; ; attempt += 1) {
         keeper.assertHeld();
-        const acquired = await this.#consul.kv
-          .set({ key, value: JSON.stringify({ holder, since: new Date().toISOString() }), acquire: session })
-          .catch(consulFailure);
+        const acquired = await this.#consul.kvAcquire(key, JSON.stringify({ holder, since: new Date().toISOString() }), session);
         if (acquired) break;
         const remaining = deadline - Date.now();
         if (remaining <= 0 || attempt >= 100) throw new LockTimeoutError(`another watcher held ${key} for more than ${waitMs} ms`);
         // Block until the lock key changes (released), at most the time left.
-        const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-        const wait = index === undefined ? {} : { index, wait: `${Math.max(1, Math.ceil(remaining / 1000))}s`, timeout: remaining + 2000 };
-        const [response] = (await this.#consul.kv.get({ key, ctx, ...wait } as never).catch(consulFailure)) as unknown as [
-          { headers: Record<string, string | undefined> },
-        ];
-        index = response.headers['x-consul-index'];
+        index = await this.#consul.kvWait(key, index === undefined ? undefined : { index, waitMs: remaining });
       }
       try {
         return await work(keeper);
       } finally {
-        await this.#consul.kv.set({ key, value: '', release: session }).catch(() => undefined);
+        await this.#consul.kvRelease(key, '', session).catch(() => undefined);
       }
     } finally {
       keeper.stop();
-      await this.#consul.session.destroy({ id: session }).catch(() => undefined);
+      await this.#consul.sessionDestroy(session).catch(() => undefined);
     }
   }
 }
