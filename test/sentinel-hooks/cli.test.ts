@@ -7,8 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { before, describe, it } from 'node:test';
+import { runInProcess, type CliOutcome } from '../../testkit/in-process-cli.ts';
 import { run } from '../../sentinel-hooks/cli.ts';
 
 let configFile: string;
@@ -37,26 +37,10 @@ before(async () => {
   );
 });
 
-async function hooks(
-  argv: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
-  const [stdout, stderr] = [new PassThrough(), new PassThrough()];
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
-  const code = await run(argv, {
-    stdout,
-    stderr,
-    env: { ST_SENTINEL_HOOKS_CONFIG: configFile, CONSUL_HTTP_ADDR: `127.0.0.1:${closedPort}`, ...env },
-  });
-  const text = err.join('');
-  const logged = text
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { code, stdout: out.join(''), stderr: text, logged };
+function hooks(argv: string[], env: Record<string, string> = {}): Promise<CliOutcome> {
+  return runInProcess(({ stdout, stderr }) =>
+    run(argv, { stdout, stderr, env: { ST_SENTINEL_HOOKS_CONFIG: configFile, CONSUL_HTTP_ADDR: `127.0.0.1:${closedPort}`, ...env } }),
+  );
 }
 
 describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {

@@ -6,8 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { before, describe, it } from 'node:test';
+import { runInProcess, type CliOutcome } from '../../testkit/in-process-cli.ts';
 import { run } from '../../watcher/cli.ts';
 
 let configFile: string;
@@ -27,24 +27,8 @@ before(async () => {
   await new Promise((resolve) => probe.close(resolve));
 });
 
-async function watcher(
-  argv: string[],
-  env: Record<string, string> = {},
-  stdin = '',
-): Promise<{ code: number; stdout: string; stderr: string; logged: Record<string, unknown>[] }> {
-  const [input, stdout, stderr] = [new PassThrough(), new PassThrough(), new PassThrough()];
-  input.end(stdin);
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString()));
-  const code = await run(argv, { stdin: input, stdout, stderr, env: { ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed, ...env } });
-  const text = err.join('');
-  const logged = text
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { code, stdout: out.join(''), stderr: text, logged };
+function watcher(argv: string[], env: Record<string, string> = {}, stdin = ''): Promise<CliOutcome> {
+  return runInProcess((io) => run(argv, { ...io, env: { ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed, ...env } }), stdin);
 }
 
 describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
