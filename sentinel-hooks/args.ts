@@ -1,13 +1,10 @@
 // Sentinel's argv for the two hooks, parsed strictly: a hook that guesses at its input could
 // write a wrong master into DNS, so anything unexpected is a permanent error.
 import { isIP } from 'node:net';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
 
-export class ArgumentError extends ProgramError {
-  override name = 'ArgumentError';
-  readonly kind = 'bad-input';
-}
+export class ArgumentError extends errorOfKind('ArgumentError', 'bad-input') {}
 
 export interface Endpoint {
   readonly ip: string;

@@ -1,7 +1,7 @@
 // The hooks' command line: (argv, streams, environment) → exit code. main.ts only calls run().
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
+import { errorOfKind, exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
 import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
 import { ConsulClient, KINDS_BY_STATUS } from '../common/consul/client.ts';
 import { printableJson } from '../common/printable.ts';
@@ -45,16 +45,10 @@ run again), 2 permanent (bad arguments or configuration; Sentinel will not retry
 /** How long past the deadline (the abort) a run may take to stop on its own before it is cut off. */
 const DEADLINE_GRACE_MS = 500;
 
-class NoMajorityError extends ProgramError {
-  override name = 'NoMajorityError';
-  readonly kind = 'transient';
-}
+class NoMajorityError extends errorOfKind('NoMajorityError', 'transient') {}
 
 /** This instance may be promoted once the one still tagged master leaves DNS: a later run does it. */
-class PromotionDeferredError extends ProgramError {
-  override name = 'PromotionDeferredError';
-  readonly kind = 'transient';
-}
+class PromotionDeferredError extends errorOfKind('PromotionDeferredError', 'transient') {}
 
 export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   let parsed: ReturnType<typeof splitCommandLine>;

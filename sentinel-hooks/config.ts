@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 import { MASTER_NAME } from './args.ts';
 import type { Credentials } from './resp.ts';
@@ -79,10 +79,7 @@ export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 
   file: string;
 };
 
-export class HooksConfigError extends ProgramError {
-  override name = 'HooksConfigError';
-  readonly kind = 'config';
-}
+export class HooksConfigError extends errorOfKind('HooksConfigError', 'config') {}
 
 export const DEFAULT_CONFIG_PATH = '/etc/st-api/sentinel-hooks.json';
 

@@ -2,7 +2,7 @@
 // bounded ring of recent events and a `last` summary. All three Sentinels report the same event
 // within milliseconds, so duplicates are merged (reportedBy grows) instead of filling the ring.
 import { setTimeout as delay } from 'node:timers/promises';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import { printableJson } from '../common/printable.ts';
 import type { ConsulClient } from '../common/consul/client.ts';
 
@@ -74,10 +74,7 @@ export function addEvent(
   return { master: ring.master, count: ring.count + 1, last: added, events };
 }
 
-export class RecordConflictError extends ProgramError {
-  override name = 'RecordConflictError';
-  readonly kind = 'transient';
-}
+export class RecordConflictError extends errorOfKind('RecordConflictError', 'transient') {}
 
 /** Read-modify-write with check-and-set, so concurrent reporters never lose each other's events. */
 export async function recordEvent(

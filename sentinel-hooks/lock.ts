@@ -3,12 +3,9 @@
 // broken when its holder is dead or older than any run can live (Sentinel kills at 60 s).
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 
-export class LockBusyError extends ProgramError {
-  override name = 'LockBusyError';
-  readonly kind = 'transient';
-}
+export class LockBusyError extends errorOfKind('LockBusyError', 'transient') {}
 
 const STALE_AFTER_MS = 90_000;
 

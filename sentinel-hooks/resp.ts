@@ -15,7 +15,7 @@
 // is not the measure (+34-37 ms against Sentinel's 60 s script limit and a failover of seconds); CPU is,
 // on hosts busy with a failover, where bundle.ts already halved the hooks' start for the same reason.
 import { createConnection } from 'node:net';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 
 export type Reply = string | number | null | ReplyError | Reply[];
 
@@ -27,16 +27,10 @@ export class ReplyError extends Error {
  * No reply: refused, reset, closed or timed out. A socket error's message is its code alone
  * (ECONNREFUSED): it is what a role check's output shows for an unreachable instance.
  */
-export class NoReplyError extends ProgramError {
-  override name = 'NoReplyError';
-  readonly kind = 'unavailable';
-}
+export class NoReplyError extends errorOfKind('NoReplyError', 'unavailable') {}
 
 /** A reply that is not RESP, or larger than any answer to what we ask. */
-export class ProtocolError extends ProgramError {
-  override name = 'ProtocolError';
-  readonly kind = 'bad-input';
-}
+export class ProtocolError extends errorOfKind('ProtocolError', 'bad-input') {}
 
 /** Incomplete input: wait for more bytes. */
 const MORE = Symbol('more');

@@ -3,7 +3,7 @@
 // the same state whatever order they run in.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import type { AgentService, ConsulClient } from '../common/consul/client.ts';
 import { endpointKey, type Endpoint } from './args.ts';
 import type { HooksConfig } from './config.ts';
@@ -43,10 +43,7 @@ export interface ApplyResult {
 }
 
 /** The run's deadline cut it short: Sentinel (or the next timer tick) runs it again. */
-export class DeadlineError extends ProgramError {
-  override name = 'DeadlineError';
-  readonly kind = 'transient';
-}
+export class DeadlineError extends errorOfKind('DeadlineError', 'transient') {}
 
 /** Waits `ms`; the run's deadline (an aborted `signal`) ends the wait with a DeadlineError. */
 export async function sleep(ms: number, signal: AbortSignal): Promise<void> {

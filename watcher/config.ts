@@ -2,7 +2,7 @@
 // /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 
 export const watcherConfigSchema = z
@@ -55,10 +55,7 @@ export const watcherConfigSchema = z
 
 export type WatcherConfig = z.infer<typeof watcherConfigSchema> & { consulAddress: string; consulToken: string | undefined };
 
-export class WatcherConfigError extends ProgramError {
-  override name = 'WatcherConfigError';
-  readonly kind = 'config';
-}
+export class WatcherConfigError extends errorOfKind('WatcherConfigError', 'config') {}
 
 export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessEnv): WatcherConfig {
   const file = path ?? env.ST_DNS_CONFIG ?? '/etc/st-api/dns-watcher.json';

@@ -1,6 +1,6 @@
 // One run of the watcher, read like a script: lock, read state, plan, apply, record the status.
 import type { Logger } from 'pino';
-import { ProgramError } from '../common/cli/errors.ts';
+import { errorOfKind } from '../common/cli/errors.ts';
 import type { WatcherConfig } from './config.ts';
 import { hasChanges, nodeOf, type Plan } from './plan/plan.ts';
 import { planWithPolicies } from './plan/policy.ts';
@@ -31,10 +31,7 @@ export interface ConvergeResult {
   status: RunStatus;
 }
 
-export class RetriesExhaustedError extends ProgramError {
-  override name = 'RetriesExhaustedError';
-  readonly kind = 'transient';
-}
+export class RetriesExhaustedError extends errorOfKind('RetriesExhaustedError', 'transient') {}
 
 /** What would change right now; reads only. */
 export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {

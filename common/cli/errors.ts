@@ -16,10 +16,18 @@ export abstract class ProgramError extends Error {
   abstract readonly kind: ErrorKind;
 }
 
-export class UsageError extends ProgramError {
-  override name = 'UsageError';
-  readonly kind = 'usage';
+/**
+ * The base of a program's own error of one kind, named as the log shows it:
+ * `export class LockBusyError extends errorOfKind('LockBusyError', 'transient') {}`.
+ */
+export function errorOfKind(name: string, kind: ErrorKind) {
+  return class extends ProgramError {
+    override name = name;
+    readonly kind = kind;
+  };
 }
+
+export class UsageError extends errorOfKind('UsageError', 'usage') {}
 
 /** A program's exit code for each kind, and for anything else: a bug. */
 export type ExitCodes<Code extends number> = Readonly<Record<ErrorKind | 'bug', Code>>;

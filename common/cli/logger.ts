@@ -5,12 +5,9 @@ import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { SECRET_REDACTION } from '../log-redaction.ts';
 import { printableJson, printableJsonLines } from '../printable.ts';
-import { ProgramError } from './errors.ts';
+import { errorOfKind } from './errors.ts';
 
-export class LogLevelError extends ProgramError {
-  override name = 'LogLevelError';
-  readonly kind = 'config';
-}
+export class LogLevelError extends errorOfKind('LogLevelError', 'config') {}
 
 /** At `info` until setLogLevel: a bad level is reported through this logger, so it exists first. */
 export function createProgramLogger(options: { program: string; command: string; stderr: Writable }): Logger {

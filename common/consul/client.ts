@@ -14,13 +14,10 @@ import { Agent as HttpAgent, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Writable } from 'node:stream';
 import Consul from 'consul';
-import { ProgramError, type ErrorKind } from '../cli/errors.ts';
+import { errorOfKind, ProgramError, type ErrorKind } from '../cli/errors.ts';
 
 /** No usable answer from the agent: refused, reset, timed out, too large, or the run's deadline. */
-export class ConsulUnavailableError extends ProgramError {
-  override name = 'ConsulUnavailableError';
-  readonly kind = 'unavailable';
-}
+export class ConsulUnavailableError extends errorOfKind('ConsulUnavailableError', 'unavailable') {}
 
 /** Consul answered, but with an error status, or with something that is not JSON. */
 export class ConsulResponseError extends ProgramError {

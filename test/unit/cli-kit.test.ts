@@ -3,25 +3,24 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { exitCodeOf, isConnectionFailure, ProgramError, translated, UsageError, type ExitCodes } from '../../common/cli/errors.ts';
+import {
+  exitCodeOf,
+  isConnectionFailure,
+  ProgramError,
+  translated,
+  UsageError,
+  type ExitCodes,
+  errorOfKind,
+} from '../../common/cli/errors.ts';
 import { createProgramLogger, setLogLevel } from '../../common/cli/logger.ts';
 
 const CODES: ExitCodes<number> = { usage: 10, 'bad-input': 11, config: 12, unavailable: 13, transient: 14, refused: 15, bug: 99 };
 
-class LockHeldError extends ProgramError {
-  override name = 'LockHeldError';
-  readonly kind = 'transient';
-}
+class LockHeldError extends errorOfKind('LockHeldError', 'transient') {}
 
-class StoredValueError extends ProgramError {
-  override name = 'StoredValueError';
-  readonly kind = 'bad-input';
-}
+class StoredValueError extends errorOfKind('StoredValueError', 'bad-input') {}
 
-class RefusedError extends ProgramError {
-  override name = 'RefusedError';
-  readonly kind = 'refused';
-}
+class RefusedError extends errorOfKind('RefusedError', 'refused') {}
 
 describe('errors that carry their exit code', () => {
   const cases: { name: string; error: unknown; code: number }[] = [

@@ -12,7 +12,7 @@ import {
   type ResourceRecordSet,
   type RRType,
 } from '@aws-sdk/client-route-53';
-import { isConnectionFailure, ProgramError, translated, type ErrorKind } from '../../common/cli/errors.ts';
+import { errorOfKind, isConnectionFailure, translated, type ErrorKind } from '../../common/cli/errors.ts';
 import { fqdn, type DnsRecord, type RecordType } from '../model.ts';
 import { toBatches, type Change } from './batches.ts';
 import type { ApplyResult, DnsProvider } from './provider.ts';
@@ -26,10 +26,7 @@ export interface Route53Settings {
 }
 
 /** Someone else changed the records: the caller re-plans against fresh state. */
-export class ChangeRejectedError extends ProgramError {
-  override name = 'ChangeRejectedError';
-  readonly kind = 'transient';
-}
+export class ChangeRejectedError extends errorOfKind('ChangeRejectedError', 'transient') {}
 
 export class Route53Provider implements DnsProvider {
   readonly #client: Route53Client;

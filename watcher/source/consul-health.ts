@@ -3,7 +3,7 @@
 // and go through the same schema.
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { ProgramError } from '../../common/cli/errors.ts';
+import { errorOfKind } from '../../common/cli/errors.ts';
 import type { ConsulClient } from '../../common/consul/client.ts';
 import { consulClient, type ConsulClientSettings } from '../consul-client.ts';
 import type { Health, Instance } from '../model.ts';
@@ -32,10 +32,7 @@ const serviceEntry = z
 export const healthServiceSchema = z.array(serviceEntry);
 export type ServiceEntry = z.infer<typeof serviceEntry>;
 
-export class SourceInputError extends ProgramError {
-  override name = 'SourceInputError';
-  readonly kind = 'bad-input';
-}
+export class SourceInputError extends errorOfKind('SourceInputError', 'bad-input') {}
 
 /** Parses what the watch sent on stdin; anything that is not that shape is refused whole, never half-used. */
 export function parseHealthService(text: string): ServiceEntry[] {

@@ -1,7 +1,7 @@
 // Everything the watcher keeps in Consul: the exclusion list, the status on-call engineers read,
 // and the session lock. Only the documented HTTP API, through the shared Consul client, so it runs
 // unchanged against a real agent.
-import { ProgramError } from '../../common/cli/errors.ts';
+import { errorOfKind } from '../../common/cli/errors.ts';
 import type { ConsulClient } from '../../common/consul/client.ts';
 import { printable, printableJson } from '../../common/printable.ts';
 import { consulClient } from '../consul-client.ts';
@@ -54,10 +54,7 @@ export interface RunStatus {
   route53Calls: number;
 }
 
-export class KvValueError extends ProgramError {
-  override name = 'KvValueError';
-  readonly kind = 'bad-input';
-}
+export class KvValueError extends errorOfKind('KvValueError', 'bad-input') {}
 
 export class ConsulState implements Registry {
   readonly #consul: ConsulClient;
@@ -212,15 +209,9 @@ class SessionKeeper implements HeldLock {
 }
 
 /** The lock may have passed to another watcher (its session not renewed in time): nothing more was written. */
-export class LockLostError extends ProgramError {
-  override name = 'LockLostError';
-  readonly kind = 'transient';
-}
+export class LockLostError extends errorOfKind('LockLostError', 'transient') {}
 
-export class LockTimeoutError extends ProgramError {
-  override name = 'LockTimeoutError';
-  readonly kind = 'transient';
-}
+export class LockTimeoutError extends errorOfKind('LockTimeoutError', 'transient') {}
 
 /**
  * An exclusion never stops a run, whatever its value: a value that is not `{reason, by, at}` JSON
