@@ -21,44 +21,23 @@ export interface PublishPolicy {
 
 // Addresses no client elsewhere can use (RFC 6890 special-purpose registries). Route53 publishes them
 // all; a node that reports one is misconfigured (a bind to localhost, a link-local interface).
-const NEVER_PUBLISHED: readonly { reason: string; subnets: readonly [string, number, 'ipv4' | 'ipv6'][] }[] = [
-  {
-    reason: 'unspecified',
-    subnets: [
-      ['0.0.0.0', 8, 'ipv4'],
-      ['::', 128, 'ipv6'],
-    ],
-  },
-  {
-    reason: 'loopback',
-    subnets: [
-      ['127.0.0.0', 8, 'ipv4'],
-      ['::1', 128, 'ipv6'],
-    ],
-  },
-  {
-    reason: 'link-local',
-    subnets: [
-      ['169.254.0.0', 16, 'ipv4'],
-      ['fe80::', 10, 'ipv6'],
-    ],
-  },
-  {
-    reason: 'multicast',
-    subnets: [
-      ['224.0.0.0', 4, 'ipv4'],
-      ['ff00::', 8, 'ipv6'],
-    ],
-  },
-  { reason: 'broadcast', subnets: [['255.255.255.255', 32, 'ipv4']] },
-];
 // An IPv4 rule also matches the IPv4-mapped IPv6 form (::ffff:127.0.0.1).
-const listOf = (subnets: readonly [string, number, 'ipv4' | 'ipv6'][]): BlockList => {
+const NEVER_PUBLISHED: readonly (readonly [reason: string, network: string, prefix: number, family: 'ipv4' | 'ipv6'])[] = [
+  ['unspecified', '0.0.0.0', 8, 'ipv4'],
+  ['unspecified', '::', 128, 'ipv6'],
+  ['loopback', '127.0.0.0', 8, 'ipv4'],
+  ['loopback', '::1', 128, 'ipv6'],
+  ['link-local', '169.254.0.0', 16, 'ipv4'],
+  ['link-local', 'fe80::', 10, 'ipv6'],
+  ['multicast', '224.0.0.0', 4, 'ipv4'],
+  ['multicast', 'ff00::', 8, 'ipv6'],
+  ['broadcast', '255.255.255.255', 32, 'ipv4'],
+];
+const RANGES = NEVER_PUBLISHED.map(([reason, network, prefix, family]) => {
   const list = new BlockList();
-  for (const [network, prefix, family] of subnets) list.addSubnet(network, prefix, family);
-  return list;
-};
-const RANGES = NEVER_PUBLISHED.map(({ reason, subnets }) => ({ reason, list: listOf(subnets) }));
+  list.addSubnet(network, prefix, family);
+  return { reason, list };
+});
 
 /**
  * Whether the address can lie in one of the ranges at all, from its first octet or hextet; the lists

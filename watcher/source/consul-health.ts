@@ -63,20 +63,8 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
     .map((entry) => ({
       node: entry.Node.Node,
       serviceId: entry.Service.ID,
-      ipv4: firstOf(
-        isIPv4,
-        entry.Service.Address,
-        taggedValue(entry.Service.TaggedAddresses, 'lan_ipv4'),
-        entry.Node.Address,
-        entry.Node.TaggedAddresses?.lan_ipv4,
-      ),
-      ipv6: firstOf(
-        isIPv6,
-        entry.Service.Address,
-        taggedValue(entry.Service.TaggedAddresses, 'lan_ipv6'),
-        entry.Node.Address,
-        entry.Node.TaggedAddresses?.lan_ipv6,
-      ),
+      ipv4: addressOf(entry, 'ipv4'),
+      ipv6: addressOf(entry, 'ipv6'),
       health: aggregate(entry.Checks ?? []),
     }))
     .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
@@ -122,6 +110,14 @@ function taggedValue(tagged: Record<string, z.infer<typeof taggedAddress>> | nul
   return typeof value === 'string' ? value : (value.Address ?? value.address);
 }
 
-function firstOf(accept: (value: string) => boolean, ...candidates: (string | undefined)[]): string | undefined {
+/** The first address of the family among the service's, its tagged LAN one, the node's and the node's tagged LAN one. */
+function addressOf(entry: ServiceEntry, family: 'ipv4' | 'ipv6'): string | undefined {
+  const accept = family === 'ipv4' ? isIPv4 : isIPv6;
+  const candidates = [
+    entry.Service.Address,
+    taggedValue(entry.Service.TaggedAddresses, `lan_${family}`),
+    entry.Node.Address,
+    entry.Node.TaggedAddresses?.[`lan_${family}`],
+  ];
   return candidates.find((candidate): candidate is string => candidate !== undefined && candidate !== '' && accept(candidate));
 }
