@@ -1,7 +1,7 @@
 // Exit codes as Sentinel reads them (sentinel.c sentinelCollectTerminatedScripts): 0 done,
 // 1 retry later with the SAME arguments, >=2 dropped for good and `-script-error` published.
 // reconcile and notification use the same three so every program means the same thing by them.
-import type { ExitCodes } from '../common/cli/errors.ts';
+import { exitNames, type ExitCodes } from '../common/cli/errors.ts';
 
 export const EXIT = {
   OK: 0,
@@ -13,11 +13,7 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-export const EXIT_NAMES: Record<ExitCode, string> = {
-  0: 'ok',
-  1: 'transient',
-  2: 'permanent',
-};
+export const EXIT_NAMES = exitNames(EXIT);
 
 /** How a failed run exits: by the kind its error carries. */
 export const EXIT_BY_KIND: ExitCodes<ExitCode> = {

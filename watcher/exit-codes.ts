@@ -1,6 +1,6 @@
 // Named exit codes (sysexits.h values). Consul never retries a failed handler, so every non-zero
 // code means "DNS is as it was; the next change or `reconcile` repairs" — the code says why.
-import type { ExitCodes } from '../common/cli/errors.ts';
+import { exitNames, type ExitCodes } from '../common/cli/errors.ts';
 
 export const EXIT = {
   OK: 0,
@@ -22,16 +22,7 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-export const EXIT_NAMES: Record<ExitCode, string> = {
-  0: 'ok',
-  64: 'usage',
-  65: 'bad-input',
-  69: 'unavailable',
-  70: 'software',
-  75: 'transient',
-  77: 'refused',
-  78: 'config',
-};
+export const EXIT_NAMES = exitNames(EXIT);
 
 /** How a failed run exits: by the kind its error carries; anything untranslated is a bug. */
 export const EXIT_BY_KIND: ExitCodes<ExitCode> = {

@@ -32,6 +32,14 @@ export class UsageError extends errorOfKind('UsageError', 'usage') {}
 /** A program's exit code for each kind, and for anything else: a bug. */
 export type ExitCodes<Code extends number> = Readonly<Record<ErrorKind | 'bug', Code>>;
 
+/** Each exit code's name, for logs and statuses: its key in the program's EXIT table, lower case (BAD_INPUT → bad-input). */
+export function exitNames<Code extends number>(exit: Readonly<Record<string, Code>>): Readonly<Record<Code, string>> {
+  return Object.fromEntries(Object.entries(exit).map(([key, code]) => [code, key.toLowerCase().replaceAll('_', '-')])) as Record<
+    Code,
+    string
+  >;
+}
+
 export function exitCodeOf<Code extends number>(error: unknown, codes: ExitCodes<Code>): Code {
   return error instanceof ProgramError ? codes[error.kind] : codes.bug;
 }

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
   exitCodeOf,
+  exitNames,
   isConnectionFailure,
   ProgramError,
   translated,
@@ -74,6 +75,12 @@ describe('errors that carry their exit code', () => {
       assert.equal(isConnectionFailure(error), expected);
     });
   }
+});
+
+describe('exit code names', () => {
+  it('when a program names its codes in an EXIT table, then each code is named by its key in lower case with dashes', () => {
+    assert.deepEqual(exitNames({ OK: 0, BAD_INPUT: 65, TRANSIENT: 75 }), { 0: 'ok', 65: 'bad-input', 75: 'transient' });
+  });
 });
 
 describe('the programs’ logger', () => {
