@@ -9,57 +9,25 @@ const master: Role = { kind: 'master' };
 const replicaOf = (m: string, link = 'connected'): Role => ({ kind: 'replica', master: m, link });
 const view = (m: string | null): SentinelView => ({ master: m, agreement: m === null ? '1/3' : '3/3' });
 
+/** Three configured Sentinels answering, in order: an address, null (no master known) or undefined (no answer). */
+const votes = (...masters: (string | null | undefined)[]) =>
+  sentinelView(
+    masters.map((m, i) => ({ sentinel: `s${i + 1}`, master: m })),
+    3,
+  );
+
 describe('sentinelView', () => {
   it('when two of three Sentinels agree, then that is the master', () => {
-    assert.equal(
-      sentinelView(
-        [
-          { sentinel: 's1', master: A },
-          { sentinel: 's2', master: A },
-          { sentinel: 's3', master: B },
-        ],
-        3,
-      ).master,
-      A,
-    );
+    assert.equal(votes(A, A, B).master, A);
   });
   it('when only one of three answers, then there is no majority even if it is unanimous among those answering', () => {
-    assert.equal(
-      sentinelView(
-        [
-          { sentinel: 's1', master: A },
-          { sentinel: 's2', master: undefined },
-          { sentinel: 's3', master: undefined },
-        ],
-        3,
-      ).master,
-      null,
-    );
+    assert.equal(votes(A, undefined, undefined).master, null);
   });
   it('when the votes split 1/1/1 during a failover, then there is no majority', () => {
-    const v = sentinelView(
-      [
-        { sentinel: 's1', master: A },
-        { sentinel: 's2', master: B },
-        { sentinel: 's3', master: null },
-      ],
-      3,
-    );
-    assert.equal(v.master, null);
-    assert.equal(v.agreement, '1/3');
+    assert.deepEqual(votes(A, B, null), { master: null, agreement: '1/3' });
   });
   it('when the first Sentinel to answer is in the minority, then the majority still names the master', () => {
-    assert.deepEqual(
-      sentinelView(
-        [
-          { sentinel: 's1', master: B },
-          { sentinel: 's2', master: A },
-          { sentinel: 's3', master: A },
-        ],
-        3,
-      ),
-      { master: A, agreement: '2/3' },
-    );
+    assert.deepEqual(votes(B, A, A), { master: A, agreement: '2/3' });
   });
   it('when no Sentinel answers, then there is no master and the agreement reads 0/3', () => {
     const silent = [
