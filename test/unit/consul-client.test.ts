@@ -2,9 +2,6 @@
 // against the Consul double, and each way a call fails, against a loopback server that answers as
 // told, read through both programs' failure kinds.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exitCodeOf, ProgramError, type ErrorKind } from '../../common/cli/errors.ts';
 import {
@@ -18,7 +15,7 @@ import {
 } from '../../common/consul/client.ts';
 import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
 import { EXIT_BY_KIND as HOOKS_EXIT } from '../../sentinel-hooks/exit-codes.ts';
-import { freePort } from '../../testkit/processes.ts';
+import { startScriptedHttpServer, type ScriptedHttpServer } from '../../testkit/scripted-http.ts';
 import { EXIT_BY_KIND as WATCHER_EXIT } from '../../watcher/exit-codes.ts';
 
 const REDIS_A: ServiceDefinition = {
@@ -148,24 +145,14 @@ describe('Consul client: each call against the double', { timeout: 30_000 }, () 
 });
 
 describe('Consul client: failures, as each program reads them', { timeout: 30_000 }, () => {
-  let answer: { status: number; body: string; type?: string; hang?: true } = { status: 200, body: '' };
-  let server: Server;
+  let http: ScriptedHttpServer;
   let address: string;
   let closed: string;
   before(async () => {
-    server = createServer((request, response) => {
-      request.resume();
-      if (answer.hang === true) return;
-      response.writeHead(answer.status, answer.type === undefined ? {} : { 'content-type': answer.type }).end(answer.body);
-    });
-    await once(server.listen(0, '127.0.0.1'), 'listening');
-    address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-    closed = `127.0.0.1:${await freePort()}`;
+    http = await startScriptedHttpServer();
+    ({ address, closed } = http);
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => http.close());
 
   const client = (kinds: ConsulFailureKinds, at = address, signal?: AbortSignal): ConsulClient =>
     new ConsulClient({ address: at, token: undefined, timeoutMs: 300, failureKinds: kinds, ...(signal === undefined ? {} : { signal }) });
@@ -223,7 +210,7 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
     ];
   for (const { status, body, type, hooks, watcher, text } of answers) {
     it(`when Consul answers ${status} ${body}${type === undefined ? '' : ` (${type})`}, then the hooks read ${hooks[0]} (exit ${hooks[1]}) and the watcher ${watcher[0]} (exit ${watcher[1]})`, async () => {
-      answer = { status, body, ...(type === undefined ? {} : { type }) };
+      http.answer = { status, body, ...(type === undefined ? {} : { type }) };
       const byHooks = await failure(() => client(KINDS_BY_STATUS).agentChecks());
       const byWatcher = await failure(() => client(EVERY_ANSWER_UNAVAILABLE).agentChecks());
       for (const result of [byHooks, byWatcher]) {
@@ -237,7 +224,7 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
   }
 
   it('when a call expects 404 (no such key, no such registration), then it is an answer; elsewhere 404 is an error answer', async () => {
-    answer = { status: 404, body: '' };
+    http.answer = { status: 404, body: '' };
     assert.equal(await client(KINDS_BY_STATUS).kvGet('a/b'), undefined);
     assert.equal(await client(KINDS_BY_STATUS).agentService('x'), undefined);
     assert.deepEqual(await client(KINDS_BY_STATUS).kvList('a/'), []);
@@ -254,7 +241,7 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
     },
     {
       what: 'no answer comes within the timeout',
-      call: () => ((answer = { status: 200, body: '', hang: true }), client(KINDS_BY_STATUS).kvGet('a/b')),
+      call: () => ((http.answer = { status: 200, body: '', hang: true }), client(KINDS_BY_STATUS).kvGet('a/b')),
       text: /^ConsulUnavailableError: GET \/v1\/kv\/a\/b: no answer from 127\.0\.0\.1:\d+ within 300 ms$/,
     },
     {
@@ -265,14 +252,14 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
     {
       what: 'the deadline passes while waiting',
       call: () => (
-        (answer = { status: 200, body: '', hang: true }),
+        (http.answer = { status: 200, body: '', hang: true }),
         client(KINDS_BY_STATUS, address, AbortSignal.timeout(50)).agentChecks()
       ),
       text: /^ConsulUnavailableError: GET \/v1\/agent\/checks: deadline reached$/,
     },
     {
       what: 'the answer is larger than any the programs ask for',
-      call: () => ((answer = { status: 200, body: `[${'0,'.repeat(2_100_000)}0]` }), client(KINDS_BY_STATUS).agentChecks()),
+      call: () => ((http.answer = { status: 200, body: `[${'0,'.repeat(2_100_000)}0]` }), client(KINDS_BY_STATUS).agentChecks()),
       text: /^ConsulUnavailableError: GET \/v1\/agent\/checks: answer exceeds \d+ bytes$/,
     },
   ];

@@ -3,9 +3,6 @@
 // code (README "Exit codes"); what the watcher does not expect stays untranslated, a bug (70). Each
 // case is a real client against a loopback server that answers as AWS or Consul would.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { exitCodeOf, ProgramError, type ErrorKind } from '../../common/cli/errors.ts';
@@ -13,39 +10,25 @@ import { EXIT_BY_KIND } from '../../watcher/exit-codes.ts';
 import { ChangeRejectedError, Route53Provider } from '../../watcher/provider/route53.ts';
 import { ConsulHealthSource } from '../../watcher/source/consul-health.ts';
 import { ConsulState, KvValueError, type RunStatus } from '../../watcher/state/consul-state.ts';
+import { startScriptedHttpServer, type ScriptedHttpServer } from '../../testkit/scripted-http.ts';
 
-interface Answer {
-  status: number;
-  body: string;
-  /** Never answer: the client's timeout decides. */
-  hang?: true;
-}
-
-let answer: Answer = { status: 200, body: '' };
-let server: Server;
+let http: ScriptedHttpServer;
 let base: string;
 /** A port nothing listens on. */
 let closed: string;
 
+/** Route53 errors are XML, Consul's answers JSON. */
+function answerWith(answer: { status: number; body: string; hang?: true }): void {
+  http.answer = { ...answer, type: answer.body.startsWith('<') ? 'text/xml' : 'application/json' };
+}
+
 before(async () => {
-  server = createServer((request, response) => {
-    request.resume();
-    if (answer.hang === true) return;
-    response.writeHead(answer.status, { 'content-type': answer.body.startsWith('<') ? 'text/xml' : 'application/json' }).end(answer.body);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  closed = `127.0.0.1:${(probe.address() as AddressInfo).port}`;
-  await new Promise((resolve) => probe.close(resolve));
+  http = await startScriptedHttpServer();
+  base = `http://${http.address}`;
+  closed = http.closed;
 });
 
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+after(() => http.close());
 
 /** What a failed call became: its kind (undefined when untranslated), its `name: message`, the exit code. */
 async function failure(call: () => Promise<unknown>): Promise<{ kind: ErrorKind | undefined; text: string; code: number; error: unknown }> {
@@ -95,7 +78,7 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
   ];
   for (const { status, code, kind, exit } of cases) {
     it(`when Route53 answers ${status} ${code}, then the provider throws ${kind ?? 'it untranslated'} (exit ${exit}) and the message still names ${code}`, async () => {
-      answer = { status, body: xmlError(code, `about ${code}`) };
+      answerWith({ status, body: xmlError(code, `about ${code}`) });
       const result = await failure(() => provider().listOwned());
       assert.deepEqual([result.kind, result.code], [kind, exit], result.text);
       assert.equal(result.text, `${code}: about ${code}`);
@@ -103,7 +86,7 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
   }
 
   it('when a batch is rejected (InvalidChangeBatch), then apply throws ChangeRejectedError, which converge re-plans on', async () => {
-    answer = { status: 400, body: xmlError('InvalidChangeBatch', '[Tried to create resource record set but it already exists]') };
+    answerWith({ status: 400, body: xmlError('InvalidChangeBatch', '[Tried to create resource record set but it already exists]') });
     const result = await failure(() =>
       provider().apply([
         {
@@ -123,7 +106,7 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
   });
 
   it('when Route53 does not answer within the request timeout, then transient (75)', async () => {
-    answer = { status: 200, body: '', hang: true };
+    answerWith({ status: 200, body: '', hang: true });
     const result = await failure(() => provider({ requestTimeout: 200 }).listOwned());
     assert.deepEqual([result.kind, result.code], ['transient', 75], result.text);
     assert.match(result.text, /^TimeoutError: /);
@@ -170,7 +153,7 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
   ];
   for (const { status, body, kind, exit } of answers) {
     it(`when Consul answers ${status}, then ${kind ?? 'untranslated'} (${exit})`, async () => {
-      answer = { status, body: JSON.stringify(body) };
+      answerWith({ status, body: JSON.stringify(body) });
       const result = await failure(() => consul().readStatus());
       assert.deepEqual([result.kind, result.code], [kind, exit], result.text);
     });
@@ -183,13 +166,13 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
   });
 
   it('when Consul does not answer within consulTimeoutMs, then unavailable (69)', async () => {
-    answer = { status: 200, body: '', hang: true };
+    answerWith({ status: 200, body: '', hang: true });
     const result = await failure(() => consul(base, 200).readStatus());
     assert.deepEqual([result.kind, result.code], ['unavailable', 69], result.text);
   });
 
   it('when every call of a run goes through the client, then each failure is translated: exclusions, exclude, include, status, the lock', async () => {
-    answer = { status: 500, body: '"no leader"' };
+    answerWith({ status: 500, body: '"no leader"' });
     const state = consul();
     const calls: [string, () => Promise<unknown>][] = [
       ['health', () => new ConsulHealthSource({ address: base, token: undefined, timeoutMs: 2000 }, 'st-api').read()],
@@ -203,7 +186,7 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
   });
 
   it('when the status key holds text that is not JSON, then bad input (65), naming the key', async () => {
-    answer = { status: 200, body: JSON.stringify([{ Key: 'st-api/dns/status', Value: Buffer.from('not json').toString('base64') }]) };
+    answerWith({ status: 200, body: JSON.stringify([{ Key: 'st-api/dns/status', Value: Buffer.from('not json').toString('base64') }]) });
     const result = await failure(() => consul().readStatus());
     assert.ok(result.error instanceof KvValueError);
     assert.deepEqual([result.kind, result.code], ['bad-input', 65]);
@@ -211,7 +194,7 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
   });
 
   it('when the answer cannot be decoded, then unavailable (69), as every Consul answer the watcher cannot use', async () => {
-    answer = { status: 200, body: '{"truncated' };
+    answerWith({ status: 200, body: '{"truncated' });
     const result = await failure(() => consul().readStatus());
     assert.deepEqual([result.kind, result.code], ['unavailable', 69], result.text);
   });
