@@ -3,7 +3,6 @@
 // code (README: 1 transient, run again; 2 permanent). Real clients against loopback servers.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exitCodeOf, ProgramError, type ErrorKind } from '../../common/cli/errors.ts';
@@ -12,34 +11,27 @@ import { EXIT_BY_KIND } from '../../sentinel-hooks/exit-codes.ts';
 import { command, NoReplyError, ProtocolError } from '../../sentinel-hooks/resp.ts';
 import { DeadlineError, sleep } from '../../sentinel-hooks/sync.ts';
 import { readRole } from '../../sentinel-hooks/truth.ts';
+import { freePort } from '../../testkit/processes.ts';
+import { startScriptedHttpServer, type ScriptedHttpServer } from '../../testkit/scripted-http.ts';
 
-let answer: { status: number; body: string; hang?: true } = { status: 200, body: '' };
-let consul: HttpServer;
+let consul: ScriptedHttpServer;
 let consulAddr: string;
 /** A port nothing listens on. */
 let closedPort: number;
 
-async function listen(server: Server | HttpServer): Promise<number> {
+async function listen(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return (server.address() as AddressInfo).port;
 }
 
 before(async () => {
-  consul = createHttpServer((request, response) => {
-    request.resume();
-    if (answer.hang !== true) response.writeHead(answer.status).end(answer.body);
-  });
-  consulAddr = `127.0.0.1:${await listen(consul)}`;
-  const probe = createServer();
-  closedPort = await listen(probe);
-  await new Promise((resolve) => probe.close(resolve));
+  consul = await startScriptedHttpServer();
+  consulAddr = consul.address;
+  closedPort = await freePort();
 });
 
-after(async () => {
-  consul.closeAllConnections();
-  await new Promise((resolve) => consul.close(resolve));
-});
+after(() => consul.close());
 
 async function failure(call: () => Promise<unknown>): Promise<{ kind: ErrorKind | undefined; code: number; error: unknown }> {
   try {
@@ -65,7 +57,7 @@ describe('Consul agent: answers by status', { timeout: 30_000 }, () => {
   ];
   for (const { status, body, kind, exit, why } of cases) {
     it(`when the agent answers ${status} ${body}, then ${kind} (exit ${exit}): ${why}`, async () => {
-      answer = { status, body };
+      consul.answer = { status, body };
       const result = await failure(() => agent().agentChecks());
       assert.ok(result.error instanceof ConsulResponseError);
       assert.deepEqual([result.kind, result.code], [kind, exit]);
@@ -74,7 +66,7 @@ describe('Consul agent: answers by status', { timeout: 30_000 }, () => {
 
   const silent: [string, () => ConsulClient][] = [
     ['nothing listens', () => agent(`127.0.0.1:${closedPort}`)],
-    ['the agent does not answer within consulTimeoutMs', () => ((answer = { status: 200, body: '', hang: true }), agent())],
+    ['the agent does not answer within consulTimeoutMs', () => ((consul.answer = { status: 200, body: '', hang: true }), agent())],
     ['the run is past its deadline', () => agent(consulAddr, AbortSignal.abort())],
   ];
   for (const [what, make] of silent) {
