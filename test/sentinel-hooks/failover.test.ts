@@ -20,6 +20,17 @@ async function agreedMaster(timeoutMs: number): Promise<string> {
   );
 }
 
+/** The master the Sentinels agree on once it is no longer `previous`: a failover's end. */
+async function newMasterAfter(previous: string, timeoutMs: number, what: string): Promise<string> {
+  return await waitFor(
+    async () => {
+      const master = await agreedMaster(5000);
+      return master !== previous ? master : null;
+    },
+    { timeoutMs, intervalMs: 100, what },
+  );
+}
+
 async function role(key: string): Promise<string> {
   const [host, port] = key.split(':');
   const reply = await command(host ?? '', Number(port), ['ROLE'], { timeoutMs: 500 }).catch(() => null);
@@ -294,22 +305,10 @@ describe('sentinel hooks with real Sentinels', { timeout: 300_000 }, () => {
     await system.cluster.waitStable(30_000);
     const a = await agreedMaster(5000);
     await forcedFailover();
-    const b = await waitFor(
-      async () => {
-        const m = await agreedMaster(5000);
-        return m !== a ? m : null;
-      },
-      { timeoutMs: 20_000, intervalMs: 100, what: 'first failover' },
-    );
+    const b = await newMasterAfter(a, 20_000, 'first failover');
     await waitFor(async () => (await role(b)) === 'master', { timeoutMs: 10_000, intervalMs: 100, what: `${b} to be master` });
     await forcedFailover();
-    const c = await waitFor(
-      async () => {
-        const m = await agreedMaster(5000);
-        return m !== b ? m : null;
-      },
-      { timeoutMs: 30_000, intervalMs: 100, what: 'second failover' },
-    );
+    const c = await newMasterAfter(b, 30_000, 'second failover');
     await settled(c, 40_000);
     // Sentinel's retry replays argv verbatim; run it on the host that argv would promote.
     const [aIp, aPort] = a.split(':');
