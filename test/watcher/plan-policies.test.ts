@@ -6,16 +6,7 @@ import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
 import { planWithPolicies } from '../../watcher/plan/policy.ts';
 import { publishable } from '../../watcher/plan/publishable.ts';
-
-const policy: PlanPolicy = {
-  recordName: 'play.example.com',
-  ttl: 30,
-  ownerId: 'st-api',
-  minHealthy: 2,
-  maxDeletesPerRun: 10,
-  warningIsHealthy: true,
-};
-const none = new Set<string>();
+import { keys, none, policy } from './plan-fixtures.ts';
 
 const ipv4Of = (node: string) => `10.0.0.${node.charCodeAt(node.length - 1) % 250}`;
 const instance = (node: string, health: Health, ipv6?: string): Instance => ({
@@ -33,7 +24,6 @@ const record = (node: string, overrides: Partial<DnsRecord> = {}): DnsRecord => 
   values: [ipv4Of(node)],
   ...overrides,
 });
-const keys = (records: readonly DnsRecord[]) => records.map((r) => `${r.type} ${r.setIdentifier}`);
 
 describe('floor', () => {
   it('when exactly the minimum of nodes is eligible, then the floor is not engaged and a failed node leaves', () => {

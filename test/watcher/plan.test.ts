@@ -2,17 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
-import { computePlan, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { computePlan, nodeOf, setIdentifierFor } from '../../watcher/plan/plan.ts';
 import { planWithPolicies } from '../../watcher/plan/policy.ts';
+import { none, policy } from './plan-fixtures.ts';
 
-const policy: PlanPolicy = {
-  recordName: 'play.example.com',
-  ttl: 30,
-  ownerId: 'st-api',
-  minHealthy: 2,
-  maxDeletesPerRun: 10,
-  warningIsHealthy: true,
-};
 const NAME = 'play.example.com.';
 
 const instance = (node: string, health: Health, ipv4 = `10.0.0.${node.slice(-1)}`, ipv6?: string): Instance => ({
@@ -40,7 +33,6 @@ const node3Down = instance('node-3', 'critical');
 const node3Warning = instance('node-3', 'warning');
 const node3Maintenance = instance('node-3', 'maintenance');
 const node4DualStack = instance('node-4', 'passing', '10.0.0.4', '2001:db8::4');
-const none = new Set<string>();
 
 const summary = (plan: ReturnType<typeof computePlan>) => ({
   creates: plan.creates.map((r) => `${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
