@@ -160,8 +160,16 @@ async function main(): Promise<void> {
       `seeded ${dataset.contents.length} contents, ${dataset.contents.reduce((n, c) => n + c.renditions.length, 0)} renditions, ` +
         `${dataset.purchases.length} purchases, ${dataset.subscriptions.length} subscriptions in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
     );
-    redis = new Redis({ host: redisServer.host, port: redisServer.port, lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-    await redis.connect();
+    // `client` for closures; `redis` is what the finally block disconnects.
+    const client = new Redis({
+      host: redisServer.host,
+      port: redisServer.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+    });
+    redis = client;
+    await client.connect();
     const dependencies = { mariadb: mariadb.pid, redis: redisServer.pid };
 
     const demo = embeddedDemo();
@@ -176,6 +184,19 @@ async function main(): Promise<void> {
     const warmPool = prepare(warm);
     const warmDistinct = prepare(dedupe(warm));
     const coldPool = prepare(cold);
+
+    const scenarioOptions = (server: NodeServer, signer: SignerType, kind: 'warm' | 'cold'): ScenarioOptions => ({
+      server,
+      signer,
+      kind,
+      redis: client,
+      timing,
+      warmPool,
+      warmDistinct,
+      coldPool,
+      expect: expectationFor(demo, signer),
+      watch: { server: server.pid, ...dependencies },
+    });
 
     const rows: Row[] = [];
     const baseline = async (name: string) => {
@@ -203,20 +224,7 @@ async function main(): Promise<void> {
         const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
         const server = await track(servers, stApiServer(configFile));
         try {
-          rows.push(
-            await scenario({
-              server,
-              signer,
-              kind,
-              redis,
-              timing,
-              warmPool,
-              warmDistinct,
-              coldPool,
-              expect: expectationFor(demo, signer),
-              watch: { server: server.pid, ...dependencies },
-            }),
-          );
+          rows.push(await scenario(scenarioOptions(server, signer, kind)));
         } finally {
           await untrack(servers, server);
         }
@@ -243,19 +251,7 @@ async function main(): Promise<void> {
       const server = await track(servers, stApiServer(configFile, profileDir));
       let row: Row;
       try {
-        row = await scenario({
-          server,
-          signer,
-          kind,
-          redis,
-          timing,
-          warmPool,
-          warmDistinct,
-          coldPool,
-          expect: expectationFor(demo, signer),
-          primed: kind === 'warm',
-          watch: { server: server.pid, ...dependencies },
-        });
+        row = await scenario({ ...scenarioOptions(server, signer, kind), primed: kind === 'warm' });
       } finally {
         await untrack(servers, server);
       }
