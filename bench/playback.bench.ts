@@ -25,18 +25,7 @@ import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warm
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
-import {
-  baselineServer,
-  DISTURBED_CPU_PERCENT,
-  formatTable,
-  log,
-  mean,
-  measureBaseline,
-  quietMachine,
-  track,
-  untrack,
-  waitReady,
-} from './steps.ts';
+import { baselineRun, DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -200,20 +189,13 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     const baseline = async (name: string) => {
-      const server = await track(servers, baselineServer());
-      try {
-        await checkOne(server, warmPool[0], 'baseline');
-        const pick = uniform(warmPool);
-        const load = await measureBaseline(server, pick, {
-          connections: CONNECTIONS,
-          timing,
-          watch: { server: server.pid, ...dependencies },
-        });
-        rows.push({ name, kind: 'baseline', load });
-        log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
-      } finally {
-        await untrack(servers, server);
-      }
+      const load = await baselineRun(servers, name, uniform(warmPool), {
+        connections: CONNECTIONS,
+        timing,
+        watch: (server) => ({ server: server.pid, ...dependencies }),
+        check: (server) => checkOne(server, warmPool[0], 'baseline'),
+      });
+      rows.push({ name, kind: 'baseline', load });
     };
 
     // A baseline before each signer and one at the end: each signer is compared with the two runs that
