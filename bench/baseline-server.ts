@@ -2,9 +2,8 @@
 // st-api. It parses the same JSON body (express.json) and answers a small fixed JSON document of
 // about the same size as a playback answer, with no auth, no I/O and no signing: the ceiling that
 // Node + Express + this machine + this load generator allow.
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
+import { announceAndStopOnSignal } from './serve.ts';
 
 const app = express();
 app.disable('x-powered-by');
@@ -21,13 +20,4 @@ app.post('/v1/playback-urls', express.json({ limit: '4kb' }), (_req, res) => {
 });
 
 const server = app.listen(0, '127.0.0.1');
-await once(server, 'listening');
-process.stdout.write(`${JSON.stringify({ msg: 'baseline listening', port: (server.address() as AddressInfo).port })}\n`);
-
-const stop = (): void => {
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => process.exit(1), 5000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await announceAndStopOnSignal(server, 'baseline', { dropConnections: (s) => s.closeIdleConnections(), graceMs: 5000 });

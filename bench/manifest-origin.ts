@@ -2,11 +2,10 @@
 // process, serving the synthetic playlists and MPDs that bench/manifests.ts wrote into ORIGIN_DIR.
 // GET and HEAD only, files under ORIGIN_DIR only; it counts requests per path (GET /__hits) so the
 // bench can show that st-api fetched each manifest once.
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, resolve, sep } from 'node:path';
+import { announceAndStopOnSignal } from './serve.ts';
 
 const root = resolve(process.env.ORIGIN_DIR ?? '');
 if (process.env.ORIGIN_DIR === undefined || process.env.ORIGIN_DIR === '') throw new Error('ORIGIN_DIR is not set');
@@ -36,13 +35,4 @@ const server = createServer((req, res) => {
   );
 });
 server.listen(0, '127.0.0.1');
-await once(server, 'listening');
-process.stdout.write(`${JSON.stringify({ msg: 'origin listening', port: (server.address() as AddressInfo).port })}\n`);
-
-const stop = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(1), 2000).unref();
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await announceAndStopOnSignal(server, 'origin', { dropConnections: (s) => s.closeAllConnections(), graceMs: 2000 });

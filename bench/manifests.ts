@@ -25,18 +25,7 @@ import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
 import { printProfile } from './cpu-profile.ts';
 import { runLoad, type LoadResult, type Prepared } from './load.ts';
 import { REPO_ROOT, stApiServer, startNodeServer, type NodeServer } from '../testkit/node-server.ts';
-import {
-  baselineServer,
-  DISTURBED_CPU_PERCENT,
-  formatTable,
-  log,
-  mean,
-  measureBaseline,
-  quietMachine,
-  track,
-  untrack,
-  waitReady,
-} from './steps.ts';
+import { baselineRun, DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
 
 type SignerType = 'nginx' | 'akamai' | 'cloudfront';
 type Kind = 'hls' | 'dash';
@@ -144,20 +133,14 @@ export async function runManifestBench(options: ManifestBenchOptions): Promise<v
     const baselinePool = options.baselinePool ?? defaultBaselinePool(demo);
     const rows: Row[] = [];
 
+    const pick = () => baselinePool[Math.floor(Math.random() * baselinePool.length)] as Prepared;
     const baseline = async (name: string) => {
-      const server = await track(servers, baselineServer());
-      try {
-        const pick = () => baselinePool[Math.floor(Math.random() * baselinePool.length)] as Prepared;
-        const load = await measureBaseline(server, pick, {
-          connections: CONNECTIONS,
-          timing: options.timing,
-          watch: { server: server.pid, origin: origin.pid },
-        });
-        rows.push({ name, kind: 'baseline', load });
-        log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
-      } finally {
-        await untrack(servers, server);
-      }
+      const load = await baselineRun(servers, name, pick, {
+        connections: CONNECTIONS,
+        timing: options.timing,
+        watch: (server) => ({ server: server.pid, origin: origin.pid }),
+      });
+      rows.push({ name, kind: 'baseline', load });
     };
 
     for (const signer of SIGNERS) {

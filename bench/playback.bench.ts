@@ -25,18 +25,7 @@ import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warm
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
-import {
-  baselineServer,
-  DISTURBED_CPU_PERCENT,
-  formatTable,
-  log,
-  mean,
-  measureBaseline,
-  quietMachine,
-  track,
-  untrack,
-  waitReady,
-} from './steps.ts';
+import { baselineRun, DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -160,8 +149,16 @@ async function main(): Promise<void> {
       `seeded ${dataset.contents.length} contents, ${dataset.contents.reduce((n, c) => n + c.renditions.length, 0)} renditions, ` +
         `${dataset.purchases.length} purchases, ${dataset.subscriptions.length} subscriptions in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`,
     );
-    redis = new Redis({ host: redisServer.host, port: redisServer.port, lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-    await redis.connect();
+    // `client` for closures; `redis` is what the finally block disconnects.
+    const client = new Redis({
+      host: redisServer.host,
+      port: redisServer.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+    });
+    redis = client;
+    await client.connect();
     const dependencies = { mariadb: mariadb.pid, redis: redisServer.pid };
 
     const demo = embeddedDemo();
@@ -177,22 +174,28 @@ async function main(): Promise<void> {
     const warmDistinct = prepare(dedupe(warm));
     const coldPool = prepare(cold);
 
+    const scenarioOptions = (server: NodeServer, signer: SignerType, kind: 'warm' | 'cold'): ScenarioOptions => ({
+      server,
+      signer,
+      kind,
+      redis: client,
+      timing,
+      warmPool,
+      warmDistinct,
+      coldPool,
+      expect: expectationFor(demo, signer),
+      watch: { server: server.pid, ...dependencies },
+    });
+
     const rows: Row[] = [];
     const baseline = async (name: string) => {
-      const server = await track(servers, baselineServer());
-      try {
-        await checkOne(server, warmPool[0], 'baseline');
-        const pick = uniform(warmPool);
-        const load = await measureBaseline(server, pick, {
-          connections: CONNECTIONS,
-          timing,
-          watch: { server: server.pid, ...dependencies },
-        });
-        rows.push({ name, kind: 'baseline', load });
-        log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
-      } finally {
-        await untrack(servers, server);
-      }
+      const load = await baselineRun(servers, name, uniform(warmPool), {
+        connections: CONNECTIONS,
+        timing,
+        watch: (server) => ({ server: server.pid, ...dependencies }),
+        check: (server) => checkOne(server, warmPool[0], 'baseline'),
+      });
+      rows.push({ name, kind: 'baseline', load });
     };
 
     // A baseline before each signer and one at the end: each signer is compared with the two runs that
@@ -203,20 +206,7 @@ async function main(): Promise<void> {
         const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
         const server = await track(servers, stApiServer(configFile));
         try {
-          rows.push(
-            await scenario({
-              server,
-              signer,
-              kind,
-              redis,
-              timing,
-              warmPool,
-              warmDistinct,
-              coldPool,
-              expect: expectationFor(demo, signer),
-              watch: { server: server.pid, ...dependencies },
-            }),
-          );
+          rows.push(await scenario(scenarioOptions(server, signer, kind)));
         } finally {
           await untrack(servers, server);
         }
@@ -243,19 +233,7 @@ async function main(): Promise<void> {
       const server = await track(servers, stApiServer(configFile, profileDir));
       let row: Row;
       try {
-        row = await scenario({
-          server,
-          signer,
-          kind,
-          redis,
-          timing,
-          warmPool,
-          warmDistinct,
-          coldPool,
-          expect: expectationFor(demo, signer),
-          primed: kind === 'warm',
-          watch: { server: server.pid, ...dependencies },
-        });
+        row = await scenario({ ...scenarioOptions(server, signer, kind), primed: kind === 'warm' });
       } finally {
         await untrack(servers, server);
       }

@@ -94,3 +94,33 @@ export async function measureBaseline(
   await quietMachine(options.watch);
   return runLoad({ ...base, durationSeconds: options.timing.measureSeconds, watch: options.watch });
 }
+
+/**
+ * Starts the Express baseline, measures it (measureBaseline) and stops it: the run every bench module
+ * brackets its scenarios with. `check` runs first on the started server; `watch` names what to watch.
+ */
+export async function baselineRun(
+  servers: Set<NodeServer>,
+  name: string,
+  pick: Picker,
+  options: {
+    connections: number;
+    timing: { warmupSeconds: number; measureSeconds: number };
+    watch: (server: NodeServer) => Record<string, number>;
+    check?: (server: NodeServer) => Promise<void>;
+  },
+): Promise<LoadResult> {
+  const server = await track(servers, baselineServer());
+  try {
+    await options.check?.(server);
+    const load = await measureBaseline(server, pick, {
+      connections: options.connections,
+      timing: options.timing,
+      watch: options.watch(server),
+    });
+    log(`${name}: ${load.requestsPerSecond.toFixed(0)} req/s`);
+    return load;
+  } finally {
+    await untrack(servers, server);
+  }
+}

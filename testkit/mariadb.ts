@@ -7,7 +7,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { LOOPBACK, ManagedServer, errorMessage, makeTempDir, startOnFreePort } from './processes.ts';
+import { LOOPBACK, ManagedServer, errorMessage, makeTempDir, startInTempDirOnFreePort } from './processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -131,33 +131,30 @@ function withSbinPath(): NodeJS.ProcessEnv {
   return { ...process.env, PATH: `${process.env['PATH'] ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` };
 }
 
-class MariaDb implements MariaDbServer {
+class MariaDb extends ManagedServer implements MariaDbServer {
   readonly host = LOOPBACK;
   readonly port: number;
   readonly user: string;
   readonly password: string;
   readonly dataDir: string;
-  readonly #server: ManagedServer;
 
   constructor(options: { port: number; user: string; password: string; dir: string }) {
-    this.port = options.port;
-    this.user = options.user;
-    this.password = options.password;
-    this.dataDir = join(options.dir, 'data');
+    const dataDir = join(options.dir, 'data');
     const socket = join(options.dir, 'mysqld.sock');
     const pidFile = join(options.dir, 'mysqld.pid');
     const tmpDir = join(options.dir, 'tmp');
-    this.#server = new ManagedServer({
-      name: `mariadbd:${options.port}`,
+    const { port, user, password } = options;
+    super({
+      name: `mariadbd:${port}`,
       command: '/usr/sbin/mariadbd',
       args: [
         '--no-defaults',
-        `--datadir=${this.dataDir}`,
+        `--datadir=${dataDir}`,
         `--socket=${socket}`,
         `--pid-file=${pidFile}`,
         `--tmpdir=${tmpDir}`,
         `--bind-address=${LOOPBACK}`,
-        `--port=${options.port}`,
+        `--port=${port}`,
         ...runAsFlags(),
         '--skip-name-resolve',
         ...SPEED_FLAGS,
@@ -178,49 +175,26 @@ class MariaDb implements MariaDbServer {
         await rm(pidFile, { force: true });
         await mkdir(tmpDir, { recursive: true });
       },
-      isReady: () => this.#canQuery(),
+      isReady: () => canQuery({ host: LOOPBACK, port, user, password }),
     });
-  }
-
-  get pid(): number {
-    return this.#server.pid;
-  }
-
-  get logFile(): string {
-    return this.#server.logFile;
+    this.port = port;
+    this.user = user;
+    this.password = password;
+    this.dataDir = dataDir;
   }
 
   connectionOptions(): MariaDbConnectionOptions {
     return { host: this.host, port: this.port, user: this.user, password: this.password };
   }
+}
 
-  async #canQuery(): Promise<boolean> {
-    const connection = await mysql.createConnection({ ...this.connectionOptions(), connectTimeout: 2_000 });
-    try {
-      await connection.query('SELECT 1');
-      return true;
-    } finally {
-      connection.destroy();
-    }
-  }
-
-  start(): Promise<void> {
-    return this.#server.start();
-  }
-  stop(): Promise<void> {
-    return this.#server.stop();
-  }
-  kill(): Promise<void> {
-    return this.#server.kill();
-  }
-  pause(): Promise<void> {
-    return this.#server.pause();
-  }
-  resume(): Promise<void> {
-    return this.#server.resume();
-  }
-  restart(): Promise<void> {
-    return this.#server.restart();
+async function canQuery(options: MariaDbConnectionOptions): Promise<boolean> {
+  const connection = await mysql.createConnection({ ...options, connectTimeout: 2_000 });
+  try {
+    await connection.query('SELECT 1');
+    return true;
+  } finally {
+    connection.destroy();
   }
 }
 
@@ -230,19 +204,12 @@ class MariaDb implements MariaDbServer {
  */
 export async function startMariaDb(): Promise<MariaDbServer> {
   const tpl = await template();
-  return startOnFreePort(
+  return startInTempDirOnFreePort(
     'mariadb',
-    async (port) => {
-      const dir = await makeTempDir('st-mariadb');
+    'st-mariadb',
+    async (port, dir) => {
       await cp(tpl.dataDir, join(dir, 'data'), { recursive: true });
-      const server = new MariaDb({ port, user: tpl.user, password: tpl.password, dir });
-      try {
-        await server.start();
-      } catch (error) {
-        await rm(dir, { recursive: true, force: true });
-        throw error;
-      }
-      return server;
+      return new MariaDb({ port, user: tpl.user, password: tpl.password, dir });
     },
     (error) => /Address already in use|Bind on TCP\/IP port/i.test(error.log),
   );

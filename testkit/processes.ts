@@ -3,7 +3,7 @@
 // resume/restart) that fault tests drive.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -508,6 +508,33 @@ export class ManagedServer {
     if (proc === null || proc.exitInfo() !== null) throw new Error(`cannot ${action} ${this.#spec.name}: not running`);
     return proc;
   }
+}
+
+/**
+ * Starts the server `create` builds for a free port in a fresh temp dir (`<prefix>-*`), retrying on
+ * a port clash as startOnFreePort does; a failed start removes that attempt's dir.
+ */
+export async function startInTempDirOnFreePort<T extends { start(): Promise<void> }>(
+  what: string,
+  prefix: string,
+  create: (port: number, dir: string) => T | Promise<T>,
+  isPortClash: (error: ServerStartError) => boolean,
+): Promise<T> {
+  return startOnFreePort(
+    what,
+    async (port) => {
+      const dir = await makeTempDir(prefix);
+      const server = await create(port, dir);
+      try {
+        await server.start();
+      } catch (error) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
+      return server;
+    },
+    isPortClash,
+  );
 }
 
 /** Starts servers on fresh ports, retrying when another process took the port in between. */

@@ -59,21 +59,11 @@ export async function startRedisHosts(
       const env = { CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '', ST_SENTINEL_HOOKS_CONFIG: config };
       const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
       const notification = join(dir, `notification-${i}.sh`);
-      await writeHookScript(clientReconfig, {
-        entry,
-        repoRoot: REPO_ROOT,
-        command: 'client-reconfig',
-        env,
-        logFile: join(dir, `hooks-${i}.log`),
-      });
-      await writeHookScript(notification, {
-        entry,
-        repoRoot: REPO_ROOT,
-        command: 'notification',
-        env,
-        logFile: join(dir, `notify-${i}.log`),
-        nice: 10,
-      });
+      const scripts = [
+        { path: clientReconfig, command: 'client-reconfig', logFile: join(dir, `hooks-${i}.log`) },
+        { path: notification, command: 'notification', logFile: join(dir, `notify-${i}.log`), nice: 10 },
+      ] as const;
+      for (const { path, ...script } of scripts) await writeHookScript(path, { entry, repoRoot: REPO_ROOT, env, ...script });
       return { clientReconfig, notification };
     },
   });

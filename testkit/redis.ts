@@ -1,9 +1,8 @@
 // Throwaway Redis servers for tests: a real redis-server on 127.0.0.1 that
 // fault tests can SIGKILL, SIGSTOP and restart, never the shared one on 6379.
-import { rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { LOOPBACK, ManagedServer, makeTempDir, startOnFreePort } from './processes.ts';
+import { LOOPBACK, ManagedServer, startInTempDirOnFreePort } from './processes.ts';
 
 export interface StartRedisOptions {
   /**
@@ -56,16 +55,13 @@ export function pingRedis(port: number, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
-class Redis implements RedisServer {
+class Redis extends ManagedServer implements RedisServer {
   readonly host = LOOPBACK;
   readonly port: number;
   readonly dir: string;
-  readonly #server: ManagedServer;
 
   constructor(port: number, dir: string, extraArgs: readonly string[]) {
-    this.port = port;
-    this.dir = dir;
-    this.#server = new ManagedServer({
+    super({
       name: `redis-server:${port}`,
       command: 'redis-server',
       args: [
@@ -90,50 +86,17 @@ class Redis implements RedisServer {
       stopTimeoutMs: 10_000,
       isReady: () => pingRedis(port),
     });
-  }
-
-  get pid(): number {
-    return this.#server.pid;
-  }
-  get logFile(): string {
-    return this.#server.logFile;
-  }
-
-  start(): Promise<void> {
-    return this.#server.start();
-  }
-  stop(): Promise<void> {
-    return this.#server.stop();
-  }
-  kill(): Promise<void> {
-    return this.#server.kill();
-  }
-  pause(): Promise<void> {
-    return this.#server.pause();
-  }
-  resume(): Promise<void> {
-    return this.#server.resume();
-  }
-  restart(): Promise<void> {
-    return this.#server.restart();
+    this.port = port;
+    this.dir = dir;
   }
 }
 
 /** Starts a fresh redis-server on a free 127.0.0.1 port; resolves once PING answers PONG. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  return startOnFreePort(
+  return startInTempDirOnFreePort(
     'redis',
-    async (port) => {
-      const dir = await makeTempDir('st-redis');
-      const server = new Redis(port, dir, options.extraArgs ?? []);
-      try {
-        await server.start();
-      } catch (error) {
-        await rm(dir, { recursive: true, force: true });
-        throw error;
-      }
-      return server;
-    },
+    'st-redis',
+    (port, dir) => new Redis(port, dir, options.extraArgs ?? []),
     (error) => /Address already in use/i.test(error.log),
   );
 }

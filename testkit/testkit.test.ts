@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Redis as RedisClient } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { startMariaDb, type MariaDbServer } from './mariadb.ts';
@@ -98,12 +98,22 @@ describe('processes', () => {
   });
 });
 
+/** Starts a server for test `t`, says in its diagnostics how long the start took, and stops it after the test. */
+async function startForTest<S extends { port: number; stop(): Promise<void> }>(
+  t: TestContext,
+  name: string,
+  start: () => Promise<S>,
+): Promise<S> {
+  const started = Date.now();
+  const server = await start();
+  t.diagnostic(`${name} took ${Date.now() - started} ms (port ${server.port})`);
+  t.after(() => server.stop());
+  return server;
+}
+
 describe('mariadb', () => {
   it('when MariaDB is started, then user+password over 127.0.0.1 TCP can write and read', async (t) => {
-    const started = Date.now();
-    const db = await startMariaDb();
-    t.diagnostic(`startMariaDb took ${Date.now() - started} ms (port ${db.port})`);
-    t.after(() => db.stop());
+    const db = await startForTest(t, 'startMariaDb', startMariaDb);
     assert.equal(db.host, '127.0.0.1');
     assert.notEqual(db.port, 3306);
     const rows = await query<{ user: string; charset: string }[]>(db, 'SELECT CURRENT_USER() AS user, @@character_set_server AS charset');
@@ -166,10 +176,7 @@ describe('mariadb', () => {
 
 describe('redis', () => {
   it('when Redis is started, then a client can set and get on its port', async (t) => {
-    const started = Date.now();
-    const redis = await startRedis();
-    t.diagnostic(`startRedis took ${Date.now() - started} ms (port ${redis.port})`);
-    t.after(() => redis.stop());
+    const redis = await startForTest(t, 'startRedis', startRedis);
     assert.notEqual(redis.port, 6379);
     const client = await redisClient(redis.port);
     t.after(() => client.disconnect());

@@ -3,7 +3,7 @@
 // openssl instead.
 import { createHmac } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
-import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import { epochSeconds, queryTokenSigner, requireClientIp, validateSignRequest } from './request.ts';
 import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type EdgeAuthAlgorithm = 'sha256' | 'sha1' | 'md5';
@@ -38,6 +38,13 @@ function assertField(value: string, name: string): void {
   if (!FIELD.test(value)) {
     throw new Error(`${name} must be non-empty, query-safe and percent-encoded, without "~", "&", "#" or spaces`);
   }
+}
+
+/** `<key>=<value>` once `value` is checked, or nothing when it is absent. */
+function checkedField(key: string, value: string | undefined, name: string): string[] {
+  if (value === undefined) return [];
+  assertField(value, name);
+  return [`${key}=${value}`];
 }
 
 function assertEpoch(value: number, name: string): void {
@@ -76,32 +83,15 @@ function tokenWithKey(key: Buffer, input: Omit<EdgeAuthTokenInput, 'key'>): stri
     if (input.endTime <= input.startTime) throw new Error('endTime (exp) must be after startTime (st)');
   }
 
-  const fields: string[] = [];
-  if (input.ip !== undefined) {
-    assertField(input.ip, 'ip');
-    fields.push(`ip=${input.ip}`);
-  }
-  if (input.startTime !== undefined) fields.push(`st=${input.startTime}`);
-  fields.push(`exp=${input.endTime}`);
-  if (input.acl !== undefined) fields.push(`acl=${aclValue(input.acl)}`);
-  if (input.sessionId !== undefined) {
-    assertField(input.sessionId, 'sessionId');
-    fields.push(`id=${input.sessionId}`);
-  }
-  if (input.data !== undefined) {
-    assertField(input.data, 'data');
-    fields.push(`data=${input.data}`);
-  }
-
-  const hashed = [...fields];
-  if (input.url !== undefined) {
-    assertField(input.url, 'url');
-    hashed.push(`url=${input.url}`);
-  }
-  if (input.salt !== undefined) {
-    assertField(input.salt, 'salt');
-    hashed.push(`salt=${input.salt}`);
-  }
+  const fields = [
+    ...checkedField('ip', input.ip, 'ip'),
+    ...(input.startTime === undefined ? [] : [`st=${input.startTime}`]),
+    `exp=${input.endTime}`,
+    ...(input.acl === undefined ? [] : [`acl=${aclValue(input.acl)}`]),
+    ...checkedField('id', input.sessionId, 'sessionId'),
+    ...checkedField('data', input.data, 'data'),
+  ];
+  const hashed = [...fields, ...checkedField('url', input.url, 'url'), ...checkedField('salt', input.salt, 'salt')];
 
   const hmac = createHmac(input.algorithm ?? 'sha256', key)
     .update(hashed.join('~'))
@@ -135,10 +125,7 @@ export function createAkamaiSigner(options: AkamaiSignerOptions): UrlSigner {
     return [[options.tokenName, value]];
   };
   return {
-    scheme: 'akamai',
-    activeKey: keyring.activeInfo,
-    queryToken: token,
-    sign: (request) => appendQuery(request.origin + request.manifestPath, token(request)),
+    ...queryTokenSigner('akamai', keyring.activeInfo, token),
     // The edge's token-verification behaviour reads the same name from a cookie (location COOKIE);
     // every field is already cookie-safe (no space, quote, comma, semicolon or backslash).
     cookieToken: token,

@@ -2,7 +2,7 @@
 // Vectors: aws-cli shared sign cases and botocore's stubbed-signer cases.
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
-import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import { appendQuery, epochSeconds, queryTokenSigner, requireClientIp, validateSignRequest } from './request.ts';
 import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type CloudFrontHashAlgorithm = 'SHA1' | 'SHA256';
@@ -200,10 +200,7 @@ export function createCloudFrontSigner(options: CloudFrontSignerOptions): UrlSig
     return [['Policy', policy], ['Key-Pair-Id', active.id], ['Signature', signature], ...hashAlgorithm('Hash-Algorithm')];
   };
   return {
-    scheme: 'cloudfront',
-    activeKey: keyring.activeInfo,
-    queryToken,
-    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
+    ...queryTokenSigner('cloudfront', keyring.activeInfo, queryToken),
     cookieToken(request) {
       const { policy, signature } = signedPolicy(request);
       // The names AWS documents for signed cookies with a custom policy; case-sensitive.

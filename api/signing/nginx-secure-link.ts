@@ -13,7 +13,7 @@
 // means a short window of redeploying both.
 import { createHash } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
-import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import { epochSeconds, queryTokenSigner, requireClientIp, validateSignRequest } from './request.ts';
 import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export const NGINX_VARIABLES = ['secure_link_expires', 'uri', 'scope', 'remote_addr', 'secret'] as const;
@@ -126,10 +126,7 @@ export function createNginxSigner(options: NginxSignerOptions): UrlSigner {
     ];
   };
   return {
-    scheme: 'nginx',
-    activeKey: keyring.activeInfo,
-    queryToken,
-    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
+    ...queryTokenSigner('nginx', keyring.activeInfo, queryToken),
     pathToken(request) {
       const { hash, expires } = token(request);
       return `/${PATH_TOKEN_SEGMENT}/${hash}/${expires}`;

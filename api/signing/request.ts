@@ -1,7 +1,7 @@
 // Checks and helpers every scheme shares. Signers never re-encode paths: what
 // they sign must be exactly what goes on the wire, so anything that is not
 // already a valid percent-encoded path is rejected instead of "fixed".
-import type { SignRequest } from './signer.ts';
+import type { SignRequest, SigningKeyInfo, TokenPairs, UrlSigner } from './signer.ts';
 
 // RFC 3986 path characters minus `*`: a literal `*` would act as a wildcard in
 // CloudFront and Akamai resources and widen the grant. Callers send it as %2A.
@@ -54,4 +54,9 @@ export function requireClientIp(request: SignRequest, scheme: string): string {
     throw new Error(`${scheme} signer is configured to bind the client IP, but the request has no clientIp`);
   }
   return request.clientIp;
+}
+
+/** What every signer has: its scheme, its active key, its query token, and `sign`, the manifest URL carrying that token. */
+export function queryTokenSigner(scheme: string, activeKey: SigningKeyInfo, queryToken: (request: SignRequest) => TokenPairs): UrlSigner {
+  return { scheme, activeKey, queryToken, sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)) };
 }

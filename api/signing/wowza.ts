@@ -4,7 +4,7 @@
 // tests check this construction against an independent openssl computation.
 import { createHash } from 'node:crypto';
 import { createKeyring, type KeyEntry } from './keyring.ts';
-import { appendQuery, epochSeconds, requireClientIp, validateSignRequest } from './request.ts';
+import { epochSeconds, queryTokenSigner, requireClientIp, validateSignRequest } from './request.ts';
 import type { SignRequest, TokenPairs, UrlSigner } from './signer.ts';
 
 export type WowzaHashAlgorithm = 'SHA256' | 'SHA384' | 'SHA512';
@@ -125,12 +125,7 @@ export function createWowzaSigner(options: WowzaSignerOptions): UrlSigner {
       ...(options.bindClientIp && { clientIp: requireClientIp(request, 'wowza') }),
     });
   };
-  return {
-    scheme: 'wowza',
-    activeKey: keyring.activeInfo,
-    queryToken,
-    // Wowza Streaming Engine carries the session into the chunklist and chunk URLs it writes itself,
-    // so the token on the playlist URL is all a player needs.
-    sign: (request) => appendQuery(request.origin + request.manifestPath, queryToken(request)),
-  };
+  // Wowza Streaming Engine carries the session into the chunklist and chunk URLs it writes itself,
+  // so the token on the playlist URL is all a player needs.
+  return queryTokenSigner('wowza', keyring.activeInfo, queryToken);
 }

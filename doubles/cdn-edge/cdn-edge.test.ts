@@ -51,6 +51,16 @@ const NOW = Date.UTC(2030, 0, 15, 12, 0, 0);
 const HOUR = 3600_000;
 const CDN = 'https://d111111abcdef8.cloudfront.net';
 
+/** The SDK's signed URL for `url`, valid for an hour from NOW (`extra`: its SHA-256 or IP options). */
+function sdkSignedUrl(
+  url: string,
+  keyPairId: string,
+  privateKey: string,
+  extra: { algorithm?: 'SHA256'; ipAddress?: string } = {},
+): string {
+  return getSignedUrl({ url, keyPairId, privateKey, dateLessThan: new Date(NOW + HOUR), ...extra });
+}
+
 function pemPair(type: 'rsa' | 'ec'): { privatePem: string; publicKey: KeyObject } {
   const pair = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return { privatePem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKey: pair.publicKey };
@@ -118,37 +128,25 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
       const segment = `${CDN}/vod/t1/hls/480p/seg-00001.ts`;
 
       it(`when the SDK signs a canned-policy URL with ${label} (SHA-1 default), then the edge allows that URL`, () => {
-        const url = getSignedUrl({ url: manifest, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR) });
+        const url = sdkSignedUrl(manifest, keyPairId, privatePem);
         assert.match(url, /[?&]Expires=\d+&Key-Pair-Id=K2JCJMDEHXQW5F&Signature=/);
         const verdict = verifier({ url }, NOW);
         assert.deepEqual(verdict, { allowed: true, carrier: 'query', policy: 'canned', keyPairId, resourceUrl: manifest });
       });
 
       it(`when the SDK signs a canned URL with algorithm SHA256, then it adds Hash-Algorithm=SHA256 and the edge allows it`, () => {
-        const url = getSignedUrl({
-          url: manifest,
-          keyPairId,
-          privateKey: privatePem,
-          dateLessThan: new Date(NOW + HOUR),
-          algorithm: 'SHA256',
-        });
+        const url = sdkSignedUrl(manifest, keyPairId, privatePem, { algorithm: 'SHA256' });
         assert.match(url, /&Hash-Algorithm=SHA256$/);
         assert.equal(verifier({ url }, NOW).allowed, true);
       });
 
       it('when a SHA-256 signature arrives without Hash-Algorithm, then the edge checks it as SHA-1 and refuses it', () => {
-        const url = getSignedUrl({
-          url: manifest,
-          keyPairId,
-          privateKey: privatePem,
-          dateLessThan: new Date(NOW + HOUR),
-          algorithm: 'SHA256',
-        });
+        const url = sdkSignedUrl(manifest, keyPairId, privatePem, { algorithm: 'SHA256' });
         assert.equal(denied(verifier({ url: url.replace('&Hash-Algorithm=SHA256', '') }, NOW)).code, 'bad-signature');
       });
 
       it('when a canned URL is used for another file, then the rebuilt policy does not verify', () => {
-        const url = getSignedUrl({ url: manifest, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR) });
+        const url = sdkSignedUrl(manifest, keyPairId, privatePem);
         assert.equal(denied(verifier({ url: `${segment}?${queryOf(url)}` }, NOW)).code, 'bad-signature');
       });
 
@@ -273,7 +271,7 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
         });
 
         it('when a request carries a broken signed URL and valid cookies, then the signed URL decides and it is refused', () => {
-          const url = getSignedUrl({ url: segment, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR) });
+          const url = sdkSignedUrl(segment, keyPairId, privatePem);
           assert.equal(denied(verifier({ url: replaceParam(url, 'Signature', tamper), cookies }, NOW)).code, 'bad-signature');
         });
 
@@ -292,13 +290,7 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
     const segment = `${CDN}/vod/t1/hls/480p/seg-00001.ts`;
 
     it('when the policy has an IPv4 CIDR, then a client inside it is allowed and one outside (or unknown) is refused', () => {
-      const url = getSignedUrl({
-        url: segment,
-        keyPairId,
-        privateKey: privatePem,
-        dateLessThan: new Date(NOW + HOUR),
-        ipAddress: '192.0.2.0/24',
-      });
+      const url = sdkSignedUrl(segment, keyPairId, privatePem, { ipAddress: '192.0.2.0/24' });
       assert.equal(verifier({ url, clientIp: '192.0.2.77' }, NOW).allowed, true);
       assert.equal(verifier({ url, clientIp: '::ffff:192.0.2.77' }, NOW).allowed, true);
       assert.equal(denied(verifier({ url, clientIp: '198.51.100.1' }, NOW)).code, 'ip-mismatch');
@@ -322,7 +314,7 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
     });
 
     it('when a URL has both Expires and Policy, or neither, then the edge refuses it as malformed', () => {
-      const canned = getSignedUrl({ url: segment, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR) });
+      const canned = sdkSignedUrl(segment, keyPairId, privatePem);
       assert.equal(denied(verifier({ url: `${canned}&Policy=e30_` }, NOW)).code, 'malformed');
       assert.equal(denied(verifier({ url: canned.replace(/Expires=\d+&/, '') }, NOW)).code, 'malformed');
     });
@@ -330,7 +322,7 @@ describe('CloudFront verifier against @aws-sdk/cloudfront-signer', () => {
     it('when the SDK is given a wildcard URL but no start date or IP, then it makes a canned policy no file URL satisfies', () => {
       // The JS signer only switches to a custom policy for dateGreaterThan/ipAddress (the AWS CLI
       // also switches for a `*` in the resource), so `…/dir/*` ends up literally in a canned policy.
-      const url = getSignedUrl({ url: `${CDN}/vod/t1/*`, keyPairId, privateKey: privatePem, dateLessThan: new Date(NOW + HOUR) });
+      const url = sdkSignedUrl(`${CDN}/vod/t1/*`, keyPairId, privatePem);
       assert.match(url, /\?Expires=/);
       assert.equal(denied(verifier({ url: `${segment}?${queryOf(url)}` }, NOW)).code, 'bad-signature');
     });

@@ -205,45 +205,43 @@ export class Agent {
   serviceMaintenance(id: string, enable: boolean, reason: string): void {
     const service = this.#store.getService(this.node, id);
     if (service === undefined) throw new ConsulError(404, `Unknown service ID "${id}"`);
-    const checkId = `${SERVICE_MAINTENANCE_PREFIX}${id}`;
-    if (!enable) {
-      this.deregisterCheck(checkId);
-      return;
-    }
-    if (this.#store.getCheck(this.node, checkId) !== undefined) return;
-    this.#store.putCheck({
-      node: this.node,
-      checkId,
+    this.#maintenance(enable, {
+      checkId: `${SERVICE_MAINTENANCE_PREFIX}${id}`,
       name: 'Service Maintenance Mode',
-      status: 'critical',
-      output: '',
-      localStatus: 'critical',
-      localOutput: '',
       notes: reason || DEFAULT_SERVICE_MAINTENANCE_REASON,
       serviceId: id,
       serviceName: service.name,
-      type: 'maintenance',
-      definition: emptyDefinition(),
     });
   }
 
   nodeMaintenance(enable: boolean, reason: string): void {
-    if (!enable) {
-      this.deregisterCheck(NODE_MAINTENANCE_ID);
-      return;
-    }
-    if (this.#store.getCheck(this.node, NODE_MAINTENANCE_ID) !== undefined) return;
-    this.#store.putCheck({
-      node: this.node,
+    this.#maintenance(enable, {
       checkId: NODE_MAINTENANCE_ID,
       name: 'Node Maintenance Mode',
+      notes: reason || DEFAULT_NODE_MAINTENANCE_REASON,
+      serviceId: '',
+      serviceName: '',
+    });
+  }
+
+  /** Maintenance mode is a critical check of its own: added on enable (once), removed on disable. */
+  #maintenance(enable: boolean, check: { checkId: string; name: string; notes: string; serviceId: string; serviceName: string }): void {
+    if (!enable) {
+      this.deregisterCheck(check.checkId);
+      return;
+    }
+    if (this.#store.getCheck(this.node, check.checkId) !== undefined) return;
+    this.#store.putCheck({
+      node: this.node,
+      checkId: check.checkId,
+      name: check.name,
       status: 'critical',
       output: '',
       localStatus: 'critical',
       localOutput: '',
-      notes: reason || DEFAULT_NODE_MAINTENANCE_REASON,
-      serviceId: '',
-      serviceName: '',
+      notes: check.notes,
+      serviceId: check.serviceId,
+      serviceName: check.serviceName,
       type: 'maintenance',
       definition: emptyDefinition(),
     });

@@ -25,28 +25,18 @@ describe('consul double DNS', () => {
     const a = await consul.addNode('redis-a', '10.0.2.21');
     const b = await consul.addNode('redis-b', '10.0.2.22');
     const c = await consul.addNode('redis-c', '10.0.2.23');
-    await register(a.agentAddr, {
+    // One redis service per node with a TTL role check, in the state each case below relies on.
+    const redis = (tag: string, status: string, extra: Record<string, unknown> = {}) => ({
       ID: 'redis',
       Name: 'redis',
-      Tags: ['master'],
+      Tags: [tag],
       Port: 6379,
-      Check: { CheckID: 'role', TTL: '60s', Status: 'passing' },
+      ...extra,
+      Check: { CheckID: 'role', TTL: '60s', Status: status },
     });
-    await register(b.agentAddr, {
-      ID: 'redis',
-      Name: 'redis',
-      Tags: ['replica'],
-      Port: 6379,
-      Address: '10.0.2.122',
-      Check: { CheckID: 'role', TTL: '60s', Status: 'warning' },
-    });
-    await register(c.agentAddr, {
-      ID: 'redis',
-      Name: 'redis',
-      Tags: ['replica'],
-      Port: 6380,
-      Check: { CheckID: 'role', TTL: '60s', Status: 'critical' },
-    });
+    await register(a.agentAddr, redis('master', 'passing'));
+    await register(b.agentAddr, redis('replica', 'warning', { Address: '10.0.2.122' }));
+    await register(c.agentAddr, redis('replica', 'critical', { Port: 6380 }));
   });
   after(async () => {
     await consul.stop();

@@ -161,26 +161,22 @@ export function compileFilter(text: string): Predicate {
     return fail(`expected an operator after ${t.value}`);
   }
 
-  function andExpr(): Predicate {
-    let left = primary();
-    while (peekWord('and')) {
+  /** `operand (word operand)*`, folded left to right with `join`. */
+  function chain(word: string, operand: () => Predicate, join: (l: Predicate, r: Predicate) => Predicate): Predicate {
+    let left = operand();
+    while (peekWord(word)) {
       pos++;
-      const l = left;
-      const r = primary();
-      left = (v) => l(v) && r(v);
+      left = join(left, operand());
     }
     return left;
   }
 
+  function andExpr(): Predicate {
+    return chain('and', primary, (l, r) => (v) => l(v) && r(v));
+  }
+
   function orExpr(): Predicate {
-    let left = andExpr();
-    while (peekWord('or')) {
-      pos++;
-      const l = left;
-      const r = andExpr();
-      left = (v) => l(v) || r(v);
-    }
-    return left;
+    return chain('or', andExpr, (l, r) => (v) => l(v) || r(v));
   }
 
   const predicate = orExpr();

@@ -126,6 +126,17 @@ export function emptyDefinition(): CheckDefinition {
 
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** The fields that say which node, as the catalog and node endpoints both begin. */
+function nodeIdentity(node: NodeRecord): Record<string, unknown> {
+  return {
+    ID: node.id,
+    Node: node.name,
+    Address: node.address,
+    Datacenter: DATACENTER,
+    TaggedAddresses: nodeTaggedAddresses(node.address),
+  };
+}
+
 function nodeTaggedAddresses(address: string): Record<string, string> {
   if (isIP(address) === 6) return { lan: address, lan_ipv6: address, wan: address, wan_ipv6: address };
   return { lan: address, lan_ipv4: address, wan: address, wan_ipv4: address };
@@ -266,12 +277,7 @@ export class ConsulStore {
   }
 
   putService(record: Omit<ServiceRecord, 'createIndex' | 'modifyIndex'>): ServiceRecord {
-    const key = `${record.node}\0${record.id}`;
-    const existing = this.services.get(key);
-    const index = this.#bump('services');
-    const stored: ServiceRecord = { ...record, createIndex: existing?.createIndex ?? index, modifyIndex: index };
-    this.services.set(key, stored);
-    return stored;
+    return this.#put(this.services, 'services', `${record.node}\0${record.id}`, record);
   }
 
   deleteService(node: string, id: string): void {
@@ -289,11 +295,7 @@ export class ConsulStore {
   }
 
   putCheck(record: Omit<CheckRecord, 'createIndex' | 'modifyIndex'>): CheckRecord {
-    const key = `${record.node}\0${record.checkId}`;
-    const existing = this.checks.get(key);
-    const index = this.#bump('checks');
-    const stored: CheckRecord = { ...record, createIndex: existing?.createIndex ?? index, modifyIndex: index };
-    this.checks.set(key, stored);
+    const stored = this.#put(this.checks, 'checks', `${record.node}\0${record.checkId}`, record);
     if (stored.status === 'critical') this.#invalidateSessionsOnCheck(stored);
     return stored;
   }
@@ -303,6 +305,20 @@ export class ConsulStore {
     if (check === undefined) return;
     this.#bump('checks');
     this.#deleteCheckRecord(check);
+  }
+
+  /** Stores `record` under `key`, keeping the create index of the record it replaces. */
+  #put<R extends { createIndex: number; modifyIndex: number }>(
+    records: Map<string, R>,
+    table: Table,
+    key: string,
+    record: Omit<R, 'createIndex' | 'modifyIndex'>,
+  ): R {
+    const existing = records.get(key);
+    const index = this.#bump(table);
+    const stored = { ...record, createIndex: existing?.createIndex ?? index, modifyIndex: index } as R;
+    records.set(key, stored);
+    return stored;
   }
 
   #deleteCheckRecord(check: CheckRecord): void {
@@ -334,11 +350,7 @@ export class ConsulStore {
 
   renderNode(node: NodeRecord): Record<string, unknown> {
     return {
-      ID: node.id,
-      Node: node.name,
-      Address: node.address,
-      Datacenter: DATACENTER,
-      TaggedAddresses: nodeTaggedAddresses(node.address),
+      ...nodeIdentity(node),
       Meta: { ...node.meta },
       CreateIndex: node.createIndex,
       ModifyIndex: node.modifyIndex,
@@ -436,11 +448,7 @@ export class ConsulStore {
   renderCatalogService(service: ServiceRecord): Record<string, unknown> {
     const node = this.nodes.get(service.node)!;
     return {
-      ID: node.id,
-      Node: node.name,
-      Address: node.address,
-      Datacenter: DATACENTER,
-      TaggedAddresses: nodeTaggedAddresses(node.address),
+      ...nodeIdentity(node),
       NodeMeta: { ...node.meta },
       ServiceKind: service.kind,
       ServiceID: service.id,

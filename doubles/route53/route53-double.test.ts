@@ -334,14 +334,7 @@ describe('Route53 double', () => {
     });
 
     it('when AAAA carries a zone index (fe80::1%eth0), then InvalidChangeBatch refuses it and the good change beside it is not applied', async () => {
-      const scoped: ResourceRecordSet = {
-        Name: NAME,
-        Type: 'AAAA',
-        SetIdentifier: 'scoped',
-        MultiValueAnswer: true,
-        TTL: 60,
-        ResourceRecords: [{ Value: 'fe80::1%eth0' }],
-      };
+      const scoped: ResourceRecordSet = { ...multiValueA(NAME, 'scoped', 'fe80::1%eth0'), Type: 'AAAA' };
       await rejectsWithAws(changeBatch([change('CREATE', multiValueA(NAME, 'good', '10.0.0.1')), change('CREATE', scoped)]), {
         name: 'InvalidChangeBatch',
         status: 400,

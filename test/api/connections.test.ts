@@ -77,51 +77,66 @@ async function closedWithin(conversation: Conversation, limitMs: number, what: s
   }
 }
 
+/** The head of a play request announcing `contentLength` bytes of JSON, with `authorization` if given. */
+function playRequestHead(contentLength: number, authorization?: string): string {
+  const auth = authorization === undefined ? '' : `Authorization: ${authorization}\r\n`;
+  return `POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\n${auth}Content-Type: application/json\r\nContent-Length: ${contentLength}\r\n\r\n`;
+}
+
+/**
+ * Opens a connection, sends `head` at once and `body` a byte every `everyMs`, and waits (at most
+ * `limitMs`, by default the request timeout's bound) for st-api to close it: what it answered, and after how long it closed.
+ */
+async function trickleUntilClosed(
+  head: string,
+  body: string,
+  everyMs: number,
+  what: string,
+  limitMs = REQUEST_TIMEOUT_MS * BOUND,
+): Promise<{ received: string; closedAfter: number }> {
+  const slow = await open(node.port);
+  if (head !== '') slow.socket.write(head);
+  void trickle(slow.socket, body, everyMs);
+  const closedAfter = await closedWithin(slow, limitMs, what);
+  return { received: slow.received(), closedAfter };
+}
+
 describe('when a client trickles its headers', () => {
   it('then it gets 408 and the connection is closed within the headers timeout (×5)', async () => {
-    const slow = await open(node.port);
     const headers = 'GET /health/live HTTP/1.1\r\nHost: st-api\r\nX-Slow: ' + 'a'.repeat(200);
-    void trickle(slow.socket, headers, 50);
-    await closedWithin(slow, HEADERS_TIMEOUT_MS * BOUND, 'a connection trickling headers');
-    assert.match(slow.received(), /^HTTP\/1\.1 408 /);
+    const { received } = await trickleUntilClosed('', headers, 50, 'a connection trickling headers', HEADERS_TIMEOUT_MS * BOUND);
+    assert.match(received, /^HTTP\/1\.1 408 /);
   });
 });
 
 describe('when a client without a token announces a huge body and trickles it', () => {
   it('then it is refused at once with 413 BODY_TOO_LARGE and the connection is closed, before the request timeout', async () => {
-    const slow = await open(node.port);
-    slow.socket.write(
-      'POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n',
+    const { received, closedAfter } = await trickleUntilClosed(
+      playRequestHead(999999999),
+      '{'.repeat(100),
+      200,
+      'a connection announcing 999999999 bytes',
     );
-    void trickle(slow.socket, '{'.repeat(100), 200);
-    const closedAfter = await closedWithin(slow, REQUEST_TIMEOUT_MS * BOUND, 'a connection announcing 999999999 bytes');
-    assert.match(slow.received(), /^HTTP\/1\.1 413 /);
-    assert.match(slow.received(), /\r\nConnection: close\r\n/i);
-    assert.match(slow.received(), /"code":"BODY_TOO_LARGE"/);
+    assert.match(received, /^HTTP\/1\.1 413 /);
+    assert.match(received, /\r\nConnection: close\r\n/i);
+    assert.match(received, /"code":"BODY_TOO_LARGE"/);
     // Closed because it was answered, not because the request timed out.
     assert.ok(closedAfter < REQUEST_TIMEOUT_MS * BOUND, `closed after ${closedAfter} ms`);
   });
 
   it('then a small body without a token is refused with 401 and the connection closed rather than read', async () => {
-    const slow = await open(node.port);
-    slow.socket.write('POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n');
-    void trickle(slow.socket, '{'.repeat(100), 200);
-    await closedWithin(slow, REQUEST_TIMEOUT_MS * BOUND, 'an unauthenticated trickled body');
-    assert.match(slow.received(), /^HTTP\/1\.1 401 /);
-    assert.match(slow.received(), /\r\nConnection: close\r\n/i);
+    const { received } = await trickleUntilClosed(playRequestHead(100), '{'.repeat(100), 200, 'an unauthenticated trickled body');
+    assert.match(received, /^HTTP\/1\.1 401 /);
+    assert.match(received, /\r\nConnection: close\r\n/i);
   });
 });
 
 describe('when an authenticated client trickles a 4 KB body', () => {
   it('then it gets 408 and the connection is closed within the request timeout (×5)', async () => {
-    const slow = await open(node.port);
     const body = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web', pad: 'x'.repeat(4000) }).slice(0, 4000);
-    slow.socket.write(
-      `POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nAuthorization: Bearer ${node.demo.tokenFor('demo-user', 600)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
-    );
-    void trickle(slow.socket, body, 50);
-    await closedWithin(slow, REQUEST_TIMEOUT_MS * BOUND, 'an authenticated trickled body');
-    assert.match(slow.received(), /^HTTP\/1\.1 408 /);
+    const head = playRequestHead(Buffer.byteLength(body), `Bearer ${node.demo.tokenFor('demo-user', 600)}`);
+    const { received } = await trickleUntilClosed(head, body, 50, 'an authenticated trickled body');
+    assert.match(received, /^HTTP\/1\.1 408 /);
   });
 });
 

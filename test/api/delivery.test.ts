@@ -51,6 +51,15 @@ interface Answer {
 }
 
 /** POST with a chosen Host header (fetch cannot set one), as a browser on that name would send it. */
+/**
+ * Plays tt-demo-0001 on the web through the API at `host`, the CDN chosen by `cdnDraw` (the first CDN
+ * below 0.5, the second above); `extra` adds to the request body.
+ */
+function playDemoTitle(cdnDraw: number, host: string, extra: Record<string, unknown> = {}): Promise<Answer> {
+  draw = cdnDraw;
+  return playWithHost(host, { contentId: 'tt-demo-0001', device: 'web', ...extra });
+}
+
 function playWithHost(host: string, body: Record<string, unknown>): Promise<Answer> {
   const payload = JSON.stringify(body);
   const url = new URL('/v1/playback-urls', node.baseUrl);
@@ -82,12 +91,7 @@ function playWithHost(host: string, body: Record<string, unknown>): Promise<Answ
 
 describe('when the CDN is an nginx edge (path token, its default)', () => {
   it('then the token is a path segment ahead of the media path, hashing the expiry and the manifest directory', async () => {
-    draw = 0;
-    const { status, body, setCookie } = await playWithHost('play.example.com', {
-      contentId: 'tt-demo-0001',
-      device: 'web',
-      protocol: 'hls',
-    });
+    const { status, body, setCookie } = await playDemoTitle(0, 'play.example.com', { protocol: 'hls' });
     assert.equal(status, 200);
     assert.equal(body.delivery, 'path-token');
     assert.equal(body.cookies, undefined);
@@ -111,12 +115,7 @@ describe('when the CDN is an nginx edge (path token, its default)', () => {
 
 describe('when the CDN takes cookies and a cookie domain is configured', () => {
   it('then the API, on a host within that domain, sets the cookies; the JSON carries them for native apps', async () => {
-    draw = 0.9;
-    const { status, body, setCookie } = await playWithHost('play.example.com', {
-      contentId: 'tt-demo-0001',
-      device: 'web',
-      protocol: 'dash',
-    });
+    const { status, body, setCookie } = await playDemoTitle(0.9, 'play.example.com', { protocol: 'dash' });
     assert.equal(status, 200);
     assert.equal(body.delivery, 'cookie');
     assert.equal(body.url, 'https://cdn.example.com/vod/tt-demo-0001/dash/1080p/manifest.mpd');
@@ -139,8 +138,7 @@ describe('when the CDN takes cookies and a cookie domain is configured', () => {
   });
 
   it('then on a host outside that domain no cookie is set (a browser would refuse it), but the JSON still carries them', async () => {
-    draw = 0.9;
-    const { status, body, setCookie } = await playWithHost('play.other-site.test', { contentId: 'tt-demo-0001', device: 'web' });
+    const { status, body, setCookie } = await playDemoTitle(0.9, 'play.other-site.test');
     assert.equal(status, 200);
     assert.equal(body.cookies?.length, 1);
     assert.deepEqual(setCookie, []);

@@ -46,6 +46,20 @@ async function health(): Promise<{ status: number; body: string }> {
   return { status: response.status, body: await response.text() };
 }
 
+/** Waits (polling every 100 ms, at most `timeoutMs`) for health to pass, lag apart. */
+function healthPasses(what: string, timeoutMs = 5000): Promise<true> {
+  return waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), { timeoutMs, intervalMs: 100, what });
+}
+
+/** Waits (polling every 100 ms, at most 5 s) for this play to answer 200. */
+function playsAgain(what: string, userId: string, contentId: string, device: string): Promise<true> {
+  return waitFor(async () => ((await play(userId, contentId, device)).status === 200 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 100,
+    what,
+  });
+}
+
 describe('when Redis is killed', () => {
   it('then plays still succeed from MySQL, health is warning, and both recover when Redis returns', async () => {
     assert.equal((await play('demo-user', 'tt-demo-0001')).status, 200);
@@ -59,11 +73,7 @@ describe('when Redis is killed', () => {
     assert.match(degraded.body, /^warn .*mysql=ok.* redis=down/);
 
     await redis.restart();
-    const recovered = await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'health to pass again',
-    });
+    const recovered = await healthPasses('health to pass again');
     assert.equal(recovered, true);
     assert.equal((await play('demo-user', 'tt-demo-0001')).status, 200);
   });
@@ -84,11 +94,7 @@ describe('when Redis stalls (SIGSTOP)', () => {
     } finally {
       await redis.resume();
     }
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'health to pass after resume',
-    });
+    await healthPasses('health to pass after resume');
   });
 });
 
@@ -114,18 +120,10 @@ describe('when MySQL is killed', () => {
 
   it('then after MySQL restarts, plays and health recover without restarting the node', async () => {
     await mariadb.restart();
-    await waitFor(async () => ((await play('premium-user', 'tt-demo-0002', 'android')).status === 200 ? true : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'plays to succeed after MySQL returns',
-    });
+    await playsAgain('plays to succeed after MySQL returns', 'premium-user', 'tt-demo-0002', 'android');
     // Bounded, not one sample: a stall of a busy machine may warn for a moment (lag, or a Redis
     // command past its deadline); MySQL must be back and everything pass.
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'health to pass after MySQL returns',
-    });
+    await healthPasses('health to pass after MySQL returns');
   });
 });
 
@@ -142,11 +140,7 @@ describe('when MySQL stalls (SIGSTOP)', () => {
     } finally {
       await mariadb.resume();
     }
-    await waitFor(async () => ((await play('mobile-user', 'tt-demo-0002', 'ios')).status === 200 ? true : undefined), {
-      timeoutMs: 5000,
-      intervalMs: 100,
-      what: 'plays to succeed after MySQL resumes',
-    });
+    await playsAgain('plays to succeed after MySQL resumes', 'mobile-user', 'tt-demo-0002', 'ios');
   });
 });
 
@@ -156,11 +150,7 @@ describe('when both are down and then restored', () => {
     assert.equal((await play('sd-buyer', 'tt-demo-0001')).status, 503);
     assert.equal((await health()).status, 503);
     await Promise.all([mariadb.restart(), redis.restart()]);
-    await waitFor(async () => (statusApartFromLag(await health()) === 200 ? true : undefined), {
-      timeoutMs: 8000,
-      intervalMs: 100,
-      what: 'health to pass',
-    });
+    await healthPasses('health to pass', 8000);
     assert.equal((await play('sd-buyer', 'tt-demo-0001')).status, 200);
   });
 });

@@ -435,6 +435,15 @@ function post(baseUrl: string, body: unknown, token: string): Promise<Response> 
   });
 }
 
+/** A browser's CORS preflight for a POST to the playback resource from `origin` (bounded at 10 s). */
+function preflight(baseUrl: string, origin: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${baseUrl}/v1/playback-urls`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', ...headers },
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
 /** A client token like the demo auth service's, with chosen claims, key or algorithm. */
 function forge(claims: Json, options: { key?: string; algorithm?: jwt.Algorithm } = {}): string {
   const now = Math.floor(Date.now() / 1000);
@@ -489,6 +498,20 @@ interface ProblemCase {
 const now = () => Math.floor(Date.now() / 1000);
 // Generated at load, before the node starts: a 2048-bit key blocks the event loop, which the lag probe would see.
 const OTHER_RSA_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+/** A manifest-route case: the URL `from` makes of a fresh manifest URL. */
+function manifestCase(code: ProblemCode, why: string, from: (url: string) => string, check?: ProblemCase['check']): ProblemCase {
+  const send = async () => getManifest(from(await manifestUrl()));
+  return check === undefined ? { code, why, operation: MANIFEST, send } : { code, why, operation: MANIFEST, send, check };
+}
+
+/** A manifest-route case: `file` asked for in the directory a fresh manifest URL signs. */
+const signedDirectoryCase = (code: ProblemCode, why: string, file: string, check?: ProblemCase['check']): ProblemCase =>
+  manifestCase(code, why, (url) => inSignedDirectory(url, file), check);
+
+/** A manifest-route case: a fresh manifest URL with `changes` to its parts. */
+const alteredCase = (code: ProblemCode, why: string, changes: Parameters<typeof altered>[1], check?: ProblemCase['check']): ProblemCase =>
+  manifestCase(code, why, (url) => altered(url, changes), check);
 
 const problemCases: ProblemCase[] = [
   { code: 'MALFORMED_JSON', why: 'the body is truncated JSON', operation: PLAY, send: () => node.play('{"contentId": "tt-demo-0001", ') },
@@ -573,11 +596,7 @@ const problemCases: ProblemCase[] = [
     code: 'METHOD_NOT_ALLOWED',
     why: 'the playback resource is asked for OPTIONS on a node with no CORS origins',
     operation: PREFLIGHT,
-    send: () =>
-      fetch(`${node.baseUrl}/v1/playback-urls`, {
-        method: 'OPTIONS',
-        headers: { origin: WEB_ORIGIN, 'access-control-request-method': 'POST' },
-      }),
+    send: () => preflight(node.baseUrl, WEB_ORIGIN),
     check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), null),
   },
   {
@@ -611,81 +630,33 @@ const problemCases: ProblemCase[] = [
       return getManifest(altered(url, { hmac: (hmac.startsWith('A') ? 'B' : 'A') + hmac.slice(1) }));
     },
   },
-  {
-    code: 'MANIFEST_TOKEN_INVALID',
-    why: "a manifest URL's token is used for another title",
-    operation: MANIFEST,
-    send: async () => getManifest(altered(await manifestUrl(), { path: 'vod/tt-demo-0002/hls/1080p/master.m3u8' })),
-  },
-  {
-    code: 'MANIFEST_TOKEN_INVALID',
-    why: "a manifest URL's token is used for another ceiling's directory",
-    operation: MANIFEST,
-    send: async () => getManifest(altered(await manifestUrl(), { path: 'vod/tt-demo-0001/hls/2160p/master.m3u8' })),
-  },
-  {
-    code: 'MANIFEST_TOKEN_INVALID',
-    why: 'a manifest URL names a key id st-api does not have',
-    operation: MANIFEST,
-    send: async () => getManifest(altered(await manifestUrl(), { keyId: 'm9' })),
-  },
+  alteredCase('MANIFEST_TOKEN_INVALID', "a manifest URL's token is used for another title", {
+    path: 'vod/tt-demo-0002/hls/1080p/master.m3u8',
+  }),
+  alteredCase('MANIFEST_TOKEN_INVALID', "a manifest URL's token is used for another ceiling's directory", {
+    path: 'vod/tt-demo-0001/hls/2160p/master.m3u8',
+  }),
+  alteredCase('MANIFEST_TOKEN_INVALID', 'a manifest URL names a key id st-api does not have', { keyId: 'm9' }),
   {
     code: 'MANIFEST_TOKEN_EXPIRED',
     why: 'a manifest URL issued seven hours ago is fetched now',
     operation: MANIFEST,
     send: async () => getManifest(await manifestUrl({ on: pastNode })),
   },
-  {
-    code: 'NOT_FOUND',
-    why: 'a manifest URL names a CDN that is not configured',
-    operation: MANIFEST,
-    send: async () => getManifest(altered(await manifestUrl(), { cdn: 'nowhere' })),
-    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), '*'),
-  },
-  {
-    code: 'NOT_FOUND',
-    why: 'a manifest URL names a CDN in path-token delivery',
-    operation: MANIFEST,
-    send: async () => getManifest(altered(await manifestUrl(), { cdn: 'nginx-path' })),
-  },
-  {
-    code: 'NOT_FOUND',
-    why: 'a manifest URL names a segment, not a playlist or an MPD',
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), '480p/seg-1.m4s')),
-  },
-  {
-    code: 'NOT_FOUND',
-    why: 'a manifest URL has a segment that is not UTF-8 once decoded',
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), '%ff/master.m3u8')),
-  },
-  {
-    code: 'MANIFEST_NOT_FOUND',
-    why: 'the origin answers 404 for a playlist in the signed directory',
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'missing.m3u8')),
-    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), '*', 'a web player sees the 404'),
-  },
-  {
-    code: 'MANIFEST_ORIGIN_INVALID',
-    why: "the origin's playlist is larger than manifests.maxBytes",
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'huge.m3u8')),
-  },
-  {
-    code: 'MANIFEST_ORIGIN_INVALID',
-    why: 'the origin answers an HTML page for a playlist',
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'page.m3u8')),
-  },
-  {
-    code: 'MANIFEST_ORIGIN_UNAVAILABLE',
-    why: 'the origin answers 503 and no copy is cached',
-    operation: MANIFEST,
-    send: async () => getManifest(inSignedDirectory(await manifestUrl(), 'busy.m3u8')),
-    check: (response) => assert.equal(response.headers.get('retry-after'), '5'),
-  },
+  alteredCase('NOT_FOUND', 'a manifest URL names a CDN that is not configured', { cdn: 'nowhere' }, (response) =>
+    assert.equal(response.headers.get('access-control-allow-origin'), '*'),
+  ),
+  alteredCase('NOT_FOUND', 'a manifest URL names a CDN in path-token delivery', { cdn: 'nginx-path' }),
+  signedDirectoryCase('NOT_FOUND', 'a manifest URL names a segment, not a playlist or an MPD', '480p/seg-1.m4s'),
+  signedDirectoryCase('NOT_FOUND', 'a manifest URL has a segment that is not UTF-8 once decoded', '%ff/master.m3u8'),
+  signedDirectoryCase('MANIFEST_NOT_FOUND', 'the origin answers 404 for a playlist in the signed directory', 'missing.m3u8', (response) =>
+    assert.equal(response.headers.get('access-control-allow-origin'), '*', 'a web player sees the 404'),
+  ),
+  signedDirectoryCase('MANIFEST_ORIGIN_INVALID', "the origin's playlist is larger than manifests.maxBytes", 'huge.m3u8'),
+  signedDirectoryCase('MANIFEST_ORIGIN_INVALID', 'the origin answers an HTML page for a playlist', 'page.m3u8'),
+  signedDirectoryCase('MANIFEST_ORIGIN_UNAVAILABLE', 'the origin answers 503 and no copy is cached', 'busy.m3u8', (response) =>
+    assert.equal(response.headers.get('retry-after'), '5'),
+  ),
   {
     code: 'MANIFEST_ORIGIN_UNAVAILABLE',
     why: "the CDN's manifest origin refuses connections and no copy is cached",
@@ -989,15 +960,7 @@ describe('when the real app answers', () => {
   });
 
   it('then a CORS preflight from an allowed origin is a 204 with the documented Access-Control-* headers', async () => {
-    const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
-      method: 'OPTIONS',
-      headers: {
-        origin: WEB_ORIGIN,
-        'access-control-request-method': 'POST',
-        'access-control-request-headers': 'authorization,content-type',
-      },
-      signal: AbortSignal.timeout(10_000),
-    });
+    const response = await preflight(webNode.baseUrl, WEB_ORIGIN, { 'access-control-request-headers': 'authorization,content-type' });
     assert.equal(response.status, 204);
     const headers = response.headers;
     assert.equal(await assertConforms(response, PREFLIGHT), undefined);
@@ -1006,11 +969,7 @@ describe('when the real app answers', () => {
   });
 
   it('then a CORS preflight from another origin is 405 with no Access-Control-* header, as documented', async () => {
-    const response = await fetch(`${webNode.baseUrl}/v1/playback-urls`, {
-      method: 'OPTIONS',
-      headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'POST' },
-      signal: AbortSignal.timeout(10_000),
-    });
+    const response = await preflight(webNode.baseUrl, 'https://evil.example.net');
     assert.equal(response.status, 405);
     const headers = response.headers;
     await assertConforms(response, PREFLIGHT);

@@ -302,29 +302,43 @@ describe('when the node finds Redis through Consul DNS', () => {
   });
 });
 
+/**
+ * With writes on A and plays running, `failover` moves the master to B and re-tags Consul; the node
+ * must follow the re-tag itself (not the periodic look-up) and write on B.
+ */
+async function failOverUnderTraffic(
+  setup: ReturnType<typeof pairWithNode>,
+  failover: (servers: { a: RedisServer; b: RedisServer }, node: TestNode) => Promise<void>,
+): Promise<{ switchMs: number; plays: number; longestWarningMs: number; writeMs: number; reasons: string }> {
+  const node = setup.node();
+  const servers = setup.servers();
+  await waitForWriteOn(node, servers.a, 3000);
+  const traffic = startTraffic(node);
+  await sleep(300);
+  await failover(servers, node);
+  const { switchMs, plays, healthLog } = await followRetag(node, traffic);
+  const longestWarningMs = longestWarning(healthLog);
+  const writeMs = await waitForWriteOn(node, servers.b, 2000);
+  const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
+  assert.equal(reasons['refresh'] ?? 0, 0, `moved by the failover itself, not the periodic look-up: ${JSON.stringify(reasons)}`);
+  return { switchMs, plays, longestWarningMs, writeMs, reasons: JSON.stringify(reasons) };
+}
+
 describe('when the replica is promoted and Consul re-tagged (a failover)', () => {
   const setup = pairWithNode({ waitUntilConnected: true });
 
   it('then plays keep answering 200, the node writes to the new master without a restart, and health passes again', async () => {
-    const node = setup.node();
-    const servers = setup.servers();
-    const { a, b } = servers;
-    await waitForWriteOn(node, a, 3000);
-    const traffic = startTraffic(node);
-    await sleep(300);
-    // What Sentinel does: promote B, turn A into its replica. The hooks re-tag Consul a moment later.
-    await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
-    await withRedis(a, (redis) => redis.call('REPLICAOF', b.host, String(b.port)));
-    await sleep(300);
-    await registerRedis(consul, 'redis-a', a, 'replica');
-    await registerRedis(consul, 'redis-b', b, 'master');
-    const { switchMs, plays, healthLog } = await followRetag(node, traffic);
-    assert.ok(longestWarning(healthLog) < SWITCH_BOUND_MS + 1000, `health warned for ${longestWarning(healthLog)} ms`);
-    const writeMs = await waitForWriteOn(node, b, 2000);
-    const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
-    assert.equal(reasons['refresh'] ?? 0, 0, `moved by the failover itself, not the periodic look-up: ${JSON.stringify(reasons)}`);
+    const { switchMs, plays, longestWarningMs, writeMs, reasons } = await failOverUnderTraffic(setup, async ({ a, b }) => {
+      // What Sentinel does: promote B, turn A into its replica. The hooks re-tag Consul a moment later.
+      await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+      await withRedis(a, (redis) => redis.call('REPLICAOF', b.host, String(b.port)));
+      await sleep(300);
+      await registerRedis(consul, 'redis-a', a, 'replica');
+      await registerRedis(consul, 'redis-b', b, 'master');
+    });
+    assert.ok(longestWarningMs < SWITCH_BOUND_MS + 1000, `health warned for ${longestWarningMs} ms`);
     console.log(
-      `# promote: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms; write on B confirmed in ${writeMs} ms`,
+      `# promote: switched ${switchMs} ms after the re-tag (${reasons}); ${plays} plays, all 200; longest warning ${longestWarningMs} ms; write on B confirmed in ${writeMs} ms`,
     );
   });
 });
@@ -333,27 +347,19 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
   const setup = pairWithNode({ waitUntilConnected: true });
 
   it('then plays keep answering 200, the node moves to the new master, and health passes again', async () => {
-    const node = setup.node();
-    const servers = setup.servers();
-    const { a, b } = servers;
-    await waitForWriteOn(node, a, 3000);
-    const traffic = startTraffic(node);
-    await sleep(300);
-    await a.kill();
-    // Sentinel needs about two seconds to agree; keep it shorter here, the order is what matters.
-    await sleep(500);
-    const whileDown = await health(node);
-    assert.equal(whileDown.status, 429);
-    assert.match(whileDown.body, /redis=(down|not-master)\(/);
-    await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
-    await registerRedis(consul, 'redis-b', b, 'master');
-    await registerRedis(consul, 'redis-a', a, 'replica');
-    const { switchMs, plays, healthLog } = await followRetag(node, traffic);
-    const writeMs = await waitForWriteOn(node, b, 2000);
-    const reasons = await counter(node, 'st_api_redis_master_switches_total', 'reason');
-    assert.equal(reasons['refresh'] ?? 0, 0, `moved by the failover itself, not the periodic look-up: ${JSON.stringify(reasons)}`);
+    const { switchMs, plays, longestWarningMs, writeMs, reasons } = await failOverUnderTraffic(setup, async ({ a, b }, node) => {
+      await a.kill();
+      // Sentinel needs about two seconds to agree; keep it shorter here, the order is what matters.
+      await sleep(500);
+      const whileDown = await health(node);
+      assert.equal(whileDown.status, 429);
+      assert.match(whileDown.body, /redis=(down|not-master)\(/);
+      await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+      await registerRedis(consul, 'redis-b', b, 'master');
+      await registerRedis(consul, 'redis-a', a, 'replica');
+    });
     console.log(
-      `# kill -9: switched ${switchMs} ms after the re-tag (${JSON.stringify(reasons)}); ${plays} plays, all 200; longest warning ${longestWarning(healthLog)} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`,
+      `# kill -9: switched ${switchMs} ms after the re-tag (${reasons}); ${plays} plays, all 200; longest warning ${longestWarningMs} ms (includes the 500 ms before promotion); write on B confirmed in ${writeMs} ms`,
     );
   });
 });

@@ -24,7 +24,9 @@ import {
   requirementsOf,
   UnmappedCallError,
   worldFromDouble,
+  type Access,
   type Requirement,
+  type Resource,
   type Rule,
   type World,
 } from './consul-config.ts';
@@ -34,6 +36,12 @@ function needsOf(calls: readonly CallLogEntry[], world: World): { call: string; 
     requirementsOf(call, world).map((requirement) => ({ call: `${call.method} ${call.path} (${call.agent})`, requirement })),
   );
 }
+
+/** A call that needs `access` on one resource: for asking a policy about what no call here does. */
+const asked = (call: string, resource: Resource, name: string, access: Access): { call: string; requirement: Requirement } => ({
+  call,
+  requirement: { resource, name, access, source: '' },
+});
 
 /** Method and decoded path (the consul client encodes `/` in keys), session ids elided. */
 const distinct = (calls: readonly CallLogEntry[]): string[] =>
@@ -201,11 +209,11 @@ describe('ACL walk: watcher', { timeout: 120_000 }, () => {
   it('when the watcher policy is asked for more, then it refuses: no writes to services, other keys or the redis events', () => {
     const rules = loadPolicy('watcher.hcl');
     const verdict = evaluate(rules, [
-      { call: 'register st-api', requirement: { resource: 'service', name: 'st-api', access: 'write', source: '' } },
-      { call: 'read redis', requirement: { resource: 'service', name: 'redis', access: 'read', source: '' } },
-      { call: 'kv', requirement: { resource: 'key', name: 'redis/sentinel/events/mymaster', access: 'write', source: '' } },
-      { call: 'kv', requirement: { resource: 'key', name: 'st-api/dnsx', access: 'read', source: '' } },
-      { call: 'node', requirement: { resource: 'node', name: 'api-node-1', access: 'write', source: '' } },
+      asked('register st-api', 'service', 'st-api', 'write'),
+      asked('read redis', 'service', 'redis', 'read'),
+      asked('kv', 'key', 'redis/sentinel/events/mymaster', 'write'),
+      asked('kv', 'key', 'st-api/dnsx', 'read'),
+      asked('node', 'node', 'api-node-1', 'write'),
     ]);
     assert.equal(verdict.denied.length, 5);
   });
@@ -299,11 +307,11 @@ describe('ACL walk: sentinel-hooks, and the DNS token st-api relies on', { timeo
 
   it('when the hooks policy is asked for more, then it refuses: no st-api service, no watcher keys, no node writes, no sessions', () => {
     const verdict = evaluate(loadPolicy('sentinel-hooks.hcl'), [
-      { call: 'x', requirement: { resource: 'service', name: 'st-api', access: 'write', source: '' } },
-      { call: 'x', requirement: { resource: 'key', name: 'st-api/dns/status', access: 'write', source: '' } },
-      { call: 'x', requirement: { resource: 'key', name: 'redis/sentinel/other', access: 'read', source: '' } },
-      { call: 'x', requirement: { resource: 'node', name: 'redis-host-0', access: 'write', source: '' } },
-      { call: 'x', requirement: { resource: 'session', name: 'redis-host-0', access: 'write', source: '' } },
+      asked('x', 'service', 'st-api', 'write'),
+      asked('x', 'key', 'st-api/dns/status', 'write'),
+      asked('x', 'key', 'redis/sentinel/other', 'read'),
+      asked('x', 'node', 'redis-host-0', 'write'),
+      asked('x', 'session', 'redis-host-0', 'write'),
     ]);
     assert.equal(verdict.denied.length, 5);
   });
@@ -322,12 +330,7 @@ describe('ACL walk: sentinel-hooks, and the DNS token st-api relies on', { timeo
     );
     assert.deepEqual(verdict.denied, []);
     assert.deepEqual(verdict.unused, []);
-    assert.equal(
-      evaluate(loadPolicy('api-dns.hcl'), [
-        { call: 'x', requirement: { resource: 'key', name: 'redis/sentinel/events/mymaster', access: 'read', source: '' } },
-      ]).denied.length,
-      1,
-    );
+    assert.equal(evaluate(loadPolicy('api-dns.hcl'), [asked('x', 'key', 'redis/sentinel/events/mymaster', 'read')]).denied.length, 1);
   });
 
   it('when the agent registers the st-api service file, then consul/acl/st-api-registration.hcl allows it and nothing more', () => {

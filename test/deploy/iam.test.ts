@@ -72,6 +72,11 @@ async function startRecorder(target: string): Promise<{ endpoint: string; calls:
   return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, server };
 }
 
+/** The request context of a Route53 call that only reads `resource` (no condition keys, no changes). */
+function read(operation: string, resource: string): RequestContext & { operation: string; changes: [] } {
+  return { operation, changes: [], action: `route53:${operation}`, resource, keys: {} };
+}
+
 /** Route53's REST-XML routes (API 2013-04-01) → the IAM request context of that call. */
 function toRequestContext(
   call: RecordedCall,
@@ -92,23 +97,11 @@ function toRequestContext(
     return { operation: 'ChangeResourceRecordSets', changes, ...changeRequest(rrset[1] ?? '', changes) };
   }
   if (rrset !== null && call.method === 'GET') {
-    return {
-      operation: 'ListResourceRecordSets',
-      changes: [],
-      action: 'route53:ListResourceRecordSets',
-      resource: `arn:aws:route53:::hostedzone/${rrset[1] ?? ''}`,
-      keys: {},
-    };
+    return read('ListResourceRecordSets', `arn:aws:route53:::hostedzone/${rrset[1] ?? ''}`);
   }
   const change = /^\/2013-04-01\/change\/([^/]+)$/.exec(path);
   if (change !== null && call.method === 'GET') {
-    return {
-      operation: 'GetChange',
-      changes: [],
-      action: 'route53:GetChange',
-      resource: `arn:aws:route53:::change/${change[1] ?? ''}`,
-      keys: {},
-    };
+    return read('GetChange', `arn:aws:route53:::change/${change[1] ?? ''}`);
   }
   throw new Error(`the watcher made a call the test does not know: ${call.method} ${call.path}`);
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startNginx, type NginxServer } from '../../testkit/nginx.ts';
 import { makeTempDir } from '../../testkit/processes.ts';
-import { describePlay, launchBrowser, notAnswered200, type PlayerBrowser, type Player } from './browser.ts';
+import { describePlay, launchBrowser, notAnswered200, type PlayerBrowser, type Player, type PlayResult, type Protocol } from './browser.ts';
 import { generateMedia, type GeneratedMedia } from './media.ts';
 
 const TITLE = 'T';
@@ -55,6 +55,16 @@ describe('player harness', () => {
   let player: Player;
   // cdn.st.test resolves to 127.0.0.1 inside the browser only (--host-resolver-rules).
   let cdn: string;
+
+  /** Plays `url` and checks it played to the end with every edge request a 200. */
+  async function playsToTheEnd(url: string, protocol: Protocol): Promise<{ result: PlayResult; summary: string }> {
+    const result = await player.play({ url, protocol });
+    const summary = describePlay(result);
+    assert.equal(result.error, undefined, summary);
+    assert.equal(result.ended, true, summary);
+    assert.deepEqual(notAnswered200(result), [], summary);
+    return { result, summary };
+  }
 
   before(async () => {
     const root = await makeTempDir('st-media');
@@ -112,11 +122,7 @@ describe('player harness', () => {
   });
 
   it('when dash.js plays the 480p MPD, then it plays to the end fetching only 480p segments, all 200', async () => {
-    const result = await player.play({ url: `${cdn}/vod/${TITLE}/dash/480p/manifest.mpd`, protocol: 'dash' });
-    const summary = describePlay(result);
-    assert.equal(result.error, undefined, summary);
-    assert.equal(result.ended, true, summary);
-    assert.deepEqual(notAnswered200(result), [], summary);
+    const { result, summary } = await playsToTheEnd(`${cdn}/vod/${TITLE}/dash/480p/manifest.mpd`, 'dash');
     const paths = result.requests.map((r) => new URL(r.url).pathname);
     assert.equal(paths[0], `/vod/${TITLE}/dash/480p/manifest.mpd`, summary);
     for (const path of paths.slice(1))
@@ -126,11 +132,7 @@ describe('player harness', () => {
   });
 
   it('when dash.js plays the 1080p MPD, then it plays to the end', async () => {
-    const result = await player.play({ url: `${cdn}/vod/${TITLE}/dash/1080p/manifest.mpd`, protocol: 'dash' });
-    const summary = describePlay(result);
-    assert.equal(result.error, undefined, summary);
-    assert.equal(result.ended, true, summary);
-    assert.deepEqual(notAnswered200(result), [], summary);
+    await playsToTheEnd(`${cdn}/vod/${TITLE}/dash/1080p/manifest.mpd`, 'dash');
   });
 
   it('when hls.js is told to stop at maxSeconds, then it resolves there without ending', async () => {

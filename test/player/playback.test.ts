@@ -76,23 +76,17 @@ before(async () => {
     edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-path-token.conf;`),
   );
   origin = await startNginx(edgeServer(`set $st_vod_root ${mediaRoot}; include st-api/st-vod-origin.conf;`));
-  cloudfrontEdge = await startCdnEdge({
-    scheme: 'cloudfront',
-    keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey },
-    upstream: origin.baseUrl,
-    carrier: 'cookie',
-  });
-  akamaiEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'cookie' });
+  // The CloudFront and Akamai edges in front of the origin, each taking the token only where `carrier` says.
+  const cloudfront = (carrier: 'cookie' | 'query') =>
+    startCdnEdge({ scheme: 'cloudfront', keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey }, upstream: origin.baseUrl, carrier });
+  const akamai = (carrier: 'cookie' | 'query') => startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier });
+  cloudfrontEdge = await cloudfront('cookie');
+  akamaiEdge = await akamai('cookie');
   queryTokenEdge = await startNginx(
     edgeServer(`set $st_vod_root ${mediaRoot}; set $st_vod_secret "${NGINX_SECRET}"; include st-api/st-vod-query-token.conf;`),
   );
-  cloudfrontQueryEdge = await startCdnEdge({
-    scheme: 'cloudfront',
-    keys: { KPLAYTEST1: CLOUDFRONT_KEY.publicKey },
-    upstream: origin.baseUrl,
-    carrier: 'query',
-  });
-  akamaiQueryEdge = await startCdnEdge({ scheme: 'akamai', keys: [AKAMAI_KEY], upstream: origin.baseUrl, carrier: 'query' });
+  cloudfrontQueryEdge = await cloudfront('query');
+  akamaiQueryEdge = await akamai('query');
   browser = await launchBrowser();
 });
 

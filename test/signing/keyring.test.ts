@@ -4,6 +4,9 @@ import { describe, test } from 'node:test';
 import { createKeyring } from '../../api/signing/keyring.ts';
 import { createSigner, opensslHmacHex, param, playbackRequest, testKeys } from './helpers.ts';
 
+/** A key entry for the validation cases: only id, active and (a number for) material matter there. */
+const key = (id: string, active: boolean, material: number) => ({ id, active, material });
+
 describe('keyring validation', () => {
   test('when exactly one key is active, then it is the signing key and its notAfter is exposed', () => {
     const notAfter = new Date('2027-01-01T00:00:00Z');
@@ -17,30 +20,16 @@ describe('keyring validation', () => {
   });
 
   test('when no key is active, then the error says so and lists the ids', () => {
-    assert.throws(() => createKeyring([{ id: 'a', active: false, material: 1 }]), /no active key \(keys: a\)/);
+    assert.throws(() => createKeyring([key('a', false, 1)]), /no active key \(keys: a\)/);
   });
 
   test('when two keys are active, then the error names both', () => {
-    assert.throws(
-      () =>
-        createKeyring([
-          { id: 'a', active: true, material: 1 },
-          { id: 'b', active: true, material: 2 },
-        ]),
-      /2 active keys \(a, b\)/,
-    );
+    assert.throws(() => createKeyring([key('a', true, 1), key('b', true, 2)]), /2 active keys \(a, b\)/);
   });
 
   test('when ids repeat, are empty, or there are no keys, then the error names the problem', () => {
-    assert.throws(
-      () =>
-        createKeyring([
-          { id: 'a', active: true, material: 1 },
-          { id: 'a', active: false, material: 2 },
-        ]),
-      /duplicate key id "a"/,
-    );
-    assert.throws(() => createKeyring([{ id: '', active: true, material: 1 }]), /empty id/);
+    assert.throws(() => createKeyring([key('a', true, 1), key('a', false, 2)]), /duplicate key id "a"/);
+    assert.throws(() => createKeyring([key('', true, 1)]), /empty id/);
     assert.throws(() => createKeyring([]), /no keys/);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { createTokenVerifier, tokenKey } from '../../api/auth/client-token.ts';
@@ -25,8 +25,9 @@ const verify = createTokenVerifier({
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const nowSeconds = () => Math.floor(Date.now() / 1000);
-const good = (overrides: jwt.SignOptions = {}, payload: { exp?: number; pad?: string } = {}) =>
-  jwt.sign(payload, rsa.privateKey, {
+/** A token from the issuer for user-1 with rs-1's claims, signed with `key` (`overrides` change any option). */
+const signedWith = (key: KeyObject, overrides: jwt.SignOptions = {}, payload: { exp?: number; pad?: string } = {}) =>
+  jwt.sign(payload, key, {
     algorithm: 'RS256',
     keyid: 'rs-1',
     issuer: ISSUER,
@@ -35,6 +36,8 @@ const good = (overrides: jwt.SignOptions = {}, payload: { exp?: number; pad?: st
     ...(payload.exp === undefined ? { expiresIn: 300 } : {}),
     ...overrides,
   });
+const good = (overrides: jwt.SignOptions = {}, payload: { exp?: number; pad?: string } = {}) =>
+  signedWith(rsa.privateKey, overrides, payload);
 
 function codeOf(authorization: string | undefined): ProblemCode | 'accepted' {
   try {
@@ -52,14 +55,7 @@ describe('client token verification', () => {
     assert.deepEqual(verify(`Bearer ${good()}`), { userId: 'user-1' });
   });
   it('when the token is a valid ES256 token, then it is accepted with the EC key', () => {
-    const token = jwt.sign({}, ec.privateKey, {
-      algorithm: 'ES256',
-      keyid: 'ec-1',
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      subject: 'user-2',
-      expiresIn: 60,
-    });
+    const token = signedWith(ec.privateKey, { algorithm: 'ES256', keyid: 'ec-1', subject: 'user-2', expiresIn: 60 });
     assert.deepEqual(verify(`Bearer ${token}`), { userId: 'user-2' });
   });
   it('when the header is missing, then TOKEN_MISSING', () => {
@@ -86,15 +82,7 @@ describe('client token verification', () => {
   });
   it('when the header names critical extensions (crit), then TOKEN_MALFORMED even if the signature verifies (RFC 7515 §4.1.11)', () => {
     for (const crit of [['exp-ext'], []]) {
-      const token = jwt.sign({}, rsa.privateKey, {
-        algorithm: 'RS256',
-        keyid: 'rs-1',
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        subject: 'user-1',
-        expiresIn: 60,
-        header: { alg: 'RS256', crit },
-      });
+      const token = good({ expiresIn: 60, header: { alg: 'RS256', crit } });
       assert.equal(codeOf(`Bearer ${token}`), 'TOKEN_MALFORMED', JSON.stringify(crit));
     }
   });
@@ -115,14 +103,7 @@ describe('client token verification', () => {
     );
   });
   it('when the token is signed by another key, then TOKEN_SIGNATURE_INVALID', () => {
-    const forged = jwt.sign({}, other.privateKey, {
-      algorithm: 'RS256',
-      keyid: 'rs-1',
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      subject: 'user-1',
-      expiresIn: 60,
-    });
+    const forged = signedWith(other.privateKey, { expiresIn: 60 });
     assert.equal(codeOf(`Bearer ${forged}`), 'TOKEN_SIGNATURE_INVALID');
   });
   it('when the token expired beyond the leeway, then TOKEN_EXPIRED; within the leeway it is accepted', () => {

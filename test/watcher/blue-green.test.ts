@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,36 +89,15 @@ async function registerInConsul(node: string): Promise<void> {
   assert.equal(response.status, 200);
 }
 
-/** A play over a connection of its own (no keep-alive pool): what a client that just resolved the name does. */
-function playOnNewConnection(port: number, token: string): Promise<string> {
-  return new Promise((resolve) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: '/v1/playback-urls',
-      agent: false,
-      timeout: 5000,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) },
-    });
-    req.on('response', (response) => {
-      response.resume();
-      response.on('end', () => resolve(String(response.statusCode)));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-    req.on('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code ?? error.message}`));
-    req.end(PLAY_BODY);
-  });
-}
-
-/** A play whose body is only half sent: in flight on the node until finish() sends the rest. */
-function startSlowPlay(port: number, token: string): { finish(): void; outcome: Promise<string> } {
+/** A play request on a connection of its own; `outcome` is its status code, or `error <code>`. */
+function playRequest(port: number, token: string, options: { timeout?: number } = {}): { req: ClientRequest; outcome: Promise<string> } {
   const req = request({
     host: '127.0.0.1',
     port,
     method: 'POST',
     path: '/v1/playback-urls',
     agent: false,
+    ...options,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) },
   });
   const outcome = new Promise<string>((resolve) => {
@@ -128,6 +107,20 @@ function startSlowPlay(port: number, token: string): { finish(): void; outcome: 
     });
     req.on('error', (error) => resolve(`error ${(error as NodeJS.ErrnoException).code ?? error.message}`));
   });
+  return { req, outcome };
+}
+
+/** A play over a connection of its own (no keep-alive pool): what a client that just resolved the name does. */
+function playOnNewConnection(port: number, token: string): Promise<string> {
+  const { req, outcome } = playRequest(port, token, { timeout: 5000 });
+  req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+  req.end(PLAY_BODY);
+  return outcome;
+}
+
+/** A play whose body is only half sent: in flight on the node until finish() sends the rest. */
+function startSlowPlay(port: number, token: string): { finish(): void; outcome: Promise<string> } {
+  const { req, outcome } = playRequest(port, token);
   req.write(PLAY_BODY.slice(0, 10));
   return { finish: () => req.end(PLAY_BODY.slice(10)), outcome };
 }

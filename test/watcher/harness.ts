@@ -1,7 +1,7 @@
 // End-to-end harness for the watcher: real st-api nodes (in-process, on loopback) checked by the
 // Consul double, the real watcher CLI run by the double's watch runner or directly, and the
 // Route53 double behind the real AWS SDK.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { nodeOf } from '../../watcher/plan/plan.ts';
 import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
 import { startRoute53Double, type Route53Double } from '../../doubles/route53/server.ts';
 import { waitFor } from '../../testkit/processes.ts';
-import type { TestNode } from '../../testkit/service.ts';
+import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const RECORD = 'play.example.com.';
@@ -145,29 +145,80 @@ export async function watcherCli(
   return { code, stdout: out, stderr: err };
 }
 
-/** Runs the watcher executable as a separate process, as Consul or an operator would. */
-export function watcherProcess(
+/**
+ * Starts the watcher executable as a separate process, as Consul or an operator would; `done` settles
+ * when it exits (SIGKILLed after `timeoutMs`: no run may take that long).
+ */
+export function spawnWatcher(
+  world: WatcherWorld,
+  argv: string[],
+  options: { stdin?: string; env?: Record<string, string>; timeoutMs: number },
+): { child: ChildProcessWithoutNullStreams; done: Promise<CliResult & { signal: NodeJS.Signals | null }>; running: () => boolean } {
+  const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], {
+    env: { ...process.env, ...world.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      exited = true;
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, signal, stdout, stderr });
+    });
+  });
+  child.stdin.end(options.stdin ?? '');
+  return { child, done, running: () => !exited };
+}
+
+/** Runs the watcher executable as a separate process to its end (at most a minute). */
+export async function watcherProcess(
   world: WatcherWorld,
   argv: string[],
   options: { stdin?: string; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], {
-      env: { ...process.env, ...world.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    child.stdin.end(options.stdin ?? '');
-  });
+  const { code, stdout, stderr } = await spawnWatcher(world, argv, { ...options, timeoutMs: 60_000 }).done;
+  return { code, stdout, stderr };
+}
+
+/** Starts an st-api node for each name into `nodes`, registered in Consul at `<addressPrefix><its last character>`. */
+export async function addApiNodes(
+  world: WatcherWorld,
+  nodes: Map<string, TestNode>,
+  names: readonly string[],
+  addressPrefix: string,
+): Promise<void> {
+  for (const name of names) {
+    const node = await startTestNode();
+    nodes.set(name, node);
+    await registerApiNode(world, name, `${addressPrefix}${name.slice(-1)}`, node);
+  }
+}
+
+/** GET /v1/health/service/st-api as the agent would hand it over, with the index it carries. */
+export async function healthSnapshot(world: WatcherWorld): Promise<{ stdin: string; index: string }> {
+  const response = await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`);
+  return { stdin: await response.text(), index: response.headers.get('x-consul-index') ?? '0' };
+}
+
+/** The st-api checks of `node` in Consul's health answer; undefined when the node is not in it. */
+export async function stApiChecks(world: WatcherWorld, node: string): Promise<{ Status: string; ServiceID: string }[] | undefined> {
+  const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as {
+    Node: { Node: string };
+    Checks: { Status: string; ServiceID: string }[];
+  }[];
+  return entries.find((candidate) => candidate.Node.Node === node)?.Checks.filter((check) => check.ServiceID === 'st-api');
+}
+
+/** Stops the world, then every node in `nodes`. */
+export async function stopWorldAndNodes(world: WatcherWorld, nodes: ReadonlyMap<string, TestNode>): Promise<void> {
+  await world.stop();
+  await Promise.all([...nodes.values()].map((node) => node.close()));
 }
 
 /** Another configuration file for this world: its own keys with some changed (pass it with --config). */

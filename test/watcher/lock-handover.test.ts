@@ -3,21 +3,23 @@
 // made while it ran, and a holder whose session is gone stops before writing. Real watcher processes
 // against the Consul double (sessions reaped at 2 × TTL, Consul's upper bound) and the Route53 double.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { waitFor } from '../../testkit/processes.ts';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import {
+  addApiNodes,
   configFileWith,
+  healthSnapshot,
   kvGet,
   publishedNodes,
   RECORD,
   registerApiNode,
+  spawnWatcher,
+  stApiChecks,
   startWatcherWorld,
+  stopWorldAndNodes,
   waitForPublished,
-  WATCHER,
   watcherCli,
-  type CliResult,
   type WatcherWorld,
 } from './harness.ts';
 
@@ -27,27 +29,7 @@ const ALL = ['api-node-1', 'api-node-2', 'api-node-3', 'api-node-4'];
 
 /** A watcher process we can kill: as Consul runs a handler, or as the reconcile timer runs. */
 function startWatcher(argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  const child = spawn(WATCHER[0] ?? process.execPath, [...WATCHER.slice(1), ...argv], {
-    env: { ...process.env, ...world.env, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exited = false;
-  const done = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve, reject) => {
-    // Bounded: no run here may take this long.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      exited = true;
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, signal, stdout, stderr });
-    });
-  });
-  child.stdin.end(options.stdin ?? '');
-  return { child, done, running: () => !exited };
+  return spawnWatcher(world, argv, { ...options, timeoutMs: 120_000 });
 }
 
 /** The session holding st-api/dns/lock, if any. */
@@ -62,23 +44,14 @@ async function waitForLockHeld(what: string): Promise<string> {
   return waitFor(async () => lockSession(), { timeoutMs: 30_000, intervalMs: 50, what: `${what} to hold st-api/dns/lock` });
 }
 
-async function snapshot(): Promise<{ stdin: string; index: string }> {
-  const response = await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`);
-  return { stdin: await response.text(), index: response.headers.get('x-consul-index') ?? '0' };
-}
+const snapshot = () => healthSnapshot(world);
 
 async function checkStatus(node: string, status: 'passing' | 'critical'): Promise<void> {
-  await waitFor(
-    async () => {
-      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as {
-        Node: { Node: string };
-        Checks: { Status: string; ServiceID: string }[];
-      }[];
-      const entry = entries.find((candidate) => candidate.Node.Node === node);
-      return entry?.Checks.some((check) => check.ServiceID === 'st-api' && check.Status === status) === true || undefined;
-    },
-    { timeoutMs: 20_000, intervalMs: 50, what: `${node} to be ${status} in Consul` },
-  );
+  await waitFor(async () => (await stApiChecks(world, node))?.some((check) => check.Status === status) === true || undefined, {
+    timeoutMs: 20_000,
+    intervalMs: 50,
+    what: `${node} to be ${status} in Consul`,
+  });
 }
 
 async function critical(node: string): Promise<void> {
@@ -95,20 +68,13 @@ function status(): Promise<{ appliedIndex: number; consulIndex: number; result: 
 before(async () => {
   // No lockWaitMs: JSON drops an undefined key, so the watcher runs with its default, as in production.
   world = await startWatcherWorld({ lockWaitMs: undefined });
-  for (const name of ALL) {
-    const node = await startTestNode();
-    nodes.set(name, node);
-    await registerApiNode(world, name, `127.0.3.${name.slice(-1)}`, node);
-  }
+  await addApiNodes(world, nodes, ALL, '127.0.3.');
   for (const name of ALL) await checkStatus(name, 'passing');
   assert.equal((await watcherCli(world, ['reconcile'])).code, 0);
   await waitForPublished(world, ALL, 'all nodes published', 30_000);
 });
 
-after(async () => {
-  await world.stop();
-  await Promise.all([...nodes.values()].map((node) => node.close()));
-});
+after(() => stopWorldAndNodes(world, nodes));
 
 beforeEach(() => world.route53.clearFaults());
 

@@ -6,16 +6,7 @@ import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
 import { computePlan, hasChanges, isEligible, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
 import { planWithPolicies } from '../../watcher/plan/policy.ts';
 import { publishable } from '../../watcher/plan/publishable.ts';
-
-const policy: PlanPolicy = {
-  recordName: 'play.example.com',
-  ttl: 30,
-  ownerId: 'st-api',
-  minHealthy: 2,
-  maxDeletesPerRun: 10,
-  warningIsHealthy: true,
-};
-const none = new Set<string>();
+import { keys, none, planFor, policy } from './plan-fixtures.ts';
 
 const ipv4Of = (node: string) => `10.0.0.${node.charCodeAt(node.length - 1) % 250}`;
 const instance = (node: string, health: Health, ipv6?: string): Instance => ({
@@ -33,16 +24,13 @@ const record = (node: string, overrides: Partial<DnsRecord> = {}): DnsRecord => 
   values: [ipv4Of(node)],
   ...overrides,
 });
-const keys = (records: readonly DnsRecord[]) => records.map((r) => `${r.type} ${r.setIdentifier}`);
 
 describe('floor', () => {
   it('when exactly the minimum of nodes is eligible, then the floor is not engaged and a failed node leaves', () => {
-    const plan = planWithPolicies({
-      current: [record('n1'), record('n2'), record('n3')],
-      instances: [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')],
-      excluded: none,
-      policy,
-    });
+    const plan = planFor(
+      [record('n1'), record('n2'), record('n3')],
+      [instance('n1', 'passing'), instance('n2', 'passing'), instance('n3', 'critical')],
+    );
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n3/st-api']);
@@ -57,19 +45,14 @@ describe('floor', () => {
       instance('n4', 'critical'),
       instance('n5', 'critical'),
     ];
-    const plan = planWithPolicies({ current, instances, excluded: none, policy });
+    const plan = planFor(current, instances);
     assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n4/st-api', 'A st-api/n5/st-api']);
   });
 
   it('when one fewer than the minimum is eligible, then the floor is engaged and keeps one failed node', () => {
-    const plan = planWithPolicies({
-      current: [record('n1'), record('n2')],
-      instances: [instance('n1', 'passing'), instance('n2', 'critical')],
-      excluded: none,
-      policy,
-    });
+    const plan = planFor([record('n1'), record('n2')], [instance('n1', 'passing'), instance('n2', 'critical')]);
     assert.equal(plan.floorEngaged, true);
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(plan.deletes, []);
@@ -78,30 +61,20 @@ describe('floor', () => {
   it('when the floor keeps nodes, then it keeps only as many as the minimum lacks', () => {
     const current = ['n1', 'n2', 'n3', 'n4'].map((node) => record(node));
     const instances = [instance('n1', 'passing'), instance('n2', 'critical'), instance('n3', 'critical'), instance('n4', 'critical')];
-    const plan = planWithPolicies({ current, instances, excluded: none, policy: { ...policy, minHealthy: 3 } });
+    const plan = planFor(current, instances, { minHealthy: 3 });
     assert.deepEqual(plan.keptByFloor, ['n2', 'n3']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n4/st-api']);
     assert.deepEqual(plan.published, ['n1', 'n2', 'n3']);
   });
 
   it('when a critical node and one that left Consul compete for the floor, then the one Consul still knows is kept', () => {
-    const plan = planWithPolicies({
-      current: [record('n1'), record('n2')],
-      instances: [instance('n2', 'critical')],
-      excluded: none,
-      policy: { ...policy, minHealthy: 1 },
-    });
+    const plan = planFor([record('n1'), record('n2')], [instance('n2', 'critical')], { minHealthy: 1 });
     assert.deepEqual(plan.keptByFloor, ['n2']);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n1/st-api']);
   });
 
   it('when a node in maintenance and one that left Consul compete for the floor, then the one in maintenance is kept', () => {
-    const plan = planWithPolicies({
-      current: [record('n1'), record('n2')],
-      instances: [instance('n2', 'maintenance')],
-      excluded: none,
-      policy: { ...policy, minHealthy: 1 },
-    });
+    const plan = planFor([record('n1'), record('n2')], [instance('n2', 'maintenance')], { minHealthy: 1 });
     assert.deepEqual(plan.keptByFloor, ['n2']);
   });
 
@@ -111,53 +84,28 @@ describe('floor', () => {
       ['n1', 'n2'],
       ['n2', 'n1'],
     ] as const) {
-      const plan = planWithPolicies({
-        current: [record('n1'), record('n2')],
-        instances: [instance(critical, 'critical'), instance(warning, 'warning')],
-        excluded: none,
-        policy: strict,
-      });
+      const plan = planFor([record('n1'), record('n2')], [instance(critical, 'critical'), instance(warning, 'warning')], strict);
       assert.deepEqual(plan.keptByFloor, [warning]);
     }
   });
 
   it('when equally credible nodes compete for the floor, then the first by name is kept whatever order they come in', () => {
     const one = { ...policy, minHealthy: 1 };
-    const plan = planWithPolicies({
-      current: [record('n2'), record('n1')],
-      instances: [instance('n2', 'critical'), instance('n1', 'maintenance')],
-      excluded: none,
-      policy: one,
-    });
+    const plan = planFor([record('n2'), record('n1')], [instance('n2', 'critical'), instance('n1', 'maintenance')], one);
     assert.deepEqual(plan.keptByFloor, ['n1']);
-    const reversed = planWithPolicies({
-      current: [record('n1'), record('n2')],
-      instances: [instance('n1', 'critical'), instance('n2', 'maintenance')],
-      excluded: none,
-      policy: one,
-    });
+    const reversed = planFor([record('n1'), record('n2')], [instance('n1', 'critical'), instance('n2', 'maintenance')], one);
     assert.deepEqual(reversed.keptByFloor, ['n1']);
   });
 
   it('when the floor keeps several nodes, then they are listed by name, not by credibility', () => {
     const strict = { ...policy, warningIsHealthy: false };
-    const plan = planWithPolicies({
-      current: [record('n1'), record('n2')],
-      instances: [instance('n1', 'critical'), instance('n2', 'warning')],
-      excluded: none,
-      policy: strict,
-    });
+    const plan = planFor([record('n1'), record('n2')], [instance('n1', 'critical'), instance('n2', 'warning')], strict);
     assert.deepEqual(plan.keptByFloor, ['n1', 'n2']);
   });
 
   it('when the floor keeps a dual-stack node, then both its A and AAAA records stay exactly as they are', () => {
     const current = [record('n1', { ttl: 300 }), record('n1', { type: 'AAAA', values: ['2001:db8::1'] })];
-    const plan = planWithPolicies({
-      current,
-      instances: [instance('n1', 'critical', '2001:db8::1')],
-      excluded: none,
-      policy: { ...policy, minHealthy: 1 },
-    });
+    const plan = planFor(current, [instance('n1', 'critical', '2001:db8::1')], { minHealthy: 1 });
     assert.deepEqual(plan.keptByFloor, ['n1']);
     assert.equal(hasChanges(plan), false, 'a kept record is neither deleted nor rewritten (not even its TTL)');
   });
@@ -250,11 +198,8 @@ describe('the plan as the watcher reads it', () => {
 
   it('when only deletes are deferred, then there is nothing to apply this run; any create, upsert or delete is', () => {
     const current = [record('up1'), record('up2'), record('n1')];
-    const deferredOnly = planWithPolicies({
-      current,
-      instances: [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')],
-      excluded: none,
-      policy: { ...policy, maxDeletesPerRun: 0 },
+    const deferredOnly = planFor(current, [instance('up1', 'passing'), instance('up2', 'passing'), instance('n1', 'critical')], {
+      maxDeletesPerRun: 0,
     });
     assert.equal(deferredOnly.deferredDeletes.length, 1);
     assert.equal(hasChanges(deferredOnly), false);

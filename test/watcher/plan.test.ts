@@ -2,17 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
-import { computePlan, nodeOf, setIdentifierFor, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { computePlan, nodeOf, setIdentifierFor } from '../../watcher/plan/plan.ts';
 import { planWithPolicies } from '../../watcher/plan/policy.ts';
+import { none, planFor, policy } from './plan-fixtures.ts';
 
-const policy: PlanPolicy = {
-  recordName: 'play.example.com',
-  ttl: 30,
-  ownerId: 'st-api',
-  minHealthy: 2,
-  maxDeletesPerRun: 10,
-  warningIsHealthy: true,
-};
 const NAME = 'play.example.com.';
 
 const instance = (node: string, health: Health, ipv4 = `10.0.0.${node.slice(-1)}`, ipv6?: string): Instance => ({
@@ -40,7 +33,6 @@ const node3Down = instance('node-3', 'critical');
 const node3Warning = instance('node-3', 'warning');
 const node3Maintenance = instance('node-3', 'maintenance');
 const node4DualStack = instance('node-4', 'passing', '10.0.0.4', '2001:db8::4');
-const none = new Set<string>();
 
 const summary = (plan: ReturnType<typeof computePlan>) => ({
   creates: plan.creates.map((r) => `${r.type} ${r.setIdentifier} ${r.values.join(',')}`),
@@ -303,12 +295,10 @@ describe('computePlan', () => {
     });
 
     it('when a healthy instance has no address at all, then it is skipped and does not count towards the floor', () => {
-      const plan = planWithPolicies({
-        current: [record('node-1'), record('node-2')],
-        instances: [node1Up, { node: 'node-2', serviceId: 'st-api', ipv4: undefined, ipv6: undefined, health: 'passing' }],
-        excluded: none,
-        policy,
-      });
+      const plan = planFor(
+        [record('node-1'), record('node-2')],
+        [node1Up, { node: 'node-2', serviceId: 'st-api', ipv4: undefined, ipv6: undefined, health: 'passing' }],
+      );
       assert.deepEqual(skippedOf(plan), ['node-2: no IPv4 or IPv6 address in Consul']);
       assert.equal(plan.floorEngaged, true);
       assert.deepEqual(plan.keptByFloor, ['node-2']);
@@ -319,12 +309,7 @@ describe('computePlan', () => {
 describe('planWithPolicies: the diff, then the floor and the deletion cap', () => {
   describe('floor', () => {
     it('when every node fails at once, then the floor keeps the minimum of published records and says so', () => {
-      const plan = planWithPolicies({
-        current: [record('node-1'), record('node-2'), record('node-3')],
-        instances: [instance('node-1', 'critical'), node2Down, node3Down],
-        excluded: none,
-        policy,
-      });
+      const plan = planFor([record('node-1'), record('node-2'), record('node-3')], [instance('node-1', 'critical'), node2Down, node3Down]);
       assert.equal(plan.floorEngaged, true);
       assert.deepEqual(plan.keptByFloor, ['node-1', 'node-2']);
       assert.deepEqual(summary(plan).deletes, ['A st-api/node-3/st-api 10.0.0.3']);
@@ -332,22 +317,14 @@ describe('planWithPolicies: the diff, then the floor and the deletion cap', () =
     });
 
     it('when Consul returns no instances at all, then DNS is not emptied', () => {
-      const plan = planWithPolicies({
-        current: [record('node-1'), record('node-2'), record('node-3')],
-        instances: [],
-        excluded: none,
-        policy,
-      });
+      const plan = planFor([record('node-1'), record('node-2'), record('node-3')], []);
       assert.equal(plan.floorEngaged, true);
       assert.equal(plan.published.length, 2);
     });
 
     it('when one node is healthy and the floor is two, then the most credible failing node is kept beside it', () => {
-      const plan = planWithPolicies({
-        current: [record('node-1'), record('node-2'), record('node-3')],
-        instances: [node1Up, node2Down, node3Warning],
-        excluded: none,
-        policy: { ...policy, warningIsHealthy: false },
+      const plan = planFor([record('node-1'), record('node-2'), record('node-3')], [node1Up, node2Down, node3Warning], {
+        warningIsHealthy: false,
       });
       assert.deepEqual(plan.keptByFloor, ['node-3']);
       assert.deepEqual(summary(plan).deletes, ['A st-api/node-2/st-api 10.0.0.2']);
@@ -365,7 +342,7 @@ describe('planWithPolicies: the diff, then the floor and the deletion cap', () =
     });
 
     it('when nothing is published yet and nothing is healthy, then nothing is created', () => {
-      const plan = planWithPolicies({ current: [], instances: [node2Down], excluded: none, policy });
+      const plan = planFor([], [node2Down]);
       assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
       assert.equal(plan.floorEngaged, true);
     });
@@ -379,7 +356,7 @@ describe('planWithPolicies: the diff, then the floor and the deletion cap', () =
         instance('node-1', 'passing'),
         ...Array.from({ length: 6 }, (_, i) => instance(`node-${i + 2}`, 'critical')),
       ];
-      const plan = planWithPolicies({ current, instances, excluded: none, policy: { ...policy, maxDeletesPerRun: 4 } });
+      const plan = planFor(current, instances, { maxDeletesPerRun: 4 });
       assert.equal(plan.deletes.length, 4);
       assert.equal(plan.deferredDeletes.length, 2);
       assert.equal(plan.published.length, 4, 'deferred nodes are still in DNS after this run');

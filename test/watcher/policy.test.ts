@@ -4,17 +4,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsRecord, Health, Instance } from '../../watcher/model.ts';
-import { computePlan, type Plan, type PlanInput, type PlanPolicy } from '../../watcher/plan/plan.ts';
+import { computePlan, type Plan, type PlanInput } from '../../watcher/plan/plan.ts';
 import { capDeletions, keepFloor } from '../../watcher/plan/policy.ts';
-
-const policy: PlanPolicy = {
-  recordName: 'play.example.com',
-  ttl: 30,
-  ownerId: 'st-api',
-  minHealthy: 2,
-  maxDeletesPerRun: 10,
-  warningIsHealthy: true,
-};
+import { keys, policy } from './plan-fixtures.ts';
 
 const addressOf = (node: string) => `10.0.0.${node.slice(1)}`;
 const instance = (node: string, health: Health): Instance => ({
@@ -31,7 +23,6 @@ const record = (node: string, type: 'A' | 'AAAA' = 'A'): DnsRecord => ({
   ttl: 30,
   values: [type === 'A' ? addressOf(node) : `2001:db8::${node.slice(1)}`],
 });
-const keys = (records: readonly DnsRecord[]) => records.map((r) => `${r.type} ${r.setIdentifier}`);
 
 describe('keepFloor', () => {
   // Named fixtures: what Consul says (node → health, absent = left Consul) and which nodes DNS holds.

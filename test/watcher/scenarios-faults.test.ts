@@ -6,13 +6,17 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { waitFor } from '../../testkit/processes.ts';
 import {
+  addApiNodes,
   configFileWith,
+  healthSnapshot,
   kvGet,
   kvPut,
   publishedNodes,
   registerApiNode,
   RECORD,
+  stApiChecks,
   startWatcherWorld,
+  stopWorldAndNodes,
   waitForPublished,
   watcherCli,
   watcherProcess,
@@ -23,41 +27,24 @@ let world: WatcherWorld;
 const nodes = new Map<string, TestNode>();
 const ALL = ['api-node-1', 'api-node-2', 'api-node-3'];
 
-/** GET /v1/health/service/st-api as the agent would hand it over, with the index it carries. */
-async function snapshot(): Promise<{ stdin: string; index: string }> {
-  const response = await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`);
-  return { stdin: await response.text(), index: response.headers.get('x-consul-index') ?? '0' };
-}
+const snapshot = () => healthSnapshot(world);
 
 async function allChecks(status: 'passing' | 'critical', node: string): Promise<void> {
-  await waitFor(
-    async () => {
-      const entries = (await (await fetch(`${world.consul.httpAddr}/v1/health/service/st-api`)).json()) as {
-        Node: { Node: string };
-        Checks: { Status: string; ServiceID: string }[];
-      }[];
-      const entry = entries.find((candidate) => candidate.Node.Node === node);
-      return entry?.Checks.filter((check) => check.ServiceID === 'st-api').every((check) => check.Status === status) === true || undefined;
-    },
-    { timeoutMs: 10_000, intervalMs: 50, what: `${node} to be ${status} in Consul` },
-  );
+  await waitFor(async () => (await stApiChecks(world, node))?.every((check) => check.Status === status) === true || undefined, {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    what: `${node} to be ${status} in Consul`,
+  });
 }
 
 before(async () => {
   // Rate limiting on, as in AWS; PENDING lasts 100 ms.
   world = await startWatcherWorld({ replanAttempts: 3 });
-  for (const name of ALL) {
-    const node = await startTestNode();
-    nodes.set(name, node);
-    await registerApiNode(world, name, `127.0.2.${name.slice(-1)}`, node);
-  }
+  await addApiNodes(world, nodes, ALL, '127.0.2.');
   for (const name of ALL) await allChecks('passing', name);
 });
 
-after(async () => {
-  await world.stop();
-  await Promise.all([...nodes.values()].map((node) => node.close()));
-});
+after(() => stopWorldAndNodes(world, nodes));
 
 beforeEach(() => world.route53.clearFaults());
 

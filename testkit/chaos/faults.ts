@@ -1,6 +1,6 @@
 // The faults: each one injects, and returns how to heal. The PRNG picks the kind and the target.
 import { readFileSync, readdirSync } from 'node:fs';
-import { sleep, waitFor } from '../processes.ts';
+import { sleep, waitFor, type ManagedServer } from '../processes.ts';
 import type { Prng } from './prng.ts';
 import { KV_PREFIX, type ChaosSystem } from './system.ts';
 
@@ -59,23 +59,33 @@ function apiNode(ctx: FaultContext) {
   return ctx.prng.pick(ctx.system.apiNodes);
 }
 
-const apiKill: FaultKind = {
-  name: 'kill -9 st-api node',
-  async inject(ctx) {
-    const node = apiNode(ctx);
-    await node.server.kill();
-    return { target: node.name, nodeOut: node.name, heal: () => node.server.start() };
-  },
-};
+/** A fault that takes one st-api node out with `out` and heals it with `back`. */
+function apiNodeFault(
+  name: string,
+  out: (server: ManagedServer) => Promise<void>,
+  back: (server: ManagedServer) => Promise<void>,
+): FaultKind {
+  return {
+    name,
+    async inject(ctx) {
+      const node = apiNode(ctx);
+      await out(node.server);
+      return { target: node.name, nodeOut: node.name, heal: () => back(node.server) };
+    },
+  };
+}
 
-const apiStop: FaultKind = {
-  name: 'SIGSTOP st-api node',
-  async inject(ctx) {
-    const node = apiNode(ctx);
-    await node.server.pause();
-    return { target: node.name, nodeOut: node.name, heal: () => node.server.resume() };
-  },
-};
+const apiKill = apiNodeFault(
+  'kill -9 st-api node',
+  (server) => server.kill(),
+  (server) => server.start(),
+);
+
+const apiStop = apiNodeFault(
+  'SIGSTOP st-api node',
+  (server) => server.pause(),
+  (server) => server.resume(),
+);
 
 const redisMasterKill: FaultKind = {
   name: 'kill -9 Redis master',
