@@ -24,7 +24,7 @@ export class ReplyError extends Error {
 }
 
 /**
- * No reply: refused, reset, closed or timed out. A socket error's message is its code alone
+ * No reply: refused, reset, closed, timed out, or the run's deadline. A socket error's message is its code alone
  * (ECONNREFUSED): it is what a role check's output shows for an unreachable instance.
  */
 export class NoReplyError extends errorOfKind('NoReplyError', 'unavailable') {}
@@ -100,8 +100,10 @@ export interface CommandOptions {
  */
 export function command(host: string, port: number, args: readonly string[], options: CommandOptions): Promise<Reply> {
   return new Promise((resolve, reject) => {
+    // The run's deadline: no reply in time, so transient (exit 1) and Sentinel runs the hook again.
+    const deadline = (): NoReplyError => new NoReplyError(`no reply from ${host}:${port}: the run's deadline was reached`);
     if (options.signal?.aborted === true) {
-      reject(new Error('aborted'));
+      reject(deadline());
       return;
     }
     const socket = createConnection({ host, port });
@@ -116,7 +118,7 @@ export function command(host: string, port: number, args: readonly string[], opt
       if (error === null) resolve(value ?? null);
       else reject(error);
     };
-    const onAbort = (): void => finish(new Error('aborted'));
+    const onAbort = (): void => finish(deadline());
     const timer = setTimeout(
       () => finish(new NoReplyError(`no reply from ${host}:${port} within ${options.timeoutMs} ms`)),
       options.timeoutMs,

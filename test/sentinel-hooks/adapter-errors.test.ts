@@ -170,4 +170,23 @@ describe('the run’s deadline', () => {
     assert.deepEqual([result.kind, result.code], ['transient', 1]);
     assert.equal((result.error as Error).message, 'deadline reached');
   });
+
+  it('when the deadline passes during a ROLE probe, then the probe fails transient (exit 1), so Sentinel runs the hook again', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    const port = await listen(silent);
+    try {
+      const deadline = new AbortController();
+      const probe = failure(() => readRole({ ip: '127.0.0.1', port }, { timeoutMs: 10_000, signal: deadline.signal }));
+      setTimeout(() => deadline.abort(), 50);
+      const result = await probe;
+      assert.deepEqual([result.kind, result.code], ['unavailable', 1], String(result.error));
+      assert.equal(
+        (await failure(() => command('127.0.0.1', port, ['ROLE'], { timeoutMs: 200, signal: AbortSignal.abort() }))).code,
+        1,
+        'a probe started after the deadline',
+      );
+    } finally {
+      silent.close();
+    }
+  });
 });
