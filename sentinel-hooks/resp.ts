@@ -24,8 +24,8 @@ export class ReplyError extends Error {
 }
 
 /**
- * No reply: refused, reset, closed, timed out, or the run's deadline. A socket error's message is its code alone
- * (ECONNREFUSED): it is what a role check's output shows for an unreachable instance.
+ * No reply: refused, reset, closed, timed out, or the run's deadline. A socket error's message is its
+ * code alone (ECONNREFUSED): it is what a role check's output shows for an unreachable instance.
  */
 export class NoReplyError extends errorOfKind('NoReplyError', 'unavailable') {}
 
