@@ -38,7 +38,7 @@ export class ConsulResponseError extends ProgramError {
  * and each keeps the exit codes its callers know: see KINDS_BY_STATUS and EVERY_ANSWER_UNAVAILABLE.
  */
 export interface ConsulFailureKinds {
-  /** An error status (anything but 2xx, and but a 404 the call expects). */
+  /** An error status (anything but 2xx, except a 404 the call expects). */
   readonly status: (status: number) => ErrorKind;
   /** A 2xx answer that is not JSON. */
   readonly notJson: ErrorKind;

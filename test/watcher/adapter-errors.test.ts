@@ -156,6 +156,8 @@ describe('Consul: client errors by answer', { timeout: 30_000 }, () => {
       answerWith({ status, body: JSON.stringify(body) });
       const result = await failure(() => consul().readStatus());
       assert.deepEqual([result.kind, result.code], [kind, exit], result.text);
+      // What the runbook tells on-call to look for: a refused token reads as an answer, not as no answer.
+      assert.match(result.text, new RegExp(`^ConsulResponseError: GET /v1/kv/st-api/dns/status: HTTP ${status} `));
     });
   }
 

@@ -1,8 +1,9 @@
 // Route53 through the real SDK: list the records the watcher owns, apply change batches.
 // The SDK's standard retryer already backs off on Throttling, PriorRequestNotComplete and 5xx;
 // a rejected batch (InvalidChangeBatch) means someone else changed the records, so it surfaces as
-// a conflict and the controller re-plans against the fresh state. Every SDK failure leaves here
-// as the run's (route53Failure): the CLI reads its kind, never an AWS error name.
+// a conflict and the controller re-plans against the fresh state. Every SDK failure the watcher
+// knows leaves here as the run's (route53Failure): the CLI reads its kind, never an AWS error name;
+// one it does not know (say, an expired session token) stays untranslated and exits 70, to be seen.
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
