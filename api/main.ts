@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
-import { demoInstructions, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
+import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
@@ -20,7 +20,7 @@ function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: Emb
     },
   });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
-  const demo = embeddedDemo();
+  const demo = embeddedDemo(demoKeyDir(env));
   return { config: withPort(parseConfig(demo.rawConfig, env)), demo };
 }
 
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
     'st-api listening',
   );
-  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
+  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo, demoKeyDir(process.env)));
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

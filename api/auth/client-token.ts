@@ -27,7 +27,7 @@ export interface Viewer {
   userId: string;
 }
 
-const USER_ID_PATTERN = /^[A-Za-z0-9._:@|-]{1,128}$/;
+export const USER_ID_PATTERN = /^[A-Za-z0-9._:@|-]{1,128}$/;
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
 
 /**

@@ -1,7 +1,14 @@
-// The embedded default: a complete configuration with freshly generated demo keys, the demo catalog
-// in memory, and a token to try it with. Nothing here is used once ST_API_CONFIG is set.
+// The embedded default: a complete configuration with demo keys, the demo catalog in memory, and a
+// token to try it with. Nothing here is used once ST_API_CONFIG is set.
+//
+// `npm start` keeps its keys in a local directory (demoKeyDir), so a token pasted into an app or
+// minted by `npm run demo:token` outlives a restart; tests pass no directory and get fresh keys.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { z } from 'zod';
 
 export const DEMO_ISSUER = 'https://auth.demo.st-api.invalid/';
 export const DEMO_AUDIENCE = 'st-api';
@@ -14,12 +21,64 @@ export interface EmbeddedDemo {
   tokenFor(userId: string, lifetimeSeconds?: number): string;
 }
 
-export function embeddedDemo(): EmbeddedDemo {
+/** The demo viewers (subjects of demo tokens); what each may play is in api/catalog/dataset.ts. */
+export const DEMO_VIEWERS = ['demo-user', 'premium-user', 'mobile-user', 'lapsed-user', 'sd-buyer'] as const;
+
+const demoKeysSchema = z.object({
+  clientPublicPem: z.string(),
+  clientPrivatePem: z.string(),
+  cloudfrontPrivatePem: z.string(),
+  akamaiSecret: z.string(),
+  nginxSecret: z.string(),
+  wowzaSecret: z.string(),
+});
+type DemoKeys = z.infer<typeof demoKeysSchema>;
+
+function generateDemoKeys(): DemoKeys {
   const client = generateKeyPairSync('rsa', { modulusLength: 2048 });
   // ECDSA P-256: CloudFront accepts it with SHA-256, and a signature costs a tenth of an RSA-2048 one.
   const cloudfront = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const clientPublicPem = client.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const clientPrivatePem = client.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return {
+    clientPublicPem: client.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    clientPrivatePem: client.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    cloudfrontPrivatePem: cloudfront.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    akamaiSecret: randomBytes(32).toString('hex'),
+    nginxSecret: randomBytes(24).toString('base64url'),
+    wowzaSecret: randomBytes(24).toString('hex'),
+  };
+}
+
+/** Where `npm start` and `npm run demo:token` keep the demo keys: ST_API_DEMO_DIR, else .st-api-demo/ in the repository. */
+export function demoKeyDir(env: NodeJS.ProcessEnv): string {
+  const configured = env['ST_API_DEMO_DIR'];
+  if (configured !== undefined && configured !== '') return resolve(configured);
+  return join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), '.st-api-demo');
+}
+
+/**
+ * The keys kept in `dir` (made there on first use, readable by the owner only). A file that cannot
+ * be read as demo keys is replaced: they are demo keys, and the only loss is old demo tokens.
+ */
+export function persistentDemoKeys(dir: string): DemoKeys {
+  const file = join(dir, 'keys.json');
+  try {
+    return demoKeysSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    const keys = generateDemoKeys();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    // Written aside and renamed, so a second process starting at once never reads half a file.
+    const partial = `${file}.${process.pid}`;
+    writeFileSync(partial, JSON.stringify(keys, null, 2), { mode: 0o600 });
+    renameSync(partial, file);
+    return keys;
+  }
+}
+
+/** The embedded demo, with the keys kept in `keyDir` (see persistentDemoKeys), or fresh ones without it. */
+export function embeddedDemo(keyDir?: string): EmbeddedDemo {
+  const keys = keyDir === undefined ? generateDemoKeys() : persistentDemoKeys(keyDir);
+  const { clientPublicPem, clientPrivatePem } = keys;
 
   const rawConfig = {
     listen: { host: '127.0.0.1', port: 8080 },
@@ -34,26 +93,26 @@ export function embeddedDemo(): EmbeddedDemo {
         signer: {
           type: 'cloudfront',
           hashAlgorithm: 'SHA256',
-          keys: [{ id: 'KDEMOKEY1', active: true, privateKey: cloudfront.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }],
+          keys: [{ id: 'KDEMOKEY1', active: true, privateKey: keys.cloudfrontPrivatePem }],
         },
       },
       {
         name: 'akamai',
         origin: 'https://akamai.demo.example.com',
         weight: 3,
-        signer: { type: 'akamai', keys: [{ id: 'demo-1', active: true, secret: randomBytes(32).toString('hex') }] },
+        signer: { type: 'akamai', keys: [{ id: 'demo-1', active: true, secret: keys.akamaiSecret }] },
       },
       {
         name: 'origin-nginx',
         origin: 'https://edge.demo.example.com',
         weight: 2,
-        signer: { type: 'nginx', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('base64url') }] },
+        signer: { type: 'nginx', keys: [{ id: 'demo-1', active: true, secret: keys.nginxSecret }] },
       },
       {
         name: 'wowza',
         origin: 'https://wowza.demo.example.com',
         weight: 1,
-        signer: { type: 'wowza', keys: [{ id: 'demo-1', active: true, secret: randomBytes(24).toString('hex') }] },
+        signer: { type: 'wowza', keys: [{ id: 'demo-1', active: true, secret: keys.wowzaSecret }] },
       },
     ],
   };
@@ -73,7 +132,7 @@ export function embeddedDemo(): EmbeddedDemo {
   };
 }
 
-export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
+export function demoInstructions(baseUrl: string, demo: EmbeddedDemo, keyDir: string): string {
   const token = demo.tokenFor('demo-user');
   return [
     '',
@@ -85,7 +144,8 @@ export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
     `    -H 'Content-Type: application/json' \\`,
     `    -d '{"contentId":"tt-demo-0001","device":"web","quality":"auto"}'`,
     '',
-    'Other demo viewers (subject of the token): premium-user, mobile-user, lapsed-user, sd-buyer.',
+    `Other demo viewers: ${DEMO_VIEWERS.filter((v) => v !== 'demo-user').join(', ')}. A token for any of them:`,
+    `  npm run demo:token -- <viewer>      (the demo keys live in ${keyDir} and survive a restart)`,
     `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics`,
     'The demo CDN hosts are not real. To watch a title play through a real edge: npm run demo:play',
     '',

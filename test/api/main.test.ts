@@ -12,8 +12,14 @@ const MAIN = join(import.meta.dirname, '..', '..', 'api', 'main.ts');
 const children: ChildProcess[] = [];
 after(() => children.forEach((child) => child.kill('SIGKILL')));
 
+// The embedded demo keeps its keys in a directory; a test must not write into the repository.
+const demoDir = mkdtempSync(join(tmpdir(), 'st-demo-keys-'));
+
 function startMain(env: Record<string, string>): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    env: { ...process.env, ST_API_DEMO_DIR: demoDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
