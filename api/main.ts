@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
     'st-api listening',
   );
-  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo, demoKeyDir(process.env)));
+  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

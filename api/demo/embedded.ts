@@ -5,8 +5,7 @@
 // minted by `npm run demo:token` outlives a restart; tests pass no directory and get fresh keys.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 
@@ -19,6 +18,10 @@ export interface EmbeddedDemo {
   clientKeys: { publicPem: string; privatePem: string };
   /** Signs a client token the way the platform's auth service would. */
   tokenFor(userId: string, lifetimeSeconds?: number): string;
+  /** Where the keys are kept across restarts; undefined when they live only as long as the process. */
+  keyDir?: string;
+  /** Why keys asked to be kept are not (e.g. a read-only directory). */
+  notKept?: string;
 }
 
 /** The demo viewers (subjects of demo tokens); what each may play is in api/catalog/dataset.ts. */
@@ -48,36 +51,44 @@ function generateDemoKeys(): DemoKeys {
   };
 }
 
-/** Where `npm start` and `npm run demo:token` keep the demo keys: ST_API_DEMO_DIR, else .st-api-demo/ in the repository. */
+/**
+ * Where `npm start` and `npm run demo:token` keep the demo keys: ST_API_DEMO_DIR, else .st-api-demo/
+ * in the working directory (npm runs both from the repository's root).
+ */
 export function demoKeyDir(env: NodeJS.ProcessEnv): string {
   const configured = env['ST_API_DEMO_DIR'];
-  if (configured !== undefined && configured !== '') return resolve(configured);
-  return join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), '.st-api-demo');
+  return resolve(configured === undefined || configured === '' ? '.st-api-demo' : configured);
 }
 
 /**
  * The keys kept in `dir` (made there on first use, readable by the owner only). A file that cannot
- * be read as demo keys is replaced: they are demo keys, and the only loss is old demo tokens.
+ * be read as demo keys is replaced: they are demo keys, and the only loss is old demo tokens. Where
+ * the directory cannot be written (a read-only container), the keys live as long as the process.
  */
-export function persistentDemoKeys(dir: string): DemoKeys {
+export function persistentDemoKeys(dir: string): { keys: DemoKeys; notKept?: string } {
   const file = join(dir, 'keys.json');
   try {
-    return demoKeysSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    return { keys: demoKeysSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) };
   } catch {
     const keys = generateDemoKeys();
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
-    // Written aside and renamed, so a second process starting at once never reads half a file.
-    const partial = `${file}.${process.pid}`;
-    writeFileSync(partial, JSON.stringify(keys, null, 2), { mode: 0o600 });
-    renameSync(partial, file);
-    return keys;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+      // Written aside and renamed, so a second process starting at once never reads half a file.
+      const partial = `${file}.${process.pid}`;
+      writeFileSync(partial, JSON.stringify(keys, null, 2), { mode: 0o600 });
+      renameSync(partial, file);
+      return { keys };
+    } catch (error) {
+      return { keys, notKept: `cannot write ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+    }
   }
 }
 
 /** The embedded demo, with the keys kept in `keyDir` (see persistentDemoKeys), or fresh ones without it. */
 export function embeddedDemo(keyDir?: string): EmbeddedDemo {
-  const keys = keyDir === undefined ? generateDemoKeys() : persistentDemoKeys(keyDir);
+  const kept = keyDir === undefined ? { keys: generateDemoKeys(), notKept: undefined } : persistentDemoKeys(keyDir);
+  const { keys } = kept;
   const { clientPublicPem, clientPrivatePem } = keys;
 
   const rawConfig = {
@@ -119,6 +130,8 @@ export function embeddedDemo(keyDir?: string): EmbeddedDemo {
 
   return {
     rawConfig,
+    ...(keyDir !== undefined && kept.notKept === undefined ? { keyDir } : {}),
+    ...(kept.notKept === undefined ? {} : { notKept: kept.notKept }),
     clientKeys: { publicPem: clientPublicPem, privatePem: clientPrivatePem },
     tokenFor: (userId, lifetimeSeconds = 12 * 3600) =>
       jwt.sign({}, clientPrivatePem, {
@@ -132,7 +145,7 @@ export function embeddedDemo(keyDir?: string): EmbeddedDemo {
   };
 }
 
-export function demoInstructions(baseUrl: string, demo: EmbeddedDemo, keyDir: string): string {
+export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
   const token = demo.tokenFor('demo-user');
   return [
     '',
@@ -145,7 +158,9 @@ export function demoInstructions(baseUrl: string, demo: EmbeddedDemo, keyDir: st
     `    -d '{"contentId":"tt-demo-0001","device":"web","quality":"auto"}'`,
     '',
     `Other demo viewers: ${DEMO_VIEWERS.filter((v) => v !== 'demo-user').join(', ')}. A token for any of them:`,
-    `  npm run demo:token -- <viewer>      (the demo keys live in ${keyDir} and survive a restart)`,
+    demo.keyDir === undefined
+      ? `  npm run demo:token -- <viewer>      (demo keys not kept: ${demo.notKept ?? 'no directory'}; tokens die with this process)`
+      : `  npm run demo:token -- <viewer>      (the demo keys live in ${demo.keyDir} and survive a restart)`,
     `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics`,
     'The demo CDN hosts are not real. To watch a title play through a real edge: npm run demo:play',
     '',

@@ -12,8 +12,9 @@ at most 720), signed with the demo keys in ${demoKeyDir(process.env)} (ST_API_DE
 Demo viewers: ${DEMO_VIEWERS.join(', ')}; any other id is a viewer who bought nothing.
 `;
 
-/** sysexits.h EX_USAGE. */
+/** sysexits.h EX_USAGE and EX_CANTCREAT. */
 const EXIT_USAGE = 64;
+const EXIT_CANTCREAT = 73;
 
 function main(argv: readonly string[]): number {
   let parsed;
@@ -49,7 +50,13 @@ function main(argv: readonly string[]): number {
   }
   if (!(DEMO_VIEWERS as readonly string[]).includes(viewer))
     process.stderr.write(`demo:token: ${viewer} is not a demo viewer: st-api will answer 403 NOT_PURCHASED for every title\n`);
-  process.stdout.write(`${embeddedDemo(demoKeyDir(process.env)).tokenFor(viewer, hours * 3600)}\n`);
+  const demo = embeddedDemo(demoKeyDir(process.env));
+  if (demo.notKept !== undefined) {
+    // A token signed with keys nobody keeps would verify nowhere.
+    process.stderr.write(`demo:token: the demo keys cannot be kept: ${demo.notKept}; set ST_API_DEMO_DIR to a writable directory\n`);
+    return EXIT_CANTCREAT;
+  }
+  process.stdout.write(`${demo.tokenFor(viewer, hours * 3600)}\n`);
   return 0;
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT, startNodeServer, type NodeServer } from '../../testkit/node-server.ts';
-import { makeTempDir } from '../../testkit/processes.ts';
+import { makeTempDir, waitFor } from '../../testkit/processes.ts';
 
 const run = promisify(execFile);
 const servers: NodeServer[] = [];
@@ -84,6 +84,21 @@ describe('the demo keys and npm run demo:token', () => {
     const refused = await play(server, old);
     assert.equal(refused.status, 401);
     assert.equal(refused.body['code'], 'TOKEN_SIGNATURE_INVALID');
+  });
+
+  it('when the key directory cannot be written, then st-api still serves the demo and says its tokens die with it; the command refuses (73)', async () => {
+    const blocker = join(await makeTempDir('demo-keys'), 'a-file');
+    writeFileSync(blocker, '');
+    const server = await startDemo(join(blocker, 'keys'));
+    // The instructions follow the "listening" line.
+    const notice = /demo keys not kept: cannot write .*a-file\/keys \(ENOTDIR\); tokens die with this process/;
+    await waitFor(() => notice.test(server.outputTail()) || undefined, { timeoutMs: 10_000, what: `the notice in ${server.outputTail()}` });
+    const health = await fetch(`${server.baseUrl}/health/live`);
+    assert.equal(health.status, 200);
+    const minted = await mintToken(join(blocker, 'keys'), 'demo-user');
+    assert.equal(minted.code, 73);
+    assert.equal(minted.stdout, '');
+    assert.match(minted.stderr, /cannot be kept: cannot write .*ENOTDIR.*set ST_API_DEMO_DIR/);
   });
 
   it('when the command is misused, then it exits 64 with the usage and prints no token', async () => {
