@@ -163,7 +163,7 @@ function describeSystem(system: ChaosSystem, envFile: string): string {
   add(`  this sandbox     pid ${process.pid}   logs and configuration: ${system.dir}`);
   const sentinelPort = cluster.sentinels[0]?.port ?? 0;
   const token = system.demo.tokenFor('demo-user', 12 * 3600);
-  const firstNode = system.apiNodes[1]?.name ?? 'api-node-2';
+  const exampleNode = system.apiNodes[1]?.name ?? 'api-node-2';
   add(
     '',
     'Play (any node; the token is valid 12 h):',
@@ -185,10 +185,10 @@ function describeSystem(system: ChaosSystem, envFile: string): string {
       ? [`  dig +short @127.0.0.1 -p ${system.consul.dnsPort} master.redis.service.consul SRV`]
       : [`  (dig is not installed here; with it: dig +short @127.0.0.1 -p ${system.consul.dnsPort} master.redis.service.consul SRV)`]),
     `  redis-cli -h ${master?.ip ?? '127.0.0.2'} -p ${master?.port ?? 0} SHUTDOWN NOSAVE       # stop the Redis master (or kill its pid)`,
-    `  curl -sS -X PUT -d "maintenance -- $USER" $CONSUL_HTTP_ADDR/v1/kv/${KV_PREFIX}/excluded/${firstNode}   # exclude by hand: out at the next reconcile (5 s)`,
-    `  curl -sS -X DELETE $CONSUL_HTTP_ADDR/v1/kv/${KV_PREFIX}/excluded/${firstNode}                     # and back in`,
-    `  npm run -s watcher -- exclude ${firstNode} --reason 'maintenance'   # the same through the watcher: checks the floor, applies at once`,
-    `  npm run -s watcher -- include ${firstNode}`,
+    `  curl -sS -X PUT -d "maintenance -- $(whoami)" $CONSUL_HTTP_ADDR/v1/kv/${KV_PREFIX}/excluded/${exampleNode}   # exclude by hand: out at the next reconcile (5 s)`,
+    `  curl -sS -X DELETE $CONSUL_HTTP_ADDR/v1/kv/${KV_PREFIX}/excluded/${exampleNode}                     # and back in`,
+    `  npm run -s watcher -- exclude ${exampleNode} --reason 'maintenance'   # the same through the watcher: checks the floor, applies at once`,
+    `  npm run -s watcher -- include ${exampleNode}`,
     '',
     `The watcher: Consul runs it as the watch handler on every node's agent; a reconcile runs every ${system.timings.reconcilePeriodMs / 1000} s.`,
     `The check: GET /health/deep every ${system.timings.checkIntervalMs / 1000} s, critical after 2 failures, passing after 2 successes.`,

@@ -222,6 +222,7 @@ export function statusLine(snapshot: Snapshot): string {
     `excluded=${list(snapshot.excluded)}`,
     `floor=${floor}`,
     `redis-master sentinel=${agreedSentinelMaster(snapshot)} consul-tag=${list(taggedMasters(snapshot))} consul-dns=${snapshot.consulDnsMaster}`,
+    `redis-down=${list(snapshot.redis.filter((r) => r.pid === null).map((r) => r.key))}`,
   ].join(' ');
 }
 
