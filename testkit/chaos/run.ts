@@ -95,7 +95,7 @@ export function judgePlays(plays: readonly PlayRecord[], faults: readonly FaultR
 }
 
 /** st-dns-reconcile.timer, shortened: `watcher reconcile` as a process every period, one at a time. */
-function startReconcileTimer(
+export function startReconcileTimer(
   system: ChaosSystem,
   deadline: number,
   log: (line: string) => void,
