@@ -1,18 +1,24 @@
 // The API reaches MySQL over TLS: a real MariaDB that serves TLS with a test CA and refuses every
 // plain TCP connection (require_secure_transport), so a play that works proves the API used TLS.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { demoDataset } from '../../api/catalog/dataset.ts';
 import { createMysqlPool } from '../../api/catalog/mysql-store.ts';
-import { parseConfig } from '../../api/config.ts';
+import { ConfigError, parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
 import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
-import { makeTempDir } from '../../testkit/processes.ts';
+import { makeTempDir, waitFor } from '../../testkit/processes.ts';
 import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 import { createTestCa, type TestCa } from '../../testkit/tls.ts';
+import { API_MAIN, startStApiProcess } from './st-api-process.ts';
 
 const DATABASE = 'st_catalog';
 const SERVICE_NAME = 'mysql.service.consul';
@@ -117,7 +123,109 @@ describe('when the server cannot be trusted', () => {
   }
 });
 
-function mysqlSection(tls: Record<string, unknown>): Record<string, unknown> {
+describe('when the account requires a client certificate (mutual TLS)', () => {
+  it('then the node plays with mysql.tls.cert and key, and is refused without them', async () => {
+    const account = { user: 'st_x509', password: randomBytes(12).toString('hex') };
+    const admin = await mysql.createConnection(mariadb.connectionOptions());
+    try {
+      await admin.query(`CREATE USER ?@'127.0.0.1' IDENTIFIED BY ? REQUIRE X509`, [account.user, account.password]);
+      await admin.query(`GRANT SELECT ON ${DATABASE}.* TO ?@'127.0.0.1'`, [account.user]);
+    } finally {
+      await admin.end();
+    }
+    const client = ca.client('st-api-client', account.user);
+    const withCertificate = await startTestNode({
+      overrides: { mysql: mysqlSection({ ca: ca.caFile, cert: client.certFile, key: client.keyFile }, account) },
+    });
+    try {
+      const played = await play(withCertificate);
+      assert.equal(played.status, 200, JSON.stringify(played.body));
+    } finally {
+      await withCertificate.close();
+    }
+    const without = await startTestNode({ overrides: { mysql: mysqlSection({ ca: ca.caFile }, account) } });
+    try {
+      assert.equal((await play(without)).status, 503);
+      assert.match((await fetchDeepHealth(without.baseUrl)).body, /^fail .*mysql=error\(er_access_denied_error\) /);
+    } finally {
+      await without.close();
+    }
+  });
+});
+
+describe('when mysql.tls names files that are missing or wrong', () => {
+  const problems = (tls: Record<string, unknown>): string[] => {
+    try {
+      parseConfig({ ...embeddedDemo().rawConfig, mysql: mysqlSection(tls) }, {});
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    assert.fail('the configuration was accepted');
+  };
+
+  it('then every problem names the field and the file, never a key', () => {
+    const missing = join(dir, 'no-such-ca.pem');
+    assert.deepEqual(problems({ ca: missing }), [`mysql.tls.ca: cannot read ${missing} (ENOENT)`]);
+    const client = ca.client('mismatched', 'st');
+    const other = ca.client('other', 'st');
+    assert.deepEqual(problems({ ca: ca.caFile, cert: client.certFile, key: other.keyFile }), [
+      `mysql.tls.key: ${other.keyFile} is not the key of the certificate in ${client.certFile}`,
+    ]);
+    assert.deepEqual(problems({ ca: client.keyFile }), [`mysql.tls.ca: ${client.keyFile} holds no PEM certificate`]);
+    assert.deepEqual(problems({ ca: ca.caFile, cert: client.certFile }), ['mysql.tls.key: give both cert and key, or neither']);
+    assert.deepEqual(problems({ ca: ca.caFile, servername: '10.0.0.5' }), [
+      'mysql.tls.servername: must be a DNS name, e.g. "mysql.service.consul" (an address is checked as host already)',
+    ]);
+    // {"file": …} puts a file's content where a path belongs: refused without echoing it.
+    const keyPem = readFileSync(client.keyFile, 'utf8');
+    const refused = problems({ ca: ca.caFile, cert: client.certFile, key: keyPem });
+    assert.deepEqual(refused, ['mysql.tls.key: must be the path of a PEM file, not its content']);
+  });
+
+  it('then st-api exits 78 naming the file it cannot read', async () => {
+    const configFile = join(dir, 'unreadable-ca.json');
+    const missing = join(dir, 'missing-ca.pem');
+    writeFileSync(configFile, JSON.stringify({ ...embeddedDemo().rawConfig, mysql: mysqlSection({ ca: missing }) }));
+    const child = spawn(process.execPath, ['--import', 'tsx', API_MAIN], {
+      env: { ...process.env, ST_API_CONFIG: configFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 78);
+    assert.ok(output.includes(`mysql.tls.ca: cannot read ${missing} (ENOENT)`), output);
+  });
+
+  it('then a private key that its group or others may read is warned about at start-up, a private one is not', async () => {
+    const client = ca.client('loose-key', 'st');
+    chmodSync(client.keyFile, 0o640);
+    const tls = { ca: ca.caFile, cert: client.certFile, key: client.keyFile };
+    const loose = await startStApiProcess({ mysql: mysqlSection(tls) });
+    try {
+      const warning = await waitFor(() => /^\{.*"level":40.*\}$/m.exec(loose.output())?.[0], {
+        timeoutMs: 10_000,
+        intervalMs: 50,
+        what: 'the key file warning',
+      });
+      assert.equal((JSON.parse(warning) as { file?: string }).file, client.keyFile);
+      assert.match(warning, /mysql\.tls\.key: the private key file is readable by its group or others/);
+    } finally {
+      await loose.kill();
+    }
+    chmodSync(client.keyFile, 0o600);
+    const tight = await startStApiProcess({ mysql: mysqlSection(tls) });
+    try {
+      // It has logged "listening", after the point where it would have warned.
+      assert.doesNotMatch(tight.output(), /"level":40/);
+    } finally {
+      await tight.kill();
+    }
+  });
+});
+
+function mysqlSection(tls: Record<string, unknown>, account?: { user: string; password: string }): Record<string, unknown> {
   const { host, port, user, password } = mariadb.connectionOptions();
-  return { host, port, user, password, database: DATABASE, tls };
+  return { host, port, ...(account ?? { user, password }), database: DATABASE, tls };
 }
