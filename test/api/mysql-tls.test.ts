@@ -15,13 +15,14 @@ import { ConfigError, parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
 import { startMariaDb, type MariaDbServer } from '../../testkit/mariadb.ts';
-import { makeTempDir, waitFor } from '../../testkit/processes.ts';
+import { freePort, makeTempDir, waitFor } from '../../testkit/processes.ts';
 import { createCatalogDatabase, startTestNode, type TestNode } from '../../testkit/service.ts';
 import { createTestCa, type TestCa } from '../../testkit/tls.ts';
 import { API_MAIN, startStApiProcess } from './st-api-process.ts';
 
 const DATABASE = 'st_catalog';
 const SERVICE_NAME = 'mysql.service.consul';
+const MIGRATE_CLI = join(import.meta.dirname, '..', '..', 'api', 'catalog', 'migrate-cli.ts');
 let dir: string;
 let ca: TestCa;
 let otherCa: TestCa;
@@ -121,6 +122,56 @@ describe('when the server cannot be trusted', () => {
       });
     });
   }
+});
+
+describe('when the server is down and a servername is set (the socket is opened by st-api, not mysql2)', () => {
+  it('then the failure is the connection refused, plays are 503, and the node stays up', async () => {
+    const closedPort = await freePort();
+    const node = await startTestNode({
+      overrides: { mysql: { ...mysqlSection({ ca: ca.caFile, servername: SERVICE_NAME }), port: closedPort } },
+    });
+    try {
+      assert.match((await fetchDeepHealth(node.baseUrl)).body, /^fail .*mysql=error\(econnrefused\) /);
+      assert.equal((await play(node)).status, 503);
+      assert.equal((await fetch(`${node.baseUrl}/health/live`)).status, 200);
+    } finally {
+      await node.close();
+    }
+  });
+});
+
+describe('when db:migrate runs against a TLS-only server', () => {
+  it('then it applies the migrations and loads the demo data over TLS', async () => {
+    const database = 'st_migrated';
+    const admin = await mysql.createConnection(mariadb.connectionOptions());
+    try {
+      await admin.query(`CREATE DATABASE ${database}`);
+    } finally {
+      await admin.end();
+    }
+    const configFile = join(dir, 'migrate.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({ ...embeddedDemo().rawConfig, mysql: { ...mysqlSection({ ca: ca.caFile, servername: SERVICE_NAME }), database } }),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', MIGRATE_CLI, '--demo-data'], {
+      env: { ...process.env, ST_API_CONFIG: configFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, output);
+    assert.match(output, /demo data loaded/);
+    const check = await mysql.createConnection({ ...mariadb.connectionOptions(), database });
+    try {
+      const [rows] = await check.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM contents');
+      assert.ok(Number(rows[0]?.n) > 0);
+    } finally {
+      await check.end();
+    }
+  });
 });
 
 describe('when the account requires a client certificate (mutual TLS)', () => {
