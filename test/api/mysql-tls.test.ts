@@ -101,6 +101,40 @@ describe('when MariaDB accepts TLS only', () => {
   });
 });
 
+describe('when mysql.host is an address (no servername)', () => {
+  // Node checks a certificate against the name it was given, else "localhost": mysql2 gives none for
+  // an address, so without st-api's own socket a certificate for DNS:localhost would pass for any address.
+  const serverWith = async (label: string, names: string[]): Promise<MariaDbServer> => {
+    const files = ca.server(label, names, { exactNames: true });
+    return startMariaDb({ tls: { caFile: ca.caFile, certFile: files.certFile, keyFile: files.keyFile } });
+  };
+
+  it('then a certificate that names the address is accepted, and one that names only localhost is refused', async () => {
+    const [byAddress, byLocalhost] = await Promise.all([
+      serverWith('mariadb-ip-only', ['127.0.0.1']),
+      serverWith('mariadb-localhost-only', ['localhost']),
+    ]);
+    try {
+      await createCatalogDatabase(byAddress, DATABASE, demoDataset(Date.now()));
+      const accepted = await startTestNode({ mysql: { server: byAddress, database: DATABASE } });
+      try {
+        const played = await play(accepted);
+        assert.equal(played.status, 200, JSON.stringify(played.body));
+      } finally {
+        await accepted.close();
+      }
+      const refused = await startTestNode({ mysql: { server: byLocalhost, database: DATABASE } });
+      try {
+        assert.match((await fetchDeepHealth(refused.baseUrl)).body, /^fail .*mysql=error\(tls:certificate-name-mismatch\) /);
+      } finally {
+        await refused.close();
+      }
+    } finally {
+      await Promise.all([byAddress.stop(), byLocalhost.stop()]);
+    }
+  });
+});
+
 describe('when the server cannot be trusted', () => {
   for (const [what, tls, reason] of [
     ['the CA is another one', () => ({ ca: otherCa.caFile }), 'certificate-untrusted'],
