@@ -62,9 +62,11 @@ export function readMysqlTls(files: MysqlTlsFiles, host: string, report: (field:
 
 /**
  * mysql2's address and TLS options. mysql2 has no `servername` option: it sends and checks the name
- * in `host` (only with `verifyIdentity`, which is off by default) and, for an IP address, checks the
- * certificate's IP entries. When the certificate names a service that is reached at another address,
- * mysql2 is given the service name as `host` and a `stream` that connects to the real address.
+ * in `host`, and only with `verifyIdentity`, which is off by default. For an address it sends no
+ * name, and Node then checks the certificate against the socket's `_host` (set by net for names
+ * only), else against "localhost": any certificate for localhost would pass. So st-api opens the
+ * socket itself unless `host` is the name to check: for an address it sets `_host` to it; for a
+ * servername other than host, mysql2 gets the servername as `host` and the socket goes to host.
  */
 export function mysql2Transport(
   host: string,
@@ -80,9 +82,14 @@ export function mysql2Transport(
     verifyIdentity: true,
     minVersion: 'TLSv1.2',
   };
-  if (tls.servername === host) return { host, port, ssl };
-  // noDelay and keepAlive: what mysql2 sets on its own sockets and skips for a given stream.
-  const stream = (): Socket => connect({ host, port, noDelay: true, keepAlive: true });
+  const checksAddress = isIP(tls.servername) !== 0;
+  if (tls.servername === host && !checksAddress) return { host, port, ssl };
+  const stream = (): Socket => {
+    // noDelay and keepAlive: what mysql2 sets on its own sockets and skips for a given stream.
+    const socket = connect({ host, port, noDelay: true, keepAlive: true });
+    if (checksAddress) Object.assign(socket, { _host: tls.servername });
+    return socket;
+  };
   return { host: tls.servername, port, ssl, stream };
 }
 
