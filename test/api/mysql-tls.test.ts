@@ -158,6 +158,26 @@ describe('when the server cannot be trusted', () => {
   }
 });
 
+describe('when mysql.tls is set and the server offers no TLS', () => {
+  it('then st-api never falls back to plain: /health/deep says so, plays are 503', async () => {
+    const plainServer = await startMariaDb();
+    try {
+      const { host, port, user, password } = plainServer.connectionOptions();
+      const node = await startTestNode({ overrides: { mysql: { host, port, user, password, database: 'mysql', tls: { ca: ca.caFile } } } });
+      try {
+        assert.match((await fetchDeepHealth(node.baseUrl)).body, /^fail .*mysql=error\(tls:not-offered-by-server\) /);
+        const played = await play(node);
+        assert.equal(played.status, 503);
+        assert.equal(played.body.code, 'DEPENDENCY_UNAVAILABLE');
+      } finally {
+        await node.close();
+      }
+    } finally {
+      await plainServer.stop();
+    }
+  });
+});
+
 describe('when the server is down and a servername is set (the socket is opened by st-api, not mysql2)', () => {
   it('then the failure is the connection refused, plays are 503, and the node stays up', async () => {
     const closedPort = await freePort();
