@@ -1,6 +1,7 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import { tlsFailure } from '../common/tls-failure.ts';
 import { AppError, toAppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
@@ -86,6 +87,8 @@ function bodyStillArriving(req: Request): boolean {
 }
 
 function describeCause(cause: unknown): string | undefined {
+  const tls = tlsFailure(cause);
+  if (tls !== undefined) return `tls:${tls}`;
   const code = (cause as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : undefined;
 }

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { readJsonFile } from '../common/program-config.ts';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
+import { isServerName, readMysqlTls } from './catalog/mysql-tls.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
 import { keysOf, secretKey, signerConfigSchema } from './signing/config.ts';
@@ -16,6 +17,11 @@ const httpOrigin = z
   .url({ protocol: /^https?$/ })
   .refine((url) => URL.canParse(url) && new URL(url).origin === url, 'must be scheme://host[:port] with no path or trailing slash');
 const millis = (fallback: number) => z.number().int().min(1).max(60_000).default(fallback);
+/** A file's path (a secret's {"file": …} would put its content here instead). */
+const pemFilePath = z
+  .string()
+  .min(1)
+  .refine((value) => !value.includes('\n') && !value.startsWith('-----'), 'must be the path of a PEM file, not its content');
 
 const mysqlSchema = z
   .object({
@@ -27,8 +33,32 @@ const mysqlSchema = z
     poolSize: positiveInt.max(200).default(20),
     connectTimeoutMs: millis(1000),
     queryTimeoutMs: millis(1000),
+    /** TLS to the server: PEM files, read at start-up. */
+    tls: z
+      .object({
+        ca: pemFilePath,
+        /** The name the server's certificate must carry; default: host. */
+        servername: z
+          .string()
+          .refine(isServerName, 'must be a DNS name, e.g. "mysql.service.consul" (an address is checked as host already)')
+          .optional(),
+        /** A client certificate and its key, for servers that require one (mutual TLS). */
+        cert: pemFilePath.optional(),
+        key: pemFilePath.optional(),
+      })
+      .strict()
+      .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), {
+        path: ['key'],
+        message: 'give both cert and key, or neither',
+      })
+      .optional(),
   })
-  .strict();
+  .strict()
+  .transform(({ tls, ...mysql }, ctx) => {
+    if (tls === undefined) return { ...mysql, tls: undefined };
+    const read = readMysqlTls(tls, mysql.host, (field, message) => ctx.addIssue({ code: 'custom', path: ['tls', field], message }));
+    return read === undefined ? z.NEVER : { ...mysql, tls: read };
+  });
 
 /** `ip` or `ip:port` or `[ipv6]:port`: what dns.Resolver#setServers takes (no hostnames: nothing would resolve them). */
 function isDnsServer(value: string): boolean {

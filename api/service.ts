@@ -9,6 +9,7 @@ import { RedisDiscovery } from './redis/discovery.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
+import { readableByOthers } from './catalog/mysql-tls.ts';
 import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
@@ -34,6 +35,9 @@ export function createService(config: Config, logger: Logger, options: { now?: (
   const now = options.now ?? Date.now;
   const metrics = new Metrics();
 
+  const keyFile = config.mysql?.tls?.keyFile;
+  if (keyFile !== undefined && readableByOthers(keyFile))
+    logger.warn({ file: keyFile }, 'mysql.tls.key: the private key file is readable by its group or others (chmod 600 it)');
   const pool = config.mysql === undefined ? undefined : createMysqlPool(config.mysql);
   const mysqlStore =
     pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);

@@ -3,6 +3,7 @@
 // touching the shared server on 3306.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,15 +25,31 @@ export interface MariaDbConnectionOptions {
   readonly port: number;
   readonly user: string;
   readonly password: string;
+  /** With TLS on: the test CA, verified (mysql2's `ssl`). */
+  readonly ssl?: { readonly ca: string; readonly rejectUnauthorized: true };
 }
 
-export interface MariaDbServer extends MariaDbConnectionOptions {
+/** PEM files for a server that accepts TLS only (e.g. from testkit/tls.ts). */
+export interface MariaDbTlsFiles {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface MariaDbOptions {
+  /** Serve TLS with these files and refuse every plain TCP connection (require_secure_transport). */
+  readonly tls?: MariaDbTlsFiles;
+}
+
+export interface MariaDbServer extends Omit<MariaDbConnectionOptions, 'ssl'> {
+  /** The files it serves TLS with, when started with `tls`. */
+  readonly tls: MariaDbTlsFiles | undefined;
   /** Changes on restart. */
   readonly pid: number;
   readonly dataDir: string;
   /** mariadbd's stdout/stderr (its error log). */
   readonly logFile: string;
-  /** Just host/port/user/password, for spreading into mysql2 options. */
+  /** host/port/user/password (and `ssl` with TLS on), for spreading into mysql2 options. */
   connectionOptions(): MariaDbConnectionOptions;
   stop(): Promise<void>;
   kill(): Promise<void>;
@@ -137,13 +154,16 @@ class MariaDb extends ManagedServer implements MariaDbServer {
   readonly user: string;
   readonly password: string;
   readonly dataDir: string;
+  readonly tls: MariaDbTlsFiles | undefined;
+  readonly #ssl: MariaDbConnectionOptions['ssl'];
 
-  constructor(options: { port: number; user: string; password: string; dir: string }) {
+  constructor(options: { port: number; user: string; password: string; dir: string; tls: MariaDbTlsFiles | undefined }) {
     const dataDir = join(options.dir, 'data');
     const socket = join(options.dir, 'mysqld.sock');
     const pidFile = join(options.dir, 'mysqld.pid');
     const tmpDir = join(options.dir, 'tmp');
-    const { port, user, password } = options;
+    const { port, user, password, tls } = options;
+    const ssl = tls === undefined ? undefined : ({ ca: readFileSync(tls.caFile, 'utf8'), rejectUnauthorized: true } as const);
     super({
       name: `mariadbd:${port}`,
       command: '/usr/sbin/mariadbd',
@@ -165,6 +185,15 @@ class MariaDb extends ManagedServer implements MariaDbServer {
         // What Debian's server config sets; --no-defaults would give latin1.
         '--character-set-server=utf8mb4',
         '--collation-server=utf8mb4_general_ci',
+        ...(tls === undefined
+          ? []
+          : [
+              `--ssl-ca=${tls.caFile}`,
+              `--ssl-cert=${tls.certFile}`,
+              `--ssl-key=${tls.keyFile}`,
+              // TCP without TLS is refused (the socket stays allowed: it is local).
+              '--require-secure-transport=ON',
+            ]),
       ],
       logFile: join(options.dir, 'mariadbd.log'),
       readyTimeoutMs: 60_000,
@@ -175,16 +204,19 @@ class MariaDb extends ManagedServer implements MariaDbServer {
         await rm(pidFile, { force: true });
         await mkdir(tmpDir, { recursive: true });
       },
-      isReady: () => canQuery({ host: LOOPBACK, port, user, password }),
+      isReady: () => canQuery({ host: LOOPBACK, port, user, password, ...(ssl === undefined ? {} : { ssl }) }),
     });
     this.port = port;
     this.user = user;
     this.password = password;
     this.dataDir = dataDir;
+    this.tls = tls;
+    this.#ssl = ssl;
   }
 
   connectionOptions(): MariaDbConnectionOptions {
-    return { host: this.host, port: this.port, user: this.user, password: this.password };
+    const options: MariaDbConnectionOptions = { host: this.host, port: this.port, user: this.user, password: this.password };
+    return this.#ssl === undefined ? options : { ...options, ssl: this.#ssl };
   }
 }
 
@@ -200,16 +232,17 @@ async function canQuery(options: MariaDbConnectionOptions): Promise<boolean> {
 
 /**
  * Starts a fresh mariadbd on a free 127.0.0.1 port from a copy of the run's
- * template data dir. Resolves once user+password log in over TCP and query.
+ * template data dir. Resolves once user+password log in over TCP (over TLS
+ * with `tls`) and query.
  */
-export async function startMariaDb(): Promise<MariaDbServer> {
+export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaDbServer> {
   const tpl = await template();
   return startInTempDirOnFreePort(
     'mariadb',
     'st-mariadb',
     async (port, dir) => {
       await cp(tpl.dataDir, join(dir, 'data'), { recursive: true });
-      return new MariaDb({ port, user: tpl.user, password: tpl.password, dir });
+      return new MariaDb({ port, user: tpl.user, password: tpl.password, dir, tls: options.tls });
     },
     (error) => /Address already in use|Bind on TCP\/IP port/i.test(error.log),
   );

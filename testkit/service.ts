@@ -26,7 +26,8 @@ export interface TestNode {
 }
 
 export interface TestNodeOptions {
-  mysql?: { server: MariaDbServer; database: string };
+  /** `tls`: the node's mysql.tls; default for a server with TLS on: its CA. */
+  mysql?: { server: MariaDbServer; database: string; tls?: Record<string, unknown> };
   redis?: RedisServer;
   /** Merged over the generated configuration before validation. */
   overrides?: Record<string, unknown>;
@@ -48,7 +49,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ? {}
       : {
           mysql: {
-            ...options.mysql.server.connectionOptions(),
+            ...nodeMysqlAddress(options.mysql.server, options.mysql.tls),
             database: options.mysql.database,
             poolSize: 8,
             connectTimeoutMs: 500,
@@ -107,12 +108,25 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   };
 }
 
+/** The server's address and account as the configuration's mysql section takes them. */
+function nodeMysqlAddress(server: MariaDbServer, tls: Record<string, unknown> | undefined): Record<string, unknown> {
+  const { host, port, user, password } = server.connectionOptions();
+  const tlsSection = tls ?? (server.tls === undefined ? undefined : { ca: server.tls.caFile });
+  return { host, port, user, password, ...(tlsSection === undefined ? {} : { tls: tlsSection }) };
+}
+
 /** Creates a database on a throwaway server, applies the migrations and loads a dataset. */
 export async function createCatalogDatabase(server: MariaDbServer, database: string, dataset: Dataset): Promise<void> {
   const admin = await mysql.createConnection(server.connectionOptions());
   await admin.query(`CREATE DATABASE ${database}`);
   await admin.end();
-  await migrate({ ...server.connectionOptions(), database, connectTimeoutMs: 2000 });
+  const { ssl, ...address } = server.connectionOptions();
+  await migrate({
+    ...address,
+    database,
+    connectTimeoutMs: 2000,
+    tls: ssl === undefined ? undefined : { ca: ssl.ca, servername: address.host },
+  });
   const pool = mysql.createPool({ ...server.connectionOptions(), database, timezone: 'Z', connectionLimit: 2 });
   try {
     await seed(pool, dataset);

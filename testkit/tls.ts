@@ -34,6 +34,11 @@ export interface TestCa {
 
 export interface CertificateOptions {
   readonly keyType?: KeyType;
+  /**
+   * Server certificates: exactly `names`, without the loopback names added by default, and the label
+   * as subject when no DNS name is given (to test what a client checks an address against).
+   */
+  readonly exactNames?: boolean;
   /** Validity in days from now (default 30). */
   readonly days?: number;
 }
@@ -121,9 +126,9 @@ export function createTestCa(dir: string, name = 'st-api test CA'): TestCa {
     caFile,
     caPem,
     server(label, names = [], options) {
-      const all = [...new Set(['localhost', '127.0.0.1', '::1', ...names])];
+      const all = options?.exactNames === true ? [...new Set(names)] : [...new Set(['localhost', '127.0.0.1', '::1', ...names])];
       const san = all.map((n) => (isIpAddress(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
-      const subject = names.find((n) => !isIpAddress(n)) ?? 'localhost';
+      const subject = names.find((n) => !isIpAddress(n)) ?? (options?.exactNames === true ? slug(label) : 'localhost');
       return issue(
         label,
         subject,

@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise';
 import { ConfigError, readConfigFile } from '../config.ts';
 import { demoDataset } from './dataset.ts';
 import { migrate } from './migrate.ts';
+import { mysql2Transport } from './mysql-tls.ts';
 import { seed } from './seed.ts';
 
 const env = process.env;
@@ -22,7 +23,8 @@ try {
   const applied = await migrate(account);
   process.stdout.write(applied.length === 0 ? 'catalog schema is up to date\n' : `applied: ${applied.join(', ')}\n`);
   if (process.argv.includes('--demo-data')) {
-    const pool = mysql.createPool({ ...account, timezone: 'Z', connectionLimit: 1 });
+    const { host, port, tls, user, password, database } = account;
+    const pool = mysql.createPool({ ...mysql2Transport(host, port, tls), user, password, database, timezone: 'Z', connectionLimit: 1 });
     await seed(pool, demoDataset(Date.now())).finally(() => pool.end());
     process.stdout.write('demo data loaded\n');
   }

@@ -4,13 +4,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import type { MysqlSettings } from './mysql-store.ts';
+import { mysql2Transport } from './mysql-tls.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, 'migrations');
 
 export async function migrate(settings: Omit<MysqlSettings, 'poolSize' | 'queryTimeoutMs'>): Promise<string[]> {
   const connection = await mysql.createConnection({
-    host: settings.host,
-    port: settings.port,
+    ...mysql2Transport(settings.host, settings.port, settings.tls),
     user: settings.user,
     password: settings.password,
     database: settings.database,

@@ -2,6 +2,7 @@
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { withTimeout } from '../../common/with-timeout.ts';
+import { mysql2Transport, type MysqlTls } from './mysql-tls.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   CatalogUnavailableError,
@@ -23,12 +24,12 @@ export interface MysqlSettings {
   poolSize: number;
   connectTimeoutMs: number;
   queryTimeoutMs: number;
+  tls?: MysqlTls | undefined;
 }
 
 export function createMysqlPool(settings: MysqlSettings): mysql.Pool {
   return mysql.createPool({
-    host: settings.host,
-    port: settings.port,
+    ...mysql2Transport(settings.host, settings.port, settings.tls),
     user: settings.user,
     password: settings.password,
     database: settings.database,

@@ -2,6 +2,7 @@
 // stretch the answer past the check's timeout, and the body is one line an on-call engineer reads
 // in the Consul UI: `warn mysql=ok(1.1ms) redis=down keys=ok(4) lag=ok(3ms)`.
 
+import { tlsFailure } from '../../common/tls-failure.ts';
 import { withTimeout } from '../../common/with-timeout.ts';
 
 export type ProbeStatus = 'ok' | 'warn' | 'fail';
@@ -55,6 +56,9 @@ async function runBounded(probe: Probe, timeoutMs: number): Promise<ProbeOutcome
 
 /** Error text for the Consul UI: the error code or first words, never a stack, SQL or secret. */
 export function describeFailure(error: unknown): string {
+  // e.g. error(tls:certificate-untrusted): says which file to look at, where the code alone would not.
+  const tls = tlsFailure(error);
+  if (tls !== undefined) return `error(tls:${tls})`;
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return `error(${code.toLowerCase()})`;
   // ioredis' commandTimeout: the server did not answer in time, or this process was too busy to read it.
