@@ -4,7 +4,7 @@
 // so a scrape never reads half a file. The exposition text comes from prom-client's own registry,
 // imported only when a file is written: the hooks start a process per Sentinel call and must not
 // pay for it when metrics are off.
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -72,7 +72,9 @@ export async function writeTextfile(dir: string, name: string, metrics: readonly
   const path = textfilePath(dir, name);
   const temporary = `${path}.${process.pid}`;
   try {
-    await writeFile(temporary, text, { mode: 0o644 });
+    await writeFile(temporary, text);
+    // node_exporter runs as another user; the units' UMask=0077 would leave the file unreadable to it.
+    await chmod(temporary, 0o644);
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true }).catch(() => undefined);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,11 +80,15 @@ describe('textfile metrics: the file', { timeout: 60_000 }, () => {
 
   it('when written, then promtool accepts it and it reads back as written, labels escaped', async () => {
     const dir = textfileDir();
+    // As under the units' UMask=0077: node_exporter, another user, must still read the file.
+    const umask = process.umask(0o077);
     const path = await writeTextfile(dir, 'st_test', [
       ...metrics(1),
       { name: 'st_test_info', help: 'Escaping', samples: [{ labels: { error: 'a "quoted" \\ back' }, value: 1 }] },
     ]);
+    process.umask(umask);
     assert.equal(path, join(dir, 'st_test.prom'));
+    assert.equal(statSync(path).mode & 0o777, 0o644);
     const text = readFileSync(path, 'utf8');
     promtoolCheckMetrics(text);
     const samples = parseExposition(text);
