@@ -104,6 +104,16 @@ describe('deploy/prometheus/alerts.yml with promtool', () => {
       assert.match(tests, new RegExp(`alertname: ${alert}\\n\\s+exp_alerts:\\n\\s+- exp_labels`));
   });
 
+  it("when the dashboard's expressions are checked as recording rules, then promtool parses every one", async () => {
+    const dir = await makeTempDir('st-dashboard-rules');
+    const expressions = dashboardExpressions();
+    assert.ok(expressions.length > 20);
+    const rules = { groups: [{ name: 'dashboard', rules: expressions.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }] };
+    writeFileSync(join(dir, 'dashboard.rules.json'), JSON.stringify(rules));
+    const out = execFileSync('promtool', ['check', 'rules', join(dir, 'dashboard.rules.json')], { encoding: 'utf8' });
+    assert.match(out, new RegExp(`SUCCESS: ${expressions.length} rules found`));
+  });
+
   it('when a rule is broken, then the unit tests fail (they are not vacuous)', async () => {
     const dir = await makeTempDir('st-rules');
     writeFileSync(
