@@ -1,8 +1,13 @@
 // Prometheus metrics, named <program>_<subsystem>_<name>_<unit>. One registry per app instance
 // (no module-level singletons), so tests can run several apps in one process.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HealthReport, HealthState, ProbeStatus } from './health/deep-health.ts';
+import type { SigningKeyInfo } from './signing/signer.ts';
 
 export type Dependency = 'mysql' | 'redis';
+
+const HEALTH_VALUE: Record<HealthState, number> = { passing: 0, warning: 1, critical: 2 };
+const PROBE_VALUE: Record<ProbeStatus, number> = { ok: 0, warn: 1, fail: 2 };
 
 export class Metrics {
   readonly registry = new Registry();
@@ -73,8 +78,60 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set at start: keys are configuration, and a rotation is a new configuration (hence a restart). */
+  readonly signingKeyExpiry = new Gauge({
+    name: 'st_api_signing_key_expiry_timestamp_seconds',
+    help: "When each CDN's active signing key expires (notAfter); keys without notAfter have no series",
+    labelNames: ['cdn', 'key'] as const,
+    registers: [this.registry],
+  });
+
+  readonly signingKeyExpiryWarning = new Gauge({
+    name: 'st_api_signing_key_expiry_warning_seconds',
+    help: '/health/deep warns when an active key expires within this many seconds (health.keyExpiryWarningDays)',
+    registers: [this.registry],
+  });
+
+  /**
+   * Set each time /health/deep runs (Consul checks it every few seconds), so it says what Consul saw.
+   * Registered at the first check: before it, 0 would read as passing.
+   */
+  readonly healthStatus = new Gauge({
+    name: 'st_api_health_status',
+    help: 'The last /health/deep answer: 0 passing, 1 warning, 2 critical',
+    registers: [],
+  });
+
+  readonly healthProbeStatus = new Gauge({
+    name: 'st_api_health_probe_status',
+    help: 'Each /health/deep probe at its last run: 0 ok, 1 warn, 2 fail',
+    labelNames: ['probe'] as const,
+    registers: [this.registry],
+  });
+
+  readonly healthCheckedAt = new Gauge({
+    name: 'st_api_health_last_check_timestamp_seconds',
+    help: 'When /health/deep last ran, else when the node started (a stale value: nothing, Consul included, checks this node)',
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'st_api_' });
+    this.healthCheckedAt.set(Date.now() / 1000);
+  }
+
+  recordSigningKeys(keys: readonly { cdn: string; key: SigningKeyInfo }[], warningDays: number): void {
+    this.signingKeyExpiryWarning.set(warningDays * 24 * 3600);
+    for (const { cdn, key } of keys) {
+      if (key.notAfter !== undefined) this.signingKeyExpiry.set({ cdn, key: key.id }, key.notAfter.getTime() / 1000);
+    }
+  }
+
+  recordHealth(report: HealthReport, at: number): void {
+    if (this.registry.getSingleMetric('st_api_health_status') === undefined) this.registry.registerMetric(this.healthStatus);
+    this.healthStatus.set(HEALTH_VALUE[report.state]);
+    for (const probe of report.probes) this.healthProbeStatus.set({ probe: probe.name }, PROBE_VALUE[probe.status]);
+    this.healthCheckedAt.set(at / 1000);
   }
 
   /** Times one dependency call and counts its failure; the error still propagates. */

@@ -48,6 +48,10 @@ export function createService(config: Config, logger: Logger, options: { now?: (
 
   const cdns = cdnsFromConfig(config.cdns);
   const manifests = config.manifests === undefined ? undefined : manifestService(config.manifests, metrics, now);
+  metrics.recordSigningKeys(
+    cdns.map((cdn) => ({ cdn: cdn.name, key: cdn.signer.activeKey })),
+    config.health.keyExpiryWarningDays,
+  );
   const tokenizedCdns = cdns.filter((cdn) => cdn.delivery.mode === 'tokenized-manifest').map((cdn) => cdn.name);
 
   let draining = false;

@@ -11,6 +11,7 @@ import { HooksConfigError, loadHooksConfig, type HooksConfig } from './config.ts
 import { recordEvent } from './events.ts';
 import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
 import { acquireLock, LockBusyError } from './lock.ts';
+import { HooksRunRecorder } from './metrics.ts';
 import { applyTruth, DeadlineError, readTruth, sleep, type SyncContext, type Truth } from './sync.ts';
 
 export interface Io {
@@ -73,29 +74,33 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   let config: HooksConfig | undefined;
   const abort = new AbortController();
   let deadlineTimer: NodeJS.Timeout | undefined;
+  const metrics = new HooksRunRecorder(io.env);
+  let code: ExitCode;
   try {
     setLogLevel(logger, io.env, 'ST_SENTINEL_HOOKS_LOG_LEVEL');
     config = loadHooksConfig(values.config, io.env);
     const deadlineMs = config.deadlineMs;
     deadlineTimer = setTimeout(() => abort.abort(), deadlineMs);
     // Every wait inside honours the signal; the bound is the backstop for one that does not.
-    return await withTimeout(
-      dispatch(command, positionals, config, logger, abort.signal),
+    code = await withTimeout(
+      dispatch(command, positionals, config, logger, abort.signal, metrics),
       deadlineMs + DEADLINE_GRACE_MS,
       () => new DeadlineError(`not finished within ${deadlineMs} ms`),
     );
   } catch (error) {
-    const code = exitCodeOf(error, EXIT_BY_KIND);
+    code = exitCodeOf(error, EXIT_BY_KIND);
     const message =
       error instanceof DeadlineError || (abort.signal.aborted && !(error instanceof ArgumentError))
         ? `deadline of ${config?.deadlineMs ?? '?'} ms reached: ${describe(error)}`
         : describe(error);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: error instanceof ProgramError ? undefined : error }, message);
-    return code;
+    metrics.failed(error);
   } finally {
     clearTimeout(deadlineTimer);
     abort.abort();
   }
+  await metrics.write(command, code, logger);
+  return code;
 }
 
 /**
@@ -127,15 +132,22 @@ async function dispatch(
   config: HooksConfig,
   logger: Logger,
   signal: AbortSignal,
+  metrics: HooksRunRecorder,
 ): Promise<ExitCode> {
   switch (command) {
     case 'client-reconfig':
-      return await clientReconfig(positionals, config, logger.child({ argv: positionals.slice(0, 7).map((a) => a.slice(0, 80)) }), signal);
+      return await clientReconfig(
+        positionals,
+        config,
+        logger.child({ argv: positionals.slice(0, 7).map((a) => a.slice(0, 80)) }),
+        signal,
+        metrics,
+      );
     case 'reconcile':
       if (positionals.length > 0) throw new UsageError('reconcile takes no arguments');
-      return await reconcile(config, logger, signal);
+      return await reconcile(config, logger, signal, metrics);
     case 'notification':
-      return await notification(positionals, config, logger, signal);
+      return await notification(positionals, config, logger, signal, metrics);
     default:
       throw new UsageError(`unknown command ${printableJson(command.slice(0, 40))}`);
   }
@@ -201,7 +213,13 @@ function summarize(truth: Truth): Record<string, unknown> {
   };
 }
 
-async function clientReconfig(argv: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+async function clientReconfig(
+  argv: string[],
+  config: HooksConfig,
+  logger: Logger,
+  signal: AbortSignal,
+  metrics: HooksRunRecorder,
+): Promise<ExitCode> {
   const args = parseClientReconfigArgs(argv);
   if (args.masterName !== config.masterName) {
     throw new ArgumentError(`master ${args.masterName} is not the one configured in ${config.file} (${config.masterName})`);
@@ -225,16 +243,18 @@ async function clientReconfig(argv: string[], config: HooksConfig, logger: Logge
       stale ? 'arguments do not match the Sentinels now (stale retry or later failover): applying the current truth' : 'failover confirmed',
     );
     const result = await applyTruth(ctx, truth, stale ? undefined : `${from} → ${to}`, config.promotionWaitMs);
+    metrics.applied(truth, result);
     return finish(truth, result.blocked, result.misconfigured);
   });
 }
 
-async function reconcile(config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+async function reconcile(config: HooksConfig, logger: Logger, signal: AbortSignal, metrics: HooksRunRecorder): Promise<ExitCode> {
   const ctx = context(config, logger, signal, 'reconcile');
   return await withLock(ctx, async () => {
     const truth = await readTruth(ctx);
     logger.debug(summarize(truth), 'truth');
     const result = await applyTruth(ctx, truth, undefined, 0);
+    metrics.applied(truth, result);
     return finish(truth, result.blocked, result.misconfigured);
   });
 }
@@ -248,8 +268,15 @@ function finish(truth: Truth, blocked: boolean, misconfigured: boolean): ExitCod
   return EXIT.OK;
 }
 
-async function notification(argv: string[], config: HooksConfig, logger: Logger, signal: AbortSignal): Promise<ExitCode> {
+async function notification(
+  argv: string[],
+  config: HooksConfig,
+  logger: Logger,
+  signal: AbortSignal,
+  metrics: HooksRunRecorder,
+): Promise<ExitCode> {
   const args = parseNotificationArgs(argv);
+  metrics.event(args.eventType);
   const master = eventMasterName(args.description);
   logger.warn(
     { event: args.eventType, description: args.description, master: master ?? config.masterName, reporter: config.reporter },

@@ -40,6 +40,20 @@ export interface ApplyResult {
   /** A promotion was held back because another instance still holds the master tag. */
   readonly blocked: boolean;
   readonly misconfigured: boolean;
+  /** Per local instance, what the run found and left (the textfile metrics). */
+  readonly instances: readonly InstanceOutcome[];
+}
+
+export interface InstanceOutcome {
+  /** `ip:port`. */
+  readonly instance: string;
+  readonly role: Role;
+  /** The tag in Consul before the run; null when not registered. */
+  readonly tagBefore: Tag | null;
+  /** The tag (and check status) the run registered. */
+  readonly decision: Decision;
+  /** The registration was rewritten (tag, meta, address or a missing check). */
+  readonly reregistered: boolean;
 }
 
 /** The run's deadline cut it short: Sentinel (or the next timer tick) runs it again. */
@@ -124,6 +138,7 @@ export async function applyTruth(
   const { config, consul } = ctx;
   let blocked = false;
   let misconfigured = false;
+  const outcomes: InstanceOutcome[] = [];
   const checks = await consul.agentChecks();
   for (const instance of localInstances(config)) {
     const key = endpointKey(instance);
@@ -199,6 +214,7 @@ export async function applyTruth(
       { instance: key, tag: decision.tag, status: decision.status, changed: !unchanged, output: decision.output },
       unchanged ? 'registration unchanged' : 're-registered',
     );
+    outcomes.push({ instance: key, role, tagBefore: currentTag, decision, reregistered: !unchanged });
   }
-  return { blocked, misconfigured };
+  return { blocked, misconfigured, instances: outcomes };
 }

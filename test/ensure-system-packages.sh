@@ -8,9 +8,10 @@ set -euo pipefail
 # Non-login root shells may lack the sbin dirs where mariadbd lives.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
-# nginx is the real edge, chromium runs the real players, ffmpeg makes the test media (test/player/).
-readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel nginx chromium ffmpeg)
-readonly PACKAGES=(mariadb-server redis-server redis-sentinel nginx chromium ffmpeg)
+# nginx is the real edge, chromium runs the real players, ffmpeg makes the test media (test/player/);
+# promtool (Debian package prometheus; its server is never started) checks deploy/prometheus/.
+readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel nginx chromium ffmpeg promtool)
+readonly PACKAGES=(mariadb-server redis-server redis-sentinel nginx chromium ffmpeg prometheus)
 
 missing_binaries() {
   local b

@@ -16,6 +16,7 @@ import { Route53Provider } from './provider/route53.ts';
 import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
 import type { Snapshot } from './source/source.ts';
 import { ConsulState } from './state/consul-state.ts';
+import { WatcherRunRecorder } from './metrics.ts';
 
 export interface Io {
   stdin: Readable;
@@ -78,6 +79,8 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
   const logger = createProgramLogger({ program: 'st-api-watcher', command: parsed.command, stderr: io.stderr });
   let deps: WatcherDeps | undefined;
+  const metrics = new WatcherRunRecorder(io.env);
+  let code: ExitCode;
   try {
     setLogLevel(logger, io.env, 'ST_DNS_LOG_LEVEL');
     const config = loadWatcherConfig(parsed.values.config, io.env);
@@ -95,14 +98,17 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
       logger,
       now: () => new Date(),
       holder: `${hostname()}:${process.pid}`,
+      onConverged: (result) => metrics.converged(result, config),
     };
-    return await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
+    code = await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
   } catch (error) {
-    const code = exitCodeOf(error, EXIT_BY_KIND);
+    code = exitCodeOf(error, EXIT_BY_KIND);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
     if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
-    return code;
+    metrics.failed(error);
   }
+  await metrics.write(parsed.command, code, logger);
+  return code;
 }
 
 /** converge's dependencies as the commands get them: exclude, include and --wait use more of the clients than converge does. */

@@ -20,6 +20,8 @@ export interface ConvergeDeps {
   logger: Logger;
   now: () => Date;
   holder: string;
+  /** Told each completed run's result (the textfile metrics); not called when the run fails. */
+  onConverged?: (result: ConvergeResult) => void;
 }
 
 export interface ConvergeResult {
@@ -149,7 +151,9 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
     lock.assertHeld();
     await registry.writeStatus(status);
     logger.info({ result, index: snapshot.index, changes: status.changes, published: plan.published.length }, status.message);
-    return { plan, result, changeIds, snapshot, status };
+    const converged = { plan, result, changeIds, snapshot, status };
+    deps.onConverged?.(converged);
+    return converged;
   });
 }
 

@@ -27,6 +27,8 @@ export interface HealthReport {
   /** Consul's HTTP check mapping: 2xx passing, 429 warning, anything else critical. */
   httpStatus: 200 | 429 | 503;
   body: string;
+  /** Each probe's status, for the metrics. */
+  probes: { name: string; status: ProbeStatus }[];
 }
 
 const HTTP_STATUS: Record<HealthState, 200 | 429 | 503> = { passing: 200, warning: 429, critical: 503 };
@@ -41,7 +43,12 @@ export async function checkDeepHealth(probes: readonly Probe[], timeoutMs: numbe
     else if (status !== 'ok' && state === 'passing') state = 'warning';
   });
   const parts = probes.map((probe, index) => `${probe.name}=${outcomes[index]?.text ?? 'unknown'}`);
-  return { state, httpStatus: HTTP_STATUS[state], body: `${PREFIX[state]} ${parts.join(' ')}` };
+  return {
+    state,
+    httpStatus: HTTP_STATUS[state],
+    body: `${PREFIX[state]} ${parts.join(' ')}`,
+    probes: probes.map((probe, index) => ({ name: probe.name, status: outcomes[index]?.status ?? 'fail' })),
+  };
 }
 
 class ProbeTimeout extends Error {}

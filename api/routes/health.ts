@@ -1,8 +1,9 @@
 // /health/live touches nothing; /health/deep is what the Consul agent checks.
 import express, { type Router } from 'express';
 import { checkDeepHealth, type Probe } from '../health/deep-health.ts';
+import type { Metrics } from '../metrics.ts';
 
-export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: number }): Router {
+export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: number; metrics?: Metrics }): Router {
   const router = express.Router();
 
   router.get('/health/live', (_req, res) => {
@@ -11,6 +12,7 @@ export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: n
 
   router.get('/health/deep', async (_req, res) => {
     const report = await checkDeepHealth(deps.probes, deps.probeTimeoutMs);
+    deps.metrics?.recordHealth(report, Date.now());
     res.status(report.httpStatus).set('Cache-Control', 'no-store').type('text/plain').send(report.body);
   });
 
