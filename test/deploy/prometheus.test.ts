@@ -30,20 +30,6 @@ const RUNBOOK = readFileSync(join(REPO, 'deploy', 'RUNBOOK.md'), 'utf8');
  */
 const EXPORTED_ELSEWHERE = new Set(['st_api_tls_certificate_expiry_timestamp_seconds']);
 
-/**
- * Runbook sections the alerts link to that deploy/RUNBOOK.md does not have yet: their text is
- * proposed in the issue's note. Once a section exists the test asks for its removal from this list.
- */
-const RUNBOOK_SECTIONS_PROPOSED = new Set([
-  'errors-or-slow-plays',
-  'node-unhealthy',
-  'signing-key-expiring',
-  'tls-certificate-expiring',
-  'nodes-out-of-dns',
-  'redis-master-tag-wrong',
-  'sentinel-hooks-failing',
-]);
-
 interface Rule {
   alert: string;
   expr: string;
@@ -142,9 +128,7 @@ describe('deploy/prometheus/alerts.yml with promtool', () => {
       assert.ok((rule.annotations?.['description'] ?? '').length > 40, rule.alert);
       const anchor = /^deploy\/RUNBOOK\.md#([a-z0-9-]+)$/.exec(rule.annotations?.['runbook_url'] ?? '')?.[1];
       assert.ok(anchor !== undefined, `${rule.alert}: runbook_url`);
-      if (RUNBOOK_SECTIONS_PROPOSED.has(anchor))
-        assert.ok(!anchors.has(anchor), `RUNBOOK now has #${anchor}: remove it from RUNBOOK_SECTIONS_PROPOSED`);
-      else assert.ok(anchors.has(anchor), `${rule.alert}: deploy/RUNBOOK.md has no section #${anchor}`);
+      assert.ok(anchors.has(anchor), `${rule.alert}: deploy/RUNBOOK.md has no section #${anchor}`);
     }
   });
 });
