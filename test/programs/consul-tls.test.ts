@@ -9,11 +9,21 @@ import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run as hooksRun } from '../../sentinel-hooks/cli.ts';
-import { makeTempDir } from '../../testkit/processes.ts';
+import { makeTempDir, waitFor } from '../../testkit/processes.ts';
 import { runInProcess, type CliOutcome } from '../../testkit/in-process-cli.ts';
 import { createTestCa, type CertificateFiles, type TestCa } from '../../testkit/tls.ts';
 import { readFileSync } from 'node:fs';
-import { publishedNodes, startWatcherWorld, watcherCli, watcherProcess, type CliResult, type WatcherWorld } from '../watcher/harness.ts';
+import {
+  publishedNodes,
+  REPO,
+  startWatcherWorld,
+  waitForPublished,
+  WATCHER,
+  watcherCli,
+  watcherProcess,
+  type CliResult,
+  type WatcherWorld,
+} from '../watcher/harness.ts';
 
 /** Every TLS variable, unset ('' reads as unset, as for the consul CLI) unless a test sets it: watcherCli leaves its env in process.env. */
 const NO_TLS_ENV = {
@@ -164,6 +174,35 @@ describe('the watcher against an agent that serves HTTPS', { timeout: 120_000 },
       result.stderr,
       /"level":40,[^\n]*CONSUL_HTTP_SSL_VERIFY is false: the Consul agent's certificate is not verified[^\n]*never in production/,
     );
+  });
+
+  it('when the agent’s watch runs `watcher handle` with no CONSUL_* variable (as in production), then it reaches the agent over TLS through dns-watcher.json', async () => {
+    const configFile = join(dir, 'dns-watcher-handler.json');
+    const base = JSON.parse(readFileSync(world.configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configFile, JSON.stringify({ ...base, consulAddress: httpsAddr, consulCaFile: ca.caFile }));
+    const node = await world.consul.addNode('api-node-3', '10.0.1.13');
+    const registered = await fetch(`${node.agentAddr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'st-api', ID: 'st-api', Port: 8080, Check: { CheckID: 'st-api:ttl', TTL: '10m', Status: 'passing' } }),
+    });
+    assert.equal(registered.status, 200);
+    world.consul.clearLogs();
+    world.consul.watch({
+      type: 'service',
+      service: 'st-api',
+      args: WATCHER.concat('handle'),
+      // The agent's environment holds no CONSUL_* variable: '' reads as unset (watcherCli left some in process.env).
+      env: { ...world.env, ...NO_TLS_ENV, CONSUL_HTTP_ADDR: '', ST_DNS_CONFIG: configFile },
+      cwd: REPO,
+    });
+    await waitForPublished(world, ['api-node-1', 'api-node-2', 'api-node-3'], 'the handler over TLS', 45_000);
+    await waitFor(() => world.consul.invocations().some((run) => run.exitCode !== null) || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'a handler run to finish',
+    });
+    const runs = world.consul.invocations().filter((run) => run.exitCode !== null);
+    assert.ok(runs.length > 0 && runs.every((run) => run.exitCode === 0), JSON.stringify(runs.map((run) => [run.exitCode, run.output])));
   });
 
   it('when CONSUL_CACERT cannot be read, then 78 (configuration) naming the file and the variable', async () => {
