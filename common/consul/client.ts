@@ -146,6 +146,7 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 export class ConsulClient {
   readonly #papi: PapiClient;
   readonly #host: string;
+  readonly #secure: boolean;
   /** How messages name the agent: `host:port`, or `https://host:port` when it is TLS. */
   readonly #shown: string;
   readonly #tls: ConsulTlsSettings | undefined;
@@ -159,6 +160,7 @@ export class ConsulClient {
     const secure = url.protocol === 'https:';
     const port = Number(url.port || (secure ? 443 : 8500));
     this.#host = `${url.hostname}:${port}`;
+    this.#secure = secure;
     this.#shown = secure ? `https://${this.#host}` : this.#host;
     this.#tls = options.tls;
     this.#token = options.token;
@@ -345,12 +347,8 @@ export class ConsulClient {
         throw new ConsulUnavailableError(`${atAgent}: no answer within ${timeoutMs} ms on ${shown}`, { cause: error });
       }
       if (typeof failure.code === 'string' || failure.isPapi !== true) {
-        throw new ConsulUnavailableError(
-          `${atAgent}: ${connectionFailure(failure, this.#tls)} on ${shown}${this.#shown.startsWith('https://') ? hint(failure, this.#tls) : ''}`,
-          {
-            cause: error,
-          },
-        );
+        const fix = this.#secure ? hint(failure, this.#tls) : '';
+        throw new ConsulUnavailableError(`${atAgent}: ${connectionFailure(failure, this.#tls)} on ${shown}${fix}`, { cause: error });
       }
       // A papi failure of its own (a request it refused to build): a bug of ours, left as it is.
       throw error;
@@ -411,8 +409,9 @@ function connectionFailure(failure: PapiFailure, tls: ConsulTlsSettings | undefi
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return `certificate name mismatch (${code}: ${(failure as { reason?: string }).reason ?? failure.message})`;
   if (isNotTls(failure)) {
-    const reason = /wrong version number|packet length too long|http request/i.exec(failure.message)?.[0];
-    return `no TLS at this address (${code}${reason === undefined || code.includes('_') ? '' : `: ${reason}`})`;
+    // Node 20 says only EPROTO in the code; OpenSSL's reason is in the message.
+    const reason = code === 'EPROTO' ? /wrong version number|packet length too long|http request/i.exec(failure.message)?.[0] : undefined;
+    return `no TLS at this address (${code}${reason === undefined ? '' : `: ${reason}`})`;
   }
   if (isHandshakeAlert(failure)) return `TLS handshake refused by the agent (${code})`;
   return code;

@@ -116,7 +116,7 @@ export function consulConnection(
       createSecureContext({ cert: clientCert.cert, key: clientCert.key });
     } catch (error) {
       throw fail(
-        `the client certificate ${certFile.value} (${certFile.from}) and key ${keyFile.value} (${keyFile.from}) cannot be used together: ${(error as Error).message}`,
+        `the Consul client certificate ${certFile.value} (${certFile.from}) and key ${keyFile.value} (${keyFile.from}) cannot be used together: ${(error as Error).message}`,
       );
     }
     const exposed = readableByOthers(keyFile.value);

@@ -326,7 +326,7 @@ describe('the Sentinel hooks against an agent that serves HTTPS with verify_inco
     const message = String(mismatch.logged.at(-1)?.['msg']);
     assert.ok(
       message.startsWith(
-        `HooksConfigError: the client certificate ${clientFiles.certFile} (CONSUL_CLIENT_CERT) and key ${agentFiles.keyFile}`,
+        `HooksConfigError: the Consul client certificate ${clientFiles.certFile} (CONSUL_CLIENT_CERT) and key ${agentFiles.keyFile}`,
       ),
       message,
     );

@@ -132,7 +132,7 @@ describe('CAs, client certificates and keys', () => {
     assert.match(
       refusal({ CONSUL_CLIENT_CERT: client.certFile, CONSUL_CLIENT_KEY: stranger.keyFile }),
       new RegExp(
-        `^the client certificate ${client.certFile} \\(CONSUL_CLIENT_CERT\\) and key ${stranger.keyFile} \\(CONSUL_CLIENT_KEY\\) cannot be used together`,
+        `^the Consul client certificate ${client.certFile} \\(CONSUL_CLIENT_CERT\\) and key ${stranger.keyFile} \\(CONSUL_CLIENT_KEY\\) cannot be used together`,
       ),
     );
     const missing = join(dir, 'missing.key');
