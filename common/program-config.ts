@@ -4,6 +4,7 @@
 // Each program passes its own error class, so its exit code for "bad configuration" stays its own.
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { consulConnection, type ConsulConnectionFileSettings, type ConsulTlsSettings } from './consul/connection.ts';
 
 /** A configuration file's JSON, or `fail` with a sentence that names the file and never quotes its text. */
 export function readJsonFile(file: string, fail: (message: string) => Error): unknown {
@@ -33,19 +34,34 @@ export function readConfigFile<Schema extends z.ZodType>(file: string, schema: S
   return result.data;
 }
 
-export interface ConsulAgentEnv {
-  /** CONSUL_HTTP_ADDR, default 127.0.0.1:8500. */
+export interface ConsulAgentSettings {
+  /** CONSUL_HTTP_ADDR (else consulAddress, else 127.0.0.1:8500): `host:port`, or `https://host:port` for TLS. */
   readonly consulAddress: string;
   readonly consulToken: string | undefined;
+  /** CONSUL_CACERT, CONSUL_CLIENT_CERT… (or their keys in the file); undefined for plain HTTP. */
+  readonly consulTls: ConsulTlsSettings | undefined;
+  /** For the program to log once it has its logger (an unverified certificate, a key others can read). */
+  readonly consulWarnings: readonly string[];
 }
 
 /**
- * CONSUL_HTTP_ADDR and the token: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE names (so
- * a watch handler, which inherits the whole agent environment, need not carry the secret itself in
- * that environment).
+ * The agent's address and TLS (common/consul/connection.ts: each variable over its key in `file`)
+ * and the token: CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE names (so a watch handler,
+ * which inherits the whole agent environment, need not carry the secret itself in that environment).
  */
-export function consulAgentFromEnv(env: NodeJS.ProcessEnv, fail: (message: string) => Error): ConsulAgentEnv {
-  return { consulAddress: env.CONSUL_HTTP_ADDR ?? '127.0.0.1:8500', consulToken: consulToken(env, fail) };
+export function consulAgentSettings(
+  env: NodeJS.ProcessEnv,
+  file: ConsulConnectionFileSettings,
+  configFile: string,
+  fail: (message: string) => Error,
+): ConsulAgentSettings {
+  const connection = consulConnection(env, file, configFile, fail);
+  return {
+    consulAddress: connection.address,
+    consulToken: consulToken(env, fail),
+    consulTls: connection.tls,
+    consulWarnings: connection.warnings,
+  };
 }
 
 function consulToken(env: NodeJS.ProcessEnv, fail: (message: string) => Error): string | undefined {

@@ -37,7 +37,9 @@ Options:
   --config PATH  configuration file (default: $ST_SENTINEL_HOOKS_CONFIG, else /etc/st-api/sentinel-hooks.json)
   -h, --help     this text
 
-Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500), CONSUL_HTTP_TOKEN.
+Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500; https://… for TLS), CONSUL_HTTP_TOKEN, and as for the
+consul CLI CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT,
+CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME (each wins over its key in the file: consulAddress, consulCaFile…).
 
 Exit codes (Sentinel's meaning): 0 done, 1 transient (Consul, Sentinels or the lock unavailable:
 run again), 2 permanent (bad arguments or configuration; Sentinel will not retry).
@@ -79,6 +81,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   try {
     setLogLevel(logger, io.env, 'ST_SENTINEL_HOOKS_LOG_LEVEL');
     config = loadHooksConfig(values.config, io.env);
+    for (const warning of config.consulWarnings) logger.warn(warning);
     const deadlineMs = config.deadlineMs;
     deadlineTimer = setTimeout(() => abort.abort(), deadlineMs);
     // Every wait inside honours the signal; the bound is the backstop for one that does not.
@@ -157,6 +160,7 @@ async function dispatch(
 function consulClient(config: HooksConfig, signal: AbortSignal): ConsulClient {
   return new ConsulClient({
     address: config.consulAddress,
+    tls: config.consulTls,
     token: config.consulToken,
     timeoutMs: config.consulTimeoutMs,
     signal,

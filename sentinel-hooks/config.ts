@@ -1,11 +1,13 @@
 // One JSON file per host (--config, else $ST_SENTINEL_HOOKS_CONFIG, else
-// /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN.
+// /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN and TLS
+// variables (CONSUL_CACERT…), each of which wins over its key in the file.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { errorOfKind } from '../common/cli/errors.ts';
-import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
+import { consulConnectionFileKeys } from '../common/consul/connection.ts';
+import { consulAgentSettings, readConfigFile, type ConsulAgentSettings } from '../common/program-config.ts';
 import { MASTER_NAME } from './args.ts';
 import type { Credentials } from './resp.ts';
 
@@ -67,17 +69,18 @@ export const hooksConfigSchema = z
     /** For ROLE on the instances (needs +role) and for the Sentinels (needs +sentinel|get-master-addr-by-name). */
     redisAuth: auth.optional(),
     sentinelAuth: auth.optional(),
+    /** The agent's address and TLS (CA, client certificate, server name): common/consul/connection.ts. */
+    ...consulConnectionFileKeys,
   })
   .strict();
 
-export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth'> & {
-  redisAuth: Credentials | undefined;
-  sentinelAuth: Credentials | undefined;
-  reporter: string;
-  consulAddress: string;
-  consulToken: string | undefined;
-  file: string;
-};
+export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth' | 'consulAddress'> &
+  ConsulAgentSettings & {
+    redisAuth: Credentials | undefined;
+    sentinelAuth: Credentials | undefined;
+    reporter: string;
+    file: string;
+  };
 
 export class HooksConfigError extends errorOfKind('HooksConfigError', 'config') {}
 
@@ -95,7 +98,7 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
     redisAuth: credentials(config.redisAuth, 'redisAuth', file),
     sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file),
     reporter: config.reporter ?? hostname(),
-    ...consulAgentFromEnv(env, fail),
+    ...consulAgentSettings(env, config, file, fail),
     file,
   };
 }

@@ -23,9 +23,15 @@ export interface RedisHosts {
  */
 export async function startRedisHosts(
   consul: ConsulDouble,
-  options: { dir: string; entry: string; reconcilePeriodMs: number },
+  options: {
+    dir: string;
+    entry: string;
+    reconcilePeriodMs: number;
+    /** The agents serve HTTPS (the double's `tls`): the hooks reach them by the file's consulAddress and consulCaFile. */
+    consulCaFile?: string;
+  },
 ): Promise<RedisHosts> {
-  const { dir, entry, reconcilePeriodMs } = options;
+  const { dir, entry, reconcilePeriodMs, consulCaFile } = options;
   const nodes: NodeHandle[] = [];
   const configs: string[] = [];
   for (const [i, ip] of REDIS_HOST_IPS.entries()) nodes.push(await consul.addNode(`redis-host-${i}`, ip));
@@ -51,12 +57,14 @@ export async function startRedisHosts(
             convergeWaitMs: 5000,
             promotionWaitMs: 10_000,
             eventsKept: 20,
+            ...(consulCaFile === undefined ? {} : { consulAddress: nodes[i]?.httpsAddr, consulCaFile }),
           },
           null,
           2,
         ),
       );
-      const env = { CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '', ST_SENTINEL_HOOKS_CONFIG: config };
+      // Over TLS the file names the agent, as in production ('' reads as unset; a variable would win over the file).
+      const env = { CONSUL_HTTP_ADDR: consulCaFile === undefined ? (nodes[i]?.agentAddr ?? '') : '', ST_SENTINEL_HOOKS_CONFIG: config };
       const clientReconfig = join(dir, `client-reconfig-${i}.sh`);
       const notification = join(dir, `notification-${i}.sh`);
       const scripts = [

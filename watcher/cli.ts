@@ -48,8 +48,10 @@ Options:
   --json          plan/status: machine-readable output
   -h, --help      this text
 
-Environment: CONSUL_HTTP_ADDR; the Consul token from the file consulTokenFile names in the configuration, else
-CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credentials from the usual chain (the
+Environment: CONSUL_HTTP_ADDR (https://… for TLS), CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT,
+CONSUL_CAPATH, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME (as for the consul CLI; each wins over
+its key in the configuration: consulAddress, consulCaFile…); the Consul token from the file consulTokenFile names in
+the configuration, else CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE; AWS credentials from the usual chain (the
 instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
@@ -84,7 +86,8 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   try {
     setLogLevel(logger, io.env, 'ST_DNS_LOG_LEVEL');
     const config = loadWatcherConfig(parsed.values.config, io.env);
-    const agent = { address: config.consulAddress, token: config.consulToken, timeoutMs: config.consulTimeoutMs };
+    for (const warning of config.consulWarnings) logger.warn(warning);
+    const agent = { address: config.consulAddress, tls: config.consulTls, token: config.consulToken, timeoutMs: config.consulTimeoutMs };
     deps = {
       config,
       source: new ConsulHealthSource(agent, config.service),

@@ -1,9 +1,12 @@
 // The watcher's configuration: a JSON file (--config, else ST_DNS_CONFIG, else
-// /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file.
+// /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file; for the
+// agent's address and TLS, file < CONSUL_* variable (a watch handler inherits no CONSUL_* variable:
+// the agent's drop-in sets none, so there the file decides).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorOfKind } from '../common/cli/errors.ts';
-import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
+import { consulConnectionFileKeys } from '../common/consul/connection.ts';
+import { consulAgentSettings, readConfigFile, type ConsulAgentSettings } from '../common/program-config.ts';
 
 export const watcherConfigSchema = z
   .object({
@@ -34,6 +37,8 @@ export const watcherConfigSchema = z
      * comes through the watcher's own configuration instead.
      */
     consulTokenFile: z.string().regex(/^\//, 'must be an absolute path').optional(),
+    /** The agent's address and TLS (CA, client certificate, server name): common/consul/connection.ts. */
+    ...consulConnectionFileKeys,
     kvPrefix: z
       .string()
       .regex(/^[a-zA-Z0-9/_-]+[^/]$/)
@@ -53,7 +58,7 @@ export const watcherConfigSchema = z
   })
   .strict();
 
-export type WatcherConfig = z.infer<typeof watcherConfigSchema> & { consulAddress: string; consulToken: string | undefined };
+export type WatcherConfig = Omit<z.infer<typeof watcherConfigSchema>, 'consulAddress'> & ConsulAgentSettings;
 
 export class WatcherConfigError extends errorOfKind('WatcherConfigError', 'config') {}
 
@@ -62,7 +67,7 @@ export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessE
   const fail = (message: string): Error => new WatcherConfigError(message);
   const config = readConfigFile(file, watcherConfigSchema, fail);
   // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
-  const agent = consulAgentFromEnv(env, fail);
+  const agent = consulAgentSettings(env, config, file, fail);
   return {
     ...config,
     zoneId: config.zoneId.replace(/^\/hostedzone\//, ''),

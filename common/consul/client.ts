@@ -11,12 +11,15 @@
 // consul/ grant and the doubles serve.
 import { EventEmitter } from 'node:events';
 import { Agent as HttpAgent, type IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
+import { isIP } from 'node:net';
 import { Writable } from 'node:stream';
+import { checkServerIdentity } from 'node:tls';
 import Consul from 'consul';
 import { errorOfKind, ProgramError, type ErrorKind } from '../cli/errors.ts';
+import type { ConsulTlsSettings } from './connection.ts';
 
-/** No usable answer from the agent: refused, reset, timed out, too large, or the run's deadline. */
+/** No usable answer from the agent: refused, reset, TLS refused either way, timed out, too large, or the run's deadline. */
 export class ConsulUnavailableError extends errorOfKind('ConsulUnavailableError', 'unavailable') {}
 
 /** Consul answered, but with an error status, or with something that is not JSON. */
@@ -64,9 +67,11 @@ export const EVERY_ANSWER_UNAVAILABLE: ConsulFailureKinds = { status: () => 'una
 export interface ConsulClientOptions {
   /**
    * `host:port` or `http(s)://host:port`, as CONSUL_HTTP_ADDR; no port means the agent's 8500 (443
-   * with https). https selects an https agent; its TLS options (CONSUL_CACERT…) are issue #12.
+   * with https). An https address talks TLS or fails: never plain HTTP.
    */
   readonly address: string;
+  /** CA, client certificate, server name (common/consul/connection.ts); absent: the system's CAs, the address's host. */
+  readonly tls?: ConsulTlsSettings | undefined;
   readonly token: string | undefined;
   /** Each request's bound, from sending to the answer's last byte (a blocking query adds its wait). */
   readonly timeoutMs: number;
@@ -141,6 +146,10 @@ const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 export class ConsulClient {
   readonly #papi: PapiClient;
   readonly #host: string;
+  readonly #secure: boolean;
+  /** How messages name the agent: `host:port`, or `https://host:port` when it is TLS. */
+  readonly #shown: string;
+  readonly #tls: ConsulTlsSettings | undefined;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
@@ -151,6 +160,9 @@ export class ConsulClient {
     const secure = url.protocol === 'https:';
     const port = Number(url.port || (secure ? 443 : 8500));
     this.#host = `${url.hostname}:${port}`;
+    this.#secure = secure;
+    this.#shown = secure ? `https://${this.#host}` : this.#host;
+    this.#tls = options.tls;
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs;
     this.#signal = options.signal;
@@ -160,7 +172,9 @@ export class ConsulClient {
       host: url.hostname,
       port,
       secure,
-      agent: secure ? new HttpsAgent({ keepAlive: false }) : new HttpAgent({ keepAlive: false }),
+      agent: secure
+        ? new HttpsAgent({ keepAlive: false, ...tlsOptions(options.tls, url.hostname.replace(/^\[(.*)\]$/, '$1')) })
+        : new HttpAgent({ keepAlive: false }),
     });
     // The package's client is a papi Client, whose request layer its bundled typings do not declare.
     this.#papi = consul as unknown as PapiClient;
@@ -285,6 +299,7 @@ export class ConsulClient {
   async #call(method: Method, path: string, options: CallOptions = {}): Promise<Answer> {
     const shown = `${method} /v1${path.split('?')[0] ?? path}`;
     if (this.#signal?.aborted === true) throw new ConsulUnavailableError(`${shown}: deadline reached`);
+    const atAgent = `Consul agent at ${this.#shown}`;
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     // papi aborts a request when its ctx emits `cancel`: the run's deadline, or an answer too large.
     const ctx = new EventEmitter();
@@ -320,7 +335,8 @@ export class ConsulClient {
       return answerOf(method, path, response, chunks);
     } catch (error) {
       const failure = error as PapiFailure;
-      if (cancelled !== undefined) throw new ConsulUnavailableError(`${shown}: ${cancelled}`, { cause: error });
+      if (cancelled === 'deadline reached') throw new ConsulUnavailableError(`${shown}: ${cancelled}`, { cause: error });
+      if (cancelled !== undefined) throw new ConsulUnavailableError(`${atAgent}: ${cancelled} on ${shown}`, { cause: error });
       if (failure.isResponse === true && failure.response !== undefined) {
         const status = failure.response.statusCode;
         if (status === 404 && options.allow404 === true) return answerOf(method, path, failure.response, chunks);
@@ -328,10 +344,11 @@ export class ConsulClient {
         throw new ConsulResponseError(status, `${method} /v1${path}: HTTP ${status} ${text.slice(0, 300)}`, this.#kinds.status(status));
       }
       if (failure.isTimeout === true) {
-        throw new ConsulUnavailableError(`${shown}: no answer from ${this.#host} within ${timeoutMs} ms`, { cause: error });
+        throw new ConsulUnavailableError(`${atAgent}: no answer within ${timeoutMs} ms on ${shown}`, { cause: error });
       }
       if (typeof failure.code === 'string' || failure.isPapi !== true) {
-        throw new ConsulUnavailableError(`${shown}: ${failure.code ?? failure.message} (${this.#host})`, { cause: error });
+        const fix = this.#secure ? hint(failure, this.#tls) : '';
+        throw new ConsulUnavailableError(`${atAgent}: ${connectionFailure(failure, this.#tls)} on ${shown}${fix}`, { cause: error });
       }
       // A papi failure of its own (a request it refused to build): a bug of ours, left as it is.
       throw error;
@@ -342,6 +359,80 @@ export class ConsulClient {
 }
 
 type Method = 'GET' | 'PUT' | 'DELETE';
+
+/** The https agent's TLS options: TLS 1.2 or later, the CA given or the system's, the name checked even for an IP. */
+function tlsOptions(tls: ConsulTlsSettings | undefined, host: string): HttpsAgentOptions {
+  const name = tls?.serverName ?? host;
+  return {
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: tls?.verify ?? true,
+    ...(tls?.ca === undefined ? {} : { ca: [...tls.ca.pems] }),
+    ...(tls?.clientCert === undefined ? {} : { cert: tls.clientCert.cert, key: tls.clientCert.key }),
+    // SNI carries names only (RFC 6066); the certificate is checked against the name either way.
+    ...(isIP(name) === 0 ? { servername: name } : {}),
+    checkServerIdentity: (_host, certificate) => checkServerIdentity(name, certificate),
+  };
+}
+
+/** OpenSSL's verify results (Node's error codes) that mean: no chain from the agent's certificate to a CA we trust. */
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+const NOT_VALID_NOW = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+
+/** An answer that is not TLS at all: an http port behind an https address. */
+function isNotTls(failure: PapiFailure): boolean {
+  return (
+    /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|RECORD_LAYER_FAILURE)$/.test(failure.code ?? '') ||
+    (failure.code === 'EPROTO' && /wrong version number|packet length too long|http request/i.test(failure.message))
+  );
+}
+
+/** The agent ended the handshake with an alert: usually our client certificate, missing or not trusted. */
+function isHandshakeAlert(failure: PapiFailure): boolean {
+  return /^ERR_SSL_(TLSV1[0-9]?_|SSLV3_)?ALERT_/.test(failure.code ?? '');
+}
+
+/** What went wrong with the connection, as a sentence part; the code stays in it for runbooks and searches. */
+function connectionFailure(failure: PapiFailure, tls: ConsulTlsSettings | undefined): string {
+  const code = failure.code ?? failure.message;
+  if (UNTRUSTED.has(code)) return `certificate not trusted by ${tls?.ca?.source ?? "the system's CAs"} (${code})`;
+  if (NOT_VALID_NOW.has(code)) return `certificate ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'} (${code})`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `certificate name mismatch (${code}: ${(failure as { reason?: string }).reason ?? failure.message})`;
+  if (isNotTls(failure)) {
+    // Node 20 says only EPROTO in the code; OpenSSL's reason is in the message.
+    const reason = code === 'EPROTO' ? /wrong version number|packet length too long|http request/i.exec(failure.message)?.[0] : undefined;
+    return `no TLS at this address (${code}${reason === undefined ? '' : `: ${reason}`})`;
+  }
+  if (isHandshakeAlert(failure)) return `TLS handshake refused by the agent (${code})`;
+  return code;
+}
+
+/** What to set, for the TLS failures a setting fixes. */
+function hint(failure: PapiFailure, tls: ConsulTlsSettings | undefined): string {
+  const code = failure.code ?? '';
+  if (UNTRUSTED.has(code)) return "; set CONSUL_CACERT (consulCaFile) to the CA that signed the agent's certificate";
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return '; connect by a name the certificate carries or set CONSUL_TLS_SERVER_NAME (consulTlsServerName)';
+  if (isNotTls(failure)) return "; is this the agent's HTTP port? Its HTTPS port (ports.https) is usually 8501";
+  // TLS 1.3 checks the client's certificate after the client's side of the handshake: a refusal
+  // arrives as the agent's alert, or as a reset when the request was already on its way.
+  if (isHandshakeAlert(failure) || code === 'ECONNRESET') {
+    return tls?.clientCert === undefined
+      ? '; if the agent verifies clients (tls.https.verify_incoming), set CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY (consulClientCertFile, consulClientKeyFile)'
+      : "; if the agent verifies clients (tls.https.verify_incoming), it refused the client certificate: it must chain to a CA in the agent's tls ca_file and allow client authentication";
+  }
+  return '';
+}
 
 interface CallOptions {
   body?: string;

@@ -5,6 +5,7 @@
 //
 //   const consul = await startConsulDouble({ checkUpdateIntervalMs: 0 });
 //   consul.httpAddr        // "http://127.0.0.1:<port>": the agent of node consul.serverNode
+//   consul.httpsAddr       // "https://127.0.0.1:<port>" too, when started with `tls` (every agent serves both)
 //   consul.dnsPort         // UDP port on 127.0.0.1 for *.service.consul
 //   const n1 = await consul.addNode('api-node-1', '10.0.1.11');
 //   n1.agentAddr           // that node's own local agent (its own port)
@@ -20,7 +21,8 @@
 // (check_update_interval 5m, blocking wait 5m/max 10m, session TTL ×2,
 // HTTP check start stagger, DeregisterCriticalServiceAfter ≥1m reaped every
 // 30s); tests shorten them through the options.
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { Agent, type AgentOptions } from './agent.ts';
 import { ConsulDns } from './dns.ts';
 import { createApiHandler, type CallLogEntry } from './http-api.ts';
@@ -67,6 +69,26 @@ export interface ConsulDoubleOptions {
   readonly watchErrorBackoffScale?: number;
   /** How many HTTP calls callLog() keeps (default 10000, oldest dropped). */
   readonly callLogLimit?: number;
+  /** Every agent also serves its API over HTTPS (Consul's `ports.https`, `tls.https`). */
+  readonly tls?: ConsulDoubleTls;
+  /** HTTPS port of the server node's agent (with `tls`); 0 (default) picks a free one. */
+  readonly httpsPort?: number;
+}
+
+/**
+ * An agent's `tls.defaults`/`tls.https` block, PEM text rather than file names. As in Consul, the
+ * HTTP port stays open beside HTTPS (production disables it with `ports.http = -1`), and the agent's
+ * own watches use it (agent.go reloadWatches prefers the HTTP address).
+ */
+export interface ConsulDoubleTls {
+  /** `cert_file`: the chain the agent presents. */
+  readonly cert: string;
+  /** `key_file`. */
+  readonly key: string;
+  /** `ca_file`: the CA(s) client certificates must chain to; required by verifyIncoming. */
+  readonly ca?: string;
+  /** `verify_incoming`: HTTPS clients must present a certificate signed by `ca` (the handshake fails otherwise). */
+  readonly verifyIncoming?: boolean;
 }
 
 export interface NodeHandle {
@@ -75,12 +97,17 @@ export interface NodeHandle {
   /** http://127.0.0.1:<port> of this node's own agent. */
   readonly agentAddr: string;
   readonly port: number;
+  /** https://127.0.0.1:<port> of the same agent, when the double serves TLS. */
+  readonly httpsAddr: string | undefined;
+  readonly httpsPort: number | undefined;
 }
 
 export interface AddNodeOptions {
   readonly meta?: Readonly<Record<string, string>>;
   /** Port for this node's agent; 0 (default) picks a free one. */
   readonly port?: number;
+  /** HTTPS port for this node's agent, when the double serves TLS; 0 (default) picks a free one. */
+  readonly httpsPort?: number;
 }
 
 export interface NodeWatchSpec extends WatchSpec {
@@ -90,6 +117,8 @@ export interface NodeWatchSpec extends WatchSpec {
 
 export interface ConsulDouble {
   readonly httpAddr: string;
+  /** The server node's agent over HTTPS, when started with `tls`. */
+  readonly httpsAddr: string | undefined;
   readonly dnsPort: number;
   readonly serverNode: string;
   /** The current Raft index. */
@@ -113,6 +142,7 @@ interface LiveNode {
   readonly handle: NodeHandle;
   readonly agent: Agent;
   readonly server: Server;
+  readonly httpsServer: Server | undefined;
   readonly watches: Set<WatchHandle>;
 }
 
@@ -140,6 +170,24 @@ async function closeServer(server: Server): Promise<void> {
   // Keep-alive clients (the consul npm client keeps sockets open) would hold close() forever.
   server.closeAllConnections();
   await Promise.race([closed, new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]);
+}
+
+/** Consul's HTTPS listener: TLS 1.2 or later (tls.defaults.tls_min_version's default), client certificates when verify_incoming. */
+function tlsServer(tls: ConsulDoubleTls, handler: RequestListener): Server {
+  return createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls.verifyIncoming === true ? { requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    handler,
+  );
+}
+
+async function closeNode(node: LiveNode): Promise<void> {
+  await Promise.all([closeServer(node.server), ...(node.httpsServer === undefined ? [] : [closeServer(node.httpsServer)])]);
 }
 
 export async function startConsulDouble(options: ConsulDoubleOptions = {}): Promise<ConsulDouble> {
@@ -186,26 +234,36 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
       definition: emptyDefinition(),
     });
     const agent = new Agent(name, store, agentOptions);
-    const server = createServer(
-      createApiHandler({
-        store,
-        agent,
-        log,
-        leader,
-        defaultWaitMs: options.defaultWaitMs ?? 300_000,
-        maxWaitMs: options.maxWaitMs ?? 600_000,
-      }),
-    );
+    const handler = createApiHandler({
+      store,
+      agent,
+      log,
+      leader,
+      defaultWaitMs: options.defaultWaitMs ?? 300_000,
+      maxWaitMs: options.maxWaitMs ?? 600_000,
+    });
+    const server = createServer(handler);
+    const httpsServer = options.tls === undefined ? undefined : tlsServer(options.tls, handler);
     let port: number;
+    let httpsPort: number | undefined;
     try {
       port = await listen(server, nodeOptions.port ?? 0);
+      if (httpsServer !== undefined) httpsPort = await listen(httpsServer, nodeOptions.httpsPort ?? 0);
     } catch (error) {
       agent.stop();
       store.removeNode(name);
+      if (server.listening) await closeServer(server);
       throw error;
     }
-    const handle: NodeHandle = { name, address, agentAddr: `http://127.0.0.1:${port}`, port };
-    nodes.set(name, { handle, agent, server, watches: new Set() });
+    const handle: NodeHandle = {
+      name,
+      address,
+      agentAddr: `http://127.0.0.1:${port}`,
+      port,
+      httpsAddr: httpsPort === undefined ? undefined : `https://127.0.0.1:${httpsPort}`,
+      httpsPort,
+    };
+    nodes.set(name, { handle, agent, server, httpsServer, watches: new Set() });
     return handle;
   };
 
@@ -215,7 +273,8 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
     return found;
   };
 
-  const server = await addNode(serverNode, '127.0.0.1', { port: options.port ?? 0 });
+  if (options.tls?.verifyIncoming === true && options.tls.ca === undefined) throw new Error('consul double: verifyIncoming needs tls.ca');
+  const server = await addNode(serverNode, '127.0.0.1', { port: options.port ?? 0, httpsPort: options.httpsPort ?? 0 });
   // Consul servers register themselves as service "consul".
   live(serverNode).agent.registerService({ Name: 'consul', ID: 'consul', Port: 8300 }, false);
 
@@ -228,12 +287,13 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
     dnsPort = await dns.listen(options.dnsPort ?? 0);
   } catch (error) {
     live(serverNode).agent.stop();
-    await closeServer(live(serverNode).server);
+    await closeNode(live(serverNode));
     throw error;
   }
 
   return {
     httpAddr: server.agentAddr,
+    httpsAddr: server.httpsAddr,
     dnsPort,
     serverNode,
     index: () => store.index,
@@ -245,7 +305,7 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
       await Promise.all([...node.watches].map((w) => w.stop()));
       node.agent.stop();
       store.removeNode(name);
-      await closeServer(node.server);
+      await closeNode(node);
     },
     setNodeCheck(name, status, output) {
       const check = store.getCheck(live(name).handle.name, 'serfHealth');
@@ -284,7 +344,7 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
       await Promise.all(all.flatMap((n) => [...n.watches].map((w) => w.stop())));
       for (const node of all) node.agent.stop();
       store.close();
-      await Promise.all([...all.map((n) => closeServer(n.server)), dns.close()]);
+      await Promise.all([...all.map(closeNode), dns.close()]);
     },
   };
 }

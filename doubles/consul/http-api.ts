@@ -17,6 +17,8 @@ export interface CallLogEntry {
   readonly query: Readonly<Record<string, string>>;
   /** From X-Consul-Token, `Authorization: Bearer`, or `?token=`; null when none was sent. */
   readonly token: string | null;
+  /** Served on the agent's HTTPS port (`tls`), not its HTTP one. */
+  readonly tls: boolean;
   status: number;
   durationMs: number;
 }
@@ -107,6 +109,7 @@ export function createApiHandler(ctx: ApiContext): (req: IncomingMessage, res: S
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
       token: tokenOf(req, url.searchParams),
+      tls: 'encrypted' in req.socket && req.socket.encrypted === true,
       status: 0,
       durationMs: 0,
     };

@@ -1,17 +1,23 @@
-// Standalone Consul double: `npm run double:consul -- [--port N] [--dns-port N]`.
-// Prints one line with the HTTP address and DNS port, then serves until
+// Standalone Consul double: `npm run double:consul -- [--port N] [--dns-port N]
+// [--tls-cert FILE --tls-key FILE [--https-port N] [--tls-ca FILE] [--verify-incoming]]`.
+// Prints one line with the HTTP (and HTTPS) address and DNS port, then serves until
 // SIGINT/SIGTERM, so any Consul-speaking tool (the `consul` npm client, curl,
 // dig -p) can be pointed at it. Output-only check changes sync at once here,
 // since an operator poking at it by hand would not expect a 5-minute lag.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startConsulDouble } from './double.ts';
+import { startConsulDouble, type ConsulDoubleTls } from './double.ts';
+
+function usageError(message: string): never {
+  process.stderr.write(`consul double: ${message}\n`);
+  process.exit(2);
+}
 
 function portOption(value: string | undefined, name: string): number {
   if (value === undefined) return 0;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`consul double: --${name} must be a port number, not "${value}"\n`);
-    process.exit(2);
+    usageError(`--${name} must be a port number, not "${value}"`);
   }
   return port;
 }
@@ -20,16 +26,52 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string' },
     'dns-port': { type: 'string' },
+    'https-port': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
+    'verify-incoming': { type: 'boolean' },
   },
   strict: true,
 });
+
+function pem(option: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    return usageError(`--${option} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'cannot read'}`);
+  }
+}
+
+/** Consul's tls.https: a certificate and key, and with --verify-incoming the CA clients' certificates must chain to. */
+function tlsOptions(): ConsulDoubleTls | undefined {
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if (cert === undefined && key === undefined) {
+    if (values['tls-ca'] !== undefined || values['verify-incoming'] === true || values['https-port'] !== undefined)
+      usageError('--tls-ca, --verify-incoming and --https-port need --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) usageError('--tls-cert and --tls-key go together');
+  if (values['verify-incoming'] === true && values['tls-ca'] === undefined) usageError('--verify-incoming needs --tls-ca');
+  return {
+    cert: pem('tls-cert', cert),
+    key: pem('tls-key', key),
+    ...(values['tls-ca'] === undefined ? {} : { ca: pem('tls-ca', values['tls-ca']) }),
+    verifyIncoming: values['verify-incoming'] === true,
+  };
+}
+
+const tls = tlsOptions();
 
 const consul = await startConsulDouble({
   port: portOption(values.port, 'port'),
   dnsPort: portOption(values['dns-port'], 'dns-port'),
   checkUpdateIntervalMs: 0,
+  ...(tls === undefined ? {} : { tls, httpsPort: portOption(values['https-port'], 'https-port') }),
 });
-process.stdout.write(`consul double: http ${consul.httpAddr} dns 127.0.0.1:${consul.dnsPort} (node ${consul.serverNode}, dc1)\n`);
+const https = consul.httpsAddr === undefined ? '' : ` https ${consul.httpsAddr}${tls?.verifyIncoming === true ? ' (verify_incoming)' : ''}`;
+process.stdout.write(`consul double: http ${consul.httpAddr}${https} dns 127.0.0.1:${consul.dnsPort} (node ${consul.serverNode}, dc1)\n`);
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {

@@ -93,7 +93,10 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
     assert.equal(reconcile.code, 1);
     const line = reconcile.logged.at(-1);
     assert.equal(line?.['exitName'], 'transient');
-    assert.match(String(line?.['msg']), /^ConsulUnavailableError: GET \/v1\/agent\/checks: ECONNREFUSED/);
+    assert.match(
+      String(line?.['msg']),
+      /^ConsulUnavailableError: Consul agent at 127\.0\.0\.1:\d+: ECONNREFUSED on GET \/v1\/agent\/checks/,
+    );
     assert.equal(line?.['err'], undefined);
     const notification = await hooks(['notification', '+sdown', 'master mymaster 127.0.0.1 6379']);
     assert.equal(notification.code, 0);

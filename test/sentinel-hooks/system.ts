@@ -1,7 +1,7 @@
 // The whole arrangement the hooks live in, for the failover tests and the timing script:
 // the Consul double with one agent per Redis host, the Sentinel test bed whose Sentinels run
 // the real hook executables, and an in-process reconcile timer per host.
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../dou
 import { makeTempDir, sleep } from '../../testkit/processes.ts';
 import { REDIS_HOST_IPS, startRedisHosts, type RedisHosts } from '../../testkit/redis-hosts.ts';
 import type { SentinelCluster } from '../../testkit/sentinel.ts';
+import { createTestCa } from '../../testkit/tls.ts';
 
 export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
@@ -60,14 +61,23 @@ async function hooksEntry(dir: string): Promise<string> {
   return outfile;
 }
 
-export async function startHooksSystem(options: { reconcilePeriodMs?: number } = {}): Promise<HooksSystem> {
+/** `consulTls`: every agent serves HTTPS with a certificate from a test CA, and every hook run reaches it over TLS. */
+export async function startHooksSystem(options: { reconcilePeriodMs?: number; consulTls?: boolean } = {}): Promise<HooksSystem> {
   const reconcilePeriodMs = options.reconcilePeriodMs ?? 2000;
   const dir = await makeTempDir('st-hooks');
   const entry = await hooksEntry(dir);
-  const consul = await startConsulDouble({ checkUpdateIntervalMs: 0, checkStagger: false });
+  const ca = options.consulTls === true ? createTestCa(dir) : undefined;
+  const agentCert = ca?.server('consul-agent');
+  const consul = await startConsulDouble({
+    checkUpdateIntervalMs: 0,
+    checkStagger: false,
+    ...(agentCert === undefined
+      ? {}
+      : { tls: { cert: readFileSync(agentCert.certFile, 'utf8'), key: readFileSync(agentCert.keyFile, 'utf8') } }),
+  });
   let hosts: RedisHosts;
   try {
-    hosts = await startRedisHosts(consul, { dir, entry, reconcilePeriodMs });
+    hosts = await startRedisHosts(consul, { dir, entry, reconcilePeriodMs, ...(ca === undefined ? {} : { consulCaFile: ca.caFile }) });
   } catch (error) {
     await consul.stop();
     throw error;
@@ -81,7 +91,8 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number } =
   resolver.setServers([`127.0.0.1:${consul.dnsPort}`]);
 
   const env = (i: number, overrides: Readonly<Record<string, string>> = {}): Record<string, string> => ({
-    CONSUL_HTTP_ADDR: nodes[i]?.agentAddr ?? '',
+    // Over TLS each host's file names its agent's HTTPS address and the CA.
+    CONSUL_HTTP_ADDR: ca === undefined ? (nodes[i]?.agentAddr ?? '') : '',
     ST_SENTINEL_HOOKS_CONFIG: configs[i] ?? '',
     ...overrides,
   });

@@ -237,12 +237,12 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
     {
       what: 'nothing listens',
       call: () => client(KINDS_BY_STATUS, closed).agentChecks(),
-      text: /^ConsulUnavailableError: GET \/v1\/agent\/checks: ECONNREFUSED \(127\.0\.0\.1:\d+\)$/,
+      text: /^ConsulUnavailableError: Consul agent at 127\.0\.0\.1:\d+: ECONNREFUSED on GET \/v1\/agent\/checks$/,
     },
     {
       what: 'no answer comes within the timeout',
       call: () => ((http.answer = { status: 200, body: '', hang: true }), client(KINDS_BY_STATUS).kvGet('a/b')),
-      text: /^ConsulUnavailableError: GET \/v1\/kv\/a\/b: no answer from 127\.0\.0\.1:\d+ within 300 ms$/,
+      text: /^ConsulUnavailableError: Consul agent at 127\.0\.0\.1:\d+: no answer within 300 ms on GET \/v1\/kv\/a\/b$/,
     },
     {
       what: 'the run is past its deadline',
@@ -260,7 +260,7 @@ describe('Consul client: failures, as each program reads them', { timeout: 30_00
     {
       what: 'the answer is larger than any the programs ask for',
       call: () => ((http.answer = { status: 200, body: `[${'0,'.repeat(2_100_000)}0]` }), client(KINDS_BY_STATUS).agentChecks()),
-      text: /^ConsulUnavailableError: GET \/v1\/agent\/checks: answer exceeds \d+ bytes$/,
+      text: /^ConsulUnavailableError: Consul agent at 127\.0\.0\.1:\d+: answer exceeds \d+ bytes on GET \/v1\/agent\/checks$/,
     },
   ];
   for (const { what, call, text } of silent) {

@@ -15,6 +15,8 @@ const config: WatcherConfig = {
   ...watcherConfigSchema.parse({ recordName: 'play.example.com', zoneId: 'Z1', minHealthy: 2, maxDeletesPerRun: 10 }),
   consulAddress: '127.0.0.1:8500',
   consulToken: undefined,
+  consulTls: undefined,
+  consulWarnings: [],
 };
 
 const addressOf = (node: string) => `10.0.0.${node.slice(-1)}`;

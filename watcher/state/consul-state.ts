@@ -3,13 +3,15 @@
 // unchanged against a real agent.
 import { errorOfKind } from '../../common/cli/errors.ts';
 import type { ConsulClient } from '../../common/consul/client.ts';
+import type { ConsulTlsSettings } from '../../common/consul/connection.ts';
 import { printable, printableJson } from '../../common/printable.ts';
 import { consulClient } from '../consul-client.ts';
 import type { Registry } from '../registry/registry.ts';
 
 export interface ConsulSettings {
-  /** `host:port` or `http://host:port`, as CONSUL_HTTP_ADDR. */
+  /** `host:port` or `http(s)://host:port`, as CONSUL_HTTP_ADDR. */
   address: string;
+  tls?: ConsulTlsSettings | undefined;
   token: string | undefined;
   kvPrefix: string;
   timeoutMs: number;
