@@ -1,6 +1,6 @@
 // Prometheus metrics, named <program>_<subsystem>_<name>_<unit>. One registry per app instance
 // (no module-level singletons), so tests can run several apps in one process.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Dependency = 'mysql' | 'redis';
 
@@ -75,6 +75,21 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'st_api_' });
+  }
+
+  /**
+   * The serving certificate's notAfter, read at each scrape (so it follows rotations). Registered only
+   * when the node serves HTTPS: a plain-HTTP node must not report an expiry of 0 that an alert would read as expired.
+   */
+  trackCertificateExpiry(notAfter: () => Date): void {
+    new Gauge({
+      name: 'st_api_tls_certificate_expiry_timestamp_seconds',
+      help: "The serving TLS certificate's notAfter, in unix seconds (alert on it minus time())",
+      registers: [this.registry],
+      collect() {
+        this.set(Math.floor(notAfter().getTime() / 1000));
+      },
+    });
   }
 
   /** Times one dependency call and counts its failure; the error still propagates. */
