@@ -53,7 +53,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const demo = embeddedDemo();
   const raw: Record<string, unknown> = {
     ...demo.rawConfig,
-    listen: { host: '127.0.0.1', port: 0, ...(options.tls === undefined ? {} : { tls: options.tls }) },
+    listen: { host: '127.0.0.1', port: 0, ...(options.tls === undefined ? {} : { tls: listenTls(options.tls) }) },
     logLevel: 'silent',
     shutdown: { drainMs: 0, timeoutMs: 2000 },
     health: { probeTimeoutMs: 300 },
@@ -129,6 +129,12 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       await service.close();
     },
   };
+}
+
+/** The listen.tls keys from `tls` (which may be a whole CertificateFiles from testkit/tls.ts). */
+function listenTls(tls: NonNullable<TestNodeOptions['tls']>): Record<string, unknown> {
+  const { certFile, keyFile, pollIntervalMs, watch } = tls;
+  return { certFile, keyFile, ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }), ...(watch === undefined ? {} : { watch }) };
 }
 
 /** Creates a database on a throwaway server, applies the migrations and loads a dataset. */
