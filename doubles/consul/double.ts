@@ -67,6 +67,8 @@ export interface ConsulDoubleOptions {
   readonly watchErrorBackoffScale?: number;
   /** How many HTTP calls callLog() keeps (default 10000, oldest dropped). */
   readonly callLogLimit?: number;
+  /** Every agent's `enable_agent_tls_for_checks` with this CA (PEM); default off (system roots). */
+  readonly tlsForChecks?: { readonly caPem: string };
 }
 
 export interface NodeHandle {
@@ -153,6 +155,7 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
     deregisterMinimumMs: options.deregisterMinimumMs ?? 60_000,
     reapIntervalMs: options.reapIntervalMs ?? 30_000,
     defaultServiceTaggedAddresses: options.defaultServiceTaggedAddresses ?? true,
+    ...(options.tlsForChecks === undefined ? {} : { tlsForChecks: options.tlsForChecks }),
   };
   const serverNode = options.serverNode ?? 'consul-server-1';
   const leader = '127.0.0.1:8300';

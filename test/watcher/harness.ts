@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import type { ResourceRecordSet } from '@aws-sdk/client-route-53';
 import { run } from '../../watcher/cli.ts';
 import { nodeOf } from '../../watcher/plan/plan.ts';
-import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
+import { startConsulDouble, type ConsulDouble, type ConsulDoubleOptions } from '../../doubles/consul/double.ts';
 import { startRoute53Double, type Route53Double } from '../../doubles/route53/server.ts';
 import { waitFor } from '../../testkit/processes.ts';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
@@ -31,12 +31,14 @@ export interface WatcherWorld {
 export async function startWatcherWorld(
   config: Record<string, unknown> = {},
   route53Options: Parameters<typeof startRoute53Double>[0] = {},
+  consulOptions: ConsulDoubleOptions = {},
 ): Promise<WatcherWorld> {
   const consul = await startConsulDouble({
     checkStagger: false,
     checkUpdateIntervalMs: 0,
     watchQueryWaitMs: 2000,
     watchErrorBackoffScale: 0.01,
+    ...consulOptions,
   });
   const route53 = await startRoute53Double({ insyncDelayMs: 100, ...route53Options });
   const zoneId = route53.createZone('example.com');
