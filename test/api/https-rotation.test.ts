@@ -228,6 +228,28 @@ describe('when the new files do not make a usable pair', () => {
   });
 });
 
+describe('when the directory sends no change events (watch off, as on NFS)', () => {
+  it('then the periodic comparison still finds the new pair', async () => {
+    const files = liveDir('live-poll', pairA);
+    const logs: string[] = [];
+    const node = await startTestNode({
+      tls: { ...files, watch: false, pollIntervalMs: 200 },
+      logDestination: { write: (line: string) => void logs.push(line) },
+    });
+    try {
+      install(files, pairB);
+      await waitFor(async () => (await servedSerial(node.baseUrl)) === pairB.serial, {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: 'the periodic check to load the new pair',
+      });
+      assert.match(logs.join(''), new RegExp(`"trigger":"poll".*"serial":"${pairB.serial}".*"msg":"TLS certificate rotated"`));
+    } finally {
+      await node.close();
+    }
+  });
+});
+
 describe('when st-api (its own process) receives SIGHUP', () => {
   it('then it reloads the certificate files that it does not watch, and says so', async () => {
     const files = liveDir('live-sighup', pairA);
