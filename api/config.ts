@@ -1,10 +1,10 @@
 // The one place st-api reads its configuration: a JSON file (ST_API_CONFIG) or, without one, the
 // embedded demo. Secrets may be given as {"file": path} or {"env": NAME} anywhere in the file.
 // Every bad key is reported at start-up in one message; no value is ever echoed.
-import { readSecretFile, type SecretFileWarning } from '../common/secret-file.ts';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { readJsonFile } from '../common/program-config.ts';
+import { readSecretFile, type SecretFileWarning } from '../common/secret-file.ts';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
@@ -394,12 +394,13 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : 'error';
 }
 
-/** `{"file": "/run/secrets/x"}` and `{"env": "NAME"}` are replaced by the secret they point to. */
 interface SecretSources {
   readonly env: NodeJS.ProcessEnv;
+  /** A `{"file"}` secret that others can read (common/secret-file.ts). */
   readonly onWarning: (warning: SecretFileWarning) => void;
 }
 
+/** `{"file": "/run/secrets/x"}` and `{"env": "NAME"}` are replaced by the secret they point to. */
 function resolveSecrets(value: unknown, sources: SecretSources, path: (string | number)[], problems: string[]): unknown {
   if (Array.isArray(value)) return value.map((item, index) => resolveSecrets(item, sources, [...path, index], problems));
   if (value === null || typeof value !== 'object') return value;
