@@ -1,10 +1,10 @@
 // The one place st-api reads its configuration: a JSON file (ST_API_CONFIG) or, without one, the
 // embedded demo. Secrets may be given as {"file": path} or {"env": NAME} anywhere in the file.
 // Every bad key is reported at start-up in one message; no value is ever echoed.
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { readJsonFile } from '../common/program-config.ts';
+import { readSecretFile, type SecretFileWarning } from '../common/secret-file.ts';
 import { TOKEN_ALGORITHMS, tokenKey } from './auth/client-token.ts';
 import { isServerName, readMysqlTls } from './catalog/mysql-tls.ts';
 import { LOG_LEVELS } from './logger.ts';
@@ -137,10 +137,32 @@ const redisSchema = z
     discovery === undefined ? { ...common, host: host ?? '', port: port ?? 6379, discovery: undefined } : { ...common, discovery },
   );
 
+const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
+
+/** The public port's certificate (api/tls/): PEM files an operator or certbot replaces in place. */
+const tlsSchema = z
+  .object({
+    /** The full chain, leaf first. */
+    certFile: absolutePath,
+    /** The leaf's private key, unencrypted; read with its permissions checked. */
+    keyFile: absolutePath,
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+    /** Reload when the files' directories report a change; false: only on SIGHUP and the periodic check. */
+    watch: z.boolean().default(true),
+    /** The files are also compared this often, for mounts that send no change events (NFS). */
+    pollIntervalMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen: z
-      .object({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(8080) })
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Absent: plain HTTP (the embedded demo, loopback). Present: HTTPS from these files, reloaded when they change. */
+        tls: tlsSchema.optional(),
+      })
       .strict()
       .default({ host: '0.0.0.0', port: 8080 }),
     logLevel: z.enum(LOG_LEVELS).default('info'),
@@ -365,10 +387,17 @@ export class ConfigError extends Error {
   }
 }
 
-/** Validates a raw configuration object (secret references already allowed in it). */
-export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
+/**
+ * Validates a raw configuration object (secret references already allowed in it). A secret file
+ * that others can read is reported through `onWarning`: the logger does not exist yet.
+ */
+export function parseConfig(
+  raw: unknown,
+  env: NodeJS.ProcessEnv,
+  onWarning: (warning: SecretFileWarning) => void = () => undefined,
+): Config {
   const problems: string[] = [];
-  const resolved = resolveSecrets(raw, env, [], problems);
+  const resolved = resolveSecrets(raw, { env, onWarning }, [], problems);
   const result = configSchema.safeParse(resolved);
   if (!result.success) {
     for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
@@ -378,10 +407,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv): Config {
   return result.data;
 }
 
-export function readConfigFile(path: string, env: NodeJS.ProcessEnv): Config {
+export function readConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  onWarning: (warning: SecretFileWarning) => void = () => undefined,
+): Config {
   return parseConfig(
     readJsonFile(path, (message) => new ConfigError([`ST_API_CONFIG: ${message}`])),
     env,
+    onWarning,
   );
 }
 
@@ -390,15 +424,21 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : 'error';
 }
 
+interface SecretSources {
+  readonly env: NodeJS.ProcessEnv;
+  /** A `{"file"}` secret that others can read (common/secret-file.ts). */
+  readonly onWarning: (warning: SecretFileWarning) => void;
+}
+
 /** `{"file": "/run/secrets/x"}` and `{"env": "NAME"}` are replaced by the secret they point to. */
-function resolveSecrets(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: string[]): unknown {
-  if (Array.isArray(value)) return value.map((item, index) => resolveSecrets(item, env, [...path, index], problems));
+function resolveSecrets(value: unknown, sources: SecretSources, path: (string | number)[], problems: string[]): unknown {
+  if (Array.isArray(value)) return value.map((item, index) => resolveSecrets(item, sources, [...path, index], problems));
   if (value === null || typeof value !== 'object') return value;
   const entries = Object.entries(value);
   const where = path.join('.');
   if (entries.length === 1 && entries[0]?.[0] === 'file' && typeof entries[0][1] === 'string') {
     try {
-      return readFileSync(entries[0][1], 'utf8').trimEnd();
+      return readSecretFile(entries[0][1], sources.onWarning).trimEnd();
     } catch (error) {
       // The file's name is not a secret, and on-call needs it.
       problems.push(`${where}: cannot read the secret file ${entries[0][1]} (${errorCode(error)})`);
@@ -406,9 +446,9 @@ function resolveSecrets(value: unknown, env: NodeJS.ProcessEnv, path: (string | 
     }
   }
   if (entries.length === 1 && entries[0]?.[0] === 'env' && typeof entries[0][1] === 'string') {
-    const secret = env[entries[0][1]];
+    const secret = sources.env[entries[0][1]];
     if (secret === undefined || secret === '') problems.push(`${where}: environment variable ${entries[0][1]} is not set`);
     return secret ?? '';
   }
-  return Object.fromEntries(entries.map(([key, item]) => [key, resolveSecrets(item, env, [...path, key], problems)]));
+  return Object.fromEntries(entries.map(([key, item]) => [key, resolveSecrets(item, sources, [...path, key], problems)]));
 }

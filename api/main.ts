@@ -1,33 +1,44 @@
-// st-api's composition root: read the configuration once, build the node, serve, drain on SIGTERM.
+// st-api's composition root: read the configuration once, build the node, serve (HTTPS when listen.tls
+// is set, its certificate reloaded on change and on SIGHUP), drain on SIGTERM.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { SecretFileWarning } from '../common/secret-file.ts';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
+import { CertificatePairError } from './tls/certificate-pair.ts';
+import { ServingCertificate } from './tls/serving-certificate.ts';
 
 /** sysexits.h EX_CONFIG: systemd and operators can tell a bad configuration from a crash. */
 const EXIT_CONFIG = 78;
 
-function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: EmbeddedDemo } {
+function loadConfiguration(
+  env: NodeJS.ProcessEnv,
+  onWarning: (warning: SecretFileWarning) => void,
+): { config: Config; demo?: EmbeddedDemo } {
   // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
   const withPort = (config: Config): Config => ({
     ...config,
     listen: {
+      ...config.listen,
       host: env.ST_API_HOST ?? config.listen.host,
       port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT),
     },
   });
-  if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
+  if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '')
+    return { config: withPort(readConfigFile(env.ST_API_CONFIG, env, onWarning)) };
   const demo = embeddedDemo(demoKeyDir(env));
-  return { config: withPort(parseConfig(demo.rawConfig, env)), demo };
+  return { config: withPort(parseConfig(demo.rawConfig, env, onWarning)), demo };
 }
 
 async function main(): Promise<void> {
   let loaded: { config: Config; demo?: EmbeddedDemo };
+  // The logger needs the configuration, so warnings about secret files wait for it.
+  const secretFileWarnings: SecretFileWarning[] = [];
   try {
-    loaded = loadConfiguration(process.env);
+    loaded = loadConfiguration(process.env, (warning) => secretFileWarnings.push(warning));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`st-api: ${error.message}\n`);
@@ -35,15 +46,50 @@ async function main(): Promise<void> {
   }
   const { config, demo } = loaded;
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
-  const service = createService(config, logger);
-  const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
+  for (const warning of secretFileWarnings) logger.warn({ file: warning.file, mode: warning.mode }, warning.message);
+
+  const tls = config.listen.tls;
+  let certificate: ServingCertificate | undefined;
+  if (tls !== undefined) {
+    try {
+      certificate = ServingCertificate.open(tls, logger, { pollIntervalMs: tls.pollIntervalMs });
+    } catch (error) {
+      if (!(error instanceof CertificatePairError)) throw error;
+      process.stderr.write(`st-api: invalid configuration:\n  - listen.tls: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+  }
+  const service = createService(config, logger, certificate === undefined ? {} : { certificate });
+  const server = createHttpServer(
+    service.app,
+    config.http,
+    certificate === undefined || tls === undefined ? undefined : { certificate, minVersion: tls.minVersion },
+  ).listen(config.listen.port, config.listen.host);
   await once(server, 'listening');
+  certificate?.watch(tls?.watch ?? true);
   const { port } = server.address() as AddressInfo;
   logger.info(
-    { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
+    {
+      host: config.listen.host,
+      port,
+      scheme: certificate === undefined ? 'http' : 'https',
+      ...(certificate === undefined
+        ? {}
+        : { serial: certificate.current().serial, notAfter: certificate.current().notAfter.toISOString() }),
+      catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql',
+      redis: config.redis !== undefined,
+    },
     'st-api listening',
   );
-  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
+  if (demo !== undefined)
+    process.stdout.write(demoInstructions(`${certificate === undefined ? 'http' : 'https'}://${config.listen.host}:${port}`, demo));
+
+  // SIGHUP (systemctl reload) re-reads the certificate files; without TLS there is nothing to reload,
+  // and the signal's default action would stop the process.
+  process.on('SIGHUP', () => {
+    if (certificate === undefined) logger.info('SIGHUP: nothing to reload (no listen.tls)');
+    else certificate.reload('sighup');
+  });
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -62,6 +108,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeIdleConnections();
     await once(server, 'close');
+    certificate?.close();
     await service.close();
     logger.info('stopped');
     process.exit(0);

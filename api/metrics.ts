@@ -134,6 +134,21 @@ export class Metrics {
     this.healthCheckedAt.set(at / 1000);
   }
 
+  /**
+   * The serving certificate's notAfter, read at each scrape (so it follows rotations). Registered only
+   * when the node serves HTTPS: a plain-HTTP node must not report an expiry of 0 that an alert would read as expired.
+   */
+  trackCertificateExpiry(notAfter: () => Date): void {
+    new Gauge({
+      name: 'st_api_tls_certificate_expiry_timestamp_seconds',
+      help: "The serving TLS certificate's notAfter, in unix seconds (alert on it minus time())",
+      registers: [this.registry],
+      collect() {
+        this.set(Math.floor(notAfter().getTime() / 1000));
+      },
+    });
+  }
+
   /** Times one dependency call and counts its failure; the error still propagates. */
   async observe<T>(dependency: Dependency, operation: string, call: () => Promise<T>): Promise<T> {
     const stop = this.dependencyDuration.startTimer({ dependency, operation });

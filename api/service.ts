@@ -14,7 +14,15 @@ import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
 import { GrantCache } from './delivery/grant-cache.ts';
-import { drainingProbe, eventLoopProbe, manifestOriginsProbe, mysqlProbe, redisProbe, signingKeysProbe } from './health/probes.ts';
+import {
+  drainingProbe,
+  eventLoopProbe,
+  manifestOriginsProbe,
+  mysqlProbe,
+  redisProbe,
+  servingCertificateProbe,
+  signingKeysProbe,
+} from './health/probes.ts';
 import { ManifestTokens } from './manifests/manifest-token.ts';
 import { ManifestCache } from './manifests/origin-cache.ts';
 import { RenderCache } from './manifests/render-cache.ts';
@@ -31,9 +39,18 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export function createService(config: Config, logger: Logger, options: { now?: () => number; random?: () => number } = {}): Service {
+export interface ServiceOptions {
+  now?: () => number;
+  random?: () => number;
+  /** The public port's certificate when it serves HTTPS (api/tls/): its expiry goes into health and metrics. */
+  certificate?: { current(): { notAfter: Date } };
+}
+
+export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
   const now = options.now ?? Date.now;
   const metrics = new Metrics();
+  const certificate = options.certificate;
+  if (certificate !== undefined) metrics.trackCertificateExpiry(() => certificate.current().notAfter);
 
   const keyFile = config.mysql?.tls?.keyFile;
   if (keyFile !== undefined && readableByOthers(keyFile))
@@ -65,6 +82,9 @@ export function createService(config: Config, logger: Logger, options: { now?: (
       config.health.keyExpiryWarningDays,
       now,
     ),
+    ...(certificate === undefined
+      ? []
+      : [servingCertificateProbe(() => certificate.current().notAfter, config.health.keyExpiryWarningDays, now)]),
     // Only where a CDN uses tokenized manifests: the line shows what this node depends on.
     ...(manifests === undefined || tokenizedCdns.length === 0 ? [] : [manifestOriginsProbe(manifests.cache, tokenizedCdns)]),
     lag,

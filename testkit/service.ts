@@ -2,7 +2,9 @@
 // servers, with the demo's generated keys so tests sign real client JWTs.
 import { once } from 'node:events';
 import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { DestinationStream } from 'pino';
 import mysql from 'mysql2/promise';
 import { migrate } from '../api/catalog/migrate.ts';
 import { seed } from '../api/catalog/seed.ts';
@@ -10,7 +12,9 @@ import type { Dataset } from '../api/catalog/dataset.ts';
 import { parseConfig, type Config } from '../api/config.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { createLogger, LOG_LEVELS } from '../api/logger.ts';
+import { createHttpServer } from '../api/http-server.ts';
 import { createService, type Service } from '../api/service.ts';
+import { ServingCertificate } from '../api/tls/serving-certificate.ts';
 import type { MariaDbServer } from './mariadb.ts';
 import { waitFor } from './processes.ts';
 import type { RedisServer } from './redis.ts';
@@ -18,6 +22,8 @@ import type { RedisServer } from './redis.ts';
 export interface TestNode {
   baseUrl: string;
   service: Service;
+  /** With `tls`: the certificate the node serves, as main.ts keeps it. */
+  certificate: ServingCertificate | undefined;
   demo: EmbeddedDemo;
   config: Config;
   tokenFor(userId: string): string;
@@ -35,13 +41,20 @@ export interface TestNodeOptions {
   random?: () => number;
   /** Listen on this port instead of a free one (a node upgraded in place keeps its address). */
   port?: number;
+  /**
+   * Serve HTTPS from these files (listen.tls) through the production server and certificate reloader,
+   * as api/main.ts does; baseUrl is then https://… (fetch() does not trust a test CA: use testkit/https-client.ts).
+   */
+  tls?: { certFile: string; keyFile: string; pollIntervalMs?: number; watch?: boolean };
+  /** Receives the node's JSON log lines at info level and above (else ST_TEST_LOG_LEVEL decides, silent by default). */
+  logDestination?: DestinationStream;
 }
 
 export async function startTestNode(options: TestNodeOptions = {}): Promise<TestNode> {
   const demo = embeddedDemo();
   const raw: Record<string, unknown> = {
     ...demo.rawConfig,
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: 0, ...(options.tls === undefined ? {} : { tls: listenTls(options.tls) }) },
     logLevel: 'silent',
     shutdown: { drainMs: 0, timeoutMs: 2000 },
     health: { probeTimeoutMs: 300 },
@@ -64,16 +77,25 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const config = parseConfig(raw, {});
   // ST_TEST_LOG_LEVEL=debug shows the nodes' logs (stdout) when a test needs explaining.
   const logger = createLogger({
-    level: LOG_LEVELS.find((level) => level === process.env['ST_TEST_LOG_LEVEL']) ?? 'silent',
+    level:
+      options.logDestination === undefined ? (LOG_LEVELS.find((level) => level === process.env['ST_TEST_LOG_LEVEL']) ?? 'silent') : 'info',
     program: 'st-api-test',
+    ...(options.logDestination === undefined ? {} : { destination: options.logDestination }),
   });
+  const tls = config.listen.tls;
+  const certificate = tls === undefined ? undefined : ServingCertificate.open(tls, logger, { pollIntervalMs: tls.pollIntervalMs });
   const service = createService(config, logger, {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
+    ...(certificate === undefined ? {} : { certificate }),
   });
-  const server: Server = service.app.listen(options.port ?? 0, '127.0.0.1');
+  const server: Server | HttpsServer =
+    certificate === undefined || tls === undefined
+      ? service.app.listen(options.port ?? 0, '127.0.0.1')
+      : createHttpServer(service.app, config.http, { certificate, minVersion: tls.minVersion }).listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  certificate?.watch(tls?.watch ?? true);
+  const baseUrl = `${certificate === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   if (options.redis !== undefined) {
     // Redis connects in the background; tests that count on the cache wait until it is in use.
     await waitFor(async () => ((await (await fetch(`${baseUrl}/health/deep`)).text()).includes('redis=ok') ? true : undefined), {
@@ -86,6 +108,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   return {
     baseUrl,
     service,
+    certificate,
     demo,
     config,
     tokenFor: (userId) => demo.tokenFor(userId, 600),
@@ -101,6 +124,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
         signal: AbortSignal.timeout(10_000),
       }),
     async close() {
+      certificate?.close();
       server.closeAllConnections();
       server.close();
       await service.close();
@@ -113,6 +137,12 @@ function nodeMysqlAddress(server: MariaDbServer, tls: Record<string, unknown> | 
   const { host, port, user, password } = server.connectionOptions();
   const tlsSection = tls ?? (server.tls === undefined ? undefined : { ca: server.tls.caFile });
   return { host, port, user, password, ...(tlsSection === undefined ? {} : { tls: tlsSection }) };
+}
+
+/** The listen.tls keys from `tls` (which may be a whole CertificateFiles from testkit/tls.ts). */
+function listenTls(tls: NonNullable<TestNodeOptions['tls']>): Record<string, unknown> {
+  const { certFile, keyFile, pollIntervalMs, watch } = tls;
+  return { certFile, keyFile, ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }), ...(watch === undefined ? {} : { watch }) };
 }
 
 /** Creates a database on a throwaway server, applies the migrations and loads a dataset. */

@@ -67,6 +67,26 @@ export function signingKeysProbe(signers: readonly UrlSigner[], warningDays: num
   };
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The certificate the public port serves now (after any rotation): whole days left, a warning within
+ * the same window as the signing keys, critical once expired (clients refuse every handshake).
+ */
+export function servingCertificateProbe(notAfter: () => Date, warningDays: number, now: () => number): Probe {
+  return {
+    name: 'certificate',
+    essential: true,
+    run() {
+      const left = notAfter().getTime() - now();
+      const days = `${Math.max(0, Math.floor(left / DAY_MS))}d`;
+      if (left <= 0) return Promise.resolve({ status: 'fail', text: 'expired' });
+      if (left <= warningDays * DAY_MS) return Promise.resolve({ status: 'warn', text: `expiring(${days})` });
+      return Promise.resolve({ status: 'ok', text: `ok(${days})` });
+    },
+  };
+}
+
 /** Event-loop lag since the previous check: a node that is CPU-starved should shed traffic before it times out plays. */
 export function eventLoopProbe(warningMs: number): Probe & { stop(): void } {
   const histogram = monitorEventLoopDelay({ resolution: 10 });

@@ -6,6 +6,7 @@
 import { request as httpRequest, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { parseGoDuration } from './go-json.ts';
 import {
   ConsulError,
@@ -29,6 +30,12 @@ export interface AgentOptions {
   readonly reapIntervalMs: number;
   /** Add lan_ipv4/wan_ipv4 (or _ipv6) service tagged addresses, as agents do for an IP Service.Address. */
   readonly defaultServiceTaggedAddresses: boolean;
+  /**
+   * `enable_agent_tls_for_checks = true` with the agent's `tls` CA (ca_file, PEM): HTTPS checks trust
+   * this CA only. Absent: the flag is off and they trust the system's roots, as Go's default client
+   * does (tlsutil OutgoingTLSConfigForCheck).
+   */
+  readonly tlsForChecks?: { readonly caPem: string };
 }
 
 const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
@@ -442,6 +449,8 @@ export class Agent {
       timeoutMs: d.timeoutMs > 0 ? d.timeoutMs : DEFAULT_HTTP_TIMEOUT_MS,
       outputMaxSize: runtime.outputMaxSize,
       tlsSkipVerify: d.tlsSkipVerify,
+      tlsServerName: d.tlsServerName,
+      ...(this.#options.tlsForChecks === undefined ? {} : { caPem: this.#options.tlsForChecks.caPem }),
       onAbort: (controller) => {
         runtime.abort = controller;
       },
@@ -530,6 +539,9 @@ function goUrlError(method: string, url: string, message: string): string {
 function goTransportMessage(error: unknown, url: URL): string {
   const code = (error as { code?: unknown }).code;
   const host = url.port === '' ? `${url.hostname}:${url.protocol === 'https:' ? 443 : 80}` : url.host;
+  // OpenSSL reads an HTTP answer as a TLS record of an unknown version (EPROTO on Node 20).
+  if (url.protocol === 'https:' && error instanceof Error && /wrong version number/i.test(error.message))
+    return 'http: server gave HTTP response to HTTPS client';
   switch (code) {
     case 'ECONNREFUSED':
       return `dial tcp ${host}: connect: connection refused`;
@@ -539,9 +551,34 @@ function goTransportMessage(error: unknown, url: URL): string {
       return `dial tcp: lookup ${url.hostname}: no such host`;
     case 'EHOSTUNREACH':
       return `dial tcp ${host}: connect: no route to host`;
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return `${GO_VERIFY_PREFIX}x509: certificate signed by unknown authority`;
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return `${GO_VERIFY_PREFIX}x509: certificate has expired or is not yet valid`;
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `${GO_VERIFY_PREFIX}${goHostnameError(error as { host?: unknown; cert?: PeerCertificate })}`;
     default:
       return error instanceof Error ? error.message : String(error);
   }
+}
+
+/** crypto/tls (Go ≥ 1.20) wraps every verification failure in this. */
+const GO_VERIFY_PREFIX = 'tls: failed to verify certificate: ';
+
+/** crypto/x509 HostnameError: the names (or, for an IP, the addresses) the certificate is valid for. */
+function goHostnameError(error: { host?: unknown; cert?: PeerCertificate }): string {
+  const host = typeof error.host === 'string' ? error.host : '';
+  const sans = (error.cert?.subjectaltname ?? '').split(', ').filter((san) => san !== '');
+  const wanted = isIP(host) === 0 ? 'DNS:' : 'IP Address:';
+  const valid = sans.filter((san) => san.startsWith(wanted)).map((san) => san.slice(wanted.length));
+  if (isIP(host) !== 0 && valid.length === 0) return `x509: cannot validate certificate for ${host} because it doesn't contain any IP SANs`;
+  if (valid.length === 0) return `x509: certificate is not valid for any names, but wanted to match ${host}`;
+  return `x509: certificate is valid for ${valid.join(', ')}, not ${host}`;
 }
 
 export async function httpProbe(options: {
@@ -552,6 +589,10 @@ export async function httpProbe(options: {
   timeoutMs: number;
   outputMaxSize: number;
   tlsSkipVerify: boolean;
+  /** The check's TLSServerName: SNI and the name verified, instead of the URL's host. */
+  tlsServerName?: string;
+  /** The agent's CA (enable_agent_tls_for_checks); absent: the system's roots. */
+  caPem?: string;
   onAbort?: (controller: AbortController) => void;
 }): Promise<ProbeResult> {
   const url = new URL(options.url);
@@ -589,7 +630,7 @@ export async function httpProbe(options: {
         headers,
         agent: false,
         signal: controller.signal,
-        ...(url.protocol === 'https:' ? { rejectUnauthorized: !options.tlsSkipVerify } : {}),
+        ...(url.protocol === 'https:' ? httpsCheckOptions(url, options) : {}),
       },
       (res: IncomingMessage) => {
         // A circular buffer: only the last outputMaxSize bytes of the body are kept.
@@ -615,4 +656,16 @@ export async function httpProbe(options: {
     });
     req.end(options.body === '' ? undefined : options.body);
   });
+}
+
+/** Go's tls.Config for a check: ServerName (when set) is both SNI and the name verified; an IP is verified, never sent as SNI. */
+function httpsCheckOptions(url: URL, options: { tlsSkipVerify: boolean; tlsServerName?: string; caPem?: string }) {
+  const verifiedName =
+    options.tlsServerName !== undefined && options.tlsServerName !== '' ? options.tlsServerName : url.hostname.replace(/^\[|\]$/g, '');
+  return {
+    rejectUnauthorized: !options.tlsSkipVerify,
+    ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+    ...(isIP(verifiedName) === 0 ? { servername: verifiedName } : {}),
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(verifiedName, cert),
+  };
 }

@@ -73,6 +73,8 @@ export interface ConsulDoubleOptions {
   readonly tls?: ConsulDoubleTls;
   /** HTTPS port of the server node's agent (with `tls`); 0 (default) picks a free one. */
   readonly httpsPort?: number;
+  /** Every agent's `enable_agent_tls_for_checks` with this CA (PEM); default off (system roots). */
+  readonly tlsForChecks?: { readonly caPem: string };
 }
 
 /**
@@ -201,6 +203,7 @@ export async function startConsulDouble(options: ConsulDoubleOptions = {}): Prom
     deregisterMinimumMs: options.deregisterMinimumMs ?? 60_000,
     reapIntervalMs: options.reapIntervalMs ?? 30_000,
     defaultServiceTaggedAddresses: options.defaultServiceTaggedAddresses ?? true,
+    ...(options.tlsForChecks === undefined ? {} : { tlsForChecks: options.tlsForChecks }),
   };
   const serverNode = options.serverNode ?? 'consul-server-1';
   const leader = '127.0.0.1:8300';

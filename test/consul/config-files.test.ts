@@ -90,9 +90,14 @@ describe('the st-api service definition', () => {
     assert.equal(service['port'], Number(defaultPort));
   });
 
-  it('when the check is read, then it is an HTTP GET of /health/deep on loopback with the chosen timing', () => {
+  it('when the check is read, then it is an HTTPS GET of /health/deep on loopback, verified under the public name, with the chosen timing', () => {
     const url = new URL(str(check['http'], 'check.http'));
+    // st-api's public port serves HTTPS (listen.tls); its certificate names the public name, not
+    // 127.0.0.1, so the agent verifies it under tls_server_name, and never skips verification.
+    assert.equal(url.protocol, 'https:');
     assert.equal(url.hostname, '127.0.0.1');
+    assert.match(str(check['tls_server_name'], 'check.tls_server_name'), /^[a-z0-9-]+(\.[a-z0-9-]+)+$/);
+    assert.equal(check['tls_skip_verify'], false);
     assert.equal(Number(url.port), service['port']);
     assert.equal(url.pathname, '/health/deep');
     assert.equal(check['method'], 'GET');
@@ -128,7 +133,9 @@ describe('the st-api service definition', () => {
         CheckID: 'st-api:deep-health',
         Name: 'st-api deep health',
         Notes: check['notes'] ?? null,
-        HTTP: 'http://127.0.0.1:8080/health/deep',
+        HTTP: 'https://127.0.0.1:8080/health/deep',
+        TLSServerName: 'play.example.com',
+        TLSSkipVerify: false,
         Method: 'GET',
         Interval: '5s',
         Timeout: '2s',

@@ -2,11 +2,14 @@
 // service definition, translated into the register call the agent makes, checks two real st-api
 // nodes with the chosen timing; the watch definition, with its installed paths mapped back to the
 // sources, drives the real watcher through the double's watch runner; Route53 gets the records.
+// The nodes serve HTTPS with a certificate for the check's tls_server_name from a test CA, and the
+// agents trust that CA for checks (enable_agent_tls_for_checks), as consul/README.md says to set up.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
-import { waitFor } from '../../testkit/processes.ts';
+import { makeTempDir, waitFor } from '../../testkit/processes.ts';
+import { createTestCa } from '../../testkit/tls.ts';
 import { publishedNodes, REPO as WATCHER_REPO, startWatcherWorld, waitForPublished, type WatcherWorld } from '../watcher/harness.ts';
 import { CONSUL_DIR, isObject, readJson, REPO, serviceRegistrationBody, sourceOfInstalled, str, type JsonObject } from './consul-config.ts';
 
@@ -38,13 +41,17 @@ function devArgs(args: readonly string[]): string[] {
 
 before(async () => {
   assert.equal(WATCHER_REPO, REPO);
-  world = await startWatcherWorld({ minHealthy: 2 });
+  const ca = createTestCa(await makeTempDir('st-consul-files'));
+  const check = serviceFile.service['check'];
+  assert.ok(isObject(check));
+  const serverName = str(check['tls_server_name'], 'check.tls_server_name');
+  world = await startWatcherWorld({ minHealthy: 2 }, {}, { tlsForChecks: { caPem: ca.caPem } });
   registeredAt = Date.now();
   for (const [name, address] of [
     ['api-node-1', '127.0.1.1'],
     ['api-node-2', '127.0.1.2'],
   ] as const) {
-    const node = await startTestNode();
+    const node = await startTestNode({ tls: ca.server(name, [serverName]) });
     nodes.set(name, node);
     const handle = await world.consul.addNode(name, address);
     const response = await fetch(`${handle.agentAddr}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify(bodyFor(node)) });
@@ -66,13 +73,20 @@ describe('consul/agent files loaded into an agent', { timeout: 90_000 }, () => {
     assert.equal(service.Address, '', 'DNS and the watcher use the node address');
     const checks = (await (await fetch(`${agent}/v1/agent/checks`)).json()) as Record<
       string,
-      { Status: string; Type: string; ServiceID: string; Definition: { HTTP: string; Interval: string; Timeout: string } }
+      {
+        Status: string;
+        Type: string;
+        ServiceID: string;
+        Definition: { HTTP: string; TLSServerName?: string; TLSSkipVerify?: boolean; Interval: string; Timeout: string };
+      }
     >;
     const check = checks['st-api:deep-health'];
     assert.ok(check !== undefined, 'check st-api:deep-health registered');
     assert.equal(check.ServiceID, 'st-api');
     assert.equal(check.Type, 'http');
-    assert.match(check.Definition.HTTP, /^http:\/\/127\.0\.0\.1:\d+\/health\/deep$/);
+    assert.match(check.Definition.HTTP, /^https:\/\/127\.0\.0\.1:\d+\/health\/deep$/);
+    assert.equal(check.Definition.TLSServerName, 'play.example.com');
+    assert.equal(check.Definition.TLSSkipVerify, undefined, 'false, the default, is left out as Consul does');
     assert.equal(check.Definition.Interval, '5s');
     assert.equal(check.Definition.Timeout, '2s');
     // Consul's default initial status: a new node is out until its checks pass (twice, here).

@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { freePort } from '../../testkit/processes.ts';
+import { freePort, makeTempDir } from '../../testkit/processes.ts';
+import { createTestCa } from '../../testkit/tls.ts';
 import { startTestNode } from '../../testkit/service.ts';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
 import { builtByNpmRunBuild } from './dist-paths.ts';
@@ -86,6 +87,17 @@ describe('deploy/Dockerfile', () => {
       assert.match(args[2] ?? '', /\/health\/live/);
       const port = new URL(node.baseUrl).port;
       await run(process.execPath, args.slice(1), { env: { ST_API_PORT: port }, timeout: 10_000 });
+    });
+
+    it('when st-api serves HTTPS (listen.tls), then it exits 0 too', async () => {
+      const ca = createTestCa(await makeTempDir('st-healthcheck-tls'));
+      const https = await startTestNode({ tls: ca.server('st-api', ['play.example.com']) });
+      try {
+        assert.ok(https.baseUrl.startsWith('https://'));
+        await run(process.execPath, args.slice(1), { env: { ST_API_PORT: new URL(https.baseUrl).port }, timeout: 10_000 });
+      } finally {
+        await https.close();
+      }
     });
 
     it('when nothing listens, then it exits 1 within its own timeout', async () => {
@@ -207,6 +219,8 @@ describe('deploy/systemd', () => {
     assert.ok(seconds(api.get('TimeoutStopSec')?.[0] ?? '0') * 1000 > defaults.drainMs + defaults.timeoutMs);
     assert.deepEqual(api.get('Restart'), ['on-failure']);
     assert.deepEqual(api.get('RestartPreventExitStatus'), ['78']);
+    // systemctl reload: SIGHUP makes st-api re-read its TLS certificate files (api/main.ts).
+    assert.deepEqual(api.get('ExecReload'), ['/bin/kill -HUP $MAINPID']);
   });
 
   it('when st-api.service starts, then it runs compiled code with its configuration and secrets, hardened', () => {

@@ -4,18 +4,23 @@
 // through Route53's records with a (scaled-down) TTL. Not one play may fail. The drain itself is
 // exercised by what the runbook's drain is for: a straggler that ignores the TTL keeps opening new
 // connections to the node across the SIGTERM, and a play still in flight when the node stops
-// listening must be answered.
+// listening must be answered. Everything runs over HTTPS as production does: the nodes serve a
+// certificate for the public name from a test CA, the agents check them with that CA
+// (enable_agent_tls_for_checks) under tls_server_name, and the clients verify it.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request, type ClientRequest } from 'node:http';
+import type { ClientRequest } from 'node:http';
+import { request } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
+import { httpsRequest } from '../../testkit/https-client.ts';
 import { freePort, sleep, waitFor } from '../../testkit/processes.ts';
+import { createTestCa } from '../../testkit/tls.ts';
 import { publishedNodes, REPO, startWatcherWorld, waitForPublished, watcherCli, WATCHER, type WatcherWorld } from './harness.ts';
 
 const NODES = ['api-node-1', 'api-node-2', 'api-node-3'];
@@ -28,6 +33,10 @@ const STRAGGLE_MS = 1000;
 const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });
 const demo = embeddedDemo();
 const dir = mkdtempSync(join(tmpdir(), 'st-bluegreen-'));
+const PUBLIC_NAME = 'play.example.com';
+const ca = createTestCa(dir);
+/** Every node serves the public name's certificate (DNS round robin sends clients to any of them). */
+const serving = ca.server('play', [PUBLIC_NAME]);
 let world: WatcherWorld;
 const ports = new Map<string, number>();
 const processes = new Map<string, ChildProcess>();
@@ -42,7 +51,7 @@ async function startApi(node: string, version: string): Promise<void> {
     configFile,
     JSON.stringify({
       ...demo.rawConfig,
-      listen: { host: '127.0.0.1', port },
+      listen: { host: '127.0.0.1', port, tls: { certFile: serving.certFile, keyFile: serving.keyFile } },
       logLevel: 'warn',
       shutdown: { drainMs: DRAIN_MS, timeoutMs: 5000 },
     }),
@@ -53,7 +62,11 @@ async function startApi(node: string, version: string): Promise<void> {
   });
   processes.set(node, child);
   await waitFor(
-    async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok === true ? true : undefined),
+    async () =>
+      (await httpsRequest(`https://127.0.0.1:${port}/health/live`, { ca: ca.caPem, servername: PUBLIC_NAME }).catch(() => undefined))
+        ?.status === 200
+        ? true
+        : undefined,
     {
       timeoutMs: 20_000,
       intervalMs: 100,
@@ -80,7 +93,8 @@ async function registerInConsul(node: string): Promise<void> {
       Check: {
         CheckID: 'st-api:deep-health',
         Name: 'st-api deep health',
-        HTTP: `http://127.0.0.1:${port}/health/deep`,
+        HTTP: `https://127.0.0.1:${port}/health/deep`,
+        TLSServerName: PUBLIC_NAME,
         Interval: '200ms',
         Timeout: '1s',
       },
@@ -97,6 +111,8 @@ function playRequest(port: number, token: string, options: { timeout?: number } 
     method: 'POST',
     path: '/v1/playback-urls',
     agent: false,
+    ca: ca.caPem,
+    servername: PUBLIC_NAME,
     ...options,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(PLAY_BODY) },
   });
@@ -138,7 +154,7 @@ function refusesConnections(port: number): Promise<boolean> {
 }
 
 before(async () => {
-  world = await startWatcherWorld();
+  world = await startWatcherWorld({}, {}, { tlsForChecks: { caPem: ca.caPem } });
   for (const node of NODES) {
     await startApi(node, 'blue');
     await registerInConsul(node);
@@ -168,16 +184,17 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
         const port = node === undefined ? undefined : ports.get(node);
         let outcome: string;
         try {
-          const response = await fetch(`http://127.0.0.1:${port ?? 1}/v1/playback-urls`, {
+          const response = await httpsRequest(`https://127.0.0.1:${port ?? 1}/v1/playback-urls`, {
+            ca: ca.caPem,
+            servername: PUBLIC_NAME,
             method: 'POST',
             headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' }),
-            signal: AbortSignal.timeout(5000),
+            body: PLAY_BODY,
+            timeoutMs: 5000,
           });
-          await response.arrayBuffer();
           outcome = String(response.status);
         } catch (error) {
-          outcome = `error ${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name}`;
+          outcome = `error ${(error as NodeJS.ErrnoException).code ?? (error as Error).name}`;
         }
         results.set(outcome, (results.get(outcome) ?? 0) + 1);
       }
@@ -224,7 +241,7 @@ describe('blue/green upgrade, node by node, under load', { timeout: 180_000 }, (
 
       await startApi(node, 'green');
       await registerInConsul(node);
-      const deep = await fetch(`http://127.0.0.1:${ports.get(node) ?? 0}/health/deep`);
+      const deep = await httpsRequest(`https://127.0.0.1:${ports.get(node) ?? 0}/health/deep`, { ca: ca.caPem, servername: PUBLIC_NAME });
       assert.equal(deep.status, 200, `${node} green verified`);
       const included = await watcherCli(world, ['include', node]);
       assert.equal(included.code, 0, included.stderr);
