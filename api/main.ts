@@ -4,21 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { demoInstructions, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
 import { createHttpServer } from './http-server.ts';
+import { describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 
-/** sysexits.h EX_CONFIG: systemd and operators can tell a bad configuration from a crash. */
-const EXIT_CONFIG = 78;
-
 function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: EmbeddedDemo } {
-  // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
-  const withPort = (config: Config): Config => ({
-    ...config,
-    listen: {
-      host: env.ST_API_HOST ?? config.listen.host,
-      port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT),
-    },
-  });
+  // ST_API_HOST / ST_API_PORT (or PORT) override listen.*: a container publishes the embedded demo on 0.0.0.0.
+  const withPort = (config: Config): Config => ({ ...config, listen: listenFromEnv(config.listen, env) });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
   const demo = embeddedDemo();
   return { config: withPort(parseConfig(demo.rawConfig, env)), demo };
@@ -37,13 +29,19 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
   const service = createService(config, logger);
   const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    const { message, exitCode } = describeListenError(error, config.listen.host, config.listen.port);
+    process.stderr.write(`st-api: ${message}\n`);
+    process.exit(exitCode);
+  }
   const { port } = server.address() as AddressInfo;
   logger.info(
     { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
     'st-api listening',
   );
-  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
+  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${displayHost(config.listen.host)}:${port}`, demo));
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {

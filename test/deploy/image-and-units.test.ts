@@ -53,6 +53,8 @@ describe('deploy/Dockerfile', () => {
     assert.match(runtime, /^USER node$/m);
     assert.match(runtime, /^ENV NODE_ENV=production$/m);
     assert.match(runtime, /^EXPOSE 8080$/m);
+    // `docker run -p 8080:8080` reaches the embedded demo only on the wildcard address.
+    assert.match(runtime, /^ENV ST_API_HOST=0\.0\.0\.0$/m);
     assert.match(runtime, /^STOPSIGNAL SIGTERM$/m);
     assert.match(runtime, /^ENTRYPOINT \["node"\]$/m);
     assert.match(runtime, /^CMD \["dist\/api\/main\.js"\]$/m);
