@@ -57,9 +57,9 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
     const parsed = playbackRequestSchema.safeParse(req.body);
     if (!parsed.success) {
-      throw new AppError('INVALID_REQUEST', {
-        errors: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
-      });
+      const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message }));
+      // detail repeats the messages for clients that show only it; each already names its field.
+      throw new AppError('INVALID_REQUEST', { detail: errors.map((error) => error.message).join('; '), errors });
     }
     const url = await playback.issue(res.locals.viewer as Viewer, parsed.data);
     // A browser stores a cookie only for a domain its request went to (or a parent of it): when the
