@@ -17,6 +17,7 @@ export interface PlaybackRouteDeps extends PlaybackDeps {
 }
 
 const PLAYBACK_URLS = '/v1/playback-urls';
+const ALLOW = 'POST, OPTIONS';
 
 export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
@@ -28,17 +29,24 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
       origin: true,
       credentials: true,
       methods: ['POST'],
-      allowedHeaders: ['Authorization', 'Content-Type'],
-      exposedHeaders: ['Retry-After'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['Retry-After', 'X-Request-Id'],
       maxAge: 600,
     });
-    // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all
-    // (and a plain OPTIONS still gets 405 below).
+    // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all,
+    // which is all a browser needs to refuse the call.
     router.all(PLAYBACK_URLS, (req, res, next) => {
+      res.vary('Origin');
+      if (req.method === 'OPTIONS') res.set('Allow', ALLOW);
       if (allowed.has(req.headers.origin ?? '')) withCors(req, res, next);
       else next();
     });
   }
+  // OPTIONS is a method this resource supports (RFC 9110 §9.3.7): a preflight from an origin not
+  // listed, or a plain OPTIONS, is answered 204 with Allow and no CORS header, never 405.
+  router.options(PLAYBACK_URLS, (_req, res) => {
+    res.set('Allow', ALLOW).status(204).end();
+  });
 
   const authenticate: RequestHandler = (req, res, next) => {
     res.locals.viewer = deps.verifyToken(req.headers.authorization);
@@ -71,7 +79,7 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   });
 
   router.all(PLAYBACK_URLS, (_req, res) => {
-    res.set('Allow', 'POST');
+    res.set('Allow', ALLOW);
     throw new AppError('METHOD_NOT_ALLOWED');
   });
 

@@ -594,10 +594,9 @@ const problemCases: ProblemCase[] = [
   },
   {
     code: 'METHOD_NOT_ALLOWED',
-    why: 'the playback resource is asked for OPTIONS on a node with no CORS origins',
-    operation: PREFLIGHT,
-    send: () => preflight(node.baseUrl, WEB_ORIGIN),
-    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), null),
+    why: 'the playback resource is asked to PUT',
+    operation: { path: '/v1/playback-urls', method: 'put' },
+    send: () => fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'PUT' }),
   },
   {
     code: 'TOKEN_MISSING',
@@ -968,15 +967,23 @@ describe('when the real app answers', () => {
     assert.equal(headers.get('access-control-max-age'), '600');
   });
 
-  it('then a CORS preflight from another origin is 405 with no Access-Control-* header, as documented', async () => {
+  it('then a CORS preflight from another origin is 204 with no Access-Control-* header, as documented', async () => {
     const response = await preflight(webNode.baseUrl, 'https://evil.example.net');
-    assert.equal(response.status, 405);
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('allow'), 'POST, OPTIONS');
     const headers = response.headers;
     await assertConforms(response, PREFLIGHT);
     assert.deepEqual(
       [...headers.keys()].filter((name) => name.startsWith('access-control-')),
       [],
     );
+  });
+
+  it('then a CORS preflight on a node with no CORS origins is 204 with no Access-Control-* header, as documented', async () => {
+    const response = await preflight(node.baseUrl, WEB_ORIGIN);
+    assert.equal(response.status, 204);
+    await assertConforms(response, PREFLIGHT);
+    assert.equal(response.headers.get('access-control-allow-origin'), null);
   });
 
   it("then a play's manifest URL answers 200 with the tokenized HLS playlists, as documented", async () => {

@@ -316,10 +316,10 @@ describe('when the request is bad', () => {
     assert.equal(((await response.json()) as { code: string }).code, 'TOKEN_MISSING');
   });
 
-  it('then a GET → 405 METHOD_NOT_ALLOWED with Allow: POST, and an unknown path → 404 NOT_FOUND', async () => {
+  it('then a GET → 405 METHOD_NOT_ALLOWED with Allow: POST, OPTIONS, and an unknown path → 404 NOT_FOUND', async () => {
     const get = await fetch(`${node.baseUrl}/v1/playback-urls`);
     assert.equal(get.status, 405);
-    assert.equal(get.headers.get('allow'), 'POST');
+    assert.equal(get.headers.get('allow'), 'POST, OPTIONS');
     const missing = await fetch(`${node.baseUrl}/v1/nothing-here`);
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { code: string }).code, 'NOT_FOUND');
