@@ -1,6 +1,7 @@
 // The HTTP surface: routes, the problem+json error handler, request metrics. No I/O is created
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
+import type { BuildInfo } from './build-info.ts';
 import { AppError, toAppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
@@ -14,6 +15,8 @@ export interface AppDeps extends PlaybackRouteDeps {
   /** Tokenized-manifest delivery; absent when no CDN uses it. */
   manifestRoute?: Omit<ManifestRouteDeps, 'cdns' | 'policy' | 'metrics' | 'now'>;
   logger: Logger;
+  /** What this node runs, for /health/live. */
+  build: BuildInfo;
   probes: readonly Probe[];
   probeTimeoutMs: number;
 }

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { demoInstructions, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
+import { readBuildInfo } from './build-info.ts';
 import { createHttpServer } from './http-server.ts';
 import { describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
 import { createLogger } from './logger.ts';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   }
   const { config, demo } = loaded;
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
-  const service = createService(config, logger);
+  const service = createService(config, logger, { build: readBuildInfo(process.env) });
   const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
   try {
     await once(server, 'listening');

@@ -1,6 +1,6 @@
 // Prometheus metrics, named <program>_<subsystem>_<name>_<unit>. One registry per app instance
 // (no module-level singletons), so tests can run several apps in one process.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Dependency = 'mysql' | 'redis';
 
@@ -70,6 +70,14 @@ export class Metrics {
     help: "Fetches of the origin's manifests by result (ok, not-found, unavailable, invalid)",
     labelNames: ['cdn', 'result'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  /** Always 1; the labels say what runs (the node_exporter/Prometheus `*_build_info` convention). */
+  readonly buildInfo = new Gauge({
+    name: 'st_api_build_info',
+    help: 'What this node runs: package version, commit, Node version (value always 1)',
+    labelNames: ['version', 'commit', 'node'] as const,
     registers: [this.registry],
   });
 

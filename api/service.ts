@@ -2,6 +2,7 @@
 // The only place that decides between real and embedded implementations.
 import type { Express } from 'express';
 import { createApp } from './app.ts';
+import { readBuildInfo, type BuildInfo } from './build-info.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
 import { CachedCatalogStore } from './catalog/cached-store.ts';
 import { staticRedisSource, type RedisSource } from './redis/client.ts';
@@ -30,9 +31,15 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export function createService(config: Config, logger: Logger, options: { now?: () => number; random?: () => number } = {}): Service {
+export function createService(
+  config: Config,
+  logger: Logger,
+  options: { now?: () => number; random?: () => number; build?: BuildInfo } = {},
+): Service {
   const now = options.now ?? Date.now;
   const metrics = new Metrics();
+  const build = options.build ?? readBuildInfo({});
+  metrics.buildInfo.set({ version: build.version, commit: build.commit, node: build.node }, 1);
 
   const pool = config.mysql === undefined ? undefined : createMysqlPool(config.mysql);
   const mysqlStore =
@@ -90,6 +97,7 @@ export function createService(config: Config, logger: Logger, options: { now?: (
         : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
     metrics,
     logger,
+    build,
     probes,
     probeTimeoutMs: config.health.probeTimeoutMs,
   });

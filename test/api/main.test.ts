@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -187,5 +187,24 @@ describe('when st-api runs on a laptop without configuration', () => {
     // The printed instructions point at an address a human can reach, not at the wildcard.
     assert.match(container.output(), new RegExp(`curl -sS -X POST http://127\\.0\\.0\\.1:${port}/v1/playback-urls`));
     container.child.kill('SIGKILL');
+  });
+});
+
+describe('when the node is asked what it runs', () => {
+  it('then /health/live and st_api_build_info name the package version, the commit from ST_API_COMMIT and the Node version', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const { child, output } = startMain({ ST_API_PORT: '0', ST_API_CONFIG: '', ST_API_COMMIT: 'e2ae3f9c1d0b' });
+    const { port } = await listeningOn(output);
+    const live = await fetch(`http://127.0.0.1:${port}/health/live`);
+    assert.equal(await live.text(), `ok version=${version} commit=e2ae3f9c1d0b`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.ok(
+      metrics.includes(`st_api_build_info{version="${version}",commit="e2ae3f9c1d0b",node="${process.version}"} 1`),
+      metrics
+        .split('\n')
+        .filter((line) => line.includes('build_info'))
+        .join('\n'),
+    );
+    child.kill('SIGKILL');
   });
 });

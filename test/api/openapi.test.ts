@@ -398,6 +398,7 @@ async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) =>
     rateLimiter: NO_RATE_LIMIT,
     metrics: new Metrics({ defaultMetrics: false }),
     logger: createLogger({ level: 'silent', program: 'st-api-test' }),
+    build: { version: '0.0.0-test', commit: 'unknown', node: process.version },
     probes: [okProbe('node'), okProbe('mysql'), okProbe('keys')],
     probeTimeoutMs: 300,
     ...overrides,
@@ -1028,10 +1029,11 @@ describe('when the real app answers', () => {
     });
   }
 
-  it('then /health/live is a plain ok', async () => {
+  it('then /health/live is ok with the version and commit the node runs', async () => {
     const response = await fetch(`${node.baseUrl}/health/live`);
     assert.equal(response.status, 200);
-    assert.equal(await assertConforms(response, { path: '/health/live', method: 'get' }), 'ok');
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(await assertConforms(response, { path: '/health/live', method: 'get' }), `ok version=${version} commit=unknown`);
   });
 
   it('then /health/deep on the embedded node is 200 with an ok line', async () => {

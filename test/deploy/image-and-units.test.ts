@@ -66,6 +66,12 @@ describe('deploy/Dockerfile', () => {
     assert.doesNotMatch(instructions, /curl|wget/, 'no HTTP client installed for the healthcheck');
   });
 
+  it('when the API target is built, then the commit passed as a build argument reaches the node (build info)', () => {
+    const api = stage('st-api');
+    assert.match(api, /^ARG ST_API_COMMIT=unknown$/m);
+    assert.match(api, /^ENV ST_API_COMMIT=\$\{ST_API_COMMIT\}$/m);
+  });
+
   it('when the build context is filtered, then deploy/Dockerfile.dockerignore lets in only what the build stage copies', () => {
     const ignore = readFileSync(join(REPO, 'deploy', 'Dockerfile.dockerignore'), 'utf8');
     const allowed = [...ignore.matchAll(/^!(\S+?)\/?$/gm)].map((m) => m[1]).sort();
