@@ -22,6 +22,7 @@ import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { NO_RATE_LIMIT, redisRateLimiter } from './playback/rate-limit.ts';
 import { signerFromConfig } from './signing/config.ts';
+import { loadOpenApiDocument } from './routes/openapi.ts';
 
 export interface Service {
   app: Express;
@@ -98,6 +99,7 @@ export function createService(
     metrics,
     logger,
     build,
+    openapi: loadOpenApiDocument(logger),
     probes,
     probeTimeoutMs: config.health.probeTimeoutMs,
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -1071,6 +1071,24 @@ describe('when the real app answers', () => {
       return assertConforms(response, { path: '/health/deep', method: 'get' });
     });
     assert.equal(body, 'warn node=ok(1ms) mysql=ok(1ms) redis=down(reconnecting)');
+  });
+
+  it('then /openapi.json is this document as JSON, with the base URL the request used as its server, as documented', async () => {
+    const response = await fetch(`${node.baseUrl}/openapi.json`);
+    assert.equal(response.status, 200);
+    const etag = response.headers.get('etag') ?? '';
+    const served = (await assertConforms(response, { path: '/openapi.json', method: 'get' })) as Json;
+    assert.deepEqual(served.servers, [{ url: node.baseUrl, description: 'this st-api node, as the request reached it' }]);
+    assert.deepEqual({ ...served, servers: undefined }, { ...doc, servers: undefined }, 'the same document as api/openapi.yaml');
+    // node:http, not fetch: fetch marks a conditional request no-cache, which (rightly) is never 304.
+    const { port } = new URL(node.baseUrl);
+    const again = await new Promise<number | undefined>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/openapi.json', headers: { 'if-none-match': etag }, timeout: 10_000 }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode);
+      }).on('error', reject);
+    });
+    assert.equal(again, 304);
   });
 
   it('then /metrics is Prometheus text, as documented', async () => {
