@@ -24,6 +24,21 @@ describe('build info', () => {
     }
   });
 
+  it('when a release carries a COMMIT file beside package.json, then it names the commit, and ST_API_COMMIT still wins', () => {
+    const root = mkdtempSync(join(tmpdir(), 'st-build-info-'));
+    try {
+      writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'st-api', version: '1.2.3' }));
+      writeFileSync(join(root, 'COMMIT'), 'e2ae3f9c1d0b\n');
+      mkdirSync(join(root, 'dist', 'api'), { recursive: true });
+      assert.equal(readBuildInfo({}, join(root, 'dist', 'api')).commit, 'e2ae3f9c1d0b');
+      assert.equal(readBuildInfo({ ST_API_COMMIT: 'feedc0de' }, join(root, 'dist', 'api')).commit, 'feedc0de');
+      writeFileSync(join(root, 'COMMIT'), 'not a commit\n');
+      assert.equal(readBuildInfo({}, join(root, 'dist', 'api')).commit, 'unknown');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('when no commit is given, or one that is not a plain token, then it reads unknown (nothing odd reaches a label or a line)', () => {
     assert.equal(readBuildInfo({}).commit, 'unknown');
     for (const commit of ['', 'a b', 'abc\nok version=9', 'x'.repeat(65), 'c"}'])
