@@ -86,7 +86,7 @@ export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
     `    -d '{"contentId":"tt-demo-0001","device":"web","quality":"auto"}'`,
     '',
     'Other demo viewers (subject of the token): premium-user, mobile-user, lapsed-user, sd-buyer.',
-    `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics`,
+    `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics    API: ${baseUrl}/openapi.json`,
     'The demo CDN hosts are not real. To watch a title play through a real edge: npm run demo:play',
     '',
   ].join('\n');

@@ -186,6 +186,11 @@ describe('when st-api runs on a laptop without configuration', () => {
     assert.equal(host, '0.0.0.0');
     // The printed instructions point at an address a human can reach, not at the wildcard.
     assert.match(container.output(), new RegExp(`curl -sS -X POST http://127\\.0\\.0\\.1:${port}/v1/playback-urls`));
+    // …and so does the printed API description, served by the node itself.
+    const api = /API: (\S+\/openapi\.json)/.exec(container.output())?.[1] ?? '';
+    assert.equal(api, `http://127.0.0.1:${port}/openapi.json`);
+    const doc = (await (await fetch(api)).json()) as { servers: { url: string }[] };
+    assert.equal(doc.servers[0]?.url, `http://127.0.0.1:${port}`);
     container.child.kill('SIGKILL');
   });
 });
