@@ -2,6 +2,8 @@
 // here; main.ts (or a test) builds the dependencies and passes them in.
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler } from 'express';
 import { tlsFailure } from '../common/tls-failure.ts';
+import { accessLog, requestIdOf, type AccessLocals } from './access-log.ts';
+import type { BuildInfo } from './build-info.ts';
 import { AppError, toAppError } from './errors.ts';
 import type { Probe } from './health/deep-health.ts';
 import type { Logger } from './logger.ts';
@@ -9,12 +11,17 @@ import type { Metrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { manifestRoutes, type ManifestRouteDeps } from './routes/manifests.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { openapiRoutes, type OpenApiDocument } from './routes/openapi.ts';
 import { playbackRoutes, type PlaybackRouteDeps } from './routes/playback.ts';
 
 export interface AppDeps extends PlaybackRouteDeps {
   /** Tokenized-manifest delivery; absent when no CDN uses it. */
   manifestRoute?: Omit<ManifestRouteDeps, 'cdns' | 'policy' | 'metrics' | 'now'>;
   logger: Logger;
+  /** What this node runs, for /health/live. */
+  build: BuildInfo;
+  /** api/openapi.yaml, served as /openapi.json; absent = no such route. */
+  openapi?: OpenApiDocument | undefined;
   probes: readonly Probe[];
   probeTimeoutMs: number;
 }
@@ -25,6 +32,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('trust proxy', false);
 
+  app.use(accessLog(deps.logger));
   app.use(recordRequestMetrics(deps.metrics));
   app.use((_req, res, next) => {
     // Every answer is JSON, problem+json, a playlist or plain text: never to be sniffed as anything else.
@@ -33,6 +41,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(healthRoutes(deps));
   app.use(metricsRoutes(deps.metrics));
+  app.use(openapiRoutes(deps.openapi));
   app.use(playbackRoutes(deps));
   if (deps.manifestRoute !== undefined)
     app.use(manifestRoutes({ ...deps.manifestRoute, cdns: deps.cdns, policy: deps.policy, metrics: deps.metrics, now: deps.now }));
@@ -61,11 +70,15 @@ function recordRequestMetrics(metrics: Metrics): RequestHandler {
 function problemHandler(deps: { metrics: Metrics; logger: Logger }): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const appError = toAppError(error);
+    (res.locals as AccessLocals).problemCode = appError.code;
+    const reqId = requestIdOf(res);
+    // The route pattern, not the path: a tokenized manifest's path is a credential.
+    const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
     if (appError.code === 'INTERNAL_ERROR') {
-      deps.logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
+      deps.logger.error({ err: error, reqId, method: req.method, route }, 'unhandled error');
     } else if (appError.status >= 500) {
       // Operational: log the dependency's error code only, never its message (it may quote SQL).
-      deps.logger.warn({ code: appError.code, cause: describeCause(appError.cause), method: req.method, path: req.path }, appError.message);
+      deps.logger.warn({ code: appError.code, cause: describeCause(appError.cause), reqId, method: req.method, route }, appError.message);
     }
     if (res.headersSent) return;
     // A refused request whose body is still arriving: close once answered instead of reading a body

@@ -4,29 +4,21 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { SecretFileWarning } from '../common/secret-file.ts';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
+import { readBuildInfo } from './build-info.ts';
 import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
 import { createHttpServer } from './http-server.ts';
+import { describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 import { CertificatePairError } from './tls/certificate-pair.ts';
 import { ServingCertificate } from './tls/serving-certificate.ts';
 
-/** sysexits.h EX_CONFIG: systemd and operators can tell a bad configuration from a crash. */
-const EXIT_CONFIG = 78;
-
 function loadConfiguration(
   env: NodeJS.ProcessEnv,
   onWarning: (warning: SecretFileWarning) => void,
 ): { config: Config; demo?: EmbeddedDemo } {
-  // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
-  const withPort = (config: Config): Config => ({
-    ...config,
-    listen: {
-      ...config.listen,
-      host: env.ST_API_HOST ?? config.listen.host,
-      port: env.ST_API_PORT === undefined ? config.listen.port : Number(env.ST_API_PORT),
-    },
-  });
+  // ST_API_HOST / ST_API_PORT (or PORT) override listen.*: a container publishes the embedded demo on 0.0.0.0.
+  const withPort = (config: Config): Config => ({ ...config, listen: listenFromEnv(config.listen, env) });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '')
     return { config: withPort(readConfigFile(env.ST_API_CONFIG, env, onWarning)) };
   const demo = embeddedDemo(demoKeyDir(env));
@@ -59,13 +51,20 @@ async function main(): Promise<void> {
       process.exit(EXIT_CONFIG);
     }
   }
-  const service = createService(config, logger, certificate === undefined ? {} : { certificate });
+  const build = readBuildInfo(process.env);
+  const service = createService(config, logger, certificate === undefined ? { build } : { build, certificate });
   const server = createHttpServer(
     service.app,
     config.http,
     certificate === undefined || tls === undefined ? undefined : { certificate, minVersion: tls.minVersion },
   ).listen(config.listen.port, config.listen.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    const { message, exitCode } = describeListenError(error, config.listen.host, config.listen.port);
+    process.stderr.write(`st-api: ${message}\n`);
+    process.exit(exitCode);
+  }
   certificate?.watch(tls?.watch ?? true);
   const { port } = server.address() as AddressInfo;
   logger.info(
@@ -82,7 +81,9 @@ async function main(): Promise<void> {
     'st-api listening',
   );
   if (demo !== undefined)
-    process.stdout.write(demoInstructions(`${certificate === undefined ? 'http' : 'https'}://${config.listen.host}:${port}`, demo));
+    process.stdout.write(
+      demoInstructions(`${certificate === undefined ? 'http' : 'https'}://${displayHost(config.listen.host)}:${port}`, demo),
+    );
 
   // SIGHUP (systemctl reload) re-reads the certificate files; without TLS there is nothing to reload,
   // and the signal's default action would stop the process.

@@ -115,6 +115,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Always 1; the labels say what runs (the node_exporter/Prometheus `*_build_info` convention). */
+  readonly buildInfo = new Gauge({
+    name: 'st_api_build_info',
+    help: 'What this node runs: package version, commit, Node version (value always 1)',
+    labelNames: ['version', 'commit', 'node'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'st_api_' });
     this.healthCheckedAt.set(Date.now() / 1000);

@@ -2,6 +2,7 @@
 // The only place that decides between real and embedded implementations.
 import type { Express } from 'express';
 import { createApp } from './app.ts';
+import { readBuildInfo, type BuildInfo } from './build-info.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
 import { CachedCatalogStore } from './catalog/cached-store.ts';
 import { staticRedisSource, type RedisSource } from './redis/client.ts';
@@ -30,6 +31,7 @@ import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { NO_RATE_LIMIT, redisRateLimiter } from './playback/rate-limit.ts';
 import { signerFromConfig } from './signing/config.ts';
+import { loadOpenApiDocument } from './routes/openapi.ts';
 
 export interface Service {
   app: Express;
@@ -42,6 +44,8 @@ export interface Service {
 export interface ServiceOptions {
   now?: () => number;
   random?: () => number;
+  /** What this node runs (version, commit, Node): /health/live and st_api_build_info. */
+  build?: BuildInfo;
   /** The public port's certificate when it serves HTTPS (api/tls/): its expiry goes into health and metrics. */
   certificate?: { current(): { notAfter: Date } };
 }
@@ -49,6 +53,8 @@ export interface ServiceOptions {
 export function createService(config: Config, logger: Logger, options: ServiceOptions = {}): Service {
   const now = options.now ?? Date.now;
   const metrics = new Metrics();
+  const build = options.build ?? readBuildInfo({});
+  metrics.buildInfo.set({ version: build.version, commit: build.commit, node: build.node }, 1);
   const certificate = options.certificate;
   if (certificate !== undefined) metrics.trackCertificateExpiry(() => certificate.current().notAfter);
 
@@ -118,6 +124,8 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
         : redisRateLimiter(redis, config.rateLimit.playsPerMinute, metrics),
     metrics,
     logger,
+    build,
+    openapi: loadOpenApiDocument(logger),
     probes,
     probeTimeoutMs: config.health.probeTimeoutMs,
   });

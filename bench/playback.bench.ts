@@ -291,7 +291,7 @@ function writeConfig(
   const raw: Record<string, unknown> = {
     ...demo.rawConfig,
     listen: { host: '127.0.0.1', port: 0 },
-    // info: st-api logs nothing per successful play; the "listening" line carries the port.
+    // info, as in production: one access-log line per play (its cost is in the figures); the "listening" line carries the port.
     logLevel: 'info',
     shutdown: { drainMs: 0, timeoutMs: 5000 },
     cdns: [{ ...cdn, weight: 1 }],

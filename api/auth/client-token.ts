@@ -28,7 +28,11 @@ export interface Viewer {
 }
 
 export const USER_ID_PATTERN = /^[A-Za-z0-9._:@|-]{1,128}$/;
-const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
+// The scheme is case-insensitive (RFC 9110 §11.1); clients that pad it with a few spaces or a tab
+// still mean a bearer token.
+const BEARER = /^bearer[ \t]{1,16}([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)[ \t]*$/i;
+/** The scheme, its padding, and some trailing blanks: what may come around the token itself. */
+const SCHEME_ALLOWANCE = 32;
 
 /**
  * Client apps send the same token on every play of a session, and an RS256 verify is the largest
@@ -52,11 +56,11 @@ export function createTokenVerifier(policy: TokenPolicy, now: () => number = Dat
 }
 
 function verifyUncached(policy: TokenPolicy, authorization: string, nowMs: number): { viewer: Viewer; expiresAtMs: number } {
-  if (authorization.length > policy.maxTokenBytes + 'Bearer '.length) {
-    throw new AppError('TOKEN_MALFORMED', { detail: `The token exceeds ${policy.maxTokenBytes} bytes` });
-  }
+  const oversized = () => new AppError('TOKEN_MALFORMED', { detail: `The token exceeds ${policy.maxTokenBytes} bytes` });
+  if (authorization.length > policy.maxTokenBytes + SCHEME_ALLOWANCE) throw oversized();
   const token = BEARER.exec(authorization)?.[1];
   if (token === undefined) throw new AppError('TOKEN_MALFORMED', { detail: 'Expected "Authorization: Bearer <JWT>"' });
+  if (token.length > policy.maxTokenBytes) throw oversized();
 
   const header = decodeHeader(token);
   const candidates = policy.keys.filter(

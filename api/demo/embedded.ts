@@ -161,7 +161,7 @@ export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
     demo.keyDir === undefined
       ? `  npm run demo:token -- <viewer>      (demo keys not kept: ${demo.notKept ?? 'no directory'}; tokens die with this process)`
       : `  npm run demo:token -- <viewer>      (the demo keys live in ${demo.keyDir} and survive a restart)`,
-    `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics`,
+    `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics    API: ${baseUrl}/openapi.json`,
     'The demo CDN hosts are not real. To watch a title play through a real edge: npm run demo:play',
     '',
   ].join('\n');

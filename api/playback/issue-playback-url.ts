@@ -10,6 +10,7 @@ import { AppError, type ProblemCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Viewer } from '../auth/client-token.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import { protocolNotAvailableDetail, protocolNotSupportedDetail, qualityNotAvailableDetail } from './refusal-detail.ts';
 import type { PlaybackRequest } from './request.ts';
 import { chooseProtocol, chooseRendition, heightOf, qualityLabel } from './rendition.ts';
 
@@ -86,13 +87,16 @@ async function issuePlaybackUrl(deps: PlaybackDeps, viewer: Viewer, request: Pla
   if (!entitlement.allowed) throw new AppError(entitlement.code);
 
   const protocol = chooseProtocol(request.protocol, device, content);
-  if (!protocol.ok) throw new AppError(protocol.code);
-  const rendition = chooseRendition(content.renditions, protocol.value, [
-    heightOf(request.quality),
-    entitlement.maxHeight,
-    device.maxHeight,
-  ]);
-  if (!rendition.ok) throw new AppError(rendition.code);
+  if (!protocol.ok) {
+    const detail =
+      protocol.code === 'PROTOCOL_NOT_SUPPORTED' && request.protocol !== undefined
+        ? protocolNotSupportedDetail(request.protocol, device)
+        : protocolNotAvailableDetail(request.protocol, device, content);
+    throw new AppError(protocol.code, { detail });
+  }
+  const ceilings = { requested: heightOf(request.quality), rights: entitlement.maxHeight, device: device.maxHeight };
+  const rendition = chooseRendition(content.renditions, protocol.value, [ceilings.requested, ceilings.rights, ceilings.device]);
+  if (!rendition.ok) throw new AppError(rendition.code, { detail: qualityNotAvailableDetail(content, protocol.value, device, ceilings) });
 
   const cdn = chooseCdn(deps.cdns, deps.random);
   if (cdn === undefined) throw new AppError('DEPENDENCY_UNAVAILABLE', { detail: 'No CDN is in rotation', retryAfterSeconds: 30 });

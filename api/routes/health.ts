@@ -1,13 +1,16 @@
 // /health/live touches nothing; /health/deep is what the Consul agent checks.
 import express, { type Router } from 'express';
+import type { BuildInfo } from '../build-info.ts';
 import { checkDeepHealth, type Probe } from '../health/deep-health.ts';
 import type { Metrics } from '../metrics.ts';
 
-export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: number; metrics?: Metrics }): Router {
+export function healthRoutes(deps: { probes: readonly Probe[]; probeTimeoutMs: number; metrics?: Metrics; build: BuildInfo }): Router {
   const router = express.Router();
+  // Built once: the answer stays a constant string, and blue/green step 5 reads what runs from it.
+  const live = `ok version=${deps.build.version} commit=${deps.build.commit}`;
 
   router.get('/health/live', (_req, res) => {
-    res.set('Cache-Control', 'no-store').type('text/plain').send('ok');
+    res.set('Cache-Control', 'no-store').type('text/plain').send(live);
   });
 
   router.get('/health/deep', async (_req, res) => {

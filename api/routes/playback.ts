@@ -17,6 +17,7 @@ export interface PlaybackRouteDeps extends PlaybackDeps {
 }
 
 const PLAYBACK_URLS = '/v1/playback-urls';
+const ALLOW = 'POST, OPTIONS';
 
 export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   const router = express.Router();
@@ -28,17 +29,24 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
       origin: true,
       credentials: true,
       methods: ['POST'],
-      allowedHeaders: ['Authorization', 'Content-Type'],
-      exposedHeaders: ['Retry-After'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['Retry-After', 'X-Request-Id'],
       maxAge: 600,
     });
-    // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all
-    // (and a plain OPTIONS still gets 405 below).
+    // Only this exact path, and only for a listed Origin: anyone else gets no CORS header at all,
+    // which is all a browser needs to refuse the call.
     router.all(PLAYBACK_URLS, (req, res, next) => {
+      res.vary('Origin');
+      if (req.method === 'OPTIONS') res.set('Allow', ALLOW);
       if (allowed.has(req.headers.origin ?? '')) withCors(req, res, next);
       else next();
     });
   }
+  // OPTIONS is a method this resource supports (RFC 9110 §9.3.7): a preflight from an origin not
+  // listed, or a plain OPTIONS, is answered 204 with Allow and no CORS header, never 405.
+  router.options(PLAYBACK_URLS, (_req, res) => {
+    res.set('Allow', ALLOW).status(204).end();
+  });
 
   const authenticate: RequestHandler = (req, res, next) => {
     res.locals.viewer = deps.verifyToken(req.headers.authorization);
@@ -57,9 +65,9 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
     if (!req.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
     const parsed = playbackRequestSchema.safeParse(req.body);
     if (!parsed.success) {
-      throw new AppError('INVALID_REQUEST', {
-        errors: parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
-      });
+      const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message }));
+      // detail repeats the messages for clients that show only it; each already names its field.
+      throw new AppError('INVALID_REQUEST', { detail: errors.map((error) => error.message).join('; '), errors });
     }
     const url = await playback.issue(res.locals.viewer as Viewer, parsed.data);
     // A browser stores a cookie only for a domain its request went to (or a parent of it): when the
@@ -71,7 +79,7 @@ export function playbackRoutes(deps: PlaybackRouteDeps): Router {
   });
 
   router.all(PLAYBACK_URLS, (_req, res) => {
-    res.set('Allow', 'POST');
+    res.set('Allow', ALLOW);
     throw new AppError('METHOD_NOT_ALLOWED');
   });
 

@@ -158,6 +158,9 @@ describe('when a web app on another origin calls the API (CORS)', () => {
     assert.equal(response.headers.get('access-control-allow-origin'), 'https://www.example.com');
     assert.equal(response.headers.get('access-control-allow-credentials'), 'true');
     assert.equal(response.headers.get('access-control-allow-methods'), 'POST');
+    assert.equal(response.headers.get('access-control-allow-headers'), 'Authorization,Content-Type,X-Request-Id');
+    assert.equal(response.headers.get('access-control-max-age'), '600');
+    assert.match(response.headers.get('vary') ?? '', /\bOrigin\b/);
     const play = await fetch(`${node.baseUrl}/v1/playback-urls`, {
       method: 'POST',
       headers: {
@@ -170,7 +173,8 @@ describe('when a web app on another origin calls the API (CORS)', () => {
     });
     assert.equal(play.status, 200);
     assert.equal(play.headers.get('access-control-allow-origin'), 'https://www.example.com');
-    assert.equal(play.headers.get('access-control-expose-headers'), 'Retry-After');
+    assert.equal(play.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(play.headers.get('access-control-expose-headers'), 'Retry-After,X-Request-Id');
   });
   it('then any other origin gets no CORS header at all, and the browser keeps the answer from the page', async () => {
     const response = await preflight('https://evil.example.net');
@@ -178,13 +182,17 @@ describe('when a web app on another origin calls the API (CORS)', () => {
       [...response.headers.keys()].filter((name) => name.startsWith('access-control-')),
       [],
     );
-    assert.equal(response.status, 405);
+    // Not 405: OPTIONS is a method the resource supports; the absent headers are the refusal.
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('allow'), 'POST, OPTIONS');
+    // A cache between must not hand this answer to an allowed origin, nor the reverse.
+    assert.match(response.headers.get('vary') ?? '', /\bOrigin\b/);
   });
 
-  it('then a plain OPTIONS is still 405, and paths below the route get no preflight', async () => {
+  it('then a plain OPTIONS is 204 with Allow, and paths below the route get no preflight', async () => {
     const plain = await fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'OPTIONS', signal: AbortSignal.timeout(10_000) });
-    assert.equal(plain.status, 405);
-    assert.equal(plain.headers.get('allow'), 'POST');
+    assert.equal(plain.status, 204);
+    assert.equal(plain.headers.get('allow'), 'POST, OPTIONS');
     const below = await fetch(`${node.baseUrl}/v1/playback-urls/x`, {
       method: 'OPTIONS',
       headers: { origin: 'https://www.example.com', 'access-control-request-method': 'POST' },

@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { waitFor } from '../../testkit/processes.ts';
+import { createServer } from 'node:net';
+import { freePort, waitFor } from '../../testkit/processes.ts';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'api', 'main.ts');
 const children: ChildProcess[] = [];
@@ -16,8 +17,11 @@ after(() => children.forEach((child) => child.kill('SIGKILL')));
 const demoDir = mkdtempSync(join(tmpdir(), 'st-demo-keys-'));
 
 function startMain(env: Record<string, string>): { child: ChildProcess; output: () => string } {
+  // The runner's own listen variables must not leak into a test that sets its own.
+  const inherited = { ...process.env };
+  for (const name of ['ST_API_HOST', 'ST_API_PORT', 'PORT']) delete inherited[name];
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { ...process.env, ST_API_DEMO_DIR: demoDir, ...env },
+    env: { ...inherited, ST_API_DEMO_DIR: demoDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -94,5 +98,124 @@ describe('when the configuration file is invalid', () => {
       assert.ok(text.includes(key), `the message names ${key}:\n${text}`);
     }
     assert.doesNotMatch(text, /hunter2|s3cr3t/);
+  });
+});
+
+/** The port and host the node announced in its "st-api listening" line. */
+async function listeningOn(output: () => string): Promise<{ host: string; port: number }> {
+  return waitFor(
+    () => {
+      const match = /"host":"([^"]+)","port":(\d+).*"msg":"st-api listening"/.exec(output());
+      return match === null ? undefined : { host: match[1] ?? '', port: Number(match[2]) };
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'st-api to listen' },
+  );
+}
+
+async function exitOf(child: ChildProcess): Promise<number | null> {
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return code;
+}
+
+/** A stack trace line as Node prints one: "    at fn (file:line:col)". */
+const STACK_LINE = /^\s+at .+[:(]/m;
+
+describe('when the listen port comes from the environment', () => {
+  it('then PORT is honoured (the convention of container platforms)', async () => {
+    const port = await freePort();
+    const { child, output } = startMain({ PORT: String(port), ST_API_CONFIG: '' });
+    assert.equal((await listeningOn(output)).port, port);
+    child.kill('SIGKILL');
+  });
+
+  it('then ST_API_PORT wins over PORT when both are set', async () => {
+    const [wanted, ignored] = [await freePort(), await freePort()];
+    const { child, output } = startMain({ ST_API_PORT: String(wanted), PORT: String(ignored), ST_API_CONFIG: '' });
+    assert.equal((await listeningOn(output)).port, wanted);
+    child.kill('SIGKILL');
+  });
+
+  for (const [name, value] of [
+    ['ST_API_PORT', 'abc'],
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['ST_API_PORT', '-1'],
+  ] as const) {
+    it(`then ${name}=${value} stops start-up with exit 78 and one sentence naming ${name}, without a stack trace`, async () => {
+      const { child, output } = startMain({ [name]: value, ST_API_CONFIG: '' });
+      assert.equal(await exitOf(child), 78);
+      assert.match(output(), new RegExp(`${name}: must be a port number from 0 to 65535`));
+      assert.doesNotMatch(output(), STACK_LINE);
+      assert.doesNotMatch(output(), /listening/);
+    });
+  }
+});
+
+describe('when the listen address cannot be bound', () => {
+  it('then a port in use ends start-up with exit 69 (EX_UNAVAILABLE) and a sentence naming host:port, without a stack trace', async () => {
+    const holder = createServer();
+    holder.listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const { child, output } = startMain({ ST_API_HOST: '127.0.0.1', ST_API_PORT: String(port), ST_API_CONFIG: '' });
+      assert.equal(await exitOf(child), 69);
+      assert.match(
+        output(),
+        new RegExp(`st-api: cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use by another process \\(EADDRINUSE\\)`),
+      );
+      assert.doesNotMatch(output(), STACK_LINE);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('then an address this machine does not have ends start-up with exit 69 and a sentence naming it', async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a real interface.
+    const { child, output } = startMain({ ST_API_HOST: '192.0.2.1', ST_API_PORT: '0', ST_API_CONFIG: '' });
+    assert.equal(await exitOf(child), 69);
+    assert.match(
+      output(),
+      /st-api: cannot listen on 192\.0\.2\.1:0: no network interface of this machine has that address \(EADDRNOTAVAIL\)/,
+    );
+    assert.doesNotMatch(output(), STACK_LINE);
+  });
+});
+
+describe('when st-api runs on a laptop without configuration', () => {
+  it('then the embedded demo listens on loopback only, and ST_API_HOST=0.0.0.0 (set by the image) opens it', async () => {
+    const laptop = startMain({ ST_API_PORT: '0', ST_API_CONFIG: '' });
+    assert.equal((await listeningOn(laptop.output)).host, '127.0.0.1');
+    laptop.child.kill('SIGKILL');
+    const container = startMain({ ST_API_HOST: '0.0.0.0', ST_API_PORT: '0', ST_API_CONFIG: '' });
+    const { host, port } = await listeningOn(container.output);
+    assert.equal(host, '0.0.0.0');
+    // The printed instructions point at an address a human can reach, not at the wildcard.
+    assert.match(container.output(), new RegExp(`curl -sS -X POST http://127\\.0\\.0\\.1:${port}/v1/playback-urls`));
+    // …and so does the printed API description, served by the node itself.
+    const api = /API: (\S+\/openapi\.json)/.exec(container.output())?.[1] ?? '';
+    assert.equal(api, `http://127.0.0.1:${port}/openapi.json`);
+    const doc = (await (await fetch(api)).json()) as { servers: { url: string }[] };
+    assert.equal(doc.servers[0]?.url, `http://127.0.0.1:${port}`);
+    container.child.kill('SIGKILL');
+  });
+});
+
+describe('when the node is asked what it runs', () => {
+  it('then /health/live and st_api_build_info name the package version, the commit from ST_API_COMMIT and the Node version', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const { child, output } = startMain({ ST_API_PORT: '0', ST_API_CONFIG: '', ST_API_COMMIT: 'e2ae3f9c1d0b' });
+    const { port } = await listeningOn(output);
+    const live = await fetch(`http://127.0.0.1:${port}/health/live`);
+    assert.equal(await live.text(), `ok version=${version} commit=e2ae3f9c1d0b`);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.ok(
+      metrics.includes(`st_api_build_info{version="${version}",commit="e2ae3f9c1d0b",node="${process.version}"} 1`),
+      metrics
+        .split('\n')
+        .filter((line) => line.includes('build_info'))
+        .join('\n'),
+    );
+    child.kill('SIGKILL');
   });
 });

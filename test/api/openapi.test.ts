@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -398,6 +398,7 @@ async function withApp<T>(overrides: Partial<AppDeps>, use: (baseUrl: string) =>
     rateLimiter: NO_RATE_LIMIT,
     metrics: new Metrics({ defaultMetrics: false }),
     logger: createLogger({ level: 'silent', program: 'st-api-test' }),
+    build: { version: '0.0.0-test', commit: 'unknown', node: process.version },
     probes: [okProbe('node'), okProbe('mysql'), okProbe('keys')],
     probeTimeoutMs: 300,
     ...overrides,
@@ -594,10 +595,9 @@ const problemCases: ProblemCase[] = [
   },
   {
     code: 'METHOD_NOT_ALLOWED',
-    why: 'the playback resource is asked for OPTIONS on a node with no CORS origins',
-    operation: PREFLIGHT,
-    send: () => preflight(node.baseUrl, WEB_ORIGIN),
-    check: (response) => assert.equal(response.headers.get('access-control-allow-origin'), null),
+    why: 'the playback resource is asked to PUT',
+    operation: { path: '/v1/playback-urls', method: 'put' },
+    send: () => fetch(`${node.baseUrl}/v1/playback-urls`, { method: 'PUT' }),
   },
   {
     code: 'TOKEN_MISSING',
@@ -968,15 +968,23 @@ describe('when the real app answers', () => {
     assert.equal(headers.get('access-control-max-age'), '600');
   });
 
-  it('then a CORS preflight from another origin is 405 with no Access-Control-* header, as documented', async () => {
+  it('then a CORS preflight from another origin is 204 with no Access-Control-* header, as documented', async () => {
     const response = await preflight(webNode.baseUrl, 'https://evil.example.net');
-    assert.equal(response.status, 405);
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('allow'), 'POST, OPTIONS');
     const headers = response.headers;
     await assertConforms(response, PREFLIGHT);
     assert.deepEqual(
       [...headers.keys()].filter((name) => name.startsWith('access-control-')),
       [],
     );
+  });
+
+  it('then a CORS preflight on a node with no CORS origins is 204 with no Access-Control-* header, as documented', async () => {
+    const response = await preflight(node.baseUrl, WEB_ORIGIN);
+    assert.equal(response.status, 204);
+    await assertConforms(response, PREFLIGHT);
+    assert.equal(response.headers.get('access-control-allow-origin'), null);
   });
 
   it("then a play's manifest URL answers 200 with the tokenized HLS playlists, as documented", async () => {
@@ -1021,10 +1029,11 @@ describe('when the real app answers', () => {
     });
   }
 
-  it('then /health/live is a plain ok', async () => {
+  it('then /health/live is ok with the version and commit the node runs', async () => {
     const response = await fetch(`${node.baseUrl}/health/live`);
     assert.equal(response.status, 200);
-    assert.equal(await assertConforms(response, { path: '/health/live', method: 'get' }), 'ok');
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(await assertConforms(response, { path: '/health/live', method: 'get' }), `ok version=${version} commit=unknown`);
   });
 
   it('then /health/deep on the embedded node is 200 with an ok line', async () => {
@@ -1062,6 +1071,24 @@ describe('when the real app answers', () => {
       return assertConforms(response, { path: '/health/deep', method: 'get' });
     });
     assert.equal(body, 'warn node=ok(1ms) mysql=ok(1ms) redis=down(reconnecting)');
+  });
+
+  it('then /openapi.json is this document as JSON, with the base URL the request used as its server, as documented', async () => {
+    const response = await fetch(`${node.baseUrl}/openapi.json`);
+    assert.equal(response.status, 200);
+    const etag = response.headers.get('etag') ?? '';
+    const served = (await assertConforms(response, { path: '/openapi.json', method: 'get' })) as Json;
+    assert.deepEqual(served.servers, [{ url: node.baseUrl, description: 'this st-api node, as the request reached it' }]);
+    assert.deepEqual({ ...served, servers: undefined }, { ...doc, servers: undefined }, 'the same document as api/openapi.yaml');
+    // node:http, not fetch: fetch marks a conditional request no-cache, which (rightly) is never 304.
+    const { port } = new URL(node.baseUrl);
+    const again = await new Promise<number | undefined>((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/openapi.json', headers: { 'if-none-match': etag }, timeout: 10_000 }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode);
+      }).on('error', reject);
+    });
+    assert.equal(again, 304);
   });
 
   it('then /metrics is Prometheus text, as documented', async () => {

@@ -130,7 +130,7 @@ describe('when an entitled viewer asks to play', () => {
 });
 
 describe('when the viewer may not play', () => {
-  const denials: { user: string; body: Record<string, unknown>; status: number; code: string; why: string }[] = [
+  const denials: { user: string; body: Record<string, unknown>; status: number; code: string; why: string; detail?: string }[] = [
     {
       user: 'nobody',
       body: { contentId: 'tt-demo-0001', device: 'web' },
@@ -172,6 +172,8 @@ describe('when the viewer may not play', () => {
       status: 403,
       code: 'QUALITY_NOT_AVAILABLE',
       why: 'no rendition under the ceiling',
+      detail:
+        'Nothing of "tt-demo-0001" in dash is at or under the requested 360p; the best this viewer may get is 480p: ask for 480p or auto',
     },
     {
       user: 'demo-user',
@@ -193,6 +195,7 @@ describe('when the viewer may not play', () => {
       status: 422,
       code: 'PROTOCOL_NOT_SUPPORTED',
       why: 'DASH on iOS',
+      detail: 'Device class "ios" plays hls, not dash; ask for hls, or leave protocol out',
     },
     {
       user: 'premium-user',
@@ -200,6 +203,7 @@ describe('when the viewer may not play', () => {
       status: 422,
       code: 'PROTOCOL_NOT_AVAILABLE',
       why: 'DASH of an HLS-only title',
+      detail: '"tt-demo-0003" is packaged in hls only, and dash was asked for',
     },
   ];
   for (const denial of denials) {
@@ -209,20 +213,36 @@ describe('when the viewer may not play', () => {
       assert.equal(body.code, denial.code);
       assert.equal(body.status, denial.status);
       assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+      // Where the refusal can say what is possible instead, it does.
+      if (denial.detail !== undefined) assert.equal(body.detail, denial.detail);
     });
   }
 });
 
 describe('when the request is bad', () => {
-  const badBodies: { body: unknown; code: string; status: number; why: string }[] = [
-    { body: { contentId: 42, device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'a number for contentId' },
-    { body: { device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'no contentId' },
-    { body: { contentId: 'tt-demo-0001', device: 'web', quality: '8k' }, status: 422, code: 'INVALID_REQUEST', why: 'an unknown quality' },
+  const badBodies: { body: unknown; code: string; status: number; why: string; messages?: string[] }[] = [
+    {
+      body: { contentId: 42, device: 'web' },
+      status: 422,
+      code: 'INVALID_REQUEST',
+      why: 'a number for contentId',
+      messages: ['contentId must be a string'],
+    },
+    { body: { device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'no contentId', messages: ['contentId is required'] },
+    { body: {}, status: 422, code: 'INVALID_REQUEST', why: 'an empty object', messages: ['contentId is required', 'device is required'] },
+    {
+      body: { contentId: 'tt-demo-0001', device: 'web', quality: '8k' },
+      status: 422,
+      code: 'INVALID_REQUEST',
+      why: 'an unknown quality',
+      messages: ['quality must be one of auto, 2160p, 1440p, 1080p, 720p, 480p, 360p, 240p'],
+    },
     {
       body: { contentId: 'tt-demo-0001', device: 'web', protocol: 'rtmp' },
       status: 422,
       code: 'INVALID_REQUEST',
       why: 'an unknown protocol',
+      messages: ['protocol must be one of hls, dash'],
     },
     { body: { contentId: '../../etc/passwd', device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'a path-traversal contentId' },
     { body: { contentId: "tt' OR '1'='1", device: 'web' }, status: 422, code: 'INVALID_REQUEST', why: 'an SQL-looking contentId' },
@@ -232,7 +252,7 @@ describe('when the request is bad', () => {
       code: 'INVALID_REQUEST',
       why: 'a device name with odd characters',
     },
-    { body: ['tt-demo-0001'], status: 422, code: 'INVALID_REQUEST', why: 'an array body' },
+    { body: ['tt-demo-0001'], status: 422, code: 'INVALID_REQUEST', why: 'an array body', messages: ['the body must be a JSON object'] },
     { body: '{"contentId": "tt-demo-0001", ', status: 400, code: 'MALFORMED_JSON', why: 'truncated JSON' },
     {
       body: JSON.stringify({ contentId: 'tt-demo-0001', device: 'web', pad: 'x'.repeat(20_000) }),
@@ -245,9 +265,18 @@ describe('when the request is bad', () => {
     it(`then ${bad.why} → ${bad.status} ${bad.code}`, async () => {
       const response = await node.play(bad.body);
       assert.equal(response.status, bad.status);
-      const body = (await response.json()) as { code: string; errors?: unknown[] };
+      const body = (await response.json()) as { code: string; detail?: string; errors?: { path: string; message: string }[] };
       assert.equal(body.code, bad.code);
       if (bad.code === 'INVALID_REQUEST') assert.ok(Array.isArray(body.errors) && body.errors.length > 0);
+      // Plain words that name the field, never zod's defaults ("Invalid input: expected string…").
+      for (const error of body.errors ?? []) assert.doesNotMatch(error.message, /^Invalid|expected|received/, error.message);
+      if (bad.messages !== undefined) {
+        assert.deepEqual(
+          body.errors?.map((error) => error.message),
+          bad.messages,
+        );
+        assert.equal(body.detail, bad.messages.join('; '));
+      }
     });
   }
 
@@ -287,10 +316,10 @@ describe('when the request is bad', () => {
     assert.equal(((await response.json()) as { code: string }).code, 'TOKEN_MISSING');
   });
 
-  it('then a GET → 405 METHOD_NOT_ALLOWED with Allow: POST, and an unknown path → 404 NOT_FOUND', async () => {
+  it('then a GET → 405 METHOD_NOT_ALLOWED with Allow: POST, OPTIONS, and an unknown path → 404 NOT_FOUND', async () => {
     const get = await fetch(`${node.baseUrl}/v1/playback-urls`);
     assert.equal(get.status, 405);
-    assert.equal(get.headers.get('allow'), 'POST');
+    assert.equal(get.headers.get('allow'), 'POST, OPTIONS');
     const missing = await fetch(`${node.baseUrl}/v1/nothing-here`);
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { code: string }).code, 'NOT_FOUND');

@@ -3,16 +3,16 @@
 // `npm run build` equivalent whose output runs under plain node, the HEALTHCHECK command itself run
 // against a live node, and the units' hardening and stop timeout against st-api's defaults.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
-import { freePort, makeTempDir } from '../../testkit/processes.ts';
+import { freePort, makeTempDir, waitFor } from '../../testkit/processes.ts';
 import { createTestCa } from '../../testkit/tls.ts';
 import { startTestNode } from '../../testkit/service.ts';
 import { bundleHooks } from '../../sentinel-hooks/bundle.ts';
@@ -22,6 +22,7 @@ import { REPO } from '../watcher/harness.ts';
 const run = promisify(execFile);
 const DOCKERFILE = readFileSync(join(REPO, 'deploy', 'Dockerfile'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+  version: string;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
   scripts: Record<string, string>;
@@ -54,6 +55,8 @@ describe('deploy/Dockerfile', () => {
     assert.match(runtime, /^USER node$/m);
     assert.match(runtime, /^ENV NODE_ENV=production$/m);
     assert.match(runtime, /^EXPOSE 8080$/m);
+    // `docker run -p 8080:8080` reaches the embedded demo only on the wildcard address.
+    assert.match(runtime, /^ENV ST_API_HOST=0\.0\.0\.0$/m);
     assert.match(runtime, /^STOPSIGNAL SIGTERM$/m);
     assert.match(runtime, /^ENTRYPOINT \["node"\]$/m);
     assert.match(runtime, /^CMD \["dist\/api\/main\.js"\]$/m);
@@ -63,6 +66,12 @@ describe('deploy/Dockerfile', () => {
       .filter((line) => !line.startsWith('#'))
       .join('\n');
     assert.doesNotMatch(instructions, /curl|wget/, 'no HTTP client installed for the healthcheck');
+  });
+
+  it('when the API target is built, then the commit passed as a build argument reaches the node (build info)', () => {
+    const api = stage('st-api');
+    assert.match(api, /^ARG ST_API_COMMIT=unknown$/m);
+    assert.match(api, /^ENV ST_API_COMMIT=\$\{ST_API_COMMIT\}$/m);
   });
 
   it('when the build context is filtered, then deploy/Dockerfile.dockerignore lets in only what the build stage copies', () => {
@@ -116,7 +125,7 @@ describe('deploy/Dockerfile', () => {
       // The same steps as the npm "build" script, into a scratch directory.
       assert.match(
         pkg.scripts.build ?? '',
-        /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/ && tsx sentinel-hooks\/bundle\.ts dist\/sentinel-hooks\.mjs$/,
+        /^tsc -p tsconfig\.build\.json && cp -r api\/catalog\/migrations dist\/api\/catalog\/ && cp api\/openapi\.yaml dist\/api\/ && tsx sentinel-hooks\/bundle\.ts dist\/sentinel-hooks\.mjs$/,
       );
       await run(
         process.execPath,
@@ -124,8 +133,10 @@ describe('deploy/Dockerfile', () => {
         { cwd: REPO, timeout: 120_000 },
       );
       cpSync(join(REPO, 'api', 'catalog', 'migrations'), join(dir, 'dist', 'api', 'catalog', 'migrations'), { recursive: true });
+      cpSync(join(REPO, 'api', 'openapi.yaml'), join(dir, 'dist', 'api', 'openapi.yaml'));
       await bundleHooks(join(dir, 'dist', 'sentinel-hooks.mjs'));
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+      // As the image does: package.json beside dist/ (its "type": "module", its version).
+      cpSync(join(REPO, 'package.json'), join(dir, 'package.json'));
       symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'), 'dir');
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,6 +146,7 @@ describe('deploy/Dockerfile', () => {
         assert.ok(existsSync(join(dir, 'dist', main)), main);
       assert.ok(!existsSync(join(dir, 'dist', 'sentinel-hooks', 'bundle.js')), 'the bundler is a build step, not part of dist/');
       assert.ok(readdirSync(join(dir, 'dist', 'api', 'catalog', 'migrations')).some((file) => file.endsWith('.sql')));
+      assert.ok(existsSync(join(dir, 'dist', 'api', 'openapi.yaml')), 'GET /openapi.json is served from it');
     });
 
     it('when dist/ imports a package, then it is a production dependency or a Node built-in', () => {
@@ -150,6 +162,29 @@ describe('deploy/Dockerfile', () => {
             `${file} imports ${specifier}, which is not a production dependency`,
           );
         }
+      }
+    });
+
+    it('when the API runs under plain node from dist/, then it serves /openapi.json and names its version and commit', async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [join(dir, 'dist', 'api', 'main.js')], {
+        cwd: dir,
+        env: { PATH: process.env['PATH'] ?? '', ST_API_HOST: '127.0.0.1', ST_API_PORT: String(port), ST_API_COMMIT: 'feedc0de' },
+        stdio: 'ignore',
+      });
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        const live = await waitFor(async () => (await fetch(`${base}/health/live`).catch(() => undefined))?.text(), {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          what: 'the built API to answer',
+        });
+        assert.equal(live, `ok version=${pkg.version} commit=feedc0de`);
+        const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi: string; servers: { url: string }[] };
+        assert.equal(doc.openapi, '3.1.0');
+        assert.equal(doc.servers[0]?.url, base);
+      } finally {
+        child.kill('SIGKILL');
       }
     });
 

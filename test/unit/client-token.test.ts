@@ -58,6 +58,25 @@ describe('client token verification', () => {
     const token = signedWith(ec.privateKey, { algorithm: 'ES256', keyid: 'ec-1', subject: 'user-2', expiresIn: 60 });
     assert.deepEqual(verify(`Bearer ${token}`), { userId: 'user-2' });
   });
+  it('when the scheme is written in any case or padded with spaces, then the token is still accepted (RFC 9110 §11.1)', () => {
+    for (const scheme of ['bearer ', 'BEARER ', 'bEaReR ', 'Bearer   ', 'Bearer\t'])
+      assert.deepEqual(verify(`${scheme}${good()}`), { userId: 'user-1' });
+    assert.deepEqual(verify(`Bearer ${good()}  `), { userId: 'user-1' }, 'trailing blanks');
+  });
+  it('when the scheme is another one, glued to the token, or the token carries inner spaces, then TOKEN_MALFORMED', () => {
+    for (const header of [
+      `Basic ${good()}`,
+      `Bearer${good()}`,
+      `Bearers ${good()}`,
+      `Bearer ${good().replace('.', '. ')}`,
+      `Bearer ${'x'.repeat(40)}`,
+    ]) {
+      assert.equal(codeOf(header), 'TOKEN_MALFORMED', header.slice(0, 12));
+    }
+  });
+  it('when padding is used to smuggle an oversized token, then TOKEN_MALFORMED all the same', () => {
+    assert.equal(codeOf(`bearer      ${good({}, { pad: 'x'.repeat(5000) })}`), 'TOKEN_MALFORMED');
+  });
   it('when the header is missing, then TOKEN_MISSING', () => {
     assert.equal(codeOf(undefined), 'TOKEN_MISSING');
   });
