@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { exitCodeOf, UsageError } from '../common/cli/errors.ts';
-import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { createProgramLogger, setLogLevel, type OutputFormat } from '../common/cli/logger.ts';
 import { printable, printableJson } from '../common/printable.ts';
 import { withTimeout } from '../common/with-timeout.ts';
 import { loadWatcherConfig, type WatcherConfig } from './config.ts';
@@ -24,37 +24,72 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-const USAGE = `Usage: watcher <command> [options]
+/** Each command: its synopsis and what it does, for `watcher --help` and `watcher <command> --help`. */
+const COMMANDS: Readonly<Record<string, { synopsis: string; text: string }>> = {
+  handle: {
+    synopsis: 'handle',
+    text: 'Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment',
+  },
+  reconcile: {
+    synopsis: 'reconcile [--wait]',
+    text: `read health from Consul and converge DNS once (timers, after incidents);
+--wait: until Route53 reports the change INSYNC`,
+  },
+  plan: {
+    synopsis: 'plan [--json]',
+    text: `show what reconcile would change: each record with its node and why, then the counts;
+applies nothing`,
+  },
+  status: {
+    synopsis: 'status [--json]',
+    text: `per node: address, Consul health and the output of its failing checks, excluded?, in DNS (or kept
+there by the floor)?; and the last run and the last change, with how long ago`,
+  },
+  exclude: {
+    synopsis: 'exclude <node> --reason R',
+    text: `keep a node out of DNS (new nodes, maintenance); then reconcile. Refused (exit 77, nothing changed)
+when it would leave fewer than minHealthy eligible nodes, unless --force; a node Consul does not know
+is excluded with a warning`,
+  },
+  include: { synopsis: 'include <node>', text: 'let an excluded node back in; then reconcile' },
+};
 
-Publishes the healthy, non-excluded instances of a Consul service as Route53 multivalue records.
-
-Commands:
-  handle                      Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment
-  reconcile [--wait]          read health from Consul and converge DNS once (timers, after incidents);
-                              --wait: until Route53 reports the change INSYNC
-  plan                        show what reconcile would change; applies nothing
-  status                      per node: Consul health, excluded?, in DNS?; and the last run
-  exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile. Refused (exit 77,
-                              nothing changed) when it would leave fewer than minHealthy eligible nodes, unless
-                              --force; a node Consul does not know is excluded with a warning
-  include <node>              let an excluded node back in; then reconcile
-
-Options:
-  --config PATH   configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
-  --by NAME       who excludes (default: $USER)
-  --no-apply      exclude/include: only edit the list, do not reconcile now
-  --force         exclude: even when DNS would fall below the floor (minHealthy)
-  --json          plan/status: machine-readable output
-  -h, --help      this text
+const OPTIONS = `Options:
+  --config PATH         configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
+  --by NAME             who excludes (default: $USER)
+  --no-apply            exclude/include: only edit the list, do not reconcile now
+  --force               exclude: even when DNS would fall below the floor (minHealthy)
+  --output json|text    plan/status report and the log lines: JSON or text (default: the report as text; the log
+                        as text on a terminal, JSON lines anywhere else: the journal, Consul's handler capture)
+  --json                the same as --output json
+  -h, --help            this text; after a command, that command's
 
 Environment: CONSUL_HTTP_ADDR; the Consul token from the file consulTokenFile names in the configuration, else
 CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (as for the consul CLI); AWS credentials from the usual chain (the
-instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
+instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint; ST_DNS_LOG_LEVEL.
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
 70 bug, 75 transient (throttled, lock busy or lost, batches rejected: the next run repairs), 77 refused (exclude below
 the floor without --force), 78 configuration.
 `;
+
+const indent = (text: string, by: string) => text.replaceAll('\n', `\n${by}`);
+
+const USAGE = `Usage: watcher <command> [options]
+
+Publishes the healthy, non-excluded instances of a Consul service as Route53 multivalue records.
+
+Commands:
+${Object.values(COMMANDS)
+  .map(({ synopsis, text }) => `  ${synopsis.padEnd(28)}${indent(text, ' '.repeat(30))}`)
+  .join('\n')}
+
+${OPTIONS}`;
+
+function commandUsage(command: string): string {
+  const { synopsis, text } = COMMANDS[command] ?? { synopsis: command, text: '' };
+  return `Usage: watcher ${synopsis} [options]\n\n${text}\n\n${OPTIONS}`;
+}
 
 /** The agent sends a few KB per instance; anything beyond this is not a health answer. */
 const MAX_STDIN_BYTES = 64 * 1024 * 1024;
@@ -70,13 +105,33 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     io.stderr.write(`watcher: ${printable(error instanceof Error ? error.message : String(error))}\n\n${USAGE}`);
     return EXIT.USAGE;
   }
-  if (parsed.values.help === true || parsed.command === undefined) {
-    (parsed.values.help === true ? io.stdout : io.stderr).write(USAGE);
-    return parsed.values.help === true ? EXIT.OK : EXIT.USAGE;
+  const { command, values } = parsed;
+  // Help and a wrong command line are answered before any configuration is read or any network touched.
+  if (values.help === true) {
+    io.stdout.write(command !== undefined && command in COMMANDS ? commandUsage(command) : USAGE);
+    return EXIT.OK;
+  }
+  if (command === undefined) {
+    io.stderr.write(USAGE);
+    return EXIT.USAGE;
+  }
+  if (!(command in COMMANDS)) {
+    io.stderr.write(`watcher: unknown command ${printableJson(command.slice(0, 40))}\n\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  const output = outputFormat(values);
+  if (output instanceof UsageError) {
+    io.stderr.write(`watcher: ${output.message}\n\n${commandUsage(command)}`);
+    return EXIT.USAGE;
   }
 
-  // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
-  const logger = createProgramLogger({ program: 'st-api-watcher', command: parsed.command, stderr: io.stderr });
+  // Logs on stderr (JSON unless a human watches), node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
+  const logger = createProgramLogger({
+    program: 'st-api-watcher',
+    command,
+    stderr: io.stderr,
+    ...(output === undefined ? {} : { format: output }),
+  });
   let deps: WatcherDeps | undefined;
   try {
     setLogLevel(logger, io.env, 'ST_DNS_LOG_LEVEL');
@@ -96,11 +151,11 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
       now: () => new Date(),
       holder: `${hostname()}:${process.pid}`,
     };
-    return await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
+    return await dispatch(command, parsed.positionals, { ...values, json: output === 'json' }, deps, io);
   } catch (error) {
     const code = exitCodeOf(error, EXIT_BY_KIND);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
-    if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
+    if (deps !== undefined) await recordFailure(deps, command, code, error);
     return code;
   }
 }
@@ -117,6 +172,7 @@ type Values = {
   by?: string | undefined;
   'no-apply'?: boolean | undefined;
   json?: boolean | undefined;
+  output?: string | undefined;
   wait?: boolean | undefined;
   force?: boolean | undefined;
   help?: boolean | undefined;
@@ -225,6 +281,7 @@ function parseCommandLine(argv: readonly string[]) {
       by: { type: 'string' },
       'no-apply': { type: 'boolean' },
       json: { type: 'boolean' },
+      output: { type: 'string' },
       wait: { type: 'boolean' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -232,6 +289,14 @@ function parseCommandLine(argv: readonly string[]) {
   });
   const [command, ...rest] = positionals;
   return { command, positionals: rest, values: values as Values };
+}
+
+/** --output json|text or --json; undefined: each stream's default (the report as text, the log by whether stderr is a terminal). */
+function outputFormat(values: Values): OutputFormat | undefined | UsageError {
+  if (values.output !== undefined && values.output !== 'json' && values.output !== 'text')
+    return new UsageError(`--output must be json or text, not ${printableJson(values.output.slice(0, 40))}`);
+  if (values.json === true && values.output === 'text') return new UsageError('--json and --output text contradict each other');
+  return values.json === true ? 'json' : values.output;
 }
 
 function requireNode(positionals: string[]): string {

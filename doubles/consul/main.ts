@@ -16,13 +16,35 @@ function portOption(value: string | undefined, name: string): number {
   return port;
 }
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    'dns-port': { type: 'string' },
-  },
-  strict: true,
-});
+const USAGE = `Usage: npm run double:consul -- [--port N] [--dns-port N]
+
+Starts the Consul double (HTTP API and DNS on 127.0.0.1), prints one line with its addresses, and
+serves until SIGINT or SIGTERM. Port 0 or none: a free port.
+
+Options:
+  --port N       HTTP API port
+  --dns-port N   DNS port (UDP)
+  -h, --help     this text
+`;
+
+let values: { port?: string | undefined; 'dns-port'?: string | undefined; help?: boolean | undefined };
+try {
+  ({ values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      'dns-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  process.stderr.write(`consul double: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help === true) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 const consul = await startConsulDouble({
   port: portOption(values.port, 'port'),

@@ -47,8 +47,40 @@ describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
     assert.match(result.stderr, /^watcher: Unknown option '--frobnicate'/);
   });
 
-  it('when a command is unknown or misses its arguments, then 64 (usage), logged as such', async () => {
-    for (const argv of [['frobnicate'], ['exclude'], ['exclude', 'api-node-1']]) {
+  it('when any command is asked for --help, then 0 and its usage on stdout, without reading the configuration or touching Consul', async () => {
+    // A configuration that cannot be read would exit 78: help never gets that far.
+    const unreadable = { ST_DNS_CONFIG: '/nonexistent/dns-watcher.json' };
+    for (const command of ['handle', 'reconcile', 'plan', 'status', 'exclude', 'include']) {
+      for (const flag of ['--help', '-h']) {
+        const result = await watcher([command, flag], unreadable);
+        assert.equal(result.code, 0, `${command} ${flag}: ${result.stderr}`);
+        assert.match(result.stdout, new RegExp(`^Usage: watcher ${command}`));
+        assert.match(result.stdout, /--config PATH/);
+        assert.equal(result.stderr, '');
+      }
+    }
+  });
+
+  it('when the command is unknown, then 64 with "unknown command" and the usage, before any configuration is read', async () => {
+    const result = await watcher(['frobnicate'], { ST_DNS_CONFIG: '/nonexistent/dns-watcher.json' });
+    assert.equal(result.code, 64);
+    assert.match(result.stderr, /^watcher: unknown command "frobnicate"\n\nUsage: watcher <command>/);
+    assert.equal(result.stdout, '');
+  });
+
+  it('when --output is neither json nor text, or contradicts --json, then 64 with the usage', async () => {
+    for (const argv of [
+      ['status', '--output', 'yaml'],
+      ['plan', '--json', '--output', 'text'],
+    ]) {
+      const result = await watcher(argv);
+      assert.equal(result.code, 64, argv.join(' '));
+      assert.match(result.stderr, /^watcher: (--output must be json or text, not "yaml"|--json and --output text contradict)/);
+    }
+  });
+
+  it('when a command misses its arguments, then 64 (usage), logged as such', async () => {
+    for (const argv of [['exclude'], ['exclude', 'api-node-1']]) {
       const result = await watcher(argv);
       assert.equal(result.code, 64, argv.join(' '));
       assert.equal(result.logged.at(-1)?.['exitName'], 'usage');
@@ -84,6 +116,24 @@ describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
     const garbage = await watcher(['handle'], { CONSUL_INDEX: '7' }, 'not json');
     assert.equal(garbage.code, 65);
     assert.match(String(garbage.logged.at(-1)?.['msg']), /^SourceInputError: input is not JSON/);
+  });
+
+  it('when stderr is a terminal, then the log is readable text; with --json, JSON lines again', async () => {
+    const onTerminal = (argv: string[]) =>
+      runInProcess((io) =>
+        run(argv, {
+          ...io,
+          stderr: Object.assign(io.stderr, { isTTY: true }),
+          env: { ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed },
+        }),
+      );
+    const text = await onTerminal(['status']);
+    assert.equal(text.code, 69);
+    assert.equal(text.logged.length, 0, 'no JSON line');
+    assert.match(text.stderr, /^\d\d:\d\d:\d\d ERROR \S+: .*ECONNREFUSED.* exit=69 exitName=unavailable\n$/);
+    const json = await onTerminal(['status', '--json']);
+    assert.equal(json.code, 69);
+    assert.equal(json.logged.at(-1)?.['exitName'], 'unavailable');
   });
 
   it('when Consul is unreachable, then 69 (unavailable), the error without a stack (it is not a bug)', async () => {
