@@ -1,6 +1,7 @@
 // The watcher's run(): each way a run can fail ends in its exit code (README "Exit codes") and one
 // JSON log line that names it, in-process with in-memory streams and no server.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -143,5 +144,27 @@ describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
     assert.equal(line?.['exitName'], 'unavailable');
     assert.match(String(line?.['msg']), /ECONNREFUSED/);
     assert.equal(line?.['err'], undefined);
+  });
+});
+
+describe('watcher as a process', { timeout: 60_000 }, () => {
+  const main = new URL('../../watcher/main.ts', import.meta.url).pathname;
+  const watcherProcess = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', main, 'status'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { PATH: process.env.PATH ?? '', ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed, ...env },
+    });
+
+  it('when a command runs on Node 20, then the AWS SDK’s Node-version warning is not printed, only the run’s own log line', () => {
+    const result = watcherProcess({});
+    assert.equal(result.status, 69, result.stderr);
+    assert.doesNotMatch(result.stderr, /NodeVersionSupportWarning|AWS SDK for JavaScript/);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    // The switch is the SDK's own: set to false, the warning is back (Node < 22 only; newer Node never gets it).
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      const asked = watcherProcess({ AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'false' });
+      assert.match(asked.stderr, /NodeVersionSupportWarning/);
+    }
   });
 });
