@@ -345,6 +345,7 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
       message: `${describe(error)} — DNS unchanged by this run`,
       consulIndex: previous?.consulIndex ?? null,
       appliedIndex: previous?.appliedIndex ?? null,
+      belowFloor: previous?.belowFloor ?? false,
       floorEngaged: previous?.floorEngaged ?? false,
       published: previous?.published ?? [],
       eligible: previous?.eligible ?? [],

@@ -48,7 +48,7 @@ export interface ExclusionImpact {
   /** The plan now, and with the node excluded: the same planWithPolicies, so the same floor rule. */
   before: Plan;
   after: Plan;
-  /** Excluding the node takes away one that is or would be in DNS while the floor is engaged. */
+  /** Excluding the node takes away one that is or would be in DNS and leaves fewer eligible nodes than the floor. */
   breaksFloor: boolean;
 }
 
@@ -65,7 +65,7 @@ export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise
     alreadyExcluded: excluded.has(node),
     before,
     after,
-    breaksFloor: after.floorEngaged && !excluded.has(node) && (before.published.includes(node) || before.eligible.includes(node)),
+    breaksFloor: after.belowFloor && !excluded.has(node) && (before.published.includes(node) || before.eligible.includes(node)),
   };
 }
 
@@ -141,6 +141,14 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
         { eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy },
         'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records',
       );
+    } else if (plan.belowFloor) {
+      // Nothing published to keep: a first run into an empty zone while checks still start critical
+      // (normal, so info), or every other published node excluded (an operator's --force: warn).
+      const removing = plan.deletes.length + plan.deferredDeletes.length > 0;
+      logger[removing ? 'warn' : 'info'](
+        { eligible: plan.eligible, minHealthy: config.minHealthy },
+        'fewer eligible nodes than minHealthy, and no other published node to keep: publishing the eligible ones',
+      );
     }
     const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, provider.calls - callsBefore, result, {
       changes,
@@ -210,7 +218,8 @@ function runStatus(
     parts.push(
       `${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`,
     );
-  if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
+  if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ')})`);
+  else if (plan.belowFloor) parts.push(`below the floor (min ${deps.config.minHealthy}) with nothing else published to keep`);
   if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
   return {
     lastRun: deps.now().toISOString(),
@@ -219,6 +228,7 @@ function runStatus(
     message: parts.join('; '),
     consulIndex: snapshot.index,
     appliedIndex: snapshot.index,
+    belowFloor: plan.belowFloor,
     floorEngaged: plan.floorEngaged,
     published: plan.published,
     eligible: plan.eligible,

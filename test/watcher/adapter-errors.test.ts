@@ -138,6 +138,7 @@ const STATUS: RunStatus = {
   message: '',
   consulIndex: 1,
   appliedIndex: 1,
+  belowFloor: false,
   floorEngaged: false,
   published: [],
   eligible: [],

@@ -41,6 +41,9 @@ export interface RunStatus {
   consulIndex: number | null;
   /** The newest Consul index whose state reached DNS; older invocations never roll back past it. */
   appliedIndex: number | null;
+  /** Fewer eligible nodes than minHealthy. */
+  belowFloor: boolean;
+  /** The floor keeps non-eligible nodes in DNS (keptByFloor). */
   floorEngaged: boolean;
   published: string[];
   eligible: string[];
