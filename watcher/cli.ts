@@ -10,9 +10,9 @@ import { withTimeout } from '../common/with-timeout.ts';
 import { loadWatcherConfig, type WatcherConfig } from './config.ts';
 import { converge, exclusionImpact, planOnly, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
 import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
-import type { DnsRecord } from './model.ts';
-import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
+import { planWithPolicies } from './plan/policy.ts';
 import { Route53Provider } from './provider/route53.ts';
+import { explainPlan, planText, statusRows, statusText } from './report.ts';
 import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
 import type { Snapshot } from './source/source.ts';
 import { ConsulState } from './state/consul-state.ts';
@@ -210,8 +210,10 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     }
     case 'plan': {
-      const plan = await planOnly(deps, await deps.source.read());
-      io.stdout.write(values.json === true ? `${printableJson(plan, 2)}\n` : describePlan(plan));
+      const snapshot = await deps.source.read();
+      const { plan, current, exclusions } = await planOnly(deps, snapshot);
+      const input = { plan, current, instances: snapshot.instances, exclusions, policy: deps.config };
+      io.stdout.write(values.json === true ? `${printableJson({ ...plan, changes: explainPlan(input) }, 2)}\n` : planText(input));
       return EXIT.OK;
     }
     case 'status':
@@ -345,6 +347,7 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
       message: `${describe(error)} — DNS unchanged by this run`,
       consulIndex: previous?.consulIndex ?? null,
       appliedIndex: previous?.appliedIndex ?? null,
+      lastChange: previous?.lastChange ?? null,
       belowFloor: previous?.belowFloor ?? false,
       floorEngaged: previous?.floorEngaged ?? false,
       published: previous?.published ?? [],
@@ -361,64 +364,25 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
   }
 }
 
-/** Everything from Consul or Route53 (node names, identifiers, values) escaped: the plan is read on a terminal. */
-function describePlan(plan: Plan): string {
-  const record = (r: DnsRecord) => `${r.type} ${printable(r.setIdentifier)} ${printable(r.values.join(','))}`;
-  const lines = [
-    `eligible: ${plan.eligible.length}, in DNS after apply: ${plan.published.length}${plan.floorEngaged ? `, FLOOR ENGAGED (kept: ${plan.keptByFloor.map(printable).join(', ') || 'none'})` : ''}`,
-    ...plan.creates.map((r) => `  + CREATE ${record(r)}`),
-    ...plan.upserts.map((r) => `  ~ UPSERT ${record(r)}`),
-    ...plan.deletes.map((r) => `  - DELETE ${record(r)}`),
-    ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${printable(r.setIdentifier)} (per-run deletion cap)`),
-    ...plan.skipped.map((s) => `  ! SKIP   ${describeSkipped(s)}`),
-  ];
-  if (plan.creates.length + plan.upserts.length + plan.deletes.length === 0) lines.push('  no changes');
-  return `${lines.join('\n')}\n`;
-}
-
-function describeSkipped(skipped: Skipped): string {
-  return printable(`${skipped.node} (${skipped.serviceId}): ${skipped.reason}`);
-}
-
 async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
-  const [snapshot, exclusions, records, last] = await Promise.all([
+  const [snapshot, exclusions, current, last] = await Promise.all([
     deps.source.read(),
     deps.registry.exclusions(),
     deps.provider.listOwned(),
     deps.registry.readStatus(),
   ]);
-  const excluded = new Map(exclusions.map((exclusion) => [exclusion.node, exclusion]));
-  const inDns = new Set(records.map((record) => nodeOf(deps.config.ownerId, record)));
-  const nodes = [...new Set([...snapshot.instances.map((i) => i.node), ...inDns, ...excluded.keys()])].sort();
-  const rows = nodes.map((node) => ({
-    node,
-    consul: snapshot.instances.find((instance) => instance.node === node)?.health ?? 'absent',
-    excluded: excluded.has(node) ? `yes: ${excluded.get(node)?.reason ?? ''} (${excluded.get(node)?.by ?? ''})` : 'no',
-    inDns: inDns.has(node),
-  }));
-  // What the next run would leave out, decided by the plan itself (nothing is applied here).
-  const { skipped } = computePlan({
-    current: records,
+  // What the next run would do (nothing is applied here): which nodes the floor keeps, which are left out.
+  const plan = planWithPolicies({
+    current,
     instances: snapshot.instances,
-    excluded: new Set(excluded.keys()),
+    excluded: new Set(exclusions.map((exclusion) => exclusion.node)),
     policy: deps.config,
   });
-  if (json) return `${printableJson({ nodes: rows, skipped, lastRun: last ?? null }, 2)}\n`;
-  // Node names come from Consul and the last run's text from KV: escaped before they reach a terminal.
-  const shown = rows.map((row) => ({ ...row, node: printable(row.node), excluded: printable(row.excluded) }));
-  const width = Math.max(4, ...shown.map((row) => row.node.length)) + 2;
-  const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
-  for (const row of shown)
-    lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
-  if (skipped.length > 0)
-    lines.push('', 'not publishable (Route53 would refuse, or never published):', ...skipped.map((s) => `  ${describeSkipped(s)}`));
-  lines.push(
-    '',
-    last === undefined
-      ? 'last run: none recorded'
-      : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`),
-  );
-  return `${lines.join('\n')}\n`;
+  const input = { plan, current, instances: snapshot.instances, exclusions, policy: deps.config };
+  if (json) {
+    return `${printableJson({ nodes: statusRows(input), skipped: plan.skipped, floorEngaged: plan.floorEngaged, belowFloor: plan.belowFloor, lastRun: last ?? null }, 2)}\n`;
+  }
+  return statusText({ ...input, last, now: deps.now() });
 }
 
 export type { Logger, WatcherConfig };

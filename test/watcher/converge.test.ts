@@ -63,6 +63,17 @@ describe('converge', () => {
     assert.equal(w.registry.heldBy, undefined);
   });
 
+  it('when a run changes DNS, then the status records it as the last change; a later unchanged run keeps that time', async () => {
+    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing' }) });
+    await w.run();
+    assert.equal(w.registry.status?.lastChange, '2026-12-01T00:00:00.000Z');
+    w.deps.now = () => new Date('2026-12-01T00:05:00Z');
+    await w.run();
+    assert.equal(w.registry.status?.result, 'unchanged');
+    assert.equal(w.registry.status?.lastRun, '2026-12-01T00:05:00.000Z');
+    assert.equal(w.registry.status?.lastChange, '2026-12-01T00:00:00.000Z');
+  });
+
   it('when DNS already matches, then nothing is applied and the status says unchanged', async () => {
     const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing' }), dns: ['n1', 'n2'] });
     const result = await w.run();
