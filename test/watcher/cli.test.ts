@@ -156,6 +156,25 @@ describe('watcher as a process', { timeout: 60_000 }, () => {
       env: { PATH: process.env.PATH ?? '', ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed, ...env },
     });
 
+  const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+  it(
+    'when run on a real terminal (a pseudo-terminal from script(1)), then the log line is readable text; piped, it is JSON',
+    { skip: hasScript ? false : 'script(1) from util-linux is not installed' },
+    () => {
+      const command = [process.execPath, '--import', 'tsx', main, 'status'].map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ');
+      const onTerminal = spawnSync('script', ['-qec', command, '/dev/null'], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { PATH: process.env.PATH ?? '', ST_DNS_CONFIG: configFile, CONSUL_HTTP_ADDR: closed },
+      });
+      assert.equal(onTerminal.status, 69, onTerminal.stdout);
+      // script(1) copies the terminal to its stdout, with the terminal's CRLF line ends.
+      assert.match(onTerminal.stdout, /^\d\d:\d\d:\d\d ERROR \S+: .*ECONNREFUSED.* exit=69 exitName=unavailable\r?\n$/);
+      const piped = watcherProcess({});
+      assert.equal((JSON.parse(piped.stderr) as { exitName: string }).exitName, 'unavailable');
+    },
+  );
+
   it('when a command runs on Node 20, then the AWS SDK’s Node-version warning is not printed, only the run’s own log line', () => {
     const result = watcherProcess({});
     assert.equal(result.status, 69, result.stderr);
