@@ -138,6 +138,7 @@ const STATUS: RunStatus = {
   message: '',
   consulIndex: 1,
   appliedIndex: 1,
+  lastChange: null,
   belowFloor: false,
   floorEngaged: false,
   published: [],

@@ -180,8 +180,9 @@ describe('status as text', () => {
     const text = statusText({ ...situation, last, now: NOW });
     assert.match(text, /\nlast run: {4}12s ago \(2026-12-01T02:59:48\.000Z\) handle → applied: 2 node\(s\) in DNS/);
     assert.match(text, /\nlast change: 13m ago \(2026-12-01T02:47:00\.000Z\)\n$/);
-    const writtenBefore: RunStatus = { ...last };
-    delete writtenBefore.lastChange;
+    const { lastChange, ...fields } = last;
+    assert.ok(lastChange !== null);
+    const writtenBefore = fields as RunStatus;
     const older = statusText({ ...situation, last: writtenBefore, now: NOW });
     assert.match(older, /\nlast change: none recorded\n$/, 'a status written before lastChange existed');
     assert.match(statusText({ ...situation, last: undefined, now: NOW }), /\nlast run: {4}none recorded\n$/);
