@@ -82,14 +82,14 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   // `<command> --help`: no Sentinel argument is spelt so (event types are words such as +sdown).
   const commandHelp = command !== undefined && positionals.length === 1 && (positionals[0] === '--help' || positionals[0] === '-h');
   if (values.help === true || commandHelp) {
-    io.stdout.write(command !== undefined && command in COMMANDS ? commandUsage(command) : USAGE);
+    io.stdout.write(command !== undefined && Object.hasOwn(COMMANDS, command) ? commandUsage(command) : USAGE);
     return EXIT.OK;
   }
   if (command === undefined) {
     io.stderr.write(USAGE);
     return EXIT.PERMANENT;
   }
-  if (!(command in COMMANDS)) {
+  if (!Object.hasOwn(COMMANDS, command)) {
     // Permanent: Sentinel would run a misspelt script path again and again to the same end.
     io.stderr.write(`sentinel-hooks: unknown command ${printableJson(command.slice(0, 40))}\n\n${USAGE}`);
     return EXIT.PERMANENT;

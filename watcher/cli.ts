@@ -108,14 +108,14 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
   const { command, values } = parsed;
   // Help and a wrong command line are answered before any configuration is read or any network touched.
   if (values.help === true) {
-    io.stdout.write(command !== undefined && command in COMMANDS ? commandUsage(command) : USAGE);
+    io.stdout.write(command !== undefined && Object.hasOwn(COMMANDS, command) ? commandUsage(command) : USAGE);
     return EXIT.OK;
   }
   if (command === undefined) {
     io.stderr.write(USAGE);
     return EXIT.USAGE;
   }
-  if (!(command in COMMANDS)) {
+  if (!Object.hasOwn(COMMANDS, command)) {
     io.stderr.write(`watcher: unknown command ${printableJson(command.slice(0, 40))}\n\n${USAGE}`);
     return EXIT.USAGE;
   }

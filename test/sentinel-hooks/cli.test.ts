@@ -71,10 +71,12 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
   });
 
   it('when the command is unknown, then 2 (permanent: Sentinel must not retry) with "unknown command" and the usage, before any configuration is read', async () => {
-    const result = await hooks(['frobnicate', 'mymaster'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' });
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /^sentinel-hooks: unknown command "frobnicate"\n\nUsage: sentinel-hooks/);
-    assert.doesNotMatch(result.stderr, /nonexistent|HooksConfigError/);
+    for (const command of ['frobnicate', 'toString']) {
+      const result = await hooks([command, 'mymaster'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' });
+      assert.equal(result.code, 2, command);
+      assert.match(result.stderr, new RegExp(`^sentinel-hooks: unknown command "${command}"\n\nUsage: sentinel-hooks`));
+      assert.doesNotMatch(result.stderr, /nonexistent|HooksConfigError/);
+    }
   });
 
   it('when --output is not json or text, then 2 with the usage', async () => {

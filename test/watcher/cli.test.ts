@@ -63,10 +63,12 @@ describe('watcher run(): exit codes', { timeout: 30_000 }, () => {
   });
 
   it('when the command is unknown, then 64 with "unknown command" and the usage, before any configuration is read', async () => {
-    const result = await watcher(['frobnicate'], { ST_DNS_CONFIG: '/nonexistent/dns-watcher.json' });
-    assert.equal(result.code, 64);
-    assert.match(result.stderr, /^watcher: unknown command "frobnicate"\n\nUsage: watcher <command>/);
-    assert.equal(result.stdout, '');
+    for (const command of ['frobnicate', 'toString', 'constructor']) {
+      const result = await watcher([command], { ST_DNS_CONFIG: '/nonexistent/dns-watcher.json' });
+      assert.equal(result.code, 64, command);
+      assert.match(result.stderr, new RegExp(`^watcher: unknown command "${command}"\n\nUsage: watcher <command>`));
+      assert.equal(result.stdout, '');
+    }
   });
 
   it('when --output is neither json nor text, or contradicts --json, then 64 with the usage', async () => {
