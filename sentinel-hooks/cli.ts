@@ -2,7 +2,7 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { errorOfKind, exitCodeOf, ProgramError, UsageError } from '../common/cli/errors.ts';
-import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { createProgramLogger, setLogLevel, type OutputFormat } from '../common/cli/logger.ts';
 import { ConsulClient, KINDS_BY_STATUS } from '../common/consul/client.ts';
 import { printableJson } from '../common/printable.ts';
 import { withTimeout } from '../common/with-timeout.ts';
@@ -20,30 +20,50 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-const USAGE = `Usage: sentinel-hooks <command> [--config PATH] [arguments]
+/** Each command: its arguments and what it does, for `--help` and `<command> --help`. */
+const COMMANDS: Readonly<Record<string, { synopsis: string; text: string }>> = {
+  'client-reconfig': {
+    synopsis: 'client-reconfig <master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>',
+    text: `Sentinel's client-reconfig-script: re-checks ROLE and the Sentinels, then
+re-registers this host's instance(s)`,
+  },
+  notification: {
+    synopsis: 'notification <event-type> <event-description>',
+    text: `Sentinel's notification-script: logs the event and keeps the last ones in
+Consul KV <kvPrefix>/events/<master-name>`,
+  },
+  reconcile: { synopsis: 'reconcile', text: 'the same re-registration as client-reconfig, for a timer (every few seconds)' },
+};
 
-Keeps the Consul service "redis" (tags master|replica) in line with Redis Sentinel.
+const OPTIONS = `Options (before the command):
+  --config PATH       configuration file (default: $ST_SENTINEL_HOOKS_CONFIG, else /etc/st-api/sentinel-hooks.json)
+  --output json|text  log lines as JSON or text (default: text on a terminal, JSON lines anywhere else: Sentinel's log)
+  -h, --help          this text; after a command, that command's
 
-Commands:
-  client-reconfig <master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>
-                 Sentinel's client-reconfig-script: re-checks ROLE and the Sentinels, then
-                 re-registers this host's instance(s)
-  notification <event-type> <event-description>
-                 Sentinel's notification-script: logs the event and keeps the last ones in
-                 Consul KV <kvPrefix>/events/<master-name>
-  reconcile      the same re-registration as client-reconfig, for a timer (every few seconds)
-
-Options:
-  --config PATH  configuration file (default: $ST_SENTINEL_HOOKS_CONFIG, else /etc/st-api/sentinel-hooks.json)
-  -h, --help     this text
-
-Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500; https://… for TLS), CONSUL_HTTP_TOKEN, and as for the
-consul CLI CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT,
+Environment: CONSUL_HTTP_ADDR (default 127.0.0.1:8500; https://… for TLS), CONSUL_HTTP_TOKEN, ST_SENTINEL_HOOKS_LOG_LEVEL,
+ST_SENTINEL_HOOKS_TEXTFILE_DIR (node_exporter textfile metrics),
+and as for the consul CLI CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, CONSUL_CLIENT_CERT,
 CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME (each wins over its key in the file: consulAddress, consulCaFile…).
 
 Exit codes (Sentinel's meaning): 0 done, 1 transient (Consul, Sentinels or the lock unavailable:
 run again), 2 permanent (bad arguments or configuration; Sentinel will not retry).
 `;
+
+const USAGE = `Usage: sentinel-hooks [options] <command> [arguments]
+
+Keeps the Consul service "redis" (tags master|replica) in line with Redis Sentinel.
+
+Commands:
+${Object.values(COMMANDS)
+  .map(({ synopsis, text }) => `  ${synopsis}\n${text.replace(/^/gm, '                 ')}`)
+  .join('\n')}
+
+${OPTIONS}`;
+
+function commandUsage(command: string): string {
+  const { synopsis, text } = COMMANDS[command] ?? { synopsis: command, text: '' };
+  return `Usage: sentinel-hooks [options] ${synopsis}\n\n${text}\n\n${OPTIONS}`;
+}
 
 /** How long past the deadline (the abort) a run may take to stop on its own before it is cut off. */
 const DEADLINE_GRACE_MS = 500;
@@ -62,17 +82,30 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     return EXIT.PERMANENT;
   }
   const { command, positionals, values } = parsed;
-  if (values.help === true) {
-    io.stdout.write(USAGE);
+  // Help and a wrong command line are answered before any configuration is read or any network touched.
+  // `<command> --help`: no Sentinel argument is spelt so (event types are words such as +sdown).
+  const commandHelp = command !== undefined && positionals.length === 1 && (positionals[0] === '--help' || positionals[0] === '-h');
+  if (values.help === true || commandHelp) {
+    io.stdout.write(command !== undefined && Object.hasOwn(COMMANDS, command) ? commandUsage(command) : USAGE);
     return EXIT.OK;
   }
   if (command === undefined) {
     io.stderr.write(USAGE);
     return EXIT.PERMANENT;
   }
+  if (!Object.hasOwn(COMMANDS, command)) {
+    // Permanent: Sentinel would run a misspelt script path again and again to the same end.
+    io.stderr.write(`sentinel-hooks: unknown command ${printableJson(command.slice(0, 40))}\n\n${USAGE}`);
+    return EXIT.PERMANENT;
+  }
 
-  // JSON lines on stderr: Sentinel's log (journal) is where the script's stderr ends up.
-  const logger = createProgramLogger({ program: 'st-api-sentinel-hooks', command, stderr: io.stderr });
+  // JSON lines on stderr where Sentinel runs it (its log, the journal); text when a human runs it on a terminal.
+  const logger = createProgramLogger({
+    program: 'st-api-sentinel-hooks',
+    command,
+    stderr: io.stderr,
+    ...(values.output === undefined ? {} : { format: values.output }),
+  });
   let config: HooksConfig | undefined;
   const abort = new AbortController();
   let deadlineTimer: NodeJS.Timeout | undefined;
@@ -113,9 +146,9 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
 function splitCommandLine(argv: readonly string[]): {
   command: string | undefined;
   positionals: string[];
-  values: { config?: string; help?: boolean };
+  values: { config?: string; help?: boolean; output?: OutputFormat };
 } {
-  const values: { config?: string; help?: boolean } = {};
+  const values: { config?: string; help?: boolean; output?: OutputFormat } = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     if (arg === '--help' || arg === '-h') values.help = true;
@@ -123,6 +156,11 @@ function splitCommandLine(argv: readonly string[]): {
       const value = arg === '--config' ? argv[++i] : arg.slice('--config='.length);
       if (value === undefined || value === '') throw new UsageError('--config needs a path');
       values.config = value;
+    } else if (arg === '--output' || arg.startsWith('--output=')) {
+      const value = arg === '--output' ? argv[++i] : arg.slice('--output='.length);
+      if (value !== 'json' && value !== 'text')
+        throw new UsageError(`--output must be json or text, not ${printableJson((value ?? '').slice(0, 40))}`);
+      values.output = value;
     } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${printableJson(arg.slice(0, 40))}`);
     else return { command: arg, positionals: argv.slice(i + 1), values };
   }

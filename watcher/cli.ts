@@ -4,15 +4,15 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import { exitCodeOf, UsageError } from '../common/cli/errors.ts';
-import { createProgramLogger, setLogLevel } from '../common/cli/logger.ts';
+import { createProgramLogger, setLogLevel, type OutputFormat } from '../common/cli/logger.ts';
 import { printable, printableJson } from '../common/printable.ts';
 import { withTimeout } from '../common/with-timeout.ts';
 import { loadWatcherConfig, type WatcherConfig } from './config.ts';
 import { converge, exclusionImpact, planOnly, type ConvergeDeps, type ExclusionImpact } from './converge.ts';
 import { EXIT, EXIT_BY_KIND, EXIT_NAMES, type ExitCode } from './exit-codes.ts';
-import type { DnsRecord } from './model.ts';
-import { computePlan, nodeOf, type Plan, type Skipped } from './plan/plan.ts';
+import { planWithPolicies } from './plan/policy.ts';
 import { Route53Provider } from './provider/route53.ts';
+import { explainPlan, planText, statusRows, statusText } from './report.ts';
 import { ConsulHealthSource, parseHealthService, SourceInputError, toInstances } from './source/consul-health.ts';
 import type { Snapshot } from './source/source.ts';
 import { ConsulState } from './state/consul-state.ts';
@@ -25,39 +25,75 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-const USAGE = `Usage: watcher <command> [options]
+/** Each command: its synopsis and what it does, for `watcher --help` and `watcher <command> --help`. */
+const COMMANDS: Readonly<Record<string, { synopsis: string; text: string }>> = {
+  handle: {
+    synopsis: 'handle',
+    text: 'Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment',
+  },
+  reconcile: {
+    synopsis: 'reconcile [--wait]',
+    text: `read health from Consul and converge DNS once (timers, after incidents);
+--wait: until Route53 reports the change INSYNC`,
+  },
+  plan: {
+    synopsis: 'plan [--json]',
+    text: `show what reconcile would change: each record with its node and why, then the counts;
+applies nothing`,
+  },
+  status: {
+    synopsis: 'status [--json]',
+    text: `per node: address, Consul health and the output of its failing checks, excluded?, in DNS (or kept
+there by the floor)?; and the last run and the last change, with how long ago`,
+  },
+  exclude: {
+    synopsis: 'exclude <node> --reason R',
+    text: `keep a node out of DNS (new nodes, maintenance); then reconcile. Refused (exit 77, nothing changed)
+when it would leave fewer than minHealthy eligible nodes, unless --force; a node Consul does not know
+is excluded with a warning`,
+  },
+  include: { synopsis: 'include <node>', text: 'let an excluded node back in; then reconcile' },
+};
 
-Publishes the healthy, non-excluded instances of a Consul service as Route53 multivalue records.
-
-Commands:
-  handle                      Consul watch handler: health/service JSON on stdin, CONSUL_INDEX in the environment
-  reconcile [--wait]          read health from Consul and converge DNS once (timers, after incidents);
-                              --wait: until Route53 reports the change INSYNC
-  plan                        show what reconcile would change; applies nothing
-  status                      per node: Consul health, excluded?, in DNS?; and the last run
-  exclude <node> --reason R   keep a node out of DNS (new nodes, maintenance); then reconcile. Refused (exit 77,
-                              nothing changed) when it would leave fewer than minHealthy eligible nodes, unless
-                              --force; a node Consul does not know is excluded with a warning
-  include <node>              let an excluded node back in; then reconcile
-
-Options:
-  --config PATH   configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
-  --by NAME       who excludes (default: $USER)
-  --no-apply      exclude/include: only edit the list, do not reconcile now
-  --force         exclude: even when DNS would fall below the floor (minHealthy)
-  --json          plan/status: machine-readable output
-  -h, --help      this text
+const OPTIONS = `Options:
+  --config PATH         configuration file (default: $ST_DNS_CONFIG, else /etc/st-api/dns-watcher.json)
+  --by NAME             who excludes (default: $USER)
+  --no-apply            exclude/include: only edit the list, do not reconcile now
+  --force               exclude: even when DNS would fall below the floor (minHealthy)
+  --output json|text    plan/status report and the log lines: JSON or text (default: the report as text; the log
+                        as text on a terminal, JSON lines anywhere else: the journal, Consul's handler capture)
+  --json                the same as --output json
+  -h, --help            this text; after a command, that command's
 
 Environment: CONSUL_HTTP_ADDR (https://… for TLS), CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT,
 CONSUL_CAPATH, CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY, CONSUL_TLS_SERVER_NAME (as for the consul CLI; each wins over
 its key in the configuration: consulAddress, consulCaFile…); the Consul token from the file consulTokenFile names in
 the configuration, else CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE; AWS credentials from the usual chain (the
-instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint.
+instance role in production); AWS_ENDPOINT_URL_ROUTE_53 to point at another endpoint; ST_DNS_LOG_LEVEL;
+ST_DNS_TEXTFILE_DIR (node_exporter textfile metrics).
 
 Exit codes: 0 ok, 64 usage, 65 bad input (stdin or a KV value), 69 Consul/Route53 unreachable,
 70 bug, 75 transient (throttled, lock busy or lost, batches rejected: the next run repairs), 77 refused (exclude below
 the floor without --force), 78 configuration.
 `;
+
+const indent = (text: string, by: string) => text.replaceAll('\n', `\n${by}`);
+
+const USAGE = `Usage: watcher <command> [options]
+
+Publishes the healthy, non-excluded instances of a Consul service as Route53 multivalue records.
+
+Commands:
+${Object.values(COMMANDS)
+  .map(({ synopsis, text }) => `  ${synopsis.padEnd(28)}${indent(text, ' '.repeat(30))}`)
+  .join('\n')}
+
+${OPTIONS}`;
+
+function commandUsage(command: string): string {
+  const { synopsis, text } = COMMANDS[command] ?? { synopsis: command, text: '' };
+  return `Usage: watcher ${synopsis} [options]\n\n${text}\n\n${OPTIONS}`;
+}
 
 /** The agent sends a few KB per instance; anything beyond this is not a health answer. */
 const MAX_STDIN_BYTES = 64 * 1024 * 1024;
@@ -73,13 +109,33 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     io.stderr.write(`watcher: ${printable(error instanceof Error ? error.message : String(error))}\n\n${USAGE}`);
     return EXIT.USAGE;
   }
-  if (parsed.values.help === true || parsed.command === undefined) {
-    (parsed.values.help === true ? io.stdout : io.stderr).write(USAGE);
-    return parsed.values.help === true ? EXIT.OK : EXIT.USAGE;
+  const { command, values } = parsed;
+  // Help and a wrong command line are answered before any configuration is read or any network touched.
+  if (values.help === true) {
+    io.stdout.write(command !== undefined && Object.hasOwn(COMMANDS, command) ? commandUsage(command) : USAGE);
+    return EXIT.OK;
+  }
+  if (command === undefined) {
+    io.stderr.write(USAGE);
+    return EXIT.USAGE;
+  }
+  if (!Object.hasOwn(COMMANDS, command)) {
+    io.stderr.write(`watcher: unknown command ${printableJson(command.slice(0, 40))}\n\n${USAGE}`);
+    return EXIT.USAGE;
+  }
+  const output = outputFormat(values);
+  if (output instanceof UsageError) {
+    io.stderr.write(`watcher: ${output.message}\n\n${commandUsage(command)}`);
+    return EXIT.USAGE;
   }
 
-  // JSON logs on stderr, node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
-  const logger = createProgramLogger({ program: 'st-api-watcher', command: parsed.command, stderr: io.stderr });
+  // Logs on stderr (JSON unless a human watches), node names and KV text in them escaped; stdout is for what the operator asked for (plan, status).
+  const logger = createProgramLogger({
+    program: 'st-api-watcher',
+    command,
+    stderr: io.stderr,
+    ...(output === undefined ? {} : { format: output }),
+  });
   let deps: WatcherDeps | undefined;
   const metrics = new WatcherRunRecorder(io.env);
   let code: ExitCode;
@@ -103,14 +159,14 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
       holder: `${hostname()}:${process.pid}`,
       onConverged: (result) => metrics.converged(result, config),
     };
-    code = await dispatch(parsed.command, parsed.positionals, parsed.values, deps, io);
+    code = await dispatch(command, parsed.positionals, { ...values, json: output === 'json' }, deps, io);
   } catch (error) {
     code = exitCodeOf(error, EXIT_BY_KIND);
     logger.error({ exit: code, exitName: EXIT_NAMES[code], err: code === EXIT.SOFTWARE ? error : undefined }, describe(error));
-    if (deps !== undefined) await recordFailure(deps, parsed.command, code, error);
+    if (deps !== undefined) await recordFailure(deps, command, code, error);
     metrics.failed(error);
   }
-  await metrics.write(parsed.command, code, logger);
+  await metrics.write(command, code, logger);
   return code;
 }
 
@@ -126,6 +182,7 @@ type Values = {
   by?: string | undefined;
   'no-apply'?: boolean | undefined;
   json?: boolean | undefined;
+  output?: string | undefined;
   wait?: boolean | undefined;
   force?: boolean | undefined;
   help?: boolean | undefined;
@@ -163,8 +220,10 @@ async function dispatch(command: string, positionals: string[], values: Values, 
       return EXIT.OK;
     }
     case 'plan': {
-      const plan = await planOnly(deps, await deps.source.read());
-      io.stdout.write(values.json === true ? `${printableJson(plan, 2)}\n` : describePlan(plan));
+      const snapshot = await deps.source.read();
+      const { plan, current, exclusions } = await planOnly(deps, snapshot);
+      const input = { plan, current, instances: snapshot.instances, exclusions, policy: deps.config };
+      io.stdout.write(values.json === true ? `${printableJson({ ...plan, changes: explainPlan(input) }, 2)}\n` : planText(input));
       return EXIT.OK;
     }
     case 'status':
@@ -234,6 +293,7 @@ function parseCommandLine(argv: readonly string[]) {
       by: { type: 'string' },
       'no-apply': { type: 'boolean' },
       json: { type: 'boolean' },
+      output: { type: 'string' },
       wait: { type: 'boolean' },
       force: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -241,6 +301,14 @@ function parseCommandLine(argv: readonly string[]) {
   });
   const [command, ...rest] = positionals;
   return { command, positionals: rest, values: values as Values };
+}
+
+/** --output json|text or --json; undefined: each stream's default (the report as text, the log by whether stderr is a terminal). */
+function outputFormat(values: Values): OutputFormat | undefined | UsageError {
+  if (values.output !== undefined && values.output !== 'json' && values.output !== 'text')
+    return new UsageError(`--output must be json or text, not ${printableJson(values.output.slice(0, 40))}`);
+  if (values.json === true && values.output === 'text') return new UsageError('--json and --output text contradict each other');
+  return values.json === true ? 'json' : values.output;
 }
 
 function requireNode(positionals: string[]): string {
@@ -289,6 +357,8 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
       message: `${describe(error)} — DNS unchanged by this run`,
       consulIndex: previous?.consulIndex ?? null,
       appliedIndex: previous?.appliedIndex ?? null,
+      lastChange: previous?.lastChange ?? null,
+      belowFloor: previous?.belowFloor ?? false,
       floorEngaged: previous?.floorEngaged ?? false,
       published: previous?.published ?? [],
       eligible: previous?.eligible ?? [],
@@ -304,64 +374,25 @@ async function recordFailure(deps: ConvergeDeps, command: string, code: ExitCode
   }
 }
 
-/** Everything from Consul or Route53 (node names, identifiers, values) escaped: the plan is read on a terminal. */
-function describePlan(plan: Plan): string {
-  const record = (r: DnsRecord) => `${r.type} ${printable(r.setIdentifier)} ${printable(r.values.join(','))}`;
-  const lines = [
-    `eligible: ${plan.eligible.length}, in DNS after apply: ${plan.published.length}${plan.floorEngaged ? `, FLOOR ENGAGED (kept: ${plan.keptByFloor.map(printable).join(', ') || 'none'})` : ''}`,
-    ...plan.creates.map((r) => `  + CREATE ${record(r)}`),
-    ...plan.upserts.map((r) => `  ~ UPSERT ${record(r)}`),
-    ...plan.deletes.map((r) => `  - DELETE ${record(r)}`),
-    ...plan.deferredDeletes.map((r) => `  . DEFER  ${r.type} ${printable(r.setIdentifier)} (per-run deletion cap)`),
-    ...plan.skipped.map((s) => `  ! SKIP   ${describeSkipped(s)}`),
-  ];
-  if (plan.creates.length + plan.upserts.length + plan.deletes.length === 0) lines.push('  no changes');
-  return `${lines.join('\n')}\n`;
-}
-
-function describeSkipped(skipped: Skipped): string {
-  return printable(`${skipped.node} (${skipped.serviceId}): ${skipped.reason}`);
-}
-
 async function statusReport(deps: ConvergeDeps, json: boolean): Promise<string> {
-  const [snapshot, exclusions, records, last] = await Promise.all([
+  const [snapshot, exclusions, current, last] = await Promise.all([
     deps.source.read(),
     deps.registry.exclusions(),
     deps.provider.listOwned(),
     deps.registry.readStatus(),
   ]);
-  const excluded = new Map(exclusions.map((exclusion) => [exclusion.node, exclusion]));
-  const inDns = new Set(records.map((record) => nodeOf(deps.config.ownerId, record)));
-  const nodes = [...new Set([...snapshot.instances.map((i) => i.node), ...inDns, ...excluded.keys()])].sort();
-  const rows = nodes.map((node) => ({
-    node,
-    consul: snapshot.instances.find((instance) => instance.node === node)?.health ?? 'absent',
-    excluded: excluded.has(node) ? `yes: ${excluded.get(node)?.reason ?? ''} (${excluded.get(node)?.by ?? ''})` : 'no',
-    inDns: inDns.has(node),
-  }));
-  // What the next run would leave out, decided by the plan itself (nothing is applied here).
-  const { skipped } = computePlan({
-    current: records,
+  // What the next run would do (nothing is applied here): which nodes the floor keeps, which are left out.
+  const plan = planWithPolicies({
+    current,
     instances: snapshot.instances,
-    excluded: new Set(excluded.keys()),
+    excluded: new Set(exclusions.map((exclusion) => exclusion.node)),
     policy: deps.config,
   });
-  if (json) return `${printableJson({ nodes: rows, skipped, lastRun: last ?? null }, 2)}\n`;
-  // Node names come from Consul and the last run's text from KV: escaped before they reach a terminal.
-  const shown = rows.map((row) => ({ ...row, node: printable(row.node), excluded: printable(row.excluded) }));
-  const width = Math.max(4, ...shown.map((row) => row.node.length)) + 2;
-  const lines = [`${'node'.padEnd(width)}${'consul'.padEnd(13)}${'in DNS'.padEnd(8)}excluded`];
-  for (const row of shown)
-    lines.push(`${row.node.padEnd(width)}${row.consul.padEnd(13)}${(row.inDns ? 'yes' : 'no').padEnd(8)}${row.excluded}`);
-  if (skipped.length > 0)
-    lines.push('', 'not publishable (Route53 would refuse, or never published):', ...skipped.map((s) => `  ${describeSkipped(s)}`));
-  lines.push(
-    '',
-    last === undefined
-      ? 'last run: none recorded'
-      : printable(`last run: ${last.lastRun} ${last.command} → ${last.result}: ${last.message}`),
-  );
-  return `${lines.join('\n')}\n`;
+  const input = { plan, current, instances: snapshot.instances, exclusions, policy: deps.config };
+  if (json) {
+    return `${printableJson({ nodes: statusRows(input), skipped: plan.skipped, floorEngaged: plan.floorEngaged, belowFloor: plan.belowFloor, lastRun: last ?? null }, 2)}\n`;
+  }
+  return statusText({ ...input, last, now: deps.now() });
 }
 
 export type { Logger, WatcherConfig };

@@ -9,7 +9,8 @@ import type { DnsProvider } from './provider/provider.ts';
 import { ChangeRejectedError } from './provider/route53.ts';
 import type { Registry } from './registry/registry.ts';
 import type { HealthSource, Snapshot } from './source/source.ts';
-import type { HeldLock, RunStatus } from './state/consul-state.ts';
+import type { DnsRecord } from './model.ts';
+import type { Exclusion, HeldLock, RunStatus } from './state/consul-state.ts';
 
 /** Narrow interfaces, not the Consul and Route53 clients: unit tests pass in-memory ones. */
 export interface ConvergeDeps {
@@ -36,9 +37,18 @@ export interface ConvergeResult {
 export class RetriesExhaustedError extends errorOfKind('RetriesExhaustedError', 'transient') {}
 
 /** What would change right now; reads only. */
-export async function planOnly(deps: ConvergeDeps, snapshot: Snapshot): Promise<Plan> {
-  const [excluded, current] = await Promise.all([deps.registry.exclusions(), deps.provider.listOwned()]);
-  return planWithPolicies({ current, instances: snapshot.instances, excluded: new Set(excluded.map((e) => e.node)), policy: deps.config });
+export async function planOnly(
+  deps: ConvergeDeps,
+  snapshot: Snapshot,
+): Promise<{ plan: Plan; current: DnsRecord[]; exclusions: Exclusion[] }> {
+  const [exclusions, current] = await Promise.all([deps.registry.exclusions(), deps.provider.listOwned()]);
+  const plan = planWithPolicies({
+    current,
+    instances: snapshot.instances,
+    excluded: new Set(exclusions.map((e) => e.node)),
+    policy: deps.config,
+  });
+  return { plan, current, exclusions };
 }
 
 export interface ExclusionImpact {
@@ -50,7 +60,7 @@ export interface ExclusionImpact {
   /** The plan now, and with the node excluded: the same planWithPolicies, so the same floor rule. */
   before: Plan;
   after: Plan;
-  /** Excluding the node takes away one that is or would be in DNS while the floor is engaged. */
+  /** Excluding the node takes away one that is or would be in DNS and leaves fewer eligible nodes than the floor. */
   breaksFloor: boolean;
 }
 
@@ -67,7 +77,7 @@ export async function exclusionImpact(deps: ConvergeDeps, node: string): Promise
     alreadyExcluded: excluded.has(node),
     before,
     after,
-    breaksFloor: after.floorEngaged && !excluded.has(node) && (before.published.includes(node) || before.eligible.includes(node)),
+    breaksFloor: after.belowFloor && !excluded.has(node) && (before.published.includes(node) || before.eligible.includes(node)),
   };
 }
 
@@ -143,10 +153,19 @@ export async function converge(deps: ConvergeDeps, command: string, handed?: Sna
         { eligible: plan.eligible, keptByFloor: plan.keptByFloor, minHealthy: config.minHealthy },
         'FLOOR ENGAGED: fewer healthy nodes than the floor; keeping the last published records',
       );
+    } else if (plan.belowFloor) {
+      // Nothing published to keep: a first run into an empty zone while checks still start critical
+      // (normal, so info), or every other published node excluded (an operator's --force: warn).
+      const removing = plan.deletes.length + plan.deferredDeletes.length > 0;
+      logger[removing ? 'warn' : 'info'](
+        { eligible: plan.eligible, minHealthy: config.minHealthy },
+        'fewer eligible nodes than minHealthy, and no other published node to keep: publishing the eligible ones',
+      );
     }
     const status = runStatus(deps, command, plan, snapshot, { excluded, handWritten }, provider.calls - callsBefore, result, {
       changes,
       startIndex,
+      previousChange: previous?.lastChange ?? null,
     });
     lock.assertHeld();
     await registry.writeStatus(status);
@@ -202,8 +221,10 @@ function runStatus(
   exclusions: { excluded: Set<string>; handWritten: string[] },
   calls: number,
   result: string,
-  run: { changes: { create: number; upsert: number; delete: number }; startIndex: number },
+  run: { changes: { create: number; upsert: number; delete: number }; startIndex: number; previousChange: string | null },
 ): RunStatus {
+  const now = deps.now().toISOString();
+  const changed = run.changes.create + run.changes.upsert + run.changes.delete > 0;
   // Changes are the whole run's (every pass); deferred deletions and the rest are the last pass's.
   const changes = { ...run.changes, deferredDeletes: plan.deferredDeletes.length };
   const parts = [`${plan.published.length} node(s) in DNS`, `${plan.eligible.length} eligible`];
@@ -214,15 +235,18 @@ function runStatus(
     parts.push(
       `${plan.skipped.length} registration(s) or address(es) not publishable: ${[...new Set(plan.skipped.map((s) => s.node))].join(', ')}`,
     );
-  if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ') || 'none'})`);
+  if (plan.floorEngaged) parts.push(`FLOOR ENGAGED (min ${deps.config.minHealthy}; kept ${plan.keptByFloor.join(', ')})`);
+  else if (plan.belowFloor) parts.push(`below the floor (min ${deps.config.minHealthy}) with nothing else published to keep`);
   if (plan.deferredDeletes.length > 0) parts.push(`${plan.deferredDeletes.length} deletion(s) deferred by the per-run cap`);
   return {
-    lastRun: deps.now().toISOString(),
+    lastRun: now,
     command,
     result,
     message: parts.join('; '),
     consulIndex: snapshot.index,
     appliedIndex: snapshot.index,
+    lastChange: changed ? now : run.previousChange,
+    belowFloor: plan.belowFloor,
     floorEngaged: plan.floorEngaged,
     published: plan.published,
     eligible: plan.eligible,

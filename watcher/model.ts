@@ -11,6 +11,14 @@ export interface Instance {
   ipv6: string | undefined;
   /** Aggregate of the instance's and its node's checks: maintenance > critical > warning > passing. */
   health: Health;
+  /** The checks that are not passing, with their output: why a node is out, for `status`. */
+  failingChecks?: readonly FailingCheck[];
+}
+
+export interface FailingCheck {
+  name: string;
+  status: string;
+  output: string;
 }
 
 export type RecordType = 'A' | 'AAAA';

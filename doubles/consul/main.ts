@@ -22,18 +22,45 @@ function portOption(value: string | undefined, name: string): number {
   return port;
 }
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    'dns-port': { type: 'string' },
-    'https-port': { type: 'string' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-    'tls-ca': { type: 'string' },
-    'verify-incoming': { type: 'boolean' },
-  },
-  strict: true,
-});
+const USAGE = `Usage: npm run double:consul -- [--port N] [--dns-port N]
+         [--tls-cert FILE --tls-key FILE [--https-port N] [--tls-ca FILE] [--verify-incoming]]
+
+Starts the Consul double (HTTP API and DNS on 127.0.0.1), prints one line with its addresses, and
+serves until SIGINT or SIGTERM. Port 0 or none: a free port.
+
+Options:
+  --port N             HTTP API port
+  --dns-port N         DNS port (UDP)
+  --tls-cert FILE      also serve the API over HTTPS with this certificate chain (PEM) ...
+  --tls-key FILE       ... and its key (Consul's tls.https cert_file/key_file)
+  --https-port N       HTTPS port (with --tls-cert)
+  --tls-ca FILE        the CA client certificates must chain to (Consul's ca_file)
+  --verify-incoming    require a client certificate signed by --tls-ca (Consul's verify_incoming)
+  -h, --help           this text
+`;
+
+const OPTIONS = {
+  port: { type: 'string' },
+  'dns-port': { type: 'string' },
+  'https-port': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'verify-incoming': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+try {
+  ({ values } = parseArgs({ options: OPTIONS, strict: true }));
+} catch (error) {
+  process.stderr.write(`consul double: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help === true) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 function pem(option: string, file: string): string {
   try {

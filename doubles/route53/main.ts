@@ -4,6 +4,20 @@
 import { parseArgs } from 'node:util';
 import { LEGACY_LIMITS, startRoute53Double } from './server.ts';
 
+const USAGE = `Usage: npm run double:route53 -- [--port N] [--zone NAME]… [--insync-delay-ms N] [--no-rate-limit | --legacy-rate-limit]
+
+Starts the Route53 double on 127.0.0.1, prints one JSON line {"endpoint": …, "zones": {name: id}}, and
+serves until SIGINT or SIGTERM.
+
+Options:
+  --port N              port (default 0: a free one)
+  --zone NAME           create a hosted zone; repeatable
+  --insync-delay-ms N   how long a change stays PENDING before INSYNC (default 200)
+  --no-rate-limit       no throttling
+  --legacy-rate-limit   the old flat 5 requests/s instead of the documented token buckets
+  -h, --help            this text
+`;
+
 async function main(argv: readonly string[]): Promise<number> {
   let values;
   try {
@@ -15,13 +29,18 @@ async function main(argv: readonly string[]): Promise<number> {
         'insync-delay-ms': { type: 'string', default: '200' },
         'no-rate-limit': { type: 'boolean', default: false },
         'legacy-rate-limit': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
       allowPositionals: false,
     }));
   } catch (error) {
-    process.stderr.write(`double:route53: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`double:route53: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
     return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
   const port = Number(values.port);
   const insyncDelayMs = Number(values['insync-delay-ms']);

@@ -1,7 +1,7 @@
 // The Route53 double, driven by the real @aws-sdk/client-route-53: one test
 // per AWS rule the watcher depends on, plus the test controls.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import {
@@ -837,6 +837,17 @@ describe('Route53 double', () => {
   });
 
   describe('standalone', () => {
+    it('when --help is asked, then 0 and the usage on stdout; an unknown option, 2 with the usage on stderr', () => {
+      const main = new URL('./main.ts', import.meta.url).pathname;
+      const help = spawnSync(process.execPath, ['--import', 'tsx', main, '--help'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, /^Usage: npm run double:route53 -- \[--port N\]/);
+      assert.equal(help.stderr, '');
+      const unknown = spawnSync(process.execPath, ['--import', 'tsx', main, '--frobnicate'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(unknown.status, 2);
+      assert.match(unknown.stderr, /^double:route53: Unknown option '--frobnicate'.*\n\nUsage: npm run double:route53/s);
+    });
+
     it('when started with npm run double:route53 arguments, then it prints the endpoint and zone ids and exits 0 on SIGTERM', async () => {
       const child = spawn(
         process.execPath,

@@ -97,7 +97,7 @@ describe('the watcher against an agent that serves HTTPS', { timeout: 120_000 },
     assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);
     const status = await watcher(world, ['status'], env);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /^api-node-1 +passing +yes +no$/m);
+    assert.match(status.stdout, /^api-node-1 +10\.0\.1\.11 +passing +yes +no$/m);
   });
 
   it('when the address and the CA come from the configuration file instead, then it works the same; a variable still wins', async () => {

@@ -54,9 +54,45 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
     assert.match(unknown.stderr, /^sentinel-hooks: unknown option "--verbose"\n\nUsage:/);
   });
 
-  it('when the command is unknown or its arguments are not Sentinel’s, then 2 (permanent), logged without a stack', async () => {
+  it('when a command is asked for --help, then 0 and its usage on stdout, without reading the configuration', async () => {
+    const unreadable = { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' };
+    for (const command of ['client-reconfig', 'notification', 'reconcile']) {
+      for (const argv of [
+        [command, '--help'],
+        [command, '-h'],
+        ['--help', command],
+      ]) {
+        const result = await hooks(argv, unreadable);
+        assert.equal(result.code, 0, `${argv.join(' ')}: ${result.stderr}`);
+        assert.match(result.stdout, new RegExp(`^Usage: sentinel-hooks \\[options\\] ${command}`));
+        assert.equal(result.stderr, '');
+      }
+    }
+  });
+
+  it('when the command is unknown, then 2 (permanent: Sentinel must not retry) with "unknown command" and the usage, before any configuration is read', async () => {
+    for (const command of ['frobnicate', 'toString']) {
+      const result = await hooks([command, 'mymaster'], { ST_SENTINEL_HOOKS_CONFIG: '/nonexistent/hooks.json' });
+      assert.equal(result.code, 2, command);
+      assert.match(result.stderr, new RegExp(`^sentinel-hooks: unknown command "${command}"\n\nUsage: sentinel-hooks`));
+      assert.doesNotMatch(result.stderr, /nonexistent|HooksConfigError/);
+    }
+  });
+
+  it('when --output is not json or text, then 2 with the usage', async () => {
+    const result = await hooks(['--output', 'yaml', 'reconcile']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^sentinel-hooks: --output must be json or text, not "yaml"\n\nUsage:/);
+  });
+
+  it('when a notification’s event type is --help-like but more arguments follow, then they are Sentinel’s and parsed as such', async () => {
+    const result = await hooks(['notification', '-h', 'master mymaster 127.0.0.1 6379']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, '');
+  });
+
+  it('when the arguments are not Sentinel’s, then 2 (permanent), logged without a stack', async () => {
     const cases: [string[], RegExp][] = [
-      [['frobnicate'], /^UsageError: unknown command "frobnicate"/],
       [['reconcile', 'extra'], /^UsageError: reconcile takes no arguments/],
       [['client-reconfig', 'mymaster', 'leader'], /^ArgumentError: expected 7 arguments/],
       [
@@ -120,6 +156,13 @@ describe('sentinel-hooks run(): exit codes', { timeout: 30_000 }, () => {
     assert.equal(line?.['exitName'], 'transient');
     assert.match(String(line?.['msg']), /^deadline of 1000 ms reached: LockBusyError: lock .* still held after 30000 ms$/);
     assert.ok(took >= 900 && took < 10_000, `ended after ${took} ms, not at its 1000 ms deadline`);
+  });
+
+  it('when text is asked for (as on a terminal), then the log lines read as text, not JSON', async () => {
+    const result = await hooks(['--output', 'text', 'reconcile']);
+    assert.equal(result.code, 1);
+    assert.equal(result.logged.length, 0, 'no JSON line');
+    assert.match(result.stderr, /^\d\d:\d\d:\d\d ERROR ConsulUnavailableError: .*ECONNREFUSED.* exit=1 exitName=transient$/m);
   });
 
   it('when the log level is error, then a failed run logs only its error line', async () => {

@@ -13,7 +13,7 @@ import {
   type ExitCodes,
   errorOfKind,
 } from '../../common/cli/errors.ts';
-import { createProgramLogger, setLogLevel } from '../../common/cli/logger.ts';
+import { createProgramLogger, formatLogLine, setLogLevel } from '../../common/cli/logger.ts';
 
 const CODES: ExitCodes<number> = { usage: 10, 'bad-input': 11, config: 12, unavailable: 13, transient: 14, refused: 15, bug: 99 };
 
@@ -150,4 +150,67 @@ describe('the programs’ logger', () => {
       assert.equal(logger.level, 'info');
     });
   }
+});
+
+describe('the programs’ logger on a terminal', () => {
+  function terminal(isTTY: boolean): { stream: Writable; raw: () => string } {
+    const chunks: string[] = [];
+    const stream = Object.assign(
+      new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          chunks.push(chunk.toString());
+          done();
+        },
+      }),
+      { isTTY },
+    );
+    return { stream, raw: () => chunks.join('') };
+  }
+
+  it('when stderr is a terminal, then each line reads as time, level, message and key=value, secrets still redacted', () => {
+    const { stream, raw } = terminal(true);
+    const logger = createProgramLogger({ program: 'st-api-test', command: 'reconcile', stderr: stream });
+    logger.error(
+      { exit: 69, token: 'consul-token', redisAuth: { password: 'hunter2' }, nodes: ['a', 'b'] },
+      'Consul at 127.0.0.1:1: refused',
+    );
+    const text = raw();
+    assert.match(text, /^\d\d:\d\d:\d\d ERROR Consul at 127\.0\.0\.1:1: refused exit=69 token=\[redacted\] /);
+    assert.match(text, /redisAuth=\{"password":"\[redacted\]"\} nodes=\["a","b"\]\n$/);
+    assert.doesNotMatch(text, /consul-token|hunter2|"level"|"time"|st-api-test/);
+  });
+
+  it('when stderr is not a terminal, or JSON is asked for on one, then the lines are JSON', () => {
+    for (const [isTTY, format] of [
+      [false, undefined],
+      [true, 'json'],
+    ] as const) {
+      const { stream, raw } = terminal(isTTY);
+      createProgramLogger({ program: 'p', command: 'c', stderr: stream, ...(format === undefined ? {} : { format }) }).info('hello');
+      const line = JSON.parse(raw()) as Record<string, unknown>;
+      assert.equal(line['msg'], 'hello');
+      assert.equal(typeof line['time'], 'number');
+    }
+    const { stream, raw } = terminal(false);
+    createProgramLogger({ program: 'p', command: 'c', stderr: stream, format: 'text' }).info('hello');
+    assert.match(raw(), /^\d\d:\d\d:\d\d INFO {2}hello\n$/);
+  });
+
+  it('when a text line carries text from outside, then newlines, control and bidi characters are escaped and it stays one line', () => {
+    const { stream, raw } = terminal(true);
+    createProgramLogger({ program: 'p', command: 'c', stderr: stream }).warn(
+      { node: 'api\u202enode', why: 'a\nb' },
+      'x\n12:00:00 ERROR forged',
+    );
+    assert.equal(raw().split('\n').length, 2, raw());
+    assert.doesNotMatch(raw(), /[\u202e]/);
+    assert.match(raw(), /x\\u000a12:00:00 ERROR forged node="api\\u202enode" why="a\\nb"/);
+  });
+
+  it('when a bug is logged with its error, then the stack follows on indented lines', () => {
+    const text = formatLogLine(
+      JSON.stringify({ level: 50, time: 0, msg: 'TypeError: x', err: { type: 'TypeError', stack: 'TypeError: x\n    at f (a.ts:1:1)' } }),
+    );
+    assert.deepEqual(text.split('\n').slice(1), ['    TypeError: x', '        at f (a.ts:1:1)']);
+  });
 });

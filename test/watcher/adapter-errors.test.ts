@@ -81,7 +81,11 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
       answerWith({ status, body: xmlError(code, `about ${code}`) });
       const result = await failure(() => provider().listOwned());
       assert.deepEqual([result.kind, result.code], [kind, exit], result.text);
-      assert.equal(result.text, `${code}: about ${code}`);
+      // A translated error names the endpoint and the call; one the watcher does not know stays as the SDK threw it.
+      assert.equal(
+        result.text,
+        kind === undefined ? `${code}: about ${code}` : `${code}: Route53 at ${base}: ListResourceRecordSets (zone Z1): about ${code}`,
+      );
     });
   }
 
@@ -97,12 +101,19 @@ describe('Route53: SDK errors by name and HTTP status', { timeout: 30_000 }, () 
     );
     assert.ok(result.error instanceof ChangeRejectedError);
     assert.equal(result.kind, 'transient');
-    assert.match(result.text, /^ChangeRejectedError: \[Tried to create/);
+    assert.match(
+      result.text,
+      /^ChangeRejectedError: Route53 at http:\/\/[\d.:]+: ChangeResourceRecordSets \(zone Z1, 1 change\(s\)\): \[Tried to create/,
+    );
   });
 
-  it('when nothing listens at the endpoint, then unavailable (69)', async () => {
+  it('when nothing listens at the endpoint, then unavailable (69), and the message names Route53, its address and the call', async () => {
     const result = await failure(() => provider({ endpoint: `http://${closed}` }).listOwned());
     assert.deepEqual([result.kind, result.code], ['unavailable', 69], result.text);
+    assert.equal(
+      result.text,
+      `Route53Error: Route53 at http://${closed}: ListResourceRecordSets (zone Z1): connect ECONNREFUSED ${closed}`,
+    );
   });
 
   it('when Route53 does not answer within the request timeout, then transient (75)', async () => {
@@ -127,6 +138,8 @@ const STATUS: RunStatus = {
   message: '',
   consulIndex: 1,
   appliedIndex: 1,
+  lastChange: null,
+  belowFloor: false,
   floorEngaged: false,
   published: [],
   eligible: [],

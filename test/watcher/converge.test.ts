@@ -65,6 +65,17 @@ describe('converge', () => {
     assert.equal(w.registry.heldBy, undefined);
   });
 
+  it('when a run changes DNS, then the status records it as the last change; a later unchanged run keeps that time', async () => {
+    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing' }) });
+    await w.run();
+    assert.equal(w.registry.status?.lastChange, '2026-12-01T00:00:00.000Z');
+    w.deps.now = () => new Date('2026-12-01T00:05:00Z');
+    await w.run();
+    assert.equal(w.registry.status?.result, 'unchanged');
+    assert.equal(w.registry.status?.lastRun, '2026-12-01T00:05:00.000Z');
+    assert.equal(w.registry.status?.lastChange, '2026-12-01T00:00:00.000Z');
+  });
+
   it('when DNS already matches, then nothing is applied and the status says unchanged', async () => {
     const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'passing' }), dns: ['n1', 'n2'] });
     const result = await w.run();
@@ -81,6 +92,38 @@ describe('converge', () => {
     assert.equal(w.registry.status?.floorEngaged, true);
     assert.deepEqual(w.registry.status?.keptByFloor, ['n2']);
     assert.match(w.registry.status?.message ?? '', /FLOOR ENGAGED \(min 2; kept n2\)/);
+  });
+
+  it('when the zone is empty and fewer nodes pass than the floor (checks start critical), then the passing one is created and nothing says FLOOR ENGAGED', async () => {
+    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'critical', n3: 'critical' }) });
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
+    await converge({ ...w.deps, logger }, 'handle', snapshotOf(7, { n1: 'passing', n2: 'critical', n3: 'critical' }));
+    assert.deepEqual(w.provider.keys(), inDns('n1'));
+    assert.deepEqual([w.registry.status?.belowFloor, w.registry.status?.floorEngaged], [true, false]);
+    assert.doesNotMatch(w.registry.status?.message ?? '', /FLOOR ENGAGED/);
+    assert.match(w.registry.status?.message ?? '', /below the floor \(min 2\) with nothing else published to keep/);
+    assert.deepEqual(
+      lines.filter((line) => line.level >= 40),
+      [],
+      'nothing at warn or error',
+    );
+    assert.ok(lines.some((line) => line.level === 30 && /fewer eligible nodes than minHealthy/.test(line.msg)));
+    assert.ok(!lines.some((line) => /FLOOR ENGAGED/.test(line.msg)));
+  });
+
+  it('when the floor keeps a node, then FLOOR ENGAGED is logged at error level', async () => {
+    const w = world({ consul: snapshotOf(7, { n1: 'passing', n2: 'critical' }), dns: ['n1', 'n2'] });
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
+    await converge({ ...w.deps, logger }, 'handle', snapshotOf(7, { n1: 'passing', n2: 'critical' }));
+    assert.ok(lines.some((line) => line.level === 50 && /^FLOOR ENGAGED/.test(line.msg)));
   });
 
   it('when more records must go than the cap, then the rest wait for a later run and the status counts them', async () => {

@@ -61,8 +61,9 @@ describe('exclude and the floor', () => {
     assert.match(result.stderr, /excluding api-node-2 with --force: 1 node\(s\) would stay eligible/);
     assert.match((await exclusionOf('api-node-2')) ?? '', /disk failing/);
     assert.deepEqual(inDns(), ['api-node-3']);
-    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { floorEngaged: boolean };
-    assert.equal(status.floorEngaged, true);
+    // Below the floor, but the floor keeps nothing: the other published node is the excluded one.
+    const status = JSON.parse((await kvGet(world, 'st-api/dns/status')) ?? '{}') as { belowFloor: boolean; floorEngaged: boolean };
+    assert.deepEqual([status.belowFloor, status.floorEngaged], [true, false]);
   });
 
   it('when the node is unknown to Consul (misspelt, or not registered yet), then it is excluded with a warning and exit 0, even below the floor', async () => {

@@ -110,14 +110,15 @@ describe('floor', () => {
     assert.equal(hasChanges(plan), false, 'a kept record is neither deleted nor rewritten (not even its TTL)');
   });
 
-  it('when a node is excluded while the floor is engaged, then it is not counted and never kept', () => {
+  it('when a node is excluded below the floor, then it is not counted and never kept, and with nothing kept the floor is not engaged', () => {
     const plan = planWithPolicies({
       current: [record('n1'), record('n2')],
       instances: [instance('n1', 'passing'), instance('n2', 'passing')],
       excluded: new Set(['n2']),
       policy,
     });
-    assert.equal(plan.floorEngaged, true);
+    assert.equal(plan.belowFloor, true);
+    assert.equal(plan.floorEngaged, false);
     assert.deepEqual(plan.keptByFloor, []);
     assert.deepEqual(keys(plan.deletes), ['A st-api/n2/st-api']);
     assert.deepEqual(plan.eligible, ['n1']);

@@ -341,10 +341,16 @@ describe('planWithPolicies: the diff, then the floor and the deletion cap', () =
       assert.deepEqual(summary(plan).deletes, ['A st-api/node-1/st-api 10.0.0.1']);
     });
 
-    it('when nothing is published yet and nothing is healthy, then nothing is created', () => {
+    it('when nothing is published yet and nothing is healthy, then nothing is created; below the floor, but nothing to keep, so not engaged', () => {
       const plan = planFor([], [node2Down]);
       assert.deepEqual(summary(plan), { creates: [], upserts: [], deletes: [] });
-      assert.equal(plan.floorEngaged, true);
+      assert.deepEqual([plan.belowFloor, plan.floorEngaged], [true, false]);
+    });
+
+    it('when the zone is empty and one node passes of a floor of two, then it is created and the floor is not engaged', () => {
+      const plan = planFor([], [node1Up, node2Down]);
+      assert.deepEqual(summary(plan).creates, ['A st-api/node-1/st-api 10.0.0.1']);
+      assert.deepEqual([plan.belowFloor, plan.floorEngaged, plan.keptByFloor], [true, false, []]);
     });
   });
 

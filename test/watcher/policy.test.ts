@@ -35,6 +35,7 @@ describe('keepFloor', () => {
     kept: string[];
     deletes: string[];
     published: string[];
+    belowFloor: boolean;
     floorEngaged: boolean;
   }[] = [
     {
@@ -44,6 +45,7 @@ describe('keepFloor', () => {
       kept: [],
       deletes: ['n3'],
       published: ['n1', 'n2'],
+      belowFloor: false,
       floorEngaged: false,
     },
     {
@@ -53,6 +55,7 @@ describe('keepFloor', () => {
       kept: ['n2'],
       deletes: ['n3'],
       published: ['n1', 'n2'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -62,6 +65,7 @@ describe('keepFloor', () => {
       kept: ['n1', 'n2'],
       deletes: ['n3'],
       published: ['n1', 'n2'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -71,6 +75,7 @@ describe('keepFloor', () => {
       kept: ['n1', 'n2'],
       deletes: [],
       published: ['n1', 'n2'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -81,6 +86,7 @@ describe('keepFloor', () => {
       kept: ['n2'],
       deletes: ['n1'],
       published: ['n2'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -91,6 +97,7 @@ describe('keepFloor', () => {
       kept: ['n2'],
       deletes: ['n1'],
       published: ['n2'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -101,6 +108,7 @@ describe('keepFloor', () => {
       kept: ['n1'],
       deletes: ['n2'],
       published: ['n1'],
+      belowFloor: true,
       floorEngaged: true,
     },
     {
@@ -111,7 +119,8 @@ describe('keepFloor', () => {
       kept: [],
       deletes: ['n2'],
       published: ['n1'],
-      floorEngaged: true,
+      belowFloor: true,
+      floorEngaged: false,
     },
     {
       when: 'nothing is published and nothing is healthy',
@@ -120,7 +129,8 @@ describe('keepFloor', () => {
       kept: [],
       deletes: [],
       published: [],
-      floorEngaged: true,
+      belowFloor: true,
+      floorEngaged: false,
     },
     {
       when: 'the floor is zero',
@@ -130,6 +140,7 @@ describe('keepFloor', () => {
       kept: [],
       deletes: ['n1'],
       published: [],
+      belowFloor: false,
       floorEngaged: false,
     },
   ];
@@ -150,7 +161,8 @@ describe('keepFloor', () => {
         row.deletes.map((node) => `A st-api/${node}/st-api`),
       );
       assert.deepEqual(plan.published, row.published);
-      assert.equal(plan.floorEngaged, row.floorEngaged);
+      assert.equal(plan.belowFloor, row.belowFloor);
+      assert.equal(plan.floorEngaged, row.floorEngaged, 'engaged only when it keeps a node');
       assert.deepEqual(
         { creates: plan.creates, upserts: plan.upserts, eligible: plan.eligible },
         { creates: diff.creates, upserts: diff.upserts, eligible: diff.eligible },
@@ -180,6 +192,7 @@ describe('capDeletions', () => {
     deferredDeletes: [],
     published,
     eligible: published,
+    belowFloor: false,
     floorEngaged: false,
     keptByFloor: [],
     skipped: [],

@@ -143,8 +143,9 @@ describe('scenario 6: drift', () => {
     });
 
     const plan = await watcherCli(world, ['plan']);
-    assert.match(plan.stdout, /\+ CREATE A st-api\/api-node-1\/st-api 127\.0\.2\.1/);
-    assert.match(plan.stdout, /~ UPSERT A st-api\/api-node-2\/st-api 127\.0\.2\.2/);
+    assert.match(plan.stdout, /^ {2}\+ CREATE A +api-node-1 +127\.0\.2\.1 +passing, not in DNS yet$/m);
+    assert.match(plan.stdout, /^ {2}~ UPSERT A +api-node-2 +127\.0\.2\.2 +in DNS as 198\.51\.100\.7 TTL 3600$/m);
+    assert.match(plan.stdout, /\n\n1 to create, 1 to update, 0 to delete\n/, 'the counts after the records');
 
     const repaired = await watcherCli(world, ['reconcile', '--wait']);
     assert.equal(repaired.code, 0, repaired.stderr);
@@ -247,8 +248,8 @@ describe('scenario 7: hostile input and unreachable dependencies', () => {
     await watcherCli(world, ['exclude', 'api-node-3', '--reason', 'kernel upgrade', '--by', 'oncall']);
     const status = await watcherCli(world, ['status']);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /api-node-3\s+passing\s+no\s+yes: kernel upgrade \(oncall\)/);
-    assert.match(status.stdout, /api-node-1\s+passing\s+yes\s+no/);
+    assert.match(status.stdout, /api-node-3\s+127\.0\.2\.3\s+passing\s+no\s+yes: kernel upgrade \(oncall, \d+s ago\)/);
+    assert.match(status.stdout, /api-node-1\s+127\.0\.2\.1\s+passing\s+yes\s+no/);
     assert.match(status.stdout, /last run: .* exclude api-node-3 → /);
     await watcherCli(world, ['include', 'api-node-3']);
     await waitForPublished(world, ALL, 'node-3 back', 5000);

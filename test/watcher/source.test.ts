@@ -20,6 +20,24 @@ describe('Consul health source', () => {
     );
   });
 
+  it('when a check is not passing, then the instance carries its name, status and output (why, for status); passing ones are left out', () => {
+    const instances = toInstances(parseHealthService(fixture), 'st-api');
+    assert.deepEqual(instances[0]?.failingChecks, []);
+    const [critical] = instances[1]?.failingChecks ?? [];
+    assert.equal(critical?.name, 'st-api deep health');
+    assert.equal(critical?.status, 'critical');
+    assert.match(critical?.output ?? '', /^HTTP GET http:\/\/10\.0\.1\.12:8080\/health\/deep: 503 Service Unavailable/);
+    assert.deepEqual(instances[2]?.failingChecks, [{ name: 'Service Maintenance Mode', status: 'critical', output: '' }]);
+  });
+
+  it('when a check carries a Name or Output that is not text, then the answer is still used and the field dropped', () => {
+    const entries = JSON.parse(fixture) as { Checks: Record<string, unknown>[] }[];
+    const check = entries[1]?.Checks[1];
+    if (check !== undefined) Object.assign(check, { Name: 7, Output: { odd: true } });
+    const [failing] = toInstances(parseHealthService(JSON.stringify(entries)), 'st-api')[1]?.failingChecks ?? [];
+    assert.deepEqual(failing, { name: 'st-api-2:deep-health', status: 'critical', output: '' });
+  });
+
   it('when the service address is empty, then the node address is used', () => {
     const entries = JSON.parse(fixture) as { Service: { Address: string } }[];
     entries.forEach((entry) => (entry.Service.Address = ''));

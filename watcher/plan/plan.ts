@@ -46,6 +46,9 @@ export interface Plan {
   /** Nodes whose records are in DNS once the plan is applied. */
   published: string[];
   eligible: string[];
+  /** Fewer eligible nodes than minHealthy: the floor applies (exclude refuses to go further). */
+  belowFloor: boolean;
+  /** The floor keeps nodes that are not eligible in DNS (keptByFloor is not empty); below the floor with nothing to keep is not engaged. */
   floorEngaged: boolean;
   /** Nodes kept in DNS only because of the floor. */
   keptByFloor: string[];
@@ -83,6 +86,7 @@ export function computePlan({ current, instances: registered, excluded, policy }
     deferredDeletes: [],
     published: nodesOf(policy.ownerId, desired.values()),
     eligible: [...new Set(eligibleInstances.map((instance) => instance.node))].sort(),
+    belowFloor: false,
     floorEngaged: false,
     keptByFloor: [],
     skipped,

@@ -4,7 +4,8 @@
 // | policy        | when                                       | then                                         |
 // |---------------|--------------------------------------------|----------------------------------------------|
 // | keepFloor     | fewer eligible nodes than minHealthy       | the most credible deleted nodes stay in DNS  |
-// |               |                                            | (never an excluded one)                      |
+// |               | (belowFloor)                               | (never an excluded one); engaged only when   |
+// |               |                                            | it keeps one (an empty zone keeps nothing)   |
 // | capDeletions  | more deletes than maxDeletesPerRun         | the first by record key go; the rest wait    |
 // |               |                                            | for a later run (deferred)                   |
 import type { Health } from '../model.ts';
@@ -32,7 +33,9 @@ export function keepFloor(plan: Plan, { current, instances, excluded, policy }: 
     // A kept node's records stay exactly as they are: neither deleted nor rewritten.
     deletes: plan.deletes.filter((record) => !kept.has(nodeOf(policy.ownerId, record))),
     published: [...new Set([...plan.published, ...kept])].sort(),
-    floorEngaged: true,
+    belowFloor: true,
+    // Nothing to keep (first run into an empty zone, or only excluded nodes left) is not an emergency.
+    floorEngaged: kept.size > 0,
     keptByFloor: [...kept].sort(),
   };
 }

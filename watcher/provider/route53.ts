@@ -39,6 +39,24 @@ export class Route53Provider implements DnsProvider {
     this.#settings = settings;
     // Route53 is a global service signed in us-east-1; AWS_ENDPOINT_URL_ROUTE_53 points it elsewhere.
     this.#client = client ?? new Route53Client({ region: 'us-east-1', maxAttempts: settings.maxAttempts });
+    // The endpoint each request goes to, whatever chose it (default, AWS_ENDPOINT_URL_ROUTE_53, a test's
+    // endpoint): errors name it, so "ECONNREFUSED" says whose address refused.
+    this.#client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { protocol?: unknown; hostname?: unknown; port?: unknown };
+        if (typeof request.protocol === 'string' && typeof request.hostname === 'string')
+          this.#endpoint = `${request.protocol}//${request.hostname}${typeof request.port === 'number' ? `:${request.port}` : ''}`;
+        return next(args);
+      },
+      { step: 'build', name: 'stApiRoute53Endpoint' },
+    );
+  }
+
+  #endpoint: string | undefined;
+
+  /** Every SDK failure leaves as route53Failure, its message prefixed with the endpoint and the operation. */
+  #failure(operation: string): (error: unknown) => never {
+    return (error) => route53Failure(error, `Route53${this.#endpoint === undefined ? '' : ` at ${this.#endpoint}`}: ${operation}`);
   }
 
   /** The owned multivalue records under the record name, following NextRecordIdentifier across pages. */
@@ -58,7 +76,7 @@ export class Route53Provider implements DnsProvider {
             MaxItems: 300,
           }),
         )
-        .catch(route53Failure);
+        .catch(this.#failure(`ListResourceRecordSets (zone ${this.#settings.zoneId})`));
       let pastOurName = false;
       for (const set of response.ResourceRecordSets ?? []) {
         if (fqdn(set.Name ?? '') !== name) {
@@ -96,7 +114,7 @@ export class Route53Provider implements DnsProvider {
             },
           }),
         )
-        .catch(route53Failure);
+        .catch(this.#failure(`ChangeResourceRecordSets (zone ${this.#settings.zoneId}, ${batch.length} change(s))`));
       if (response.ChangeInfo?.Id !== undefined) changeIds.push(response.ChangeInfo.Id);
     }
     return { changeIds };
@@ -107,7 +125,7 @@ export class Route53Provider implements DnsProvider {
     const until = Date.now() + deadlineMs;
     for (let attempt = 0; Date.now() < until && attempt < 120; attempt += 1) {
       this.calls += 1;
-      const response = await this.#client.send(new GetChangeCommand({ Id: changeId })).catch(route53Failure);
+      const response = await this.#client.send(new GetChangeCommand({ Id: changeId })).catch(this.#failure(`GetChange ${changeId}`));
       if (response.ChangeInfo?.Status === 'INSYNC') return true;
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
     }
@@ -168,9 +186,18 @@ function route53ErrorKind(error: unknown): ErrorKind | undefined {
   return undefined;
 }
 
-function route53Failure(error: unknown): never {
-  if ((error as { name?: unknown } | null)?.name === 'InvalidChangeBatch')
-    throw new ChangeRejectedError((error as Error).message, { cause: error });
+/**
+ * The run's error for an SDK failure, `what` (endpoint and operation) before the SDK's message; its
+ * name stays the SDK's (Throttling, AccessDenied: what runbooks search for), a bare Error's becomes
+ * Route53Error. One the watcher does not know is rethrown as it is: a bug, exit 70.
+ */
+function route53Failure(error: unknown, what: string): never {
+  const message = `${what}: ${error instanceof Error ? error.message : String(error)}`;
+  if ((error as { name?: unknown } | null)?.name === 'InvalidChangeBatch') throw new ChangeRejectedError(message, { cause: error });
   const kind = route53ErrorKind(error);
-  throw kind === undefined ? error : translated(kind, error);
+  if (kind === undefined) throw error;
+  const failure = translated(kind, error);
+  failure.message = message;
+  if (failure.name === 'Error') failure.name = 'Route53Error';
+  throw failure;
 }

@@ -24,7 +24,19 @@ const serviceEntry = z
       })
       .loose(),
     Checks: z
-      .array(z.object({ CheckID: z.string(), Status: z.string(), ServiceID: z.string().optional(), Type: z.string().optional() }).loose())
+      .array(
+        z
+          .object({
+            CheckID: z.string(),
+            Status: z.string(),
+            ServiceID: z.string().optional(),
+            Type: z.string().optional(),
+            // Shown only, never decided on: an odd value is dropped rather than refusing the answer.
+            Name: z.string().optional().catch(undefined),
+            Output: z.string().optional().catch(undefined),
+          })
+          .loose(),
+      )
       .nullable(),
   })
   .loose();
@@ -66,9 +78,19 @@ export function toInstances(entries: readonly ServiceEntry[], service: string): 
       ipv4: addressOf(entry, 'ipv4'),
       ipv6: addressOf(entry, 'ipv6'),
       health: aggregate(entry.Checks ?? []),
+      failingChecks: (entry.Checks ?? [])
+        .filter((check) => check.Status !== 'passing')
+        .map((check) => ({
+          name: check.Name ?? check.CheckID,
+          status: check.Status,
+          // Long HTTP bodies: the first line's start says why; `consul` shows the rest.
+          output: (check.Output ?? '').slice(0, MAX_CHECK_OUTPUT),
+        })),
     }))
     .sort((a, b) => a.node.localeCompare(b.node) || a.serviceId.localeCompare(b.serviceId));
 }
+
+const MAX_CHECK_OUTPUT = 300;
 
 /** The service's health through Consul's HTTP API (`/v1/health/service/<service>`), any health. */
 export class ConsulHealthSource implements HealthSource {

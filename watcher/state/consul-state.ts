@@ -43,6 +43,11 @@ export interface RunStatus {
   consulIndex: number | null;
   /** The newest Consul index whose state reached DNS; older invocations never roll back past it. */
   appliedIndex: number | null;
+  /** When a run last changed DNS (ISO time); null before the first change (and absent in statuses written before it existed). */
+  lastChange: string | null;
+  /** Fewer eligible nodes than minHealthy. */
+  belowFloor: boolean;
+  /** The floor keeps non-eligible nodes in DNS (keptByFloor). */
   floorEngaged: boolean;
   published: string[];
   eligible: string[];
