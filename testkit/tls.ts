@@ -25,7 +25,7 @@ export interface TestCa {
   readonly caPem: string;
   /**
    * A server certificate for `names` (DNS names; IP addresses become IP SANs). Loopback
-   * (`localhost`, 127.0.0.1, ::1) is always included, so a test may connect by address.
+   * (`localhost`, 127.0.0.1, ::1) is included unless `loopback: false`, so a test may connect by address.
    */
   server(label: string, names?: readonly string[], options?: CertificateOptions): CertificateFiles;
   /** A client certificate (extendedKeyUsage clientAuth) with `commonName` as its subject. */
@@ -36,6 +36,11 @@ export interface CertificateOptions {
   readonly keyType?: KeyType;
   /** Validity in days from now (default 30). */
   readonly days?: number;
+  /**
+   * Server certificates: false leaves loopback out, so only `names` match (a client that connects
+   * to 127.0.0.1 must then check a name it was given, e.g. the service name of a discovered address).
+   */
+  readonly loopback?: boolean;
 }
 
 function openssl(args: readonly string[], cwd: string): void {
@@ -121,7 +126,7 @@ export function createTestCa(dir: string, name = 'st-api test CA'): TestCa {
     caFile,
     caPem,
     server(label, names = [], options) {
-      const all = [...new Set(['localhost', '127.0.0.1', '::1', ...names])];
+      const all = [...new Set([...(options?.loopback === false ? [] : ['localhost', '127.0.0.1', '::1']), ...names])];
       const san = all.map((n) => (isIpAddress(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
       const subject = names.find((n) => !isIpAddress(n)) ?? 'localhost';
       return issue(
