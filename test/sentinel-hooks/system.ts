@@ -11,6 +11,7 @@ import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../doubles/consul/double.ts';
 import { makeTempDir, sleep } from '../../testkit/processes.ts';
 import { REDIS_HOST_IPS, startRedisHosts, type RedisHosts } from '../../testkit/redis-hosts.ts';
+import type { RedisTlsFiles } from '../../testkit/redis.ts';
 import type { SentinelCluster } from '../../testkit/sentinel.ts';
 
 export const REPO_ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -60,14 +61,14 @@ async function hooksEntry(dir: string): Promise<string> {
   return outfile;
 }
 
-export async function startHooksSystem(options: { reconcilePeriodMs?: number } = {}): Promise<HooksSystem> {
+export async function startHooksSystem(options: { reconcilePeriodMs?: number; tls?: RedisTlsFiles } = {}): Promise<HooksSystem> {
   const reconcilePeriodMs = options.reconcilePeriodMs ?? 2000;
   const dir = await makeTempDir('st-hooks');
   const entry = await hooksEntry(dir);
   const consul = await startConsulDouble({ checkUpdateIntervalMs: 0, checkStagger: false });
   let hosts: RedisHosts;
   try {
-    hosts = await startRedisHosts(consul, { dir, entry, reconcilePeriodMs });
+    hosts = await startRedisHosts(consul, { dir, entry, reconcilePeriodMs, ...(options.tls === undefined ? {} : { tls: options.tls }) });
   } catch (error) {
     await consul.stop();
     throw error;
