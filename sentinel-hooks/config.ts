@@ -1,13 +1,13 @@
 // One JSON file per host (--config, else $ST_SENTINEL_HOOKS_CONFIG, else
 // /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { errorOfKind } from '../common/cli/errors.ts';
 import { consulAgentFromEnv, readConfigFile } from '../common/program-config.ts';
 import { MASTER_NAME } from './args.ts';
-import type { Credentials } from './resp.ts';
+import type { Credentials, TlsOptions } from './resp.ts';
 
 const endpoint = z
   .object({
@@ -28,6 +28,29 @@ const auth = z
     passwordFile: z.string().startsWith('/'),
   })
   .strict();
+
+const pemFile = z.string().startsWith('/', 'must be an absolute path to a PEM file');
+
+/**
+ * TLS to the instances and the Sentinels (both: a Redis with tls-port and port 0 has Sentinels
+ * that do the same). The hooks connect to the addresses Sentinel hands out, so `servername` is the
+ * name the certificates carry (e.g. redis.service.consul); absent = the address (an IP SAN).
+ */
+const tls = z
+  .object({
+    ca: pemFile,
+    servername: z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*$/,
+        'must be a DNS name',
+      )
+      .optional(),
+    cert: pemFile.optional(),
+    key: pemFile.optional(),
+  })
+  .strict()
+  .refine((value) => (value.cert === undefined) === (value.key === undefined), 'give cert and key together (a client certificate)');
 
 export const hooksConfigSchema = z
   .object({
@@ -67,12 +90,17 @@ export const hooksConfigSchema = z
     /** For ROLE on the instances (needs +role) and for the Sentinels (needs +sentinel|get-master-addr-by-name). */
     redisAuth: auth.optional(),
     sentinelAuth: auth.optional(),
+    tls: tls.optional(),
   })
   .strict();
 
-export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth'> & {
+export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth' | 'tls'> & {
   redisAuth: Credentials | undefined;
   sentinelAuth: Credentials | undefined;
+  /** The files read; absent = plain TCP to Redis and the Sentinels. */
+  tls: TlsOptions | undefined;
+  /** Said once at start (a key file others may read); never a reason to stop. */
+  warnings: string[];
   reporter: string;
   consulAddress: string;
   consulToken: string | undefined;
@@ -90,10 +118,13 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   const keys = config.instances.map((i) => `${i.address}:${i.port}`);
   if (new Set(keys).size !== keys.length)
     throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
+  const warnings: string[] = [];
   return {
     ...config,
     redisAuth: credentials(config.redisAuth, 'redisAuth', file),
     sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file),
+    tls: tlsFiles(config.tls, file, warnings),
+    warnings,
     reporter: config.reporter ?? hostname(),
     ...consulAgentFromEnv(env, fail),
     file,
@@ -116,4 +147,32 @@ function credentials(
   }
   if (password === '') throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} is empty`);
   return { username: auth.username, password };
+}
+
+function readPem(path: string, key: string, file: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new HooksConfigError(
+      `invalid configuration in ${file}: tls.${key} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+function tlsFiles(
+  value: { ca: string; servername?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined,
+  file: string,
+  warnings: string[],
+): TlsOptions | undefined {
+  if (value === undefined) return undefined;
+  const key = value.key === undefined ? undefined : readPem(value.key, 'key', file);
+  // The smallest local check; common/secret-file.ts (on its way) is meant to take it over.
+  if (value.key !== undefined && (statSync(value.key).mode & 0o044) !== 0)
+    warnings.push(`tls.key ${value.key} is readable by group or others; make it 0600 (owner only)`);
+  return {
+    ca: readPem(value.ca, 'ca', file),
+    servername: value.servername,
+    cert: value.cert === undefined ? undefined : readPem(value.cert, 'cert', file),
+    key,
+  };
 }
