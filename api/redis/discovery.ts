@@ -275,9 +275,17 @@ export class RedisDiscovery implements RedisSource {
       // ioredis rejects connect() with "Connection is closed"; the socket's own error (a refused
       // certificate) is the one its 'error' event carried.
       const tls = tlsFailure(error) ?? tlsFailure(lastError);
-      this.#why = `down(${tls ?? (typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code.toLowerCase() : 'connecting')})`;
-      if (tls !== undefined)
-        this.#logger.warn({ address: text(address), cause: tls }, 'redis refused over TLS while looking for the master');
+      const why = `down(${tls ?? (typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code.toLowerCase() : 'connecting')})`;
+      // Once per change: a wrong CA fails every retry the same way.
+      if (tls !== undefined && why !== this.#why) {
+        this.#logger.warn(
+          { address: text(address), cause: tls, detail: lastError instanceof Error ? lastError.message.slice(0, 200) : undefined },
+          tls.startsWith('certificate:')
+            ? 'redis refused: its TLS certificate did not verify (CA, or redis.tls.servername / the discovery name not in it); serving from the catalog'
+            : 'redis refused over TLS while looking for the master; serving from the catalog',
+        );
+      }
+      this.#why = why;
     } finally {
       this.#candidate = undefined;
     }

@@ -165,6 +165,35 @@ describe('when st-api trusts another CA than the one that signed Redis’s certi
   });
 });
 
+describe('when Redis wants a client certificate (tls-auth-clients yes)', () => {
+  let mutual: RedisServer;
+  let client: { certFile: string; keyFile: string };
+  before(async () => {
+    client = ca.client('st-api-mutual', 'st-api');
+    mutual = await startRedis({ tls: { caFile: ca.caFile, ...ca.server('redis-mutual'), authClients: 'yes', client } });
+  });
+  after(async () => {
+    await mutual.stop();
+  });
+
+  it('then st-api with cert and key gets redis=ok, and without them redis=down(…certificate…) while plays still answer', async () => {
+    const withCert = await node({
+      host: mutual.host,
+      port: mutual.port,
+      tls: { ca: ca.caFile, cert: client.certFile, key: client.keyFile },
+    });
+    const passing = await waitForHealth(withCert, /redis=ok\([\d.]+ms,master\)/);
+    assert.equal(statusApartFromLag(passing), 200, passing.body);
+
+    const without = await node({ host: mutual.host, port: mutual.port, tls: { ca: ca.caFile } });
+    // Past the first states (connect, reconnecting), the reason the server gave.
+    const warning = await waitForHealth(without, /redis=down\((?!connect|reconnecting)/);
+    assert.equal(warning.status, 429, warning.body);
+    assert.match(warning.body, /redis=down\(certificate:[a-z0-9_]+\)/);
+    assert.equal((await without.play({ contentId: 'tt-demo-0001', device: 'web' }, without.tokenFor('premium-user'))).status, 200);
+  });
+});
+
 describe('when redis.tls names files', () => {
   it('then an unreadable CA or key is a configuration error naming the file', () => {
     const raw = {
