@@ -10,6 +10,7 @@ import { isServerName, readMysqlTls } from './catalog/mysql-tls.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
 import { keysOf, secretKey, signerConfigSchema } from './signing/config.ts';
+import { looseMode, readTlsFile, type RedisTls } from './redis/tls.ts';
 
 const positiveInt = z.number().int().positive();
 /** `scheme://host[:port]`, nothing after it: URLs are built by appending a path. */
@@ -100,6 +101,48 @@ const redisDiscoverySchema = z
   })
   .transform(({ useSrv, port, ...rest }) => ({ ...rest, port: useSrv ? ('srv' as const) : (port ?? 6379) }));
 
+const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * Redis over TLS: PEM files, read once at start-up (an unreadable one stops the process, named).
+ * `servername` is the name the server's certificate must carry; by default the discovery name (the
+ * address changes with every failover, the certificate names the service) or the fixed host.
+ */
+const redisTlsSchema = z
+  .object({
+    ca: z.string().startsWith('/', 'must be an absolute path to a PEM file'),
+    servername: z.string().regex(DNS_NAME, 'must be a DNS name').optional(),
+    cert: z.string().startsWith('/', 'must be an absolute path to a PEM file').optional(),
+    key: z.string().startsWith('/', 'must be an absolute path to a PEM file').optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    if ((value.cert === undefined) !== (value.key === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [value.cert === undefined ? 'cert' : 'key'],
+        message: 'give cert and key together (a client certificate)',
+      });
+  })
+  .transform((value, ctx): RedisTls => {
+    const read = (key: 'ca' | 'cert' | 'key'): string | undefined => {
+      const path = value[key];
+      if (path === undefined) return undefined;
+      const result = readTlsFile(path);
+      if ('text' in result) return result.text;
+      ctx.addIssue({ code: 'custom', path: [key], message: result.problem });
+      return undefined;
+    };
+    const mode = value.key === undefined ? undefined : looseMode(value.key);
+    return {
+      ca: read('ca') ?? '',
+      servername: value.servername?.replace(/\.$/, ''),
+      cert: read('cert'),
+      key: read('key'),
+      looseKeyFile: value.key === undefined || mode === undefined ? undefined : { path: value.key, mode },
+    };
+  });
+
 /**
  * Two forms: a fixed address (`host`, `port`) or a DNS name to find the master by (`discovery`).
  * One schema rather than a union, so that every bad key is named instead of "invalid input".
@@ -113,6 +156,7 @@ const redisSchema = z
     db: z.number().int().min(0).max(15).default(0),
     commandTimeoutMs: millis(100),
     connectTimeoutMs: millis(500),
+    tls: redisTlsSchema.optional(),
   })
   .strict()
   .superRefine((value, ctx) => {

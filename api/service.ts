@@ -1,5 +1,6 @@
 // Builds every dependency of one st-api node from a validated configuration, and takes it down again.
 // The only place that decides between real and embedded implementations.
+import { isIP } from 'node:net';
 import type { Express } from 'express';
 import { createApp } from './app.ts';
 import { readBuildInfo, type BuildInfo } from './build-info.ts';
@@ -7,6 +8,7 @@ import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
 import { CachedCatalogStore } from './catalog/cached-store.ts';
 import { staticRedisSource, type RedisSource } from './redis/client.ts';
 import { RedisDiscovery } from './redis/discovery.ts';
+import { tlsConnectionOptions } from './redis/tls.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
@@ -176,8 +178,23 @@ function redisSource(config: Config, logger: Logger, metrics: Metrics): RedisSou
     commandTimeoutMs: redis.commandTimeoutMs,
     connectTimeoutMs: redis.connectTimeoutMs,
   };
-  if (redis.discovery === undefined) return staticRedisSource({ ...client, host: redis.host, port: redis.port }, logger);
-  const discovery = new RedisDiscovery({ discovery: redis.discovery, client, metrics, logger });
+  const loose = redis.tls?.looseKeyFile;
+  if (loose !== undefined)
+    logger.warn({ file: loose.path, mode: loose.mode }, 'redis.tls.key is readable by group or others; make it 0600 (owner only)');
+  // The name the server's certificate must carry: a fixed host names itself (an IP is checked
+  // against the certificate's IP addresses); with discovery the address changes at every failover
+  // and the certificate names the service, so the discovery name is checked.
+  const tlsFor = (name: string | undefined) => (redis.tls === undefined ? {} : { tls: tlsConnectionOptions(redis.tls, name) });
+  if (redis.discovery === undefined) {
+    const host = isIP(redis.host) === 0 ? redis.host : undefined;
+    return staticRedisSource({ ...client, ...tlsFor(host), host: redis.host, port: redis.port }, logger);
+  }
+  const discovery = new RedisDiscovery({
+    discovery: redis.discovery,
+    client: { ...client, ...tlsFor(redis.discovery.name.replace(/\.$/, '')) },
+    metrics,
+    logger,
+  });
   discovery.start();
   return discovery;
 }

@@ -13,8 +13,10 @@
 //     (sentinel-hooks/bundle.ts bundleProgram) and run as `node bundle.mjs` `starts` times (default
 //     40) each, interleaved: wall time to exit and the child's own CPU (its process.cpuUsage as it
 //     exits, printed by a --require'd file, so Node's start-up is included), medians; and the bundle's
-//     size. Entries: nothing (Node alone); AUTH + ROLE with each client; the hooks as shipped
-//     (main.ts --help); the same with ioredis loaded first, i.e. what replacing resp.ts adds.
+//     size. Entries: nothing (Node alone); AUTH + ROLE with each client; the same with resp.ts over
+//     TLS (a second, TLS-only redis-server; the CA file read and the certificate checked, as a hook
+//     configured with tls does); the hooks as shipped (main.ts --help); the same with ioredis loaded
+//     first, i.e. what replacing resp.ts adds. (a) also gets resp.ts's one connection over TLS.
 //
 // The ioredis options are those a hook would need: the API's (no reconnect, no offline queue, no
 // retries, connect and command timeouts) plus lazyConnect, no ready check (a LOADING instance must
@@ -30,7 +32,9 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { bundleProgram } from '../sentinel-hooks/bundle.ts';
 import { command, ReplyError } from '../sentinel-hooks/resp.ts';
+import { readFileSync } from 'node:fs';
 import { startRedis, type RedisServer } from '../testkit/redis.ts';
+import { createTestCa } from '../testkit/tls.ts';
 
 const REPO = join(import.meta.dirname, '..');
 const RUNS = Number(process.argv[2] ?? 400);
@@ -124,12 +128,19 @@ const ENTRY_DIR = mkdtempSync(join(tmpdir(), 'st-bench-hooks-redis-'));
 const RESP_MODULE = join(REPO, 'sentinel-hooks', 'resp.ts');
 const IOREDIS_MODULE = createRequire(import.meta.url).resolve('ioredis');
 const HOOKS_MAIN = join(REPO, 'sentinel-hooks', 'main.ts');
-const ENTRIES: Record<'none' | Variant | 'hooks + ioredis', string> = {
+const ENTRIES: Record<'none' | Variant | 'resp.ts TLS' | 'hooks + ioredis', string> = {
   none: `export {};
 `,
   'resp.ts': `import { command } from ${JSON.stringify(RESP_MODULE)};
 const [, , port, password] = process.argv;
 const reply = await command('127.0.0.1', Number(port), ['ROLE'], { timeoutMs: ${TIMEOUT_MS}, auth: { password: password ?? '' } });
+if (!Array.isArray(reply) || reply[0] !== 'master') throw new Error('ROLE answered ' + String(reply));
+`,
+  'resp.ts TLS': `import { readFileSync } from 'node:fs';
+import { command } from ${JSON.stringify(RESP_MODULE)};
+const [, , port, password, caFile] = process.argv;
+const reply = await command('127.0.0.1', Number(port), ['ROLE'], { timeoutMs: ${TIMEOUT_MS}, auth: { password: password ?? '' },
+  tls: { ca: readFileSync(caFile ?? '', 'utf8'), servername: 'localhost' } });
 if (!Array.isArray(reply) || reply[0] !== 'master') throw new Error('ROLE answered ' + String(reply));
 `,
   ioredis: `import { Redis } from ${JSON.stringify(IOREDIS_MODULE)};
@@ -169,9 +180,19 @@ const load = (): string =>
     .join(', ');
 
 let redis: RedisServer | undefined;
+let tlsRedis: RedisServer | undefined;
 try {
   const started = await startRedis();
   redis = started;
+  const ca = createTestCa(ENTRY_DIR);
+  const tlsServer = await startRedis({ tls: { caFile: ca.caFile, ...ca.server('bench-redis') } });
+  tlsRedis = tlsServer;
+  const tlsOptions = { ca: readFileSync(ca.caFile, 'utf8'), servername: 'localhost' };
+  const tlsSet = await command('127.0.0.1', tlsServer.port, ['CONFIG', 'SET', 'requirepass', PASSWORD], {
+    timeoutMs: TIMEOUT_MS,
+    tls: tlsOptions,
+  });
+  if (tlsSet !== 'OK') throw new Error(`CONFIG SET requirepass (TLS) answered ${String(tlsSet)}`);
   // Set after start: the launcher's readiness PING sends no AUTH.
   const set = await command('127.0.0.1', started.port, ['CONFIG', 'SET', 'requirepass', PASSWORD], { timeoutMs: TIMEOUT_MS });
   if (set !== 'OK') throw new Error(`CONFIG SET requirepass answered ${String(set)}`);
@@ -183,6 +204,15 @@ try {
 
   const connection = await compare(RUNS, (variant) => ASK[variant](started.port));
   const reading = await compare(RUNS, (variant) => Promise.all(Array.from({ length: READING_WIDTH }, () => ASK[variant](started.port))));
+  const roleOverTls = (): Promise<unknown> =>
+    command('127.0.0.1', tlsServer.port, ['ROLE'], { timeoutMs: TIMEOUT_MS, auth: { password: PASSWORD }, tls: tlsOptions });
+  for (let i = 0; i < WARMUP; i++) await roleOverTls();
+  const overTls: Samples = { wallMs: [], cpuMs: [] };
+  for (let i = 0; i < RUNS; i++) {
+    const { wallMs, cpuMs } = await measure(roleOverTls);
+    overTls.wallMs.push(wallMs);
+    overTls.cpuMs.push(cpuMs);
+  }
 
   writeFileSync(PRINT_CPU, "process.on('exit', () => require('node:fs').writeSync(2, '\\n' + JSON.stringify(process.cpuUsage())));\n");
   type Start = keyof typeof ENTRIES | 'hooks';
@@ -192,12 +222,18 @@ try {
     writeFileSync(join(ENTRY_DIR, `entry-${base}.ts`), source);
     const file = join(ENTRY_DIR, `bundle-${base}.mjs`);
     await bundleProgram(relative(REPO, join(ENTRY_DIR, `entry-${base}.ts`)), file);
-    bundles[name] = { file, bytes: statSync(file).size, args: name === 'hooks + ioredis' ? ['--help'] : [String(started.port), PASSWORD] };
+    const args =
+      name === 'hooks + ioredis'
+        ? ['--help']
+        : name === 'resp.ts TLS'
+          ? [String(tlsServer.port), PASSWORD, ca.caFile]
+          : [String(started.port), PASSWORD];
+    bundles[name] = { file, bytes: statSync(file).size, args };
   }
   const hooksFile = join(ENTRY_DIR, 'sentinel-hooks.mjs');
   await bundleProgram('sentinel-hooks/main.ts', hooksFile);
   bundles.hooks = { file: hooksFile, bytes: statSync(hooksFile).size, args: ['--help'] };
-  const names: Start[] = ['none', 'resp.ts', 'ioredis', 'hooks', 'hooks + ioredis'];
+  const names: Start[] = ['none', 'resp.ts', 'resp.ts TLS', 'ioredis', 'hooks', 'hooks + ioredis'];
   const starts = Object.fromEntries(names.map((name) => [name, { wallMs: [], cpuMs: [] }])) as unknown as Record<Start, Samples>;
   for (const name of names) await startOnce(bundles[name].file, bundles[name].args); // page cache warm for all
   for (let i = 0; i < STARTS; i++) {
@@ -216,6 +252,7 @@ try {
   for (const variant of ['resp.ts', 'ioredis'] as const) {
     process.stdout.write(row(`one connection (AUTH, ROLE, close), ${variant}`, connection[variant]));
   }
+  process.stdout.write(row('one connection over TLS (handshake), resp.ts', overTls));
   for (const variant of ['resp.ts', 'ioredis'] as const) {
     process.stdout.write(row(`one reading (${READING_WIDTH} at once), ${variant}`, reading[variant]));
   }
@@ -223,6 +260,7 @@ try {
   const labels: Record<Start, string> = {
     none: 'empty entry (Node alone)',
     'resp.ts': 'resp.ts: AUTH + ROLE, exit',
+    'resp.ts TLS': 'resp.ts over TLS: AUTH + ROLE, exit',
     ioredis: 'ioredis: AUTH + ROLE, exit',
     hooks: 'the hooks today (main.ts --help)',
     'hooks + ioredis': 'the hooks + ioredis loaded (--help)',
@@ -233,5 +271,6 @@ try {
   process.stdout.write(`\nload average before ${loadBefore}, after ${load()}\n`);
 } finally {
   await redis?.stop();
+  await tlsRedis?.stop();
   rmSync(ENTRY_DIR, { recursive: true, force: true });
 }

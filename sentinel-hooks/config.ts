@@ -2,6 +2,7 @@
 // /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN and TLS
 // variables (CONSUL_CACERT…), each of which wins over its key in the file.
 import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../common/secret-file.ts';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import { errorOfKind } from '../common/cli/errors.ts';
 import { consulConnectionFileKeys } from '../common/consul/connection.ts';
 import { consulAgentSettings, readConfigFile, type ConsulAgentSettings } from '../common/program-config.ts';
 import { MASTER_NAME } from './args.ts';
-import type { Credentials } from './resp.ts';
+import type { Credentials, TlsOptions } from './resp.ts';
 
 const endpoint = z
   .object({
@@ -30,6 +31,29 @@ const auth = z
     passwordFile: z.string().startsWith('/'),
   })
   .strict();
+
+const pemFile = z.string().startsWith('/', 'must be an absolute path to a PEM file');
+
+/**
+ * TLS to the instances and the Sentinels (both: a Redis with tls-port and port 0 has Sentinels
+ * that do the same). The hooks connect to the addresses Sentinel hands out, so `servername` is the
+ * name the certificates carry (e.g. redis.service.consul); absent = the address (an IP SAN).
+ */
+const tls = z
+  .object({
+    ca: pemFile,
+    servername: z
+      .string()
+      .regex(
+        /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*$/,
+        'must be a DNS name',
+      )
+      .optional(),
+    cert: pemFile.optional(),
+    key: pemFile.optional(),
+  })
+  .strict()
+  .refine((value) => (value.cert === undefined) === (value.key === undefined), 'give cert and key together (a client certificate)');
 
 export const hooksConfigSchema = z
   .object({
@@ -71,13 +95,19 @@ export const hooksConfigSchema = z
     sentinelAuth: auth.optional(),
     /** The agent's address and TLS (CA, client certificate, server name): common/consul/connection.ts. */
     ...consulConnectionFileKeys,
+    /** TLS to the Redis instances and the Sentinels; absent = plain TCP. */
+    tls: tls.optional(),
   })
   .strict();
 
-export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth' | 'consulAddress'> &
+export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 'sentinelAuth' | 'consulAddress' | 'tls'> &
   ConsulAgentSettings & {
     redisAuth: Credentials | undefined;
     sentinelAuth: Credentials | undefined;
+    /** The files read; absent = plain TCP to Redis and the Sentinels. */
+    tls: TlsOptions | undefined;
+    /** Said once at start (a key file others may read); never a reason to stop. */
+    warnings: string[];
     reporter: string;
     file: string;
   };
@@ -93,10 +123,13 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   const keys = config.instances.map((i) => `${i.address}:${i.port}`);
   if (new Set(keys).size !== keys.length)
     throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
+  const warnings: string[] = [];
   return {
     ...config,
     redisAuth: credentials(config.redisAuth, 'redisAuth', file),
     sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file),
+    tls: tlsFiles(config.tls, file, warnings),
+    warnings,
     reporter: config.reporter ?? hostname(),
     ...consulAgentSettings(env, config, file, fail),
     file,
@@ -119,4 +152,31 @@ function credentials(
   }
   if (password === '') throw new HooksConfigError(`invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} is empty`);
   return { username: auth.username, password };
+}
+
+function readPem(path: string, key: string, file: string, onWarning?: (message: string) => void): string {
+  try {
+    return onWarning === undefined
+      ? readFileSync(path, 'utf8')
+      : readSecretFile(path, (warning) => onWarning(`tls.${key}: ${warning.message}`));
+  } catch (error) {
+    throw new HooksConfigError(
+      `invalid configuration in ${file}: tls.${key} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+function tlsFiles(
+  value: { ca: string; servername?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined,
+  file: string,
+  warnings: string[],
+): TlsOptions | undefined {
+  if (value === undefined) return undefined;
+  const key = value.key === undefined ? undefined : readPem(value.key, 'key', file, (message) => warnings.push(message));
+  return {
+    ca: readPem(value.ca, 'ca', file),
+    servername: value.servername,
+    cert: value.cert === undefined ? undefined : readPem(value.cert, 'cert', file),
+    key,
+  };
 }

@@ -81,7 +81,7 @@ export function localInstances(config: HooksConfig): Endpoint[] {
 }
 
 export async function readTruth(ctx: SyncContext, extra: readonly Endpoint[] = []): Promise<Truth> {
-  const probe = { timeoutMs: ctx.config.redisTimeoutMs, signal: ctx.signal };
+  const probe = { timeoutMs: ctx.config.redisTimeoutMs, signal: ctx.signal, tls: ctx.config.tls };
   const redisProbe = { ...probe, auth: ctx.config.redisAuth };
   const sentinelProbe = { ...probe, auth: ctx.config.sentinelAuth };
   const targets = new Map<string, Endpoint>();

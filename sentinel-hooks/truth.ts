@@ -1,12 +1,13 @@
 // Reading the truth: ROLE of an instance and each Sentinel's current master address.
 import { endpointKey, type Endpoint } from './args.ts';
 import type { Role, SentinelAnswer } from './decide.ts';
-import { command, ReplyError, type Credentials } from './resp.ts';
+import { command, ReplyError, type Credentials, type TlsOptions } from './resp.ts';
 
 export interface ProbeOptions {
   readonly timeoutMs: number;
   readonly signal: AbortSignal;
   readonly auth?: Credentials | undefined;
+  readonly tls?: TlsOptions | undefined;
 }
 
 export async function readRole(instance: Endpoint, options: ProbeOptions): Promise<Role> {

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConsulDouble, NodeHandle } from '../doubles/consul/double.ts';
 import { REPO_ROOT } from './node-server.ts';
+import type { RedisTlsFiles } from './redis.ts';
 import { startSentinelCluster, writeHookScript, type SentinelCluster } from './sentinel.ts';
 
 export const REDIS_HOST_IPS: readonly string[] = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
@@ -29,14 +30,17 @@ export async function startRedisHosts(
     reconcilePeriodMs: number;
     /** The agents serve HTTPS (the double's `tls`): the hooks reach them by the file's consulAddress and consulCaFile. */
     consulCaFile?: string;
+    /** Every Redis and Sentinel is TLS-only. */
+    tls?: RedisTlsFiles;
   },
 ): Promise<RedisHosts> {
-  const { dir, entry, reconcilePeriodMs, consulCaFile } = options;
+  const { dir, entry, reconcilePeriodMs, consulCaFile, tls } = options;
   const nodes: NodeHandle[] = [];
   const configs: string[] = [];
   for (const [i, ip] of REDIS_HOST_IPS.entries()) nodes.push(await consul.addNode(`redis-host-${i}`, ip));
   const cluster = await startSentinelCluster({
     ips: REDIS_HOST_IPS,
+    ...(tls === undefined ? {} : { tls }),
     hooks: async (i, layout) => {
       const config = join(dir, `host-${i}.json`);
       configs[i] = config;
@@ -58,6 +62,10 @@ export async function startRedisHosts(
             promotionWaitMs: 10_000,
             eventsKept: 20,
             ...(consulCaFile === undefined ? {} : { consulAddress: nodes[i]?.httpsAddr, consulCaFile }),
+            // The hooks check the name the certificates carry: Sentinel hands them addresses.
+            ...(tls === undefined
+              ? {}
+              : { tls: { ca: tls.caFile, ...(tls.servername === undefined ? {} : { servername: tls.servername }) } }),
           },
           null,
           2,

@@ -1,10 +1,13 @@
 // A real Sentinel test bed on loopback: one master and two replicas, each on its own
 // 127.0.0.X address (so Sentinel, ROLE and Consul all see distinct hosts), and three
-// Sentinels on 127.0.0.1 with hook scripts. Every process is started and stopped by pid.
+// Sentinels on 127.0.0.1 with hook scripts. Every process is started and stopped by pid. With
+// `tls`, every Redis and Sentinel speaks TLS only, replication and Sentinel's own links included.
+import { readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { command, ReplyError, type Reply } from '../sentinel-hooks/resp.ts';
+import { command, ReplyError, type CommandOptions, type Reply } from '../sentinel-hooks/resp.ts';
 import { freePort, LOOPBACK, makeTempDir, ManagedServer, waitFor } from './processes.ts';
+import { redisTlsArgs, redisTlsConfLines, type RedisTlsFiles } from './redis.ts';
 
 export interface SentinelClusterOptions {
   /** One Redis per address; the first starts as master. Default 127.0.0.2, .3, .4. */
@@ -17,6 +20,11 @@ export interface SentinelClusterOptions {
    * Sentinel starts, with the ports chosen, so hook configurations can be written first
    * (Sentinel runs the notification script for +monitor at start).
    */
+  /**
+   * TLS only, for the instances and the Sentinels alike (one certificate; `servername` is the name
+   * in it that clients check, since it need not carry the 127.0.0.X addresses).
+   */
+  readonly tls?: RedisTlsFiles;
   readonly hooks?: (index: number, layout: ClusterLayout) => Promise<{ readonly clientReconfig?: string; readonly notification?: string }>;
 }
 
@@ -50,6 +58,8 @@ export interface SentinelNode {
 
 export interface SentinelCluster {
   readonly masterName: string;
+  /** What a resp.ts command to any of them needs (a timeout, and TLS when the cluster has it). */
+  readonly commandOptions: CommandOptions;
   readonly redis: readonly RedisNode[];
   readonly sentinels: readonly SentinelNode[];
   /** One command to Sentinel `index`. */
@@ -62,10 +72,15 @@ export interface SentinelCluster {
   stop(): Promise<void>;
 }
 
-const CMD_TIMEOUT = { timeoutMs: 1000 };
+function commandOptions(tls: RedisTlsFiles | undefined): CommandOptions {
+  return {
+    timeoutMs: 1000,
+    ...(tls === undefined ? {} : { tls: { ca: readFileSync(tls.caFile, 'utf8'), servername: tls.servername } }),
+  };
+}
 
-async function ping(host: string, port: number): Promise<boolean> {
-  return (await command(host, port, ['PING'], CMD_TIMEOUT)) === 'PONG';
+async function ping(host: string, port: number, options: CommandOptions): Promise<boolean> {
+  return (await command(host, port, ['PING'], options)) === 'PONG';
 }
 
 /**
@@ -96,11 +111,13 @@ class Node implements RedisNode {
   readonly ip: string;
   readonly port: number;
   readonly dir: string;
+  readonly #tls: RedisTlsFiles | undefined;
   #server: ManagedServer | null = null;
-  constructor(ip: string, port: number, dir: string) {
+  constructor(ip: string, port: number, dir: string, tls: RedisTlsFiles | undefined) {
     this.ip = ip;
     this.port = port;
     this.dir = dir;
+    this.#tls = tls;
   }
   get key(): string {
     return `${this.ip}:${this.port}`;
@@ -121,8 +138,7 @@ class Node implements RedisNode {
       args: [
         '--bind',
         this.ip,
-        '--port',
-        String(this.port),
+        ...(this.#tls === undefined ? ['--port', String(this.port)] : redisTlsArgs(this.port, this.#tls)),
         '--protected-mode',
         'no',
         // Replicas connect from 127.0.0.1: without this the master reports them all as 127.0.0.1.
@@ -143,7 +159,7 @@ class Node implements RedisNode {
       logFile: join(this.dir, 'redis.log'),
       readyTimeoutMs: 15_000,
       stopTimeoutMs: 10_000,
-      isReady: () => ping(this.ip, this.port),
+      isReady: () => ping(this.ip, this.port, commandOptions(this.#tls)),
     });
     await this.#server.start();
   }
@@ -163,9 +179,10 @@ function sentinelConf(o: {
   downAfterMs: number;
   failoverTimeoutMs: number;
   hooks: { clientReconfig?: string; notification?: string };
+  tls: RedisTlsFiles | undefined;
 }): string {
   return [
-    `port ${o.port}`,
+    ...(o.tls === undefined ? [`port ${o.port}`] : redisTlsConfLines(o.port, o.tls)),
     `bind ${LOOPBACK}`,
     'daemonize no',
     'logfile ""',
@@ -192,6 +209,8 @@ function field(reply: Reply, name: string): string | undefined {
 export async function startSentinelCluster(options: SentinelClusterOptions = {}): Promise<SentinelCluster> {
   const ips = options.ips ?? ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
   const masterName = options.masterName ?? 'mymaster';
+  const tls = options.tls;
+  const adminOptions = commandOptions(tls);
   const redisPort = await freePort();
   const redis: Node[] = [];
   const sentinels: { server: ManagedServer; port: number; dir: string }[] = [];
@@ -202,7 +221,7 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
   try {
     for (const [i, ip] of ips.entries()) {
       const dir = await makeTempDir(`st-redis-${i}`);
-      const node = new Node(ip, redisPort, dir);
+      const node = new Node(ip, redisPort, dir, tls);
       redis.push(node);
       await node.start(i === 0 ? null : `${ips[0]}:${redisPort}`);
     }
@@ -229,6 +248,7 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
             downAfterMs: options.downAfterMs ?? 1000,
             failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
             hooks,
+            tls,
           }),
         );
         const server = new ManagedServer({
@@ -239,7 +259,7 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
           cwd: d,
           readyTimeoutMs: 15_000,
           stopTimeoutMs: 10_000,
-          isReady: () => ping(LOOPBACK, port),
+          isReady: () => ping(LOOPBACK, port, adminOptions),
         });
         await server.start();
         sentinels.push({ server, port, dir: d });
@@ -247,7 +267,7 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
     }
     for (const s of sentinels) {
       // Redis ≥ 7.0: a restarted old master is demoted in ~2 s instead of ~10.7 s.
-      await command(LOOPBACK, s.port, ['SENTINEL', 'DEBUG', 'publish-period', '500', 'info-period', '1000'], CMD_TIMEOUT);
+      await command(LOOPBACK, s.port, ['SENTINEL', 'DEBUG', 'publish-period', '500', 'info-period', '1000'], adminOptions);
     }
   } catch (error) {
     await stopAll();
@@ -257,10 +277,11 @@ export async function startSentinelCluster(options: SentinelClusterOptions = {})
   const sentinelCommand = async (index: number, args: readonly string[]): Promise<Reply> => {
     const s = sentinels[index];
     if (s === undefined) throw new Error(`no sentinel ${index}`);
-    return await command(LOOPBACK, s.port, args, CMD_TIMEOUT);
+    return await command(LOOPBACK, s.port, args, adminOptions);
   };
   const cluster: SentinelCluster = {
     masterName,
+    commandOptions: adminOptions,
     redis,
     sentinels: sentinels.map((s) => ({
       port: s.port,

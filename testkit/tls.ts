@@ -25,7 +25,7 @@ export interface TestCa {
   readonly caPem: string;
   /**
    * A server certificate for `names` (DNS names; IP addresses become IP SANs). Loopback
-   * (`localhost`, 127.0.0.1, ::1) is always included, so a test may connect by address.
+   * (`localhost`, 127.0.0.1, ::1) is included unless `loopback: false`, so a test may connect by address.
    */
   server(label: string, names?: readonly string[], options?: CertificateOptions): CertificateFiles;
   /** A client certificate (extendedKeyUsage clientAuth) with `commonName` as its subject. */
@@ -34,13 +34,14 @@ export interface TestCa {
 
 export interface CertificateOptions {
   readonly keyType?: KeyType;
-  /**
-   * Server certificates: exactly `names`, without the loopback names added by default, and the label
-   * as subject when no DNS name is given (to test what a client checks an address against).
-   */
-  readonly exactNames?: boolean;
   /** Validity in days from now (default 30). */
   readonly days?: number;
+  /**
+   * Server certificates: false leaves loopback out, so only `names` match (a client that connects
+   * to 127.0.0.1 must then check a name it was given, e.g. the service name of a discovered address,
+   * or the address itself as an IP entry); the label is the subject when no DNS name is given.
+   */
+  readonly loopback?: boolean;
 }
 
 function openssl(args: readonly string[], cwd: string): void {
@@ -126,9 +127,9 @@ export function createTestCa(dir: string, name = 'st-api test CA'): TestCa {
     caFile,
     caPem,
     server(label, names = [], options) {
-      const all = options?.exactNames === true ? [...new Set(names)] : [...new Set(['localhost', '127.0.0.1', '::1', ...names])];
+      const all = [...new Set([...(options?.loopback === false ? [] : ['localhost', '127.0.0.1', '::1']), ...names])];
       const san = all.map((n) => (isIpAddress(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
-      const subject = names.find((n) => !isIpAddress(n)) ?? (options?.exactNames === true ? slug(label) : 'localhost');
+      const subject = names.find((n) => !isIpAddress(n)) ?? (options?.loopback === false ? slug(label) : 'localhost');
       return issue(
         label,
         subject,

@@ -1,8 +1,10 @@
 // The Redis connection st-api can live without: commands fail fast instead of queueing
 // while it is down, and every command has a hard time bound.
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { REDIS_SCRIPTS, type ScriptedRedis } from './scripts.ts';
+import { tlsFailure } from './tls.ts';
 
 export interface RedisSettings {
   host: string;
@@ -11,6 +13,8 @@ export interface RedisSettings {
   db: number;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
+  /** TLS (tls.connect options: CA, servername, client certificate); absent = plain TCP. */
+  tls?: ConnectionOptions | undefined;
 }
 
 export interface RedisClientOptions {
@@ -29,6 +33,8 @@ export function createRedisClient(settings: RedisSettings, options: RedisClientO
     port: settings.port,
     ...(settings.password === undefined ? {} : { password: settings.password }),
     db: settings.db,
+    ...(settings.tls === undefined ? {} : { tls: settings.tls }),
+    // Over TLS it bounds the handshake too (ioredis waits for secureConnect).
     connectTimeout: settings.connectTimeoutMs,
     commandTimeout: settings.commandTimeoutMs,
     // A play must never wait for Redis to come back: reject at once while disconnected.
@@ -97,17 +103,33 @@ export function isReadOnlyError(error: unknown): boolean {
 export function staticRedisSource(settings: RedisSettings, logger: Logger): RedisSource {
   // ioredis emits 'error' on every failed reconnect; without a listener Node would crash the process.
   let down = false;
+  /** A refused certificate or handshake, shown by health until the connection is ready again. */
+  let tlsProblem: string | undefined;
+  const address = `${settings.host}:${settings.port}`;
   const connect = (): ScriptedRedis => {
     const client = createRedisClient(settings);
     client.on('error', (error: Error & { code?: string }) => {
       if (client !== redis) return;
-      if (!down) logger.warn({ cause: error.code ?? error.message }, 'redis unavailable; serving from the catalog');
+      const tls = tlsFailure(error);
+      // Logged once per change: a wrong CA fails every reconnect the same way.
+      if (!down || tls !== tlsProblem) {
+        logger.warn(
+          tls === undefined
+            ? { cause: error.code ?? error.message, address }
+            : { cause: tls, address, detail: error.message.slice(0, 200) },
+          tls?.startsWith('certificate:') === true
+            ? 'redis unavailable: its TLS certificate was refused; serving from the catalog'
+            : 'redis unavailable; serving from the catalog',
+        );
+      }
+      tlsProblem = tls;
       down = true;
     });
     client.on('ready', () => {
       if (client !== redis) return;
       if (down) logger.info('redis available again');
       down = false;
+      tlsProblem = undefined;
     });
     return client;
   };
@@ -115,7 +137,7 @@ export function staticRedisSource(settings: RedisSettings, logger: Logger): Redi
   return {
     client: () => (redis.status === 'ready' ? redis : undefined),
     deadlineMs: commandDeadlineMs(settings),
-    unavailable: () => `down(${redis.status})`,
+    unavailable: () => `down(${tlsProblem ?? redis.status})`,
     reportError(error, from) {
       if (!(error instanceof RedisStuckError) || from !== redis) return;
       logger.error({ err: error.message }, 'redis connection stuck; replacing it');

@@ -18,6 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { commandDeadlineMs, createRedisClient, isReadOnlyError, RedisStuckError, type RedisSettings, type RedisSource } from './client.ts';
 import type { ScriptedRedis } from './scripts.ts';
+import { tlsFailure } from './tls.ts';
 
 export interface RedisDiscoverySettings {
   /** The DNS name of the master, e.g. master.redis.service.consul. */
@@ -256,7 +257,10 @@ export class RedisDiscovery implements RedisSource {
   async #tryMaster(address: Address): Promise<ScriptedRedis | undefined> {
     const redis = createRedisClient({ ...this.#client, host: address.host, port: address.port }, { reconnect: false });
     // Without a listener an 'error' event would crash the process; failures are counted below.
-    redis.on('error', () => undefined);
+    let lastError: unknown;
+    redis.on('error', (error) => {
+      lastError = error;
+    });
     this.#candidate = redis;
     try {
       await this.#bounded(redis.connect(), this.#client.connectTimeoutMs + this.#client.commandTimeoutMs);
@@ -268,7 +272,20 @@ export class RedisDiscovery implements RedisSource {
     } catch (error) {
       this.#lookups.inc({ result: 'connect_error' });
       const code = (error as { code?: unknown }).code;
-      this.#why = `down(${typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code.toLowerCase() : 'connecting'})`;
+      // ioredis rejects connect() with "Connection is closed"; the socket's own error (a refused
+      // certificate) is the one its 'error' event carried.
+      const tls = tlsFailure(error) ?? tlsFailure(lastError);
+      const why = `down(${tls ?? (typeof code === 'string' && /^[A-Z_]+$/.test(code) ? code.toLowerCase() : 'connecting')})`;
+      // Once per change: a wrong CA fails every retry the same way.
+      if (tls !== undefined && why !== this.#why) {
+        this.#logger.warn(
+          { address: text(address), cause: tls, detail: lastError instanceof Error ? lastError.message.slice(0, 200) : undefined },
+          tls.startsWith('certificate:')
+            ? 'redis refused: its TLS certificate did not verify (CA, or redis.tls.servername / the discovery name not in it); serving from the catalog'
+            : 'redis refused over TLS while looking for the master; serving from the catalog',
+        );
+      }
+      this.#why = why;
     } finally {
       this.#candidate = undefined;
     }

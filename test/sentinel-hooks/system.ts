@@ -11,6 +11,7 @@ import type { ExitCode } from '../../sentinel-hooks/exit-codes.ts';
 import { startConsulDouble, type ConsulDouble, type NodeHandle } from '../../doubles/consul/double.ts';
 import { makeTempDir, sleep } from '../../testkit/processes.ts';
 import { REDIS_HOST_IPS, startRedisHosts, type RedisHosts } from '../../testkit/redis-hosts.ts';
+import type { RedisTlsFiles } from '../../testkit/redis.ts';
 import type { SentinelCluster } from '../../testkit/sentinel.ts';
 import { createTestCa } from '../../testkit/tls.ts';
 
@@ -61,8 +62,13 @@ async function hooksEntry(dir: string): Promise<string> {
   return outfile;
 }
 
-/** `consulTls`: every agent serves HTTPS with a certificate from a test CA, and every hook run reaches it over TLS. */
-export async function startHooksSystem(options: { reconcilePeriodMs?: number; consulTls?: boolean } = {}): Promise<HooksSystem> {
+/**
+ * `consulTls`: every agent serves HTTPS with a certificate from a test CA, and every hook run reaches it over TLS.
+ * `tls`: every Redis and Sentinel is TLS-only, and the hooks reach them over TLS.
+ */
+export async function startHooksSystem(
+  options: { reconcilePeriodMs?: number; consulTls?: boolean; tls?: RedisTlsFiles } = {},
+): Promise<HooksSystem> {
   const reconcilePeriodMs = options.reconcilePeriodMs ?? 2000;
   const dir = await makeTempDir('st-hooks');
   const entry = await hooksEntry(dir);
@@ -77,7 +83,13 @@ export async function startHooksSystem(options: { reconcilePeriodMs?: number; co
   });
   let hosts: RedisHosts;
   try {
-    hosts = await startRedisHosts(consul, { dir, entry, reconcilePeriodMs, ...(ca === undefined ? {} : { consulCaFile: ca.caFile }) });
+    hosts = await startRedisHosts(consul, {
+      dir,
+      entry,
+      reconcilePeriodMs,
+      ...(ca === undefined ? {} : { consulCaFile: ca.caFile }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+    });
   } catch (error) {
     await consul.stop();
     throw error;
