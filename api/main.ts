@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
+import { startDemoPlay, type DemoPlayOutcome } from './demo/play-loader.ts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
@@ -10,7 +11,7 @@ import { createService } from './service.ts';
 /** sysexits.h EX_CONFIG: systemd and operators can tell a bad configuration from a crash. */
 const EXIT_CONFIG = 78;
 
-function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: EmbeddedDemo } {
+async function loadConfiguration(env: NodeJS.ProcessEnv): Promise<{ config: Config; demo?: EmbeddedDemo; play?: DemoPlayOutcome }> {
   // ST_API_HOST / ST_API_PORT override listen.*: a container publishes the embedded demo on 0.0.0.0.
   const withPort = (config: Config): Config => ({
     ...config,
@@ -21,29 +22,35 @@ function loadConfiguration(env: NodeJS.ProcessEnv): { config: Config; demo?: Emb
   });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '') return { config: withPort(readConfigFile(env.ST_API_CONFIG, env)) };
   const demo = embeddedDemo(demoKeyDir(env));
-  return { config: withPort(parseConfig(demo.rawConfig, env)), demo };
+  // With its play page the demo plays through one real local edge instead of its example CDNs.
+  const play = await startDemoPlay(demo);
+  const raw = 'cdn' in play ? { ...demo.rawConfig, cdns: [play.cdn] } : demo.rawConfig;
+  return { config: withPort(parseConfig(raw, env)), demo, play };
 }
 
 async function main(): Promise<void> {
-  let loaded: { config: Config; demo?: EmbeddedDemo };
+  let loaded: { config: Config; demo?: EmbeddedDemo; play?: DemoPlayOutcome };
   try {
-    loaded = loadConfiguration(process.env);
+    loaded = await loadConfiguration(process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`st-api: ${error.message}\n`);
     process.exit(EXIT_CONFIG);
   }
-  const { config, demo } = loaded;
+  const { config, demo, play } = loaded;
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
   const service = createService(config, logger);
-  const server = createHttpServer(service.app, config.http).listen(config.listen.port, config.listen.host);
+  const server = createHttpServer(play !== undefined && 'cdn' in play ? play.withPage(service.app) : service.app, config.http).listen(
+    config.listen.port,
+    config.listen.host,
+  );
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   logger.info(
     { host: config.listen.host, port, catalog: config.mysql === undefined ? 'embedded-demo' : 'mysql', redis: config.redis !== undefined },
     'st-api listening',
   );
-  if (demo !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo));
+  if (demo !== undefined && play !== undefined) process.stdout.write(demoInstructions(`http://${config.listen.host}:${port}`, demo, play));
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
