@@ -6,6 +6,7 @@ import type { SecretFileWarning } from '../common/secret-file.ts';
 import { ConfigError, parseConfig, readConfigFile, type Config } from './config.ts';
 import { readBuildInfo } from './build-info.ts';
 import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
+import { startDemoPlay, type DemoPlayOutcome } from './demo/play-loader.ts';
 import { createHttpServer } from './http-server.ts';
 import { describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
 import { createLogger } from './logger.ts';
@@ -13,30 +14,33 @@ import { createService } from './service.ts';
 import { CertificatePairError } from './tls/certificate-pair.ts';
 import { ServingCertificate } from './tls/serving-certificate.ts';
 
-function loadConfiguration(
+async function loadConfiguration(
   env: NodeJS.ProcessEnv,
   onWarning: (warning: SecretFileWarning) => void,
-): { config: Config; demo?: EmbeddedDemo } {
+): Promise<{ config: Config; demo?: EmbeddedDemo; play?: DemoPlayOutcome }> {
   // ST_API_HOST / ST_API_PORT (or PORT) override listen.*: a container publishes the embedded demo on 0.0.0.0.
   const withPort = (config: Config): Config => ({ ...config, listen: listenFromEnv(config.listen, env) });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '')
     return { config: withPort(readConfigFile(env.ST_API_CONFIG, env, onWarning)) };
   const demo = embeddedDemo(demoKeyDir(env));
-  return { config: withPort(parseConfig(demo.rawConfig, env, onWarning)), demo };
+  // With its play page the demo plays through one real local edge instead of its example CDNs.
+  const play = await startDemoPlay(demo);
+  const raw = 'cdn' in play ? { ...demo.rawConfig, cdns: [play.cdn] } : demo.rawConfig;
+  return { config: withPort(parseConfig(raw, env, onWarning)), demo, play };
 }
 
 async function main(): Promise<void> {
-  let loaded: { config: Config; demo?: EmbeddedDemo };
+  let loaded: { config: Config; demo?: EmbeddedDemo; play?: DemoPlayOutcome };
   // The logger needs the configuration, so warnings about secret files wait for it.
   const secretFileWarnings: SecretFileWarning[] = [];
   try {
-    loaded = loadConfiguration(process.env, (warning) => secretFileWarnings.push(warning));
+    loaded = await loadConfiguration(process.env, (warning) => secretFileWarnings.push(warning));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`st-api: ${error.message}\n`);
     process.exit(EXIT_CONFIG);
   }
-  const { config, demo } = loaded;
+  const { config, demo, play } = loaded;
   const logger = createLogger({ level: config.logLevel, program: 'st-api' });
   for (const warning of secretFileWarnings) logger.warn({ file: warning.file, mode: warning.mode }, warning.message);
 
@@ -53,8 +57,9 @@ async function main(): Promise<void> {
   }
   const build = readBuildInfo(process.env);
   const service = createService(config, logger, certificate === undefined ? { build } : { build, certificate });
+  const app = play !== undefined && 'cdn' in play ? play.withPage(service.app) : service.app;
   const server = createHttpServer(
-    service.app,
+    app,
     config.http,
     certificate === undefined || tls === undefined ? undefined : { certificate, minVersion: tls.minVersion },
   ).listen(config.listen.port, config.listen.host);
@@ -80,9 +85,9 @@ async function main(): Promise<void> {
     },
     'st-api listening',
   );
-  if (demo !== undefined)
+  if (demo !== undefined && play !== undefined)
     process.stdout.write(
-      demoInstructions(`${certificate === undefined ? 'http' : 'https'}://${displayHost(config.listen.host)}:${port}`, demo),
+      demoInstructions(`${certificate === undefined ? 'http' : 'https'}://${displayHost(config.listen.host)}:${port}`, demo, play),
     );
 
   // SIGHUP (systemctl reload) re-reads the certificate files; without TLS there is nothing to reload,

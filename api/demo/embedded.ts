@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
+import type { DemoPlayOutcome } from './play-loader.ts';
 
 export const DEMO_ISSUER = 'https://auth.demo.st-api.invalid/';
 export const DEMO_AUDIENCE = 'st-api';
@@ -145,7 +146,8 @@ export function embeddedDemo(keyDir?: string): EmbeddedDemo {
   };
 }
 
-export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
+/** What `npm start` prints, with the play page's address or why it is off. */
+export function demoInstructions(baseUrl: string, demo: EmbeddedDemo, play: DemoPlayOutcome): string {
   const token = demo.tokenFor('demo-user');
   return [
     '',
@@ -162,7 +164,9 @@ export function demoInstructions(baseUrl: string, demo: EmbeddedDemo): string {
       ? `  npm run demo:token -- <viewer>      (demo keys not kept: ${demo.notKept ?? 'no directory'}; tokens die with this process)`
       : `  npm run demo:token -- <viewer>      (the demo keys live in ${demo.keyDir} and survive a restart)`,
     `Health: curl -sS ${baseUrl}/health/deep    Metrics: curl -sS ${baseUrl}/metrics    API: ${baseUrl}/openapi.json`,
-    'The demo CDN hosts are not real. To watch a title play through a real edge: npm run demo:play',
+    'unavailable' in play
+      ? `The demo CDN hosts are not real, and the play page is off: ${play.unavailable}.`
+      : `Watch it play: open ${baseUrl}/demo/`,
     '',
   ].join('\n');
 }

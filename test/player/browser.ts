@@ -10,7 +10,7 @@ import { startPageServer, type PageServer } from './page-server.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   // Root in a container: the setuid/namespace sandbox cannot start.
   '--no-sandbox',
   '--disable-gpu',

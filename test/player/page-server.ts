@@ -5,16 +5,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PLAYER_LIBRARIES } from '../../api/demo/play/players.ts';
 import { LOOPBACK } from '../../testkit/processes.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = dirname(dirname(HERE));
-
-/** The player builds the page loads, by public path. UMD builds: they set window.Hls and window.dashjs. */
-export const PLAYER_LIBRARIES: Readonly<Record<string, string>> = {
-  '/lib/hls.min.js': join(REPO_ROOT, 'node_modules', 'hls.js', 'dist', 'hls.min.js'),
-  '/lib/dash.all.min.js': join(REPO_ROOT, 'node_modules', 'dashjs', 'dist', 'modern', 'umd', 'dash.all.min.js'),
-};
 
 export interface PageServer {
   readonly port: number;
