@@ -9,9 +9,10 @@ set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # nginx is the real edge, chromium runs the real players, ffmpeg makes the test media (test/player/);
-# promtool (Debian package prometheus; its server is never started) checks deploy/prometheus/.
-readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel nginx chromium ffmpeg promtool)
-readonly PACKAGES=(mariadb-server redis-server redis-sentinel nginx chromium ffmpeg prometheus)
+# promtool (Debian package prometheus; its server is never started) checks deploy/prometheus/;
+# podman and runc build and run deploy/Dockerfile, from a base made by debootstrap (testkit/podman/).
+readonly BINARIES=(mariadbd mariadb-install-db redis-server redis-sentinel nginx chromium ffmpeg promtool podman runc debootstrap)
+readonly PACKAGES=(mariadb-server redis-server redis-sentinel nginx chromium ffmpeg prometheus podman runc debootstrap)
 
 missing_binaries() {
   local b

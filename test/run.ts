@@ -12,7 +12,7 @@ import { killRecordedPids } from '../testkit/processes.ts';
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 // Tests live in test/; the doubles and the testkit keep theirs beside the code they test.
 const testRoots = ['test', 'doubles', 'testkit'].map((dir) => join(repoRoot, dir));
-const globalTimeoutMs = Number(process.env['ST_TEST_TIMEOUT_MS'] ?? 20 * 60_000);
+const globalTimeoutMs = Number(process.env['ST_TEST_TIMEOUT_MS'] ?? 35 * 60_000);
 // A single hung test must fail on its own rather than eat the global budget.
 const perTestTimeoutMs = Number(process.env['ST_TEST_PER_TEST_TIMEOUT_MS'] ?? 5 * 60_000);
 
