@@ -10,7 +10,7 @@ import { isServerName, readMysqlTls } from './catalog/mysql-tls.ts';
 import { LOG_LEVELS } from './logger.ts';
 import { DELIVERY_MODES, DELIVERY_MODES_BY_SCHEME, type Delivery } from './delivery/delivery.ts';
 import { keysOf, secretKey, signerConfigSchema } from './signing/config.ts';
-import { looseMode, readTlsFile, type RedisTls } from './redis/tls.ts';
+import { readTlsFile, type RedisTls } from './redis/tls.ts';
 
 const positiveInt = z.number().int().positive();
 /** `scheme://host[:port]`, nothing after it: URLs are built by appending a path. */
@@ -125,21 +125,21 @@ const redisTlsSchema = z
       });
   })
   .transform((value, ctx): RedisTls => {
+    let keyWarning: SecretFileWarning | undefined;
     const read = (key: 'ca' | 'cert' | 'key'): string | undefined => {
       const path = value[key];
       if (path === undefined) return undefined;
-      const result = readTlsFile(path);
+      const result = readTlsFile(path, key === 'key' ? (warning) => (keyWarning = warning) : undefined);
       if ('text' in result) return result.text;
       ctx.addIssue({ code: 'custom', path: [key], message: result.problem });
       return undefined;
     };
-    const mode = value.key === undefined ? undefined : looseMode(value.key);
     return {
       ca: read('ca') ?? '',
       servername: value.servername?.replace(/\.$/, ''),
       cert: read('cert'),
       key: read('key'),
-      looseKeyFile: value.key === undefined || mode === undefined ? undefined : { path: value.key, mode },
+      keyWarning,
     };
   });
 
@@ -448,6 +448,9 @@ export function parseConfig(
   }
   if (result.success) problems.push(...crossChecks(result.data));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  // The TLS keys are read inside the schema, which cannot reach onWarning: their warnings ride along.
+  for (const warning of [result.data.mysql?.tls?.keyWarning, result.data.redis?.tls?.keyWarning])
+    if (warning !== undefined) onWarning(warning);
   return result.data;
 }
 

@@ -22,7 +22,7 @@ async function loadConfiguration(
   const withPort = (config: Config): Config => ({ ...config, listen: listenFromEnv(config.listen, env) });
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '')
     return { config: withPort(readConfigFile(env.ST_API_CONFIG, env, onWarning)) };
-  const demo = embeddedDemo(demoKeyDir(env));
+  const demo = embeddedDemo(demoKeyDir(env), onWarning);
   // With its play page the demo plays through one real local edge instead of its example CDNs.
   const play = await startDemoPlay(demo);
   const raw = 'cdn' in play ? { ...demo.rawConfig, cdns: [play.cdn] } : demo.rawConfig;

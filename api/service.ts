@@ -12,7 +12,6 @@ import { tlsConnectionOptions } from './redis/tls.ts';
 import { demoDataset } from './catalog/dataset.ts';
 import { MemoryCatalogStore } from './catalog/memory-store.ts';
 import { createMysqlPool, MysqlCatalogStore } from './catalog/mysql-store.ts';
-import { readableByOthers } from './catalog/mysql-tls.ts';
 import type { CatalogStore } from './catalog/types.ts';
 import type { Config } from './config.ts';
 import type { Cdn } from './delivery/cdn.ts';
@@ -60,9 +59,6 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
   const certificate = options.certificate;
   if (certificate !== undefined) metrics.trackCertificateExpiry(() => certificate.current().notAfter);
 
-  const keyFile = config.mysql?.tls?.keyFile;
-  if (keyFile !== undefined && readableByOthers(keyFile))
-    logger.warn({ file: keyFile }, 'mysql.tls.key: the private key file is readable by its group or others (chmod 600 it)');
   const pool = config.mysql === undefined ? undefined : createMysqlPool(config.mysql);
   const mysqlStore =
     pool === undefined || config.mysql === undefined ? undefined : new MysqlCatalogStore(pool, config.mysql.queryTimeoutMs, metrics);
@@ -178,9 +174,6 @@ function redisSource(config: Config, logger: Logger, metrics: Metrics): RedisSou
     commandTimeoutMs: redis.commandTimeoutMs,
     connectTimeoutMs: redis.connectTimeoutMs,
   };
-  const loose = redis.tls?.looseKeyFile;
-  if (loose !== undefined)
-    logger.warn({ file: loose.path, mode: loose.mode }, 'redis.tls.key is readable by group or others; make it 0600 (owner only)');
   // The name the server's certificate must carry: a fixed host names itself (an IP is checked
   // against the certificate's IP addresses); with discovery the address changes at every failover
   // and the certificate names the service, so the discovery name is checked.

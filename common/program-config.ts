@@ -4,6 +4,7 @@
 // Each program passes its own error class, so its exit code for "bad configuration" stays its own.
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { readSecretFile } from './secret-file.ts';
 import { consulConnection, type ConsulConnectionFileSettings, type ConsulTlsSettings } from './consul/connection.ts';
 
 /** A configuration file's JSON, or `fail` with a sentence that names the file and never quotes its text. */
@@ -40,7 +41,7 @@ export interface ConsulAgentSettings {
   readonly consulToken: string | undefined;
   /** CONSUL_CACERT, CONSUL_CLIENT_CERT… (or their keys in the file); undefined for plain HTTP. */
   readonly consulTls: ConsulTlsSettings | undefined;
-  /** For the program to log once it has its logger (an unverified certificate, a key others can read). */
+  /** For the program to log once it has its logger (an unverified certificate, a key or token file others can read). */
   readonly consulWarnings: readonly string[];
 }
 
@@ -56,20 +57,21 @@ export function consulAgentSettings(
   fail: (message: string) => Error,
 ): ConsulAgentSettings {
   const connection = consulConnection(env, file, configFile, fail);
+  const warnings = [...connection.warnings];
   return {
     consulAddress: connection.address,
-    consulToken: consulToken(env, fail),
+    consulToken: consulToken(env, fail, warnings),
     consulTls: connection.tls,
-    consulWarnings: connection.warnings,
+    consulWarnings: warnings,
   };
 }
 
-function consulToken(env: NodeJS.ProcessEnv, fail: (message: string) => Error): string | undefined {
+function consulToken(env: NodeJS.ProcessEnv, fail: (message: string) => Error, warnings: string[]): string | undefined {
   if (env.CONSUL_HTTP_TOKEN !== undefined && env.CONSUL_HTTP_TOKEN !== '') return env.CONSUL_HTTP_TOKEN;
   const file = env.CONSUL_HTTP_TOKEN_FILE;
   if (file === undefined || file === '') return undefined;
   try {
-    return readFileSync(file, 'utf8').trim();
+    return readSecretFile(file, (warning) => warnings.push(warning.message)).trim();
   } catch {
     throw fail(`cannot read the Consul token file named by CONSUL_HTTP_TOKEN_FILE (${file})`);
   }

@@ -115,7 +115,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     setLogLevel(logger, io.env, 'ST_SENTINEL_HOOKS_LOG_LEVEL');
     config = loadHooksConfig(values.config, io.env);
     for (const warning of config.consulWarnings) logger.warn(warning);
-    for (const warning of config.warnings) logger.warn({ file: config.file }, warning);
+    for (const warning of config.warnings) logger.warn({ file: warning.file, mode: warning.mode }, warning.message);
     const deadlineMs = config.deadlineMs;
     deadlineTimer = setTimeout(() => abort.abort(), deadlineMs);
     // Every wait inside honours the signal; the bound is the backstop for one that does not.

@@ -2,7 +2,7 @@
 // /etc/st-api/sentinel-hooks.json) plus Consul's own CONSUL_HTTP_ADDR / CONSUL_HTTP_TOKEN and TLS
 // variables (CONSUL_CACERT…), each of which wins over its key in the file.
 import { readFileSync } from 'node:fs';
-import { readSecretFile } from '../common/secret-file.ts';
+import { readSecretFile, type SecretFileWarning } from '../common/secret-file.ts';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -106,8 +106,8 @@ export type HooksConfig = Omit<z.infer<typeof hooksConfigSchema>, 'redisAuth' | 
     sentinelAuth: Credentials | undefined;
     /** The files read; absent = plain TCP to Redis and the Sentinels. */
     tls: TlsOptions | undefined;
-    /** Said once at start (a key file others may read); never a reason to stop. */
-    warnings: string[];
+    /** Said once per run (a key or password file others may read); never a reason to stop. */
+    warnings: SecretFileWarning[];
     reporter: string;
     file: string;
   };
@@ -123,11 +123,11 @@ export function loadHooksConfig(path: string | undefined, env: NodeJS.ProcessEnv
   const keys = config.instances.map((i) => `${i.address}:${i.port}`);
   if (new Set(keys).size !== keys.length)
     throw new HooksConfigError(`invalid configuration in ${file}: instances lists the same address twice`);
-  const warnings: string[] = [];
+  const warnings: SecretFileWarning[] = [];
   return {
     ...config,
-    redisAuth: credentials(config.redisAuth, 'redisAuth', file),
-    sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file),
+    redisAuth: credentials(config.redisAuth, 'redisAuth', file, warnings),
+    sentinelAuth: credentials(config.sentinelAuth, 'sentinelAuth', file, warnings),
     tls: tlsFiles(config.tls, file, warnings),
     warnings,
     reporter: config.reporter ?? hostname(),
@@ -140,11 +140,12 @@ function credentials(
   auth: { username?: string | undefined; passwordFile: string } | undefined,
   key: string,
   file: string,
+  warnings: SecretFileWarning[],
 ): Credentials | undefined {
   if (auth === undefined) return undefined;
   let password: string;
   try {
-    password = readFileSync(auth.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    password = readSecretFile(auth.passwordFile, (warning) => warnings.push(warning)).replace(/\r?\n$/, '');
   } catch (error) {
     throw new HooksConfigError(
       `invalid configuration in ${file}: ${key}.passwordFile ${auth.passwordFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
@@ -154,11 +155,9 @@ function credentials(
   return { username: auth.username, password };
 }
 
-function readPem(path: string, key: string, file: string, onWarning?: (message: string) => void): string {
+function readPem(path: string, key: string, file: string, onWarning?: (warning: SecretFileWarning) => void): string {
   try {
-    return onWarning === undefined
-      ? readFileSync(path, 'utf8')
-      : readSecretFile(path, (warning) => onWarning(`tls.${key}: ${warning.message}`));
+    return onWarning === undefined ? readFileSync(path, 'utf8') : readSecretFile(path, onWarning);
   } catch (error) {
     throw new HooksConfigError(
       `invalid configuration in ${file}: tls.${key} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
@@ -169,10 +168,10 @@ function readPem(path: string, key: string, file: string, onWarning?: (message: 
 function tlsFiles(
   value: { ca: string; servername?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined,
   file: string,
-  warnings: string[],
+  warnings: SecretFileWarning[],
 ): TlsOptions | undefined {
   if (value === undefined) return undefined;
-  const key = value.key === undefined ? undefined : readPem(value.key, 'key', file, (message) => warnings.push(message));
+  const key = value.key === undefined ? undefined : readPem(value.key, 'key', file, (warning) => warnings.push(warning));
   return {
     ca: readPem(value.ca, 'ca', file),
     servername: value.servername,

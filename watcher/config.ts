@@ -2,11 +2,11 @@
 // /etc/st-api/dns-watcher.json) plus Consul's own environment variables. Defaults < file; for the
 // agent's address and TLS, file < CONSUL_* variable (a watch handler inherits no CONSUL_* variable:
 // the agent's drop-in sets none, so there the file decides).
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorOfKind } from '../common/cli/errors.ts';
 import { consulConnectionFileKeys } from '../common/consul/connection.ts';
 import { consulAgentSettings, readConfigFile, type ConsulAgentSettings } from '../common/program-config.ts';
+import { readSecretFile } from '../common/secret-file.ts';
 
 export const watcherConfigSchema = z
   .object({
@@ -68,18 +68,23 @@ export function loadWatcherConfig(path: string | undefined, env: NodeJS.ProcessE
   const config = readConfigFile(file, watcherConfigSchema, fail);
   // Consul's own variables, so the watcher finds the agent the way the consul CLI does.
   const agent = consulAgentSettings(env, config, file, fail);
+  const consulWarnings = [...agent.consulWarnings];
   return {
     ...config,
     zoneId: config.zoneId.replace(/^\/hostedzone\//, ''),
     ...agent,
-    consulToken: config.consulTokenFile === undefined ? agent.consulToken : readToken(config.consulTokenFile, file),
+    consulToken:
+      config.consulTokenFile === undefined
+        ? agent.consulToken
+        : readToken(config.consulTokenFile, file, (message) => consulWarnings.push(message)),
+    consulWarnings,
   };
 }
 
-function readToken(tokenFile: string, configFile: string): string {
+function readToken(tokenFile: string, configFile: string, onWarning: (message: string) => void): string {
   let token: string;
   try {
-    token = readFileSync(tokenFile, 'utf8').trim();
+    token = readSecretFile(tokenFile, (warning) => onWarning(warning.message)).trim();
   } catch (error) {
     throw new WatcherConfigError(
       `cannot read consulTokenFile ${tokenFile} named in ${configFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,

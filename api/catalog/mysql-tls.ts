@@ -1,10 +1,11 @@
 // TLS to MySQL/MariaDB: the PEM files named in the configuration, read once at start-up, and the
 // mysql2 options that verify the server's certificate chain and its name.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { connect, isIP, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { SslOptions } from 'mysql2';
+import { readSecretFile, type SecretFileWarning } from '../../common/secret-file.ts';
 
 /** `mysql.tls` as the operator writes it: file paths. */
 export interface MysqlTlsFiles {
@@ -21,8 +22,8 @@ export interface MysqlTls {
   servername: string;
   cert?: string;
   key?: string;
-  /** Kept to check its permissions when the node starts. */
-  keyFile?: string;
+  /** Set when others than its owner can read the key file: logged once at start-up. */
+  keyWarning?: SecretFileWarning;
 }
 
 /**
@@ -35,10 +36,11 @@ export function readMysqlTls(files: MysqlTlsFiles, host: string, report: (field:
     ok = false;
     report(field, message);
   };
+  let keyWarning: SecretFileWarning | undefined;
   const read = (field: string, path: string, parses: (pem: string) => boolean, what: string): string => {
     let pem: string;
     try {
-      pem = readFileSync(path, 'utf8');
+      pem = field === 'key' ? readSecretFile(path, (warning) => (keyWarning = warning)) : readFileSync(path, 'utf8');
     } catch (error) {
       problem(field, `cannot read ${path} (${errorCode(error)})`);
       return '';
@@ -56,7 +58,8 @@ export function readMysqlTls(files: MysqlTlsFiles, host: string, report: (field:
     ca,
     servername: files.servername ?? host,
     ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined || files.key === undefined ? {} : { key, keyFile: files.key }),
+    ...(key === undefined ? {} : { key }),
+    ...(keyWarning === undefined ? {} : { keyWarning }),
   };
 }
 
@@ -99,18 +102,6 @@ export function isServerName(value: string): boolean {
     isIP(value) === 0 &&
     /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(value)
   );
-}
-
-/**
- * True when a key file may be read by its group or by others. Local stand-in until
- * common/secret-file.ts (#12) lands; then this becomes its check.
- */
-export function readableByOthers(path: string): boolean {
-  try {
-    return (statSync(path).mode & 0o044) !== 0;
-  } catch {
-    return false;
-  }
 }
 
 function parsesAsCertificate(pem: string): boolean {

@@ -4,10 +4,11 @@
 // `npm start` keeps its keys in a local directory (demoKeyDir), so a token pasted into an app or
 // minted by `npm run demo:token` outlives a restart; tests pass no directory and get fresh keys.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
+import { readSecretFile, type SecretFileWarning } from '../../common/secret-file.ts';
 import type { DemoPlayOutcome } from './play-loader.ts';
 
 export const DEMO_ISSUER = 'https://auth.demo.st-api.invalid/';
@@ -66,10 +67,14 @@ export function demoKeyDir(env: NodeJS.ProcessEnv): string {
  * be read as demo keys is replaced: they are demo keys, and the only loss is old demo tokens. Where
  * the directory cannot be written (a read-only container), the keys live as long as the process.
  */
-export function persistentDemoKeys(dir: string): { keys: DemoKeys; notKept?: string } {
+export function persistentDemoKeys(
+  dir: string,
+  onWarning: (warning: SecretFileWarning) => void = () => undefined,
+): { keys: DemoKeys; notKept?: string } {
   const file = join(dir, 'keys.json');
   try {
-    return { keys: demoKeysSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) };
+    // Private signing keys, even if only the demo's: a copy others can read is said like any secret file.
+    return { keys: demoKeysSchema.parse(JSON.parse(readSecretFile(file, onWarning))) };
   } catch {
     const keys = generateDemoKeys();
     try {
@@ -87,8 +92,8 @@ export function persistentDemoKeys(dir: string): { keys: DemoKeys; notKept?: str
 }
 
 /** The embedded demo, with the keys kept in `keyDir` (see persistentDemoKeys), or fresh ones without it. */
-export function embeddedDemo(keyDir?: string): EmbeddedDemo {
-  const kept = keyDir === undefined ? { keys: generateDemoKeys(), notKept: undefined } : persistentDemoKeys(keyDir);
+export function embeddedDemo(keyDir?: string, onWarning?: (warning: SecretFileWarning) => void): EmbeddedDemo {
+  const kept = keyDir === undefined ? { keys: generateDemoKeys(), notKept: undefined } : persistentDemoKeys(keyDir, onWarning);
   const { keys } = kept;
   const { clientPublicPem, clientPrivatePem } = keys;
 

@@ -50,7 +50,7 @@ function main(argv: readonly string[]): number {
   }
   if (!(DEMO_VIEWERS as readonly string[]).includes(viewer))
     process.stderr.write(`demo:token: ${viewer} is not a demo viewer: st-api will answer 403 NOT_PURCHASED for every title\n`);
-  const demo = embeddedDemo(demoKeyDir(process.env));
+  const demo = embeddedDemo(demoKeyDir(process.env), (warning) => process.stderr.write(`demo:token: ${warning.message}\n`));
   if (demo.notKept !== undefined) {
     // A token signed with keys nobody keeps would verify nowhere.
     process.stderr.write(`demo:token: the demo keys cannot be kept: ${demo.notKept}; set ST_API_DEMO_DIR to a writable directory\n`);

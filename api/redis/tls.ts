@@ -1,7 +1,8 @@
 // Redis over TLS: the files the configuration names, read once at start-up, and the words health and
 // the logs use for a connection that failed its TLS handshake.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
+import { readSecretFile, type SecretFileWarning } from '../../common/secret-file.ts';
 
 /** What `redis.tls` holds once its files are read. */
 export interface RedisTls {
@@ -12,30 +13,20 @@ export interface RedisTls {
   /** Client certificate and key, for a Redis with tls-auth-clients yes. */
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
-  /** The key file's path and mode when group or others may read it: logged as a warning at start-up. */
-  readonly looseKeyFile?: { readonly path: string; readonly mode: string } | undefined;
-}
-
-/** A file's text, or an error sentence naming the file (never its content). */
-export function readTlsFile(path: string): { text: string } | { problem: string } {
-  try {
-    return { text: readFileSync(path, 'utf8') };
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    return { problem: `cannot read ${path} (${typeof code === 'string' ? code : 'error'})` };
-  }
+  /** Set when others than its owner can read the key file: logged once at start-up. */
+  readonly keyWarning?: SecretFileWarning | undefined;
 }
 
 /**
- * The mode as octal text when group or others may read the file, else undefined. The smallest local
- * check: common/secret-file.ts (on its way) is meant to replace it for every secret file.
+ * A file's text, or an error sentence naming the file (never its content). With `onSecretWarning` the
+ * file is a private key, read through common/secret-file.ts.
  */
-export function looseMode(path: string): string | undefined {
+export function readTlsFile(path: string, onSecretWarning?: (warning: SecretFileWarning) => void): { text: string } | { problem: string } {
   try {
-    const mode = statSync(path).mode & 0o777;
-    return (mode & 0o044) === 0 ? undefined : `0${mode.toString(8)}`;
-  } catch {
-    return undefined;
+    return { text: onSecretWarning === undefined ? readFileSync(path, 'utf8') : readSecretFile(path, onSecretWarning) };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return { problem: `cannot read ${path} (${typeof code === 'string' ? code : 'error'})` };
   }
 }
 

@@ -41,9 +41,12 @@ export function pairDigest(cert: string, key: string): string {
   return createHash('sha256').update(cert).update('\0').update(key).digest('hex');
 }
 
-/** The bytes of both files, for a cheap "has anything changed?" without parsing or warning. */
+/** The bytes of both files, for a cheap "has anything changed?" without parsing or warning (loading a changed pair warns). */
 export function readPairDigest(files: TlsFiles): string {
-  return pairDigest(readFileSync(files.certFile, 'utf8'), readFileSync(files.keyFile, 'utf8'));
+  return pairDigest(
+    readFileSync(files.certFile, 'utf8'),
+    readSecretFile(files.keyFile, () => undefined),
+  );
 }
 
 /** What the server's secure context is made from; the same for the first context and each rotation. */

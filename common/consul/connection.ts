@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { readSecretFile, type SecretFileWarning } from '../secret-file.ts';
 
 /** The keys both programs' JSON files accept, each beside the variable that wins over it. */
 export const consulConnectionFileKeys = {
@@ -111,7 +112,8 @@ export function consulConnection(
     );
   }
   if (certFile !== undefined && keyFile !== undefined) {
-    clientCert = { cert: readPem(certFile, 'client certificate', fail), key: readPem(keyFile, 'client key', fail) };
+    const key = readPem(keyFile, 'client key', fail, (warning) => warnings.push(warning.message));
+    clientCert = { cert: readPem(certFile, 'client certificate', fail), key };
     try {
       createSecureContext({ cert: clientCert.cert, key: clientCert.key });
     } catch (error) {
@@ -119,11 +121,6 @@ export function consulConnection(
         `the Consul client certificate ${certFile.value} (${certFile.from}) and key ${keyFile.value} (${keyFile.from}) cannot be used together: ${(error as Error).message}`,
       );
     }
-    const exposed = readableByOthers(keyFile.value);
-    if (exposed !== undefined)
-      warnings.push(
-        `the Consul client key ${keyFile.value} (${keyFile.from}) is ${exposed}: make it 0600, owned by the user the program runs as`,
-      );
   }
 
   if (verify?.value === false) {
@@ -166,10 +163,11 @@ function withoutPort(name: string): string {
   return isIP(name) === 6 ? name : name.replace(/:\d+$/, '');
 }
 
-function readPem(source: Source<string>, what: string, fail: Fail): string {
+/** With `onSecretWarning` the file is a private key, read through common/secret-file.ts. */
+function readPem(source: Source<string>, what: string, fail: Fail, onSecretWarning?: (warning: SecretFileWarning) => void): string {
   let text: string;
   try {
-    text = readFileSync(source.value, 'utf8');
+    text = onSecretWarning === undefined ? readFileSync(source.value, 'utf8') : readSecretFile(source.value, onSecretWarning);
   } catch (error) {
     throw fail(`cannot read the Consul ${what} ${source.value} (${source.from}): ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
@@ -217,15 +215,4 @@ function readCaPath(source: Source<string>, fail: Fail): ConsulTlsSettings['ca']
   }
   if (pems.length === 0) throw fail(`the Consul CA directory ${source.value} (${source.from}) holds no certificate file`);
   return { pems, source: `the CAs in ${source.value}` };
-}
-
-/**
- * "group-readable" or "world-readable" when others than the owner can read the key, else undefined.
- * A local stand-in: switch to common/secret-file.ts (issue #12, secret files) once it lands.
- */
-function readableByOthers(file: string): string | undefined {
-  const mode = statSync(file).mode;
-  if ((mode & 0o004) !== 0) return `world-readable (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`;
-  if ((mode & 0o040) !== 0) return `group-readable (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`;
-  return undefined;
 }

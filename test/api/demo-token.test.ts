@@ -2,12 +2,14 @@
 // viewer's token comes from `npm run demo:token`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT, startNodeServer, type NodeServer } from '../../testkit/node-server.ts';
 import { makeTempDir, waitFor } from '../../testkit/processes.ts';
+import { persistentDemoKeys } from '../../api/demo/embedded.ts';
+import type { SecretFileWarning } from '../../common/secret-file.ts';
 
 const run = promisify(execFile);
 const servers: NodeServer[] = [];
@@ -115,5 +117,20 @@ describe('the demo keys and npm run demo:token', () => {
     const stranger = await mintToken(demoDir, 'nobody');
     assert.equal(stranger.code, 0);
     assert.match(stranger.stderr, /nobody is not a demo viewer/);
+  });
+
+  it('when the kept key file has been made readable by everyone, then it is still used and warned about as a secret file', async () => {
+    const demoDir = await makeTempDir('demo-keys');
+    const made = persistentDemoKeys(demoDir).keys;
+    const warnings: SecretFileWarning[] = [];
+    assert.deepEqual(persistentDemoKeys(demoDir, (warning) => warnings.push(warning)).keys, made);
+    assert.equal(warnings.length, 0, 'the 0600 file it wrote is quiet');
+    chmodSync(join(demoDir, 'keys.json'), 0o644);
+    assert.deepEqual(persistentDemoKeys(demoDir, (warning) => warnings.push(warning)).keys, made);
+    assert.deepEqual(
+      warnings.map(({ file, mode }) => ({ file, mode })),
+      [{ file: join(demoDir, 'keys.json'), mode: '0644' }],
+    );
+    assert.doesNotMatch(JSON.stringify(warnings), /PRIVATE KEY/);
   });
 });

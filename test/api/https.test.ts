@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -222,6 +222,8 @@ describe('when st-api starts with listen.tls', () => {
     const keyFile = join(looseDir, 'serving.key');
     copyFileSync(serving.keyFile, keyFile);
     chmodSync(keyFile, 0o640);
+    // Group-readable warns only when the owner is not root (a root-owned 0640 is a deliberate group grant).
+    chownSync(keyFile, 12345, 12345);
     const secretFile = join(looseDir, 'manifest-key');
     writeFileSync(secretFile, 'm'.repeat(40));
     chmodSync(secretFile, 0o644);
@@ -230,8 +232,17 @@ describe('when st-api starts with listen.tls', () => {
       { manifests: { publicUrl: 'https://play.example.com', keys: [{ id: 'm1', active: true, secret: { file: secretFile } }] } },
     );
     assert.equal(code, null, `it listens: ${output}`);
-    assert.ok(output.includes(`"msg":"secret file ${keyFile} has mode 0640: its group can read it; chmod 600 it"`), output);
-    assert.ok(output.includes(`"msg":"secret file ${secretFile} has mode 0644: every user can read it; chmod 600 it"`), output);
+    const groupFix = 'chmod 600 it, or chown it to root to share it with the group on purpose';
+    assert.ok(
+      output.includes(`"msg":"secret file ${keyFile} has mode 0640 (owner uid 12345): its group can read it; ${groupFix}"`),
+      output,
+    );
+    assert.ok(
+      output.includes(
+        `"msg":"secret file ${secretFile} has mode 0644 (owner uid ${process.getuid?.() ?? 0}): every user can read it; chmod 600 it"`,
+      ),
+      output,
+    );
     assert.match(output, /"scheme":"https"/);
     assert.doesNotMatch(output, /mmmmmmmm|BEGIN/);
   });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
@@ -303,9 +303,10 @@ describe('when mysql.tls names files that are missing or wrong', () => {
     assert.ok(output.includes(`mysql.tls.ca: cannot read ${missing} (ENOENT)`), output);
   });
 
-  it('then a private key that its group or others may read is warned about at start-up, a private one is not', async () => {
+  it('then a private key that its group may read (owned by a user, not root) is warned about at start-up, a private one is not', async () => {
     const client = ca.client('loose-key', 'st');
     chmodSync(client.keyFile, 0o640);
+    chownSync(client.keyFile, 12345, 12345);
     const tls = { ca: ca.caFile, cert: client.certFile, key: client.keyFile };
     const loose = await startStApiProcess({ mysql: mysqlSection(tls) });
     try {
@@ -315,7 +316,8 @@ describe('when mysql.tls names files that are missing or wrong', () => {
         what: 'the key file warning',
       });
       assert.equal((JSON.parse(warning) as { file?: string }).file, client.keyFile);
-      assert.match(warning, /mysql\.tls\.key: the private key file is readable by its group or others/);
+      assert.ok(warning.includes(`"msg":"secret file ${client.keyFile} has mode 0640 (owner uid 12345): its group can read it;`), warning);
+      assert.equal((JSON.parse(warning) as { mode?: string }).mode, '0640');
     } finally {
       await loose.kill();
     }

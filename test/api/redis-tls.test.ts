@@ -251,7 +251,8 @@ describe('when redis.tls names files', () => {
     assert.match(refused.output, new RegExp(`redis\\.tls\\.ca: cannot read ${missing} \\(ENOENT\\)`));
 
     const loose = await run({ ca: ca.caFile, cert: clientCert.certFile, key: clientCert.keyFile });
-    assert.match(loose.output, /redis\.tls\.key is readable by group or others/);
+    assert.ok(loose.output.includes(`"msg":"secret file ${clientCert.keyFile} has mode 0644 (owner uid `), loose.output);
+    assert.match(loose.output, /every user can read it; chmod 600 it"/);
     assert.match(loose.output, new RegExp(`"mode":"0644"`));
     assert.doesNotMatch(loose.output, new RegExp(readFileSync(clientCert.keyFile, 'utf8').split('\n')[1] ?? 'unused'));
   });

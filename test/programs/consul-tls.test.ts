@@ -5,7 +5,7 @@
 // without the certificate a verify_incoming agent wants each fail as "unavailable" (watcher 69,
 // hooks 1), with a sentence naming the agent and the reason; nothing ever falls back to HTTP.
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run as hooksRun } from '../../sentinel-hooks/cli.ts';
@@ -246,17 +246,18 @@ describe('the watcher against an agent with verify_incoming', { timeout: 120_000
     assert.deepEqual([...publishedNodes(world).keys()].sort(), ['api-node-1', 'api-node-2']);
     const status = await watcher(world, ['status'], env);
     assert.equal(status.code, 0, status.stderr);
-    assert.doesNotMatch(status.stderr, /readable/, 'a 0600 key is not warned about');
+    assert.doesNotMatch(status.stderr, /secret file/, 'a 0600 key is not warned about');
   });
 
-  it('when the client key is readable by its group, then the run works and warns, naming the key file', async () => {
+  it('when the client key is readable by its group and a user (not root) owns it, then the run works and warns, naming the key file', async () => {
     const key = join(dir, 'group-readable.key');
     copyFileSync(clientFiles.keyFile, key);
     chmodSync(key, 0o640);
+    chownSync(key, 12345, 12345);
     const env = { CONSUL_HTTP_ADDR: httpsAddr, CONSUL_CACERT: ca.caFile, CONSUL_CLIENT_CERT: clientFiles.certFile, CONSUL_CLIENT_KEY: key };
     const result = await watcher(world, ['status'], env);
     assert.equal(result.code, 0, result.stderr);
-    assert.ok(result.stderr.includes(`the Consul client key ${key} (CONSUL_CLIENT_KEY) is group-readable (mode 0640)`), result.stderr);
+    assert.ok(result.stderr.includes(`secret file ${key} has mode 0640 (owner uid 12345): its group can read it;`), result.stderr);
   });
 });
 

@@ -3,7 +3,7 @@
 // The hooks read the truth with the credentials from their own password files, and a wrong or
 // missing credential shows as what it is, without the secret.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chmod, chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
@@ -145,6 +145,43 @@ describe('when the configuration names password files', () => {
     );
     assert.deepEqual(loaded.redisAuth, { username: 'st-hooks', password: HOOKS_PASSWORD });
     assert.deepEqual(loaded.sentinelAuth, { username: undefined, password: SENTINEL_PASSWORD });
+  });
+
+  it('then a password file others may read is warned about once (file, mode, no secret); 0600 and root:group 0640 are quiet', async () => {
+    const passwordFile = async (name: string, mode: number, uid: number): Promise<string> => {
+      const path = join(dir, name);
+      await writeFile(path, `${HOOKS_PASSWORD}\n`);
+      await chmod(path, mode);
+      await chown(path, uid, uid);
+      return path;
+    };
+    const quiet = loadHooksConfig(
+      await config({
+        redisAuth: { passwordFile: await passwordFile('owner.pass', 0o600, 12345) },
+        sentinelAuth: { passwordFile: await passwordFile('root-group.pass', 0o640, 0) },
+      }),
+      {},
+    );
+    assert.deepEqual(quiet.warnings, []);
+    const userGroup = await passwordFile('user-group.pass', 0o640, 12345);
+    const world = await passwordFile('world.pass', 0o644, 0);
+    const loose = loadHooksConfig(await config({ redisAuth: { passwordFile: userGroup }, sentinelAuth: { passwordFile: world } }), {});
+    assert.deepEqual(
+      loose.warnings.map(({ file, mode }) => ({ file, mode })),
+      [
+        { file: userGroup, mode: '0640' },
+        { file: world, mode: '0644' },
+      ],
+    );
+    assert.match(
+      loose.warnings[0]?.message ?? '',
+      /^secret file .*user-group\.pass has mode 0640 \(owner uid 12345\): its group can read it; /,
+    );
+    assert.match(
+      loose.warnings[1]?.message ?? '',
+      /^secret file .*world\.pass has mode 0644 \(owner uid 0\): every user can read it; chmod 600 it$/,
+    );
+    assert.doesNotMatch(JSON.stringify(loose.warnings), new RegExp(HOOKS_PASSWORD));
   });
 
   it('then a missing or empty file, a relative path or a password in the JSON itself is refused by name, never echoing a secret', async () => {

@@ -3,7 +3,7 @@
 // TLS too) whose one certificate names the service, not the 127.0.0.X addresses Sentinel hands
 // out: reconcile reads ROLE and the Sentinels over TLS, and a kill -9 failover reaches Consul DNS.
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../sentinel-hooks/cli.ts';
@@ -109,11 +109,15 @@ describe('when the hooks run against TLS-only Redis and Sentinels', { timeout: 2
 
     const client = ca.client('hooks-client', 'st-api-sentinel-hooks');
     chmodSync(client.keyFile, 0o640);
+    chownSync(client.keyFile, 12345, 12345);
     const loose = await reconcileWith({ ca: ca.caFile, servername: SERVICE_NAME, cert: client.certFile, key: client.keyFile });
     assert.equal(loose.code, 0, loose.stderr);
     assert.ok(
-      loose.logged.some((line) =>
-        String(line['msg']).includes(`tls.key: secret file ${client.keyFile} has mode 0640: its group can read it`),
+      loose.logged.some(
+        (line) =>
+          line['file'] === client.keyFile &&
+          line['mode'] === '0640' &&
+          String(line['msg']).startsWith(`secret file ${client.keyFile} has mode 0640 (owner uid 12345): its group can read it;`),
       ),
       loose.stderr,
     );

@@ -2,7 +2,7 @@
 // as api.DefaultConfig/NewClient/SetupTLSConfig read them, each over its key in the program's file,
 // and every file read at start-up so a bad one is a configuration error naming it.
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { consulConnection, type ConsulConnectionFileSettings } from '../../common/consul/connection.ts';
@@ -142,16 +142,22 @@ describe('CAs, client certificates and keys', () => {
     );
   });
 
-  it('when the client key is readable by its group or by everyone, then a warning naming it and the mode; 0600 is quiet', () => {
-    const warningsFor = (mode: number): readonly string[] => {
-      const key = join(dir, `key-${mode.toString(8)}.pem`);
+  it('when the client key is readable by everyone, or by its group while a user owns it, then common/secret-file.ts warns; 0600 and root:group 0640 are quiet', () => {
+    const warningsFor = (mode: number, uid: number): readonly string[] => {
+      const key = join(dir, `key-${mode.toString(8)}-${uid}.pem`);
       copyFileSync(client.keyFile, key);
       chmodSync(key, mode);
+      chownSync(key, uid, uid);
       return connect({ CONSUL_HTTP_SSL: 'true', CONSUL_CLIENT_CERT: client.certFile, CONSUL_CLIENT_KEY: key }).warnings;
     };
-    assert.deepEqual(warningsFor(0o600), []);
-    assert.match(warningsFor(0o640).join(), /key-640\.pem \(CONSUL_CLIENT_KEY\) is group-readable \(mode 0640\)/);
-    assert.match(warningsFor(0o644).join(), /key-644\.pem \(CONSUL_CLIENT_KEY\) is world-readable \(mode 0644\)/);
+    assert.deepEqual(warningsFor(0o600, 12345), []);
+    assert.deepEqual(warningsFor(0o640, 0), []);
+    const group = join(dir, 'key-640-12345.pem');
+    assert.deepEqual(warningsFor(0o640, 12345), [
+      `secret file ${group} has mode 0640 (owner uid 12345): its group can read it; chmod 600 it, or chown it to root to share it with the group on purpose`,
+    ]);
+    const world = join(dir, 'key-644-0.pem');
+    assert.deepEqual(warningsFor(0o644, 0), [`secret file ${world} has mode 0644 (owner uid 0): every user can read it; chmod 600 it`]);
   });
 
   it('when verification is turned off, then it is off and warned, from the variable or the file', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -26,6 +26,25 @@ describe('watcher configuration', () => {
     assert.equal(loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: tokenFile }).consulToken, 'from-file');
     assert.equal(loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: tokenFile, CONSUL_HTTP_TOKEN: 'from-env' }).consulToken, 'from-env');
     assert.throws(() => loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: join(dir, 'missing') }), WatcherConfigError);
+  });
+
+  it('when the CONSUL_HTTP_TOKEN_FILE file is readable by everyone or by a user’s group, then the run’s Consul warnings name it; root:group 0640 is quiet', () => {
+    const tokenFile = join(dir, 'token-modes');
+    writeFileSync(tokenFile, 'from-file\n');
+    const warningsWith = (mode: number, uid: number): readonly string[] => {
+      chmodSync(tokenFile, mode);
+      chownSync(tokenFile, uid, uid);
+      return loadWatcherConfig(file, { CONSUL_HTTP_TOKEN_FILE: tokenFile }).consulWarnings;
+    };
+    assert.deepEqual(warningsWith(0o600, 12345), []);
+    assert.deepEqual(warningsWith(0o640, 0), []);
+    assert.deepEqual(warningsWith(0o644, 0), [
+      `secret file ${tokenFile} has mode 0644 (owner uid 0): every user can read it; chmod 600 it`,
+    ]);
+    assert.match(
+      warningsWith(0o640, 12345).join(),
+      /^secret file .*token-modes has mode 0640 \(owner uid 12345\): its group can read it; /,
+    );
   });
 
   it('when keys are wrong or unknown, then every one is named', () => {

@@ -1,7 +1,7 @@
 // The watcher's Consul token comes from the file its own configuration names (consulTokenFile), not
 // from the Consul agent's environment, where it would be every watch's token (issue #10 item 5).
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,11 +9,13 @@ import { configFileWith, startWatcherWorld, watcherCli, type WatcherWorld } from
 
 let world: WatcherWorld;
 let config: string;
+let tokenDir: string;
 const TOKEN = 'watcher-token-3f1c';
 
 before(async () => {
   world = await startWatcherWorld();
-  const tokenFile = join(mkdtempSync(join(tmpdir(), 'st-watcher-token-')), 'dns-watcher.token');
+  tokenDir = mkdtempSync(join(tmpdir(), 'st-watcher-token-'));
+  const tokenFile = join(tokenDir, 'dns-watcher.token');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   config = configFileWith(world, { consulTokenFile: tokenFile });
 });
@@ -32,6 +34,26 @@ describe('the watcher’s Consul token', () => {
     assert.ok(calls.length >= 5, `${calls.length} calls`);
     assert.deepEqual([...new Set(calls.map((call) => call.token))], [TOKEN]);
     assert.doesNotMatch(result.stderr, new RegExp(TOKEN), 'the token is never logged');
+    assert.doesNotMatch(result.stderr, /secret file/, 'a 0600 token file is not warned about');
+  });
+
+  it('when the token file is 0640, then the run warns if a user owns it and is quiet if root does (the README’s root:<group> grant)', async () => {
+    const tokenFile = join(tokenDir, 'group.token');
+    writeFileSync(tokenFile, `${TOKEN}\n`);
+    chmodSync(tokenFile, 0o640);
+    const configWithToken = configFileWith(world, { consulTokenFile: tokenFile });
+    chownSync(tokenFile, 12345, 12345);
+    const userOwned = await watcherCli(world, ['status', '--config', configWithToken]);
+    assert.equal(userOwned.code, 0, userOwned.stderr);
+    assert.ok(
+      userOwned.stderr.includes(`secret file ${tokenFile} has mode 0640 (owner uid 12345): its group can read it;`),
+      userOwned.stderr,
+    );
+    assert.doesNotMatch(userOwned.stderr, new RegExp(TOKEN), 'the token is never logged');
+    chownSync(tokenFile, 0, 12345);
+    const rootOwned = await watcherCli(world, ['status', '--config', configWithToken]);
+    assert.equal(rootOwned.code, 0, rootOwned.stderr);
+    assert.doesNotMatch(rootOwned.stderr, /secret file/);
   });
 
   it('when a handler still finds a token in the agent’s environment, then the file’s token is used and the run warns that every watch on the agent gets it', async () => {
