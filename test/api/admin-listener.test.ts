@@ -11,6 +11,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { adminClash, adminFromEnv } from '../../api/listen.ts';
 import { makeTempDir, waitFor } from '../../testkit/processes.ts';
+import { startTestNode } from '../../testkit/service.ts';
 import { API_MAIN, startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
 const ADMIN = { admin: { host: '127.0.0.1', port: 0 } };
@@ -241,5 +242,19 @@ describe('when admin is not set', () => {
     assert.equal(scraped.status, 200);
     assert.match(scraped.body, /^st_api_build_info\{/m);
     assert.doesNotMatch(node.output(), /admin listening/);
+  });
+});
+
+describe('when an in-process test node (testkit/service.ts) is given admin', () => {
+  it('then it serves the admin app on its own port as main.ts does, and the public port has no /metrics', async () => {
+    const testNode = await startTestNode({ overrides: ADMIN });
+    try {
+      assert.ok(testNode.adminUrl !== undefined);
+      assert.equal((await get(`${testNode.adminUrl}/metrics`)).status, 200);
+      assert.equal((await get(`${testNode.adminUrl}/health/deep`)).status, 200);
+      assert.equal((await get(`${testNode.baseUrl}/metrics`)).status, 404);
+    } finally {
+      await testNode.close();
+    }
   });
 });
