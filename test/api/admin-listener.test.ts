@@ -35,6 +35,22 @@ async function get(url: string): Promise<{ status: number; type: string; body: s
   return { status: response.status, type: response.headers.get('content-type') ?? '', body: await response.text() };
 }
 
+const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });
+
+/** A play whose headers and half its body are sent, keeping the process in its drain; `finish()` sends the rest. */
+async function playInFlight(target: StApiProcess): Promise<{ received(): string; finish(): void }> {
+  const socket = connect(target.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const half = Math.floor(PLAY_BODY.length / 2);
+  socket.write(
+    `POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nAuthorization: Bearer ${target.demo.tokenFor('demo-user', 600)}\r\nContent-Type: application/json\r\nContent-Length: ${PLAY_BODY.length}\r\n\r\n${PLAY_BODY.slice(0, half)}`,
+  );
+  return { received: () => received, finish: () => socket.write(PLAY_BODY.slice(half)) };
+}
+
 function refusesConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
@@ -148,10 +164,16 @@ describe('when admin is set', () => {
     );
   });
 
-  it('then SIGTERM turns /health/deep critical on both ports, then both close, and it exits 0', async () => {
-    node = await startStApiProcess({ ...ADMIN, shutdown: { drainMs: 4000, timeoutMs: 20_000 } });
+  it('then SIGTERM turns /health/deep critical on both ports, then both stop accepting while a play finishes, and it exits 0', async () => {
+    node = await startStApiProcess({
+      ...ADMIN,
+      shutdown: { drainMs: 4000, timeoutMs: 20_000 },
+      // Long enough that the in-flight play is ended by this test, not by the request timeout.
+      http: { headersTimeoutMs: 30_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 5000 },
+    });
     const admin = adminUrlOf(node);
     const adminPort = Number(new URL(admin).port);
+    const inFlight = await playInFlight(node);
 
     node.child.kill('SIGTERM');
     for (const base of [node.baseUrl, admin]) {
@@ -167,7 +189,12 @@ describe('when admin is set', () => {
     for (const port of [node.port, adminPort]) {
       await waitFor(() => refusesConnections(port), { timeoutMs: 15_000, intervalMs: 100, what: `port ${port} to close` });
     }
+    // Both closed by the drain itself, not by the process ending: it still waits for the play's body.
+    assert.equal(node.child.exitCode, null, node.output());
+    assert.equal(inFlight.received(), '');
+    inFlight.finish();
     const exit = await node.exited;
+    assert.match(inFlight.received(), /^HTTP\/1\.1 200 /, 'the in-flight play is answered');
     assert.equal(exit.code, 0, node.output());
     assert.match(node.output(), /"msg":"stopped"/);
   });
