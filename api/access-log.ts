@@ -27,7 +27,13 @@ export function requestIdOf(res: Response): string | undefined {
   return (res.locals as AccessLocals).requestId;
 }
 
-export function accessLog(logger: Logger): RequestHandler {
+export interface AccessLogOptions {
+  /** 'admin': the operators' listener (config `admin`); its lines say so and stay at debug like health and metrics. */
+  listener?: 'public' | 'admin';
+}
+
+export function accessLog(logger: Logger, options: AccessLogOptions = {}): RequestHandler {
+  const admin = options.listener === 'admin';
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     const given = req.headers['x-request-id'];
@@ -39,6 +45,7 @@ export function accessLog(logger: Logger): RequestHandler {
       // The matched pattern, never the URL itself.
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       const line = {
+        ...(admin ? { listener: 'admin' } : {}),
         reqId: requestId,
         method: req.method,
         route,
@@ -50,7 +57,7 @@ export function accessLog(logger: Logger): RequestHandler {
         // The client went away before the whole answer was sent.
         ...(res.writableFinished ? {} : { aborted: true }),
       };
-      if (QUIET_ROUTES.has(route)) logger.debug(line, 'request');
+      if (admin || QUIET_ROUTES.has(route)) logger.debug(line, 'request');
       else if (res.statusCode >= 500) logger.warn(line, 'request');
       else logger.info(line, 'request');
     });

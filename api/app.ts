@@ -24,7 +24,12 @@ export interface AppDeps extends PlaybackRouteDeps {
   openapi?: OpenApiDocument | undefined;
   probes: readonly Probe[];
   probeTimeoutMs: number;
+  /** False when an admin listener serves /metrics instead (config `admin`): then 404 here. Default true. */
+  servesMetrics?: boolean;
 }
+
+/** What the admin listener serves: metrics and health, nothing a client uses. */
+export type AdminAppDeps = Pick<AppDeps, 'logger' | 'metrics' | 'build' | 'probes' | 'probeTimeoutMs'>;
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -34,13 +39,9 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(accessLog(deps.logger));
   app.use(recordRequestMetrics(deps.metrics));
-  app.use((_req, res, next) => {
-    // Every answer is JSON, problem+json, a playlist or plain text: never to be sniffed as anything else.
-    res.set('X-Content-Type-Options', 'nosniff');
-    next();
-  });
+  app.use(noSniff);
   app.use(healthRoutes(deps));
-  app.use(metricsRoutes(deps.metrics));
+  if (deps.servesMetrics ?? true) app.use(metricsRoutes(deps.metrics));
   app.use(openapiRoutes(deps.openapi));
   app.use(playbackRoutes(deps));
   if (deps.manifestRoute !== undefined)
@@ -51,6 +52,33 @@ export function createApp(deps: AppDeps): Express {
   app.use(problemHandler(deps));
   return app;
 }
+
+/**
+ * The admin listener's app (config `admin`): the same health answers as the public port, backed by
+ * the same probes (so a draining node is critical on both), and /metrics; any other path is 404.
+ */
+export function createAdminApp(deps: AdminAppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+  app.use(accessLog(deps.logger, { listener: 'admin' }));
+  app.use(recordRequestMetrics(deps.metrics));
+  app.use(noSniff);
+  app.use(healthRoutes(deps));
+  app.use(metricsRoutes(deps.metrics));
+  app.use(() => {
+    throw new AppError('NOT_FOUND');
+  });
+  app.use(problemHandler(deps));
+  return app;
+}
+
+/** Every answer is JSON, problem+json, a playlist or plain text: never to be sniffed as anything else. */
+const noSniff: RequestHandler = (_req, res, next) => {
+  res.set('X-Content-Type-Options', 'nosniff');
+  next();
+};
 
 function recordRequestMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {

@@ -209,6 +209,14 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '0.0.0.0', port: 8080 }),
+    /**
+     * A second, plain-HTTP listener for operators: /metrics, /health/live and /health/deep. When set,
+     * the public port stops serving /metrics. Meant for loopback or a private interface.
+     */
+    admin: z
+      .object({ host: z.string().min(1).default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
+      .strict()
+      .optional(),
     logLevel: z.enum(LOG_LEVELS).default('info'),
     auth: z
       .object({

@@ -18,13 +18,47 @@ export function listenFromEnv<Listen extends { host: string; port: number }>(lis
   const host = nonEmpty(env['ST_API_HOST']);
   const portName = nonEmpty(env['ST_API_PORT']) === undefined ? 'PORT' : 'ST_API_PORT';
   const portText = nonEmpty(env[portName]);
-  let port = listen.port;
-  if (portText !== undefined) {
-    port = Number(portText);
-    // The value is not echoed: the configuration's rule for every value.
-    if (!PORT_TEXT.test(portText) || port > 65535) throw new ConfigError([`${portName}: must be a port number from 0 to 65535`]);
-  }
+  const port = portText === undefined ? listen.port : parsePort(portName, portText);
   return { ...listen, host: host ?? listen.host, port };
+}
+
+export interface AdminListen {
+  host: string;
+  port: number;
+}
+
+/**
+ * ST_API_ADMIN_PORT and ST_API_ADMIN_HOST override admin.port and admin.host; the port alone turns
+ * the admin listener on (on 127.0.0.1 unless a host is given). Empty values count as unset.
+ */
+export function adminFromEnv(admin: AdminListen | undefined, env: NodeJS.ProcessEnv): AdminListen | undefined {
+  const host = nonEmpty(env['ST_API_ADMIN_HOST']);
+  const portText = nonEmpty(env['ST_API_ADMIN_PORT']);
+  const port = portText === undefined ? admin?.port : parsePort('ST_API_ADMIN_PORT', portText);
+  if (port === undefined) {
+    if (host !== undefined) throw new ConfigError(['ST_API_ADMIN_HOST: needs admin.port in the configuration or ST_API_ADMIN_PORT']);
+    return undefined;
+  }
+  return { host: host ?? admin?.host ?? '127.0.0.1', port };
+}
+
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::']);
+
+/**
+ * The admin listener on the public listener's port and address (or either on a wildcard address)
+ * would fail with EADDRINUSE, which exits 69 and has systemd retry forever: say it is configuration.
+ */
+export function adminClash(listen: AdminListen, admin: AdminListen | undefined): string | undefined {
+  if (admin === undefined || admin.port === 0 || admin.port !== listen.port) return undefined;
+  const overlap = admin.host === listen.host || WILDCARD_HOSTS.has(admin.host) || WILDCARD_HOSTS.has(listen.host);
+  return overlap ? `admin.port: must differ from listen.port (${listen.port}) on the same address` : undefined;
+}
+
+function parsePort(name: string, text: string): number {
+  const port = Number(text);
+  // The value is not echoed: the configuration's rule for every value.
+  if (!PORT_TEXT.test(text) || port > 65535) throw new ConfigError([`${name}: must be a port number from 0 to 65535`]);
+  return port;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -1,5 +1,6 @@
 // st-api's composition root: read the configuration once, build the node, serve (HTTPS when listen.tls
-// is set, its certificate reloaded on change and on SIGHUP), drain on SIGTERM.
+// is set, its certificate reloaded on change and on SIGHUP; metrics and health also on a plain-HTTP
+// admin listener when `admin` is set), drain on SIGTERM.
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { SecretFileWarning } from '../common/secret-file.ts';
@@ -8,7 +9,7 @@ import { readBuildInfo } from './build-info.ts';
 import { demoInstructions, demoKeyDir, embeddedDemo, type EmbeddedDemo } from './demo/embedded.ts';
 import { startDemoPlay, type DemoPlayOutcome } from './demo/play-loader.ts';
 import { createHttpServer } from './http-server.ts';
-import { describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
+import { adminClash, adminFromEnv, describeListenError, displayHost, EXIT_CONFIG, listenFromEnv } from './listen.ts';
 import { createLogger } from './logger.ts';
 import { createService } from './service.ts';
 import { CertificatePairError } from './tls/certificate-pair.ts';
@@ -19,7 +20,17 @@ async function loadConfiguration(
   onWarning: (warning: SecretFileWarning) => void,
 ): Promise<{ config: Config; demo?: EmbeddedDemo; play?: DemoPlayOutcome }> {
   // ST_API_HOST / ST_API_PORT (or PORT) override listen.*: a container publishes the embedded demo on 0.0.0.0.
-  const withPort = (config: Config): Config => ({ ...config, listen: listenFromEnv(config.listen, env) });
+  // ST_API_ADMIN_HOST / ST_API_ADMIN_PORT likewise override (or turn on) admin.*.
+  const withPort = (config: Config): Config => {
+    const listen = listenFromEnv(config.listen, env);
+    const admin = adminFromEnv(config.admin, env);
+    const clash = adminClash(listen, admin);
+    if (clash !== undefined) throw new ConfigError([clash]);
+    const effective: Config = { ...config, listen };
+    if (admin === undefined) delete effective.admin;
+    else effective.admin = admin;
+    return effective;
+  };
   if (env.ST_API_CONFIG !== undefined && env.ST_API_CONFIG !== '')
     return { config: withPort(readConfigFile(env.ST_API_CONFIG, env, onWarning)) };
   const demo = embeddedDemo(demoKeyDir(env), onWarning);
@@ -70,6 +81,30 @@ async function main(): Promise<void> {
     process.stderr.write(`st-api: ${message}\n`);
     process.exit(exitCode);
   }
+  // Plain HTTP, the public port's limits: meant for loopback or a private interface (Prometheus).
+  let adminServer: ReturnType<typeof createHttpServer> | undefined;
+  if (config.admin !== undefined && service.adminApp !== undefined) {
+    const { host: adminHost, port: adminPort } = config.admin;
+    adminServer = createHttpServer(service.adminApp, config.http);
+    adminServer.listen(adminPort, adminHost);
+    try {
+      await once(adminServer, 'listening');
+    } catch (error) {
+      const { message, exitCode } = describeListenError(error, adminHost, adminPort);
+      process.stderr.write(`st-api: admin listener: ${message}\n`);
+      process.exit(exitCode);
+    }
+    logger.info(
+      {
+        host: adminHost,
+        port: (adminServer.address() as AddressInfo).port,
+        scheme: 'http',
+        serves: ['/metrics', '/health/live', '/health/deep'],
+      },
+      'st-api admin listening',
+    );
+  }
+  const servers = adminServer === undefined ? [server] : [server, adminServer];
   certificate?.watch(tls?.watch ?? true);
   const { port } = server.address() as AddressInfo;
   logger.info(
@@ -105,15 +140,19 @@ async function main(): Promise<void> {
     service.startDraining();
     const forced = setTimeout(() => {
       logger.error('shutdown timed out; closing remaining connections');
-      server.closeAllConnections();
+      for (const each of servers) each.closeAllConnections();
       process.exit(1);
     }, config.shutdown.drainMs + config.shutdown.timeoutMs);
     forced.unref();
     // Keep answering while Consul notices the critical check and the watcher pulls this node from DNS.
     await new Promise((resolve) => setTimeout(resolve, config.shutdown.drainMs));
-    server.close();
-    server.closeIdleConnections();
-    await once(server, 'close');
+    await Promise.all(
+      servers.map(async (each) => {
+        each.close();
+        each.closeIdleConnections();
+        await once(each, 'close');
+      }),
+    );
     certificate?.close();
     await service.close();
     logger.info('stopped');

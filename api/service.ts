@@ -2,7 +2,7 @@
 // The only place that decides between real and embedded implementations.
 import { isIP } from 'node:net';
 import type { Express } from 'express';
-import { createApp } from './app.ts';
+import { createAdminApp, createApp } from './app.ts';
 import { readBuildInfo, type BuildInfo } from './build-info.ts';
 import { createTokenVerifier, tokenKey } from './auth/client-token.ts';
 import { CachedCatalogStore } from './catalog/cached-store.ts';
@@ -36,6 +36,8 @@ import { loadOpenApiDocument } from './routes/openapi.ts';
 
 export interface Service {
   app: Express;
+  /** The admin listener's app (/metrics and health) when config `admin` is set. */
+  adminApp: Express | undefined;
   metrics: Metrics;
   /** Flips /health/deep to critical so Consul drains this node before it stops. */
   startDraining(): void;
@@ -126,10 +128,16 @@ export function createService(config: Config, logger: Logger, options: ServiceOp
     openapi: loadOpenApiDocument(logger),
     probes,
     probeTimeoutMs: config.health.probeTimeoutMs,
+    servesMetrics: config.admin === undefined,
   });
+  const adminApp =
+    config.admin === undefined
+      ? undefined
+      : createAdminApp({ logger, metrics, build, probes, probeTimeoutMs: config.health.probeTimeoutMs });
 
   return {
     app,
+    adminApp,
     metrics,
     startDraining: () => {
       draining = true;

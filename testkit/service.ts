@@ -21,6 +21,8 @@ import type { RedisServer } from './redis.ts';
 
 export interface TestNode {
   baseUrl: string;
+  /** With `admin` in the overrides: the admin listener (plain HTTP, a free loopback port whatever admin.port says). */
+  adminUrl: string | undefined;
   service: Service;
   /** With `tls`: the certificate the node serves, as main.ts keeps it. */
   certificate: ServingCertificate | undefined;
@@ -94,6 +96,8 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       ? service.app.listen(options.port ?? 0, '127.0.0.1')
       : createHttpServer(service.app, config.http, { certificate, minVersion: tls.minVersion }).listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
+  const adminServer = service.adminApp === undefined ? undefined : createHttpServer(service.adminApp, config.http).listen(0, '127.0.0.1');
+  if (adminServer !== undefined) await once(adminServer, 'listening');
   certificate?.watch(tls?.watch ?? true);
   const baseUrl = `${certificate === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   if (options.redis !== undefined) {
@@ -107,6 +111,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
 
   return {
     baseUrl,
+    adminUrl: adminServer === undefined ? undefined : `http://127.0.0.1:${(adminServer.address() as AddressInfo).port}`,
     service,
     certificate,
     demo,
@@ -125,8 +130,10 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       }),
     async close() {
       certificate?.close();
-      server.closeAllConnections();
-      server.close();
+      for (const each of adminServer === undefined ? [server] : [server, adminServer]) {
+        each.closeAllConnections();
+        each.close();
+      }
       await service.close();
     },
   };

@@ -28,11 +28,9 @@ export async function startStApiProcess(overrides: Record<string, unknown> = {})
   const dir = await makeTempDir('st-api-process');
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify({ ...demo.rawConfig, listen: { host: '127.0.0.1', port: 0 }, logLevel: 'info', ...overrides }));
-  // ST_API_HOST and ST_API_PORT (or PORT) would override listen.
+  // ST_API_HOST and ST_API_PORT (or PORT) would override listen, ST_API_ADMIN_* admin.
   const env = { ...process.env };
-  delete env['ST_API_HOST'];
-  delete env['ST_API_PORT'];
-  delete env['PORT'];
+  for (const name of ['ST_API_HOST', 'ST_API_PORT', 'PORT', 'ST_API_ADMIN_HOST', 'ST_API_ADMIN_PORT']) delete env[name];
   const child = spawn(process.execPath, ['--import', 'tsx', API_MAIN], {
     env: { ...env, ST_API_CONFIG: configFile },
     stdio: ['ignore', 'pipe', 'pipe'],
