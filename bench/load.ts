@@ -176,6 +176,12 @@ function sampleCpu(watch: Record<string, number>): {
   return { at: performance.now(), self: usage.user + usage.system, machine, ticks };
 }
 
+/** CPU seconds (user + system) one process has used so far; undefined when /proc cannot tell. */
+export function processCpuSeconds(pid: number): number | undefined {
+  const ticks = sampleCpu({ pid }).ticks['pid'];
+  return ticks === undefined ? undefined : ticks / CLOCK_TICKS;
+}
+
 /** CPU of one process over `ms`, in % of one core (undefined when /proc cannot tell). */
 export async function processCpu(pid: number, ms: number): Promise<number | undefined> {
   const before = sampleCpu({ pid });
