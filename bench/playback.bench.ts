@@ -788,7 +788,15 @@ function printTls(
   );
   out.push(`      handshake (no session resumption), closed once established; client does not verify the chain (as autocannon)`);
   const table: string[][] = [
-    ['server key', 'negotiated', 'handshakes/s', 'server CPU ms/handshake', 'client CPU ms/handshake', 'failures'],
+    [
+      'server key',
+      'negotiated',
+      'handshakes/s',
+      'server CPU ms/handshake',
+      'client CPU ms/handshake',
+      'failures',
+      'CPU % srv/client/other',
+    ],
   ];
   for (const { key, result } of handshakes) {
     table.push([
@@ -798,9 +806,11 @@ function printTls(
       result.serverCpuMs === undefined ? '-' : result.serverCpuMs.toFixed(2),
       result.clientCpuMs.toFixed(2),
       String(result.failures),
+      ['server', 'client', 'other'].map((name) => (result.cpu[name] === undefined ? '-' : result.cpu[name].toFixed(0))).join('/'),
     ]);
   }
   out.push(...formatTable(table, new Set([0, 1])));
+  out.push(`      server CPU per handshake is the figure to compare: handshakes/s is bounded by the client, on the same cores`);
   out.push('');
   if (protocols.results.length === 0) {
     out.push('HTTP/1.1 vs HTTP/2: not measured (h2load not installed; Debian: nghttp2-client)');

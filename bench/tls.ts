@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { startNodeServer, type NodeServer } from '../testkit/node-server.ts';
-import { processCpuSeconds, type Prepared } from './load.ts';
+import { cpuWindow, processCpuSeconds, type Prepared } from './load.ts';
 import { overHttps, quietMachine, type ServingFiles } from './steps.ts';
 
 export interface HandshakeResult {
@@ -19,6 +19,8 @@ export interface HandshakeResult {
   clientCpuMs: number;
   /** As negotiated, e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384". */
   negotiated: string;
+  /** CPU over the window in % of one core: server, client (this process), other (the rest of the machine). */
+  cpu: Record<string, number>;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function measureHandshakes(
   let handshakes = 0;
   let failures = 0;
   let negotiated = '';
+  const endCpu = cpuWindow({ server: server.pid }, 'client');
   const cpuBefore = processCpuSeconds(server.pid);
   const clientBefore = process.cpuUsage();
   const started = performance.now();
@@ -61,6 +64,7 @@ export async function measureHandshakes(
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = processCpuSeconds(server.pid);
   const client = process.cpuUsage(clientBefore);
+  const cpu = endCpu();
   return {
     handshakes,
     failures,
@@ -69,6 +73,7 @@ export async function measureHandshakes(
       cpuBefore === undefined || cpuAfter === undefined || handshakes === 0 ? undefined : ((cpuAfter - cpuBefore) * 1000) / handshakes,
     clientCpuMs: (client.user + client.system) / 1000 / Math.max(1, handshakes),
     negotiated,
+    cpu,
   };
 }
 
