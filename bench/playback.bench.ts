@@ -136,8 +136,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sizes = args.quick ? QUICK_SIZES : FULL_SIZES;
   const timing: Timing = args.quick
-    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 8 * 60_000 }
-    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 15 * 60_000 };
+    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 12 * 60_000 }
+    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 20 * 60_000 };
   const started = performance.now();
   const watchdog = setTimeout(() => {
     log(`gave up after ${timing.watchdogMs / 1000} s; stopping every process it started`);
