@@ -2,6 +2,10 @@
 // st-api. It parses the same JSON body (express.json) and answers a small fixed JSON document of
 // about the same size as a playback answer, with no auth, no I/O and no signing: the ceiling that
 // Node + Express + this machine + this load generator allow.
+// With BASELINE_TLS_CERT and BASELINE_TLS_KEY (PEM files) it serves HTTPS as st-api does with
+// listen.tls: node:https, HTTP/1.1 by ALPN, TLS 1.2 minimum.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import express from 'express';
 import { announceAndStopOnSignal } from './serve.ts';
 
@@ -19,5 +23,12 @@ app.post('/v1/playback-urls', express.json({ limit: '4kb' }), (_req, res) => {
   res.set('Cache-Control', 'no-store').json(answer);
 });
 
-const server = app.listen(0, '127.0.0.1');
+const { BASELINE_TLS_CERT: certFile, BASELINE_TLS_KEY: keyFile } = process.env;
+const server =
+  certFile !== undefined && keyFile !== undefined
+    ? createServer(
+        { cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'] },
+        app,
+      ).listen(0, '127.0.0.1')
+    : app.listen(0, '127.0.0.1');
 await announceAndStopOnSignal(server, 'baseline', { dropConnections: (s) => s.closeIdleConnections(), graceMs: 5000 });

@@ -116,19 +116,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       reject(new Error(`load run did not finish within ${hardLimitMs} ms`));
     }, hardLimitMs);
   }).finally(() => clearTimeout(timer));
-  const after = sampleCpu(options.watch ?? {});
+  const cpu = cpuShares(before, sampleCpu(options.watch ?? {}), 'autocannon');
   const statusCounts: Record<string, number> = {};
   for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCounts[code] = stats.count ?? 0;
-  const cpu: Record<string, number> = {};
-  for (const [name, ticks] of Object.entries(after.ticks)) {
-    const start = before.ticks[name];
-    if (start !== undefined) cpu[name] = ((ticks - start) / CLOCK_TICKS / ((after.at - before.at) / 1000)) * 100;
-  }
-  const seconds = (after.at - before.at) / 1000;
-  cpu['autocannon'] = ((after.self - before.self) / 1e6 / seconds) * 100;
-  const ours = Object.values(cpu).reduce((sum, value) => sum + value, 0);
-  if (after.machine !== undefined && before.machine !== undefined)
-    cpu['other'] = Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS / seconds) * 100 - ours);
   return {
     requestsPerSecond: result.requests.total / result.duration,
     total: result.requests.total,
@@ -142,6 +132,29 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     durationSeconds: result.duration,
     cpu,
   };
+}
+
+/**
+ * Starts a CPU window over the watched processes; the function it returns ends it and gives, in % of one
+ * core, each watched process, this process (as `self`) and `other` (everything else on the machine).
+ */
+export function cpuWindow(watch: Record<string, number>, self: string): () => Record<string, number> {
+  const before = sampleCpu(watch);
+  return () => cpuShares(before, sampleCpu(watch), self);
+}
+
+function cpuShares(before: ReturnType<typeof sampleCpu>, after: ReturnType<typeof sampleCpu>, self: string): Record<string, number> {
+  const cpu: Record<string, number> = {};
+  const seconds = (after.at - before.at) / 1000;
+  for (const [name, ticks] of Object.entries(after.ticks)) {
+    const start = before.ticks[name];
+    if (start !== undefined) cpu[name] = ((ticks - start) / CLOCK_TICKS / seconds) * 100;
+  }
+  cpu[self] = ((after.self - before.self) / 1e6 / seconds) * 100;
+  const ours = Object.values(cpu).reduce((sum, value) => sum + value, 0);
+  if (after.machine !== undefined && before.machine !== undefined)
+    cpu['other'] = Math.max(0, ((after.machine - before.machine) / CLOCK_TICKS / seconds) * 100 - ours);
+  return cpu;
 }
 
 /** USER_HZ; 100 on every Linux this runs on. */
@@ -174,6 +187,12 @@ function sampleCpu(watch: Record<string, number>): {
   }
   const usage = process.cpuUsage();
   return { at: performance.now(), self: usage.user + usage.system, machine, ticks };
+}
+
+/** CPU seconds (user + system) one process has used so far; undefined when /proc cannot tell. */
+export function processCpuSeconds(pid: number): number | undefined {
+  const ticks = sampleCpu({ pid }).ticks['pid'];
+  return ticks === undefined ? undefined : ticks / CLOCK_TICKS;
 }
 
 /** CPU of one process over `ms`, in % of one core (undefined when /proc cannot tell). */

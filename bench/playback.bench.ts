@@ -1,19 +1,25 @@
 // `npm run bench [-- --quick] [--profile[=cloudfront|akamai|nginx|wowza][:warm|:cold]]… [--profile=manifests:<scenario>]…
-//                [--manifests-only]`
+//                [--manifests-only] [--https-only]`
 //
 // Measures POST /v1/playback-urls against a real MariaDB and Redis (throwaway servers on loopback,
 // from testkit) under autocannon, for each signer, on a warm cache and a cold one, next to an
 // Express hello-world baseline on the same machine; prints one table with PASS/MISS per target.
+// Then over HTTPS (listen.tls, ECDSA P-256 certificate from a test CA, keep-alive): the same
+// baseline served by node:https, one signer warm against it, in the same table; the cost of a new
+// TLS connection to st-api with a P-256 and an RSA-2048 certificate (full handshakes, no
+// resumption); and HTTP/1.1 against HTTP/2 over TLS for the same POST with h2load, when installed
+// (Debian: nghttp2-client). --https-only runs the HTTPS part alone (MariaDB and Redis still start).
 // Then the tokenized-manifest route (bench/manifests.ts), with its own table; --manifests-only runs
 // that part alone (no MariaDB, no Redis).
 // A miss is reported, not fatal: the exit code is 0 unless the bench itself broke.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import type { z } from 'zod';
 import { configSchema, parseConfig } from '../api/config.ts';
+import { createTestCa } from '../testkit/tls.ts';
 import { embeddedDemo, type EmbeddedDemo } from '../api/demo/embedded.ts';
 import { DELIVERY_MODES_BY_SCHEME } from '../api/delivery/delivery.ts';
 import { signerConfigSchema, signerFromConfig } from '../api/signing/config.ts';
@@ -25,7 +31,22 @@ import { coldRequests, FULL_SIZES, generateCatalog, QUICK_SIZES, userIndex, warm
 import { processCpu, runLoad, type LoadResult, type Picker, type Prepared } from './load.ts';
 import { MANIFEST_SCENARIOS, runManifestBench } from './manifests.ts';
 import { killAllChildrenNow, REPO_ROOT, stApiServer, type NodeServer } from '../testkit/node-server.ts';
-import { baselineRun, DISTURBED_CPU_PERCENT, formatTable, log, mean, quietMachine, track, untrack, waitReady } from './steps.ts';
+import {
+  baselineRun,
+  DISTURBED_CPU_PERCENT,
+  formatTable,
+  log,
+  mean,
+  overHttps,
+  quietMachine,
+  request,
+  trustCa,
+  track,
+  untrack,
+  waitReady,
+  type ServingFiles,
+} from './steps.ts';
+import { h2loadVersion, measureHandshakes, protocolServer, runH2load, type HandshakeResult, type ProtocolResult } from './tls.ts';
 import { signTokens } from './tokens.ts';
 
 const SIGNERS = ['cloudfront', 'akamai', 'nginx', 'wowza'] as const;
@@ -33,6 +54,11 @@ type SignerType = (typeof SIGNERS)[number];
 
 const TARGETS = { warmRatio: 0.5, coldRatio: 0.25, p99Factor: 3 };
 const CONNECTIONS = 50;
+/** The signer of the HTTPS row: CloudFront, the first of the table. */
+const HTTPS_SIGNER: SignerType = 'cloudfront';
+/** New TLS connections in flight at once while measuring handshakes. */
+const HANDSHAKE_CONCURRENCY = 4;
+const HANDSHAKE_LIMIT = 50_000;
 const DATABASE = 'st_bench';
 /** The test launcher's 32 MB InnoDB pool is sized for tiny test catalogs; this one holds the whole bench catalog. */
 const BUFFER_POOL_BYTES = 256 * 1024 * 1024;
@@ -47,16 +73,20 @@ interface Args {
   manifestProfile: string[];
   /** Only the tokenized-manifest part. */
   manifestsOnly: boolean;
+  /** Only the HTTPS part. */
+  httpsOnly: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
   let quick = false;
   let manifestsOnly = false;
+  let httpsOnly = false;
   const profile: Args['profile'] = [];
   const manifestProfile: string[] = [];
   for (const arg of argv) {
     if (arg === '--quick') quick = true;
     else if (arg === '--manifests-only') manifestsOnly = true;
+    else if (arg === '--https-only') httpsOnly = true;
     else if (arg === '--profile') profile.push({ signer: 'cloudfront', kind: 'warm' });
     else if (arg.startsWith('--profile=manifests:')) {
       const scenario = arg.slice('--profile=manifests:'.length);
@@ -71,10 +101,11 @@ function parseArgs(argv: readonly string[]): Args {
       profile.push({ signer: signer as SignerType, kind });
     } else
       throw new Error(
-        `unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]], --profile=manifests:scenario, --manifests-only)`,
+        `unknown argument ${arg} (expected --quick, --profile[=signer[:warm|:cold]], --profile=manifests:scenario, --manifests-only, --https-only)`,
       );
   }
-  return { quick, profile, manifestProfile, manifestsOnly };
+  if (manifestsOnly && httpsOnly) throw new Error('--manifests-only and --https-only exclude each other');
+  return { quick, profile, manifestProfile, manifestsOnly, httpsOnly };
 }
 
 interface Timing {
@@ -95,6 +126,8 @@ interface Row {
   name: string;
   kind: 'baseline' | 'warm' | 'cold';
   signer?: SignerType;
+  /** Over TLS (listen.tls / the HTTPS baseline). */
+  https?: boolean;
   load: LoadResult;
   cache?: { hitRatio: Record<string, number>; dependencyErrors: Record<string, number>; denials: Record<string, number> };
 }
@@ -103,8 +136,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sizes = args.quick ? QUICK_SIZES : FULL_SIZES;
   const timing: Timing = args.quick
-    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 8 * 60_000 }
-    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 15 * 60_000 };
+    ? { warmupSeconds: 1, measureSeconds: 2, watchdogMs: 12 * 60_000 }
+    : { warmupSeconds: 3, measureSeconds: 10, watchdogMs: 20 * 60_000 };
   const started = performance.now();
   const watchdog = setTimeout(() => {
     log(`gave up after ${timing.watchdogMs / 1000} s; stopping every process it started`);
@@ -188,33 +221,79 @@ async function main(): Promise<void> {
     });
 
     const rows: Row[] = [];
-    const baseline = async (name: string) => {
+    const baseline = async (name: string, tls?: ServingFiles) => {
       const load = await baselineRun(servers, name, uniform(warmPool), {
         connections: CONNECTIONS,
         timing,
         watch: (server) => ({ server: server.pid, ...dependencies }),
         check: (server) => checkOne(server, warmPool[0], 'baseline'),
+        ...(tls === undefined ? {} : { tls }),
       });
-      rows.push({ name, kind: 'baseline', load });
+      rows.push({ name, kind: 'baseline', https: tls !== undefined, load });
     };
 
     // A baseline before each signer and one at the end: each signer is compared with the two runs that
     // bracket it, because this machine's speed drifts over minutes (shared host).
-    for (const signer of SIGNERS) {
-      await baseline(`baseline (before ${signer})`);
-      for (const kind of ['warm', 'cold'] as const) {
-        const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
-        const server = await track(servers, stApiServer(configFile));
-        try {
-          rows.push(await scenario(scenarioOptions(server, signer, kind)));
-        } finally {
-          await untrack(servers, server);
+    if (!args.httpsOnly) {
+      for (const signer of SIGNERS) {
+        await baseline(`baseline (before ${signer})`);
+        for (const kind of ['warm', 'cold'] as const) {
+          const configFile = writeConfig(workDir, demo, signer, kind, mariadb, redisServer);
+          const server = await track(servers, stApiServer(configFile));
+          try {
+            rows.push(await scenario(scenarioOptions(server, signer, kind)));
+          } finally {
+            await untrack(servers, server);
+          }
         }
       }
+      await baseline('baseline (end)');
+    } else {
+      // One plain run beside the HTTPS ones, for what TLS costs the baseline itself.
+      await baseline('baseline (http)');
     }
-    await baseline('baseline (end)');
+
+    // HTTPS: the same baseline over TLS around one signer's warm row, both with the P-256 certificate.
+    const caDir = join(workDir, 'tls');
+    mkdirSync(caDir);
+    const ca = createTestCa(caDir);
+    trustCa(ca.caPem);
+    const ecdsa = ca.server('bench', [], { keyType: 'ec' });
+    const rsa = ca.server('bench-rsa', [], { keyType: 'rsa' });
+    await baseline('baseline https (before)', ecdsa);
+    const handshakes: { key: string; result: HandshakeResult }[] = [];
+    const handshakeOptions = { seconds: timing.measureSeconds, concurrency: HANDSHAKE_CONCURRENCY, limit: HANDSHAKE_LIMIT };
+    {
+      const configFile = writeConfig(workDir, demo, HTTPS_SIGNER, 'warm', mariadb, redisServer, ecdsa);
+      const server = overHttps(await track(servers, stApiServer(configFile)));
+      try {
+        const row = await scenario(scenarioOptions(server, HTTPS_SIGNER, 'warm'));
+        rows.push({ ...row, name: `${row.name} https`, https: true });
+        handshakes.push({ key: 'ECDSA P-256', result: await measureHandshakes(server, handshakeOptions) });
+      } finally {
+        await untrack(servers, server);
+      }
+    }
+    await baseline('baseline https (end)', ecdsa);
+    {
+      const configFile = writeConfig(workDir, demo, HTTPS_SIGNER, 'warm', mariadb, redisServer, rsa);
+      const server = overHttps(await track(servers, stApiServer(configFile)));
+      try {
+        await waitReady(server);
+        handshakes.push({ key: 'RSA-2048', result: await measureHandshakes(server, handshakeOptions) });
+      } finally {
+        await untrack(servers, server);
+      }
+    }
+    for (const { key, result } of handshakes) log(`handshakes ${key}: ${result.perSecond.toFixed(0)}/s`);
+    const protocols = await compareProtocols(servers, workDir, ecdsa, warmPool[0], timing, args.quick ? 1 : 2);
 
     printReport(rows, sizes, timing, dataset.purchases.length, dataset.subscriptions.length, tokens.size, warmDistinct.length);
+    printTls(handshakes, handshakeOptions, protocols, timing);
+    if (args.httpsOnly) {
+      log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      return;
+    }
 
     for (const { signer, kind } of args.profile) {
       const profileDir = join(workDir, `cpu-profile-${signer}-${kind}`);
@@ -255,6 +334,44 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * HTTP/1.1 against HTTP/2 over TLS (bench/protocol-server.ts, one handler behind both), `rounds` times
+ * alternately, with h2load; empty when h2load is not installed.
+ */
+async function compareProtocols(
+  servers: Set<NodeServer>,
+  workDir: string,
+  tls: ServingFiles,
+  sample: Prepared | undefined,
+  timing: Timing,
+  rounds: number,
+): Promise<{ version: string | undefined; results: ProtocolResult[] }> {
+  const version = await h2loadVersion();
+  if (version === undefined || sample === undefined) {
+    log('h2load not found (Debian: apt-get install nghttp2-client); HTTP/2 not measured');
+    return { version, results: [] };
+  }
+  const results: ProtocolResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const protocol of ['h1', 'h2'] as const) {
+      const server = await track(servers, protocolServer(protocol, tls));
+      try {
+        const result = await runH2load(server, protocol, sample, {
+          dir: workDir,
+          connections: CONNECTIONS,
+          warmupSeconds: timing.warmupSeconds,
+          seconds: timing.measureSeconds,
+        });
+        log(`h2load ${protocol}: ${result.requestsPerSecond.toFixed(0)} req/s`);
+        results.push(result);
+      } finally {
+        await untrack(servers, server);
+      }
+    }
+  }
+  return { version, results };
+}
+
 async function tuneMariaDb(server: MariaDbServer): Promise<void> {
   const connection = await mysql.createConnection({ ...server.connectionOptions(), database: DATABASE });
   try {
@@ -284,13 +401,14 @@ function writeConfig(
   kind: 'warm' | 'cold',
   mariadb: MariaDbServer,
   redis: RedisServer,
+  tls?: ServingFiles,
 ): string {
   const cdns = demo.rawConfig['cdns'] as { signer: { type: string } }[];
   const cdn = cdns.find((entry) => entry.signer.type === signer);
   if (cdn === undefined) throw new Error(`the embedded demo has no ${signer} CDN`);
   const raw: Record<string, unknown> = {
     ...demo.rawConfig,
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: 0, ...(tls === undefined ? {} : { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }) },
     // info, as in production: one access-log line per play (its cost is in the figures); the "listening" line carries the port.
     logLevel: 'info',
     shutdown: { drainMs: 0, timeoutMs: 5000 },
@@ -303,7 +421,7 @@ function writeConfig(
     ...('rateLimit' in configSchema.shape ? { rateLimit: { playsPerMinute: PLAYS_PER_MINUTE } } : {}),
   };
   parseConfig(raw, {}); // fail here, with every bad key named, rather than in the child
-  const file = join(dir, `st-api-${signer}-${kind}.json`);
+  const file = join(dir, `st-api-${signer}-${kind}${tls === undefined ? '' : '-https'}.json`);
   writeFileSync(file, JSON.stringify(raw), { mode: 0o600 });
   return file;
 }
@@ -399,15 +517,15 @@ function expectationFor(demo: EmbeddedDemo, signer: SignerType): Expectation {
  * or in cookies for the manifest's directory beside a token-free URL (CloudFront, Akamai).
  * CloudFront's ECDSA signature is randomised, so there its policy and key id are compared.
  */
-async function checkOne(server: NodeServer, request: Prepared | undefined, expect: Expectation | 'baseline'): Promise<void> {
-  if (request === undefined) throw new Error('empty request pool');
-  const response = await fetch(`${server.baseUrl}/v1/playback-urls`, {
+async function checkOne(server: NodeServer, sample: Prepared | undefined, expect: Expectation | 'baseline'): Promise<void> {
+  if (sample === undefined) throw new Error('empty request pool');
+  const response = await request(`${server.baseUrl}/v1/playback-urls`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: request.authorization },
-    body: request.body,
-    signal: AbortSignal.timeout(5000),
+    headers: { 'content-type': 'application/json', authorization: sample.authorization },
+    body: sample.body,
+    timeoutMs: 5000,
   });
-  const text = await response.text();
+  const { text } = response;
   const fail = (why: string) => new Error(`${server.name}: sample play ${why}: ${text.slice(0, 600)}`);
   if (response.status !== 200) throw fail(`answered ${response.status}`);
   const answer = JSON.parse(text) as { url?: unknown; cdn?: unknown; delivery?: unknown; expiresAt?: unknown; cookies?: unknown };
@@ -470,8 +588,7 @@ async function checkOne(server: NodeServer, request: Prepared | undefined, expec
 }
 
 async function scrape(server: NodeServer): Promise<CacheStats> {
-  const response = await fetch(`${server.baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const text = await response.text();
+  const { text } = await request(`${server.baseUrl}/metrics`, { timeoutMs: 5000 });
   const lookups: Record<string, number> = {};
   const dependencyErrors: Record<string, number> = {};
   const denials: Record<string, number> = {};
@@ -522,7 +639,8 @@ function printReport(
   tokenCount: number,
   warmDistinct: number,
 ): void {
-  const baselines = rows.filter((row) => row.kind === 'baseline');
+  const baselines = rows.filter((row) => row.kind === 'baseline' && row.https !== true);
+  const httpsBaselines = rows.filter((row) => row.kind === 'baseline' && row.https === true);
   // Each scenario against the mean of the baseline runs just before and just after it.
   const reference = (row: Row): { rps: number; p99: number } => {
     const index = rows.indexOf(row);
@@ -549,6 +667,8 @@ function printReport(
   );
   out.push(`baseline: Express hello-world in its own process, POST /v1/playback-urls with the same headers and bodies,`);
   out.push(`      express.json() + res.json(small fixed object); no auth, no I/O; run before each signer and at the end.`);
+  out.push(`https: the same baseline (node:https) and st-api (listen.tls) with one ECDSA P-256 certificate, TLS 1.3, keep-alive;`);
+  out.push(`      each https row against the two https baselines around it.`);
   out.push(`warm: cache flushed, every distinct request of the pool sent once, Zipf warm-up, then measured (hit ratios below).`);
   out.push(`cold: cache flushed after warm-up; content and rights TTL 1 s and each request a content not requested in the previous`);
   out.push(
@@ -598,11 +718,17 @@ function printReport(
   }
   out.push(...formatTable(table, new Set([0, 3, 7])));
   out.push('');
-  const spread = baselines.map((row) => row.load.requestsPerSecond);
-  out.push(
-    `baseline: ${baselines.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s, p99 ` +
-      `${Math.min(...baselines.map((row) => row.load.p99))}-${Math.max(...baselines.map((row) => row.load.p99))} ms; each scenario's ×base uses the mean of the two baseline runs around it`,
-  );
+  for (const [label, runs] of [
+    ['baseline', baselines],
+    ['https baseline', httpsBaselines],
+  ] as const) {
+    if (runs.length === 0) continue;
+    const spread = runs.map((row) => row.load.requestsPerSecond);
+    out.push(
+      `${label}: ${runs.length} runs, ${Math.min(...spread).toFixed(0)}-${Math.max(...spread).toFixed(0)} req/s, p99 ` +
+        `${Math.min(...runs.map((row) => row.load.p99))}-${Math.max(...runs.map((row) => row.load.p99))} ms; each scenario's ×base uses the mean of the two baseline runs around it`,
+    );
+  }
   out.push(
     `CPU: % of one core over the measured window (${availableParallelism()} cores = ${availableParallelism() * 100} %); other = everything on the machine`,
   );
@@ -644,8 +770,71 @@ function printReport(
       ? `result: ${invalid.length} invalid scenario(s)`
       : misses.length === 0
         ? 'result: every target met'
-        : `result: ${misses.length} of ${rows.length - baselines.length} scenarios miss a target: ${misses.map((row) => row.name).join(', ')}`,
+        : `result: ${misses.length} of ${rows.length - baselines.length - httpsBaselines.length} scenarios miss a target: ${misses.map((row) => row.name).join(', ')}`,
   );
+  out.push('');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function printTls(
+  handshakes: readonly { key: string; result: HandshakeResult }[],
+  options: { seconds: number; concurrency: number; limit: number },
+  protocols: { version: string | undefined; results: readonly ProtocolResult[] },
+  timing: Timing,
+): void {
+  const out: string[] = [''];
+  out.push(
+    `TLS handshakes: new connections to st-api (${HTTPS_SIGNER} node, listen.tls), ${options.concurrency} at a time for ${options.seconds} s, each a full`,
+  );
+  out.push(`      handshake (no session resumption), closed once established; client does not verify the chain (as autocannon)`);
+  const table: string[][] = [
+    [
+      'server key',
+      'negotiated',
+      'handshakes/s',
+      'server CPU ms/handshake',
+      'client CPU ms/handshake',
+      'failures',
+      'CPU % srv/client/other',
+    ],
+  ];
+  for (const { key, result } of handshakes) {
+    table.push([
+      key,
+      result.negotiated,
+      result.perSecond.toFixed(0),
+      result.serverCpuMs === undefined ? '-' : result.serverCpuMs.toFixed(2),
+      result.clientCpuMs.toFixed(2),
+      String(result.failures),
+      ['server', 'client', 'other'].map((name) => (result.cpu[name] === undefined ? '-' : result.cpu[name].toFixed(0))).join('/'),
+    ]);
+  }
+  out.push(...formatTable(table, new Set([0, 1])));
+  out.push(`      server CPU per handshake is the figure to compare: handshakes/s is bounded by the client, on the same cores`);
+  out.push('');
+  if (protocols.results.length === 0) {
+    out.push('HTTP/1.1 vs HTTP/2: not measured (h2load not installed; Debian: nghttp2-client)');
+  } else {
+    out.push(
+      `HTTP/1.1 vs HTTP/2 over TLS (P-256): ${protocols.version?.split('\n')[0] ?? 'h2load'}, ${CONNECTIONS} connections, 1 request in flight each, ` +
+        `${timing.warmupSeconds} s warm-up, ${timing.measureSeconds} s measured;`,
+    );
+    out.push(`      bench/protocol-server.ts: one plain handler (JSON body parsed, baseline's answer) behind node:https or node:http2`);
+    const rows: string[][] = [['protocol', 'req/s', 'mean ms', 'server CPU ms/req', 'failed']];
+    for (const result of protocols.results) {
+      rows.push([
+        result.protocol === 'h1' ? 'HTTP/1.1 (ALPN http/1.1)' : 'HTTP/2 (ALPN h2)',
+        result.requestsPerSecond.toFixed(0),
+        result.meanMs.toFixed(1),
+        result.serverCpuMs === undefined ? '-' : result.serverCpuMs.toFixed(3),
+        String(result.failed),
+      ]);
+    }
+    out.push(...formatTable(rows, new Set([0])));
+    const average = (protocol: 'h1' | 'h2') =>
+      mean(protocols.results.filter((result) => result.protocol === protocol).map((result) => result.requestsPerSecond));
+    out.push(`HTTP/2 / HTTP/1.1 req/s: ${(average('h2') / average('h1')).toFixed(2)}`);
+  }
   out.push('');
   process.stdout.write(`${out.join('\n')}\n`);
 }

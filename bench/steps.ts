@@ -1,5 +1,7 @@
 // Steps every bench module takes around a measured window: wait for a server to be healthy, wait
 // for the machine to be quiet, start the baseline, keep track of the servers it started.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { startNodeServer, type NodeServer } from '../testkit/node-server.ts';
 import { machineBusy, runLoad, type LoadResult, type Picker } from './load.ts';
@@ -13,12 +15,71 @@ export const DISTURBED_CPU_PERCENT = 50;
 export const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function baselineServer(): Promise<NodeServer> {
-  return startNodeServer({
-    name: 'baseline',
+/** PEM files of a serving certificate: the HTTPS baseline and st-api's listen.tls use the same ones. */
+export interface ServingFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+export async function baselineServer(tls?: ServingFiles): Promise<NodeServer> {
+  const server = await startNodeServer({
+    name: tls === undefined ? 'baseline' : 'baseline (https)',
     script: join('bench', 'baseline-server.ts'),
-    env: { ...process.env, NODE_ENV: 'production' },
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      ...(tls === undefined ? {} : { BASELINE_TLS_CERT: tls.certFile, BASELINE_TLS_KEY: tls.keyFile }),
+    },
     listeningMessage: 'baseline listening',
+  });
+  return tls === undefined ? server : overHttps(server);
+}
+
+/** The same server, addressed by https:// (testkit's launcher names every server http://). */
+export function overHttps(server: NodeServer): NodeServer {
+  return {
+    name: server.name,
+    pid: server.pid,
+    baseUrl: server.baseUrl.replace(/^http:/, 'https:'),
+    stop: (timeoutMs) => server.stop(timeoutMs),
+    outputTail: () => server.outputTail(),
+  };
+}
+
+let trustedCa: string | undefined;
+
+/** The test CA that `request` trusts for https:// URLs (Node 20's fetch takes no CA per call). */
+export function trustCa(pem: string): void {
+  trustedCa = pem;
+}
+
+/** What the bench asks its servers outside the load: one request, its status and text, over http or https. */
+export function request(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; timeoutMs: number },
+): Promise<{ status: number; text: string }> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = send(
+      target,
+      {
+        method: init.method ?? 'GET',
+        headers: init.headers,
+        agent: false,
+        timeout: init.timeoutMs,
+        ...(target.protocol === 'https:' && trustedCa !== undefined ? { ca: trustedCa } : {}),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error(`${url}: no answer within ${init.timeoutMs} ms`)));
+    outgoing.on('error', reject);
+    outgoing.end(init.body);
   });
 }
 
@@ -54,8 +115,8 @@ export async function waitReady(server: NodeServer): Promise<void> {
   let last = '';
   while (performance.now() < deadline) {
     try {
-      const response = await fetch(`${server.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
-      last = `${response.status} ${await response.text()}`;
+      const response = await request(`${server.baseUrl}/health/deep`, { timeoutMs: 2000 });
+      last = `${response.status} ${response.text}`;
       if (response.status === 200) return;
     } catch (error) {
       last = error instanceof Error ? error.message : String(error);
@@ -108,9 +169,11 @@ export async function baselineRun(
     timing: { warmupSeconds: number; measureSeconds: number };
     watch: (server: NodeServer) => Record<string, number>;
     check?: (server: NodeServer) => Promise<void>;
+    /** Serve HTTPS with this certificate. */
+    tls?: ServingFiles;
   },
 ): Promise<LoadResult> {
-  const server = await track(servers, baselineServer());
+  const server = await track(servers, baselineServer(options.tls));
   try {
     await options.check?.(server);
     const load = await measureBaseline(server, pick, {
