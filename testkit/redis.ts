@@ -5,6 +5,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { Redis as RedisClient } from 'ioredis';
 import { LOOPBACK, ManagedServer, startInTempDirOnFreePort } from './processes.ts';
 
 /** A TLS-only Redis: its certificate and key, and the CA it trusts for client certificates and replication. */
@@ -168,4 +169,32 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     (port, dir) => new Redis(port, dir, options.extraArgs ?? [], options.tls),
     (error) => /Address already in use/i.test(error.log),
   );
+}
+
+/**
+ * A short-lived admin connection for a test to look inside `server` (never the node's own), over TLS
+ * when the server speaks only TLS (trusting its CA, checking its servername). It fails fast and never
+ * retries, so a test sees the server's state, not the client's recovery.
+ */
+export async function withAdminConnection<T>(server: RedisServer, use: (redis: RedisClient) => Promise<T>): Promise<T> {
+  const tls = server.tls;
+  const redis = new RedisClient({
+    host: server.host,
+    port: server.port,
+    ...(tls === undefined
+      ? {}
+      : { tls: { ca: readFileSync(tls.caFile, 'utf8'), ...(tls.servername === undefined ? {} : { servername: tls.servername }) } }),
+    lazyConnect: true,
+    connectTimeout: 3000,
+    commandTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
 }

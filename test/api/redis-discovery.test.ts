@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { ConfigError, parseConfig } from '../../api/config.ts';
 import { RedisStuckError } from '../../api/redis/client.ts';
 import { RedisDiscovery } from '../../api/redis/discovery.ts';
@@ -14,7 +13,7 @@ import { Metrics } from '../../api/metrics.ts';
 import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
 import { ANY_LAG, statusApartFromLag, type DeepHealth } from '../../testkit/health.ts';
 import { LOOPBACK, sleep, waitFor } from '../../testkit/processes.ts';
-import { startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { startRedis, withAdminConnection, type RedisServer } from '../../testkit/redis.ts';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
 
 const MASTER_NAME = 'master.redis.service.consul';
@@ -62,26 +61,6 @@ async function registerRedis(consul: ConsulDouble, node: string, server: RedisSe
     { timeoutMs: 15_000, intervalMs: 100, what: `registering redis on ${node} as ${tag}` },
   );
   assert.equal(response.status, 200, await response.text());
-}
-
-/** A short-lived admin connection; never the node's. */
-async function withRedis<T>(server: RedisServer, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({
-    host: server.host,
-    port: server.port,
-    lazyConnect: true,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await use(redis);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 async function health(node: TestNode): Promise<{ status: number; body: string }> {
@@ -178,11 +157,11 @@ function longestWarning(log: readonly (DeepHealth & { at: number })[]): number {
 async function waitForWriteOn(node: TestNode, server: RedisServer, timeoutMs: number): Promise<number> {
   const key = 'st-api:v1:rights:premium-user:tt-demo-0003';
   const started = Date.now();
-  await withRedis(server, (redis) => redis.del(key));
+  await withAdminConnection(server, (redis) => redis.del(key));
   await waitFor(
     async () => {
       assert.equal((await node.play({ contentId: 'tt-demo-0003', device: 'web' }, node.tokenFor('premium-user'))).status, 200);
-      return (await withRedis(server, (redis) => redis.exists(key))) === 1;
+      return (await withAdminConnection(server, (redis) => redis.exists(key))) === 1;
     },
     { timeoutMs, intervalMs: 50, what: `a write from the node on redis :${server.port}` },
   );
@@ -242,7 +221,7 @@ async function followRetag(
 async function startPair(consul: ConsulDouble): Promise<{ a: RedisServer; b: RedisServer }> {
   const a = await startRedis();
   const b = await startRedis({ extraArgs: ['--replicaof', a.host, String(a.port)] });
-  await waitFor(async () => ((await withRedis(b, (redis) => redis.call('ROLE'))) as unknown[])[3] === 'connected', {
+  await waitFor(async () => ((await withAdminConnection(b, (redis) => redis.call('ROLE'))) as unknown[])[3] === 'connected', {
     timeoutMs: 10_000,
     intervalMs: 50,
     what: 'the replica to sync',
@@ -330,8 +309,8 @@ describe('when the replica is promoted and Consul re-tagged (a failover)', () =>
   it('then plays keep answering 200, the node writes to the new master without a restart, and health passes again', async () => {
     const { switchMs, plays, longestWarningMs, writeMs, reasons } = await failOverUnderTraffic(setup, async ({ a, b }) => {
       // What Sentinel does: promote B, turn A into its replica. The hooks re-tag Consul a moment later.
-      await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
-      await withRedis(a, (redis) => redis.call('REPLICAOF', b.host, String(b.port)));
+      await withAdminConnection(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+      await withAdminConnection(a, (redis) => redis.call('REPLICAOF', b.host, String(b.port)));
       await sleep(300);
       await registerRedis(consul, 'redis-a', a, 'replica');
       await registerRedis(consul, 'redis-b', b, 'master');
@@ -354,7 +333,7 @@ describe('when the master is killed (kill -9) and the replica promoted', () => {
       const whileDown = await health(node);
       assert.equal(whileDown.status, 429);
       assert.match(whileDown.body, /redis=(down|not-master)\(/);
-      await withRedis(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
+      await withAdminConnection(b, (redis) => redis.call('REPLICAOF', 'NO', 'ONE'));
       await registerRedis(consul, 'redis-b', b, 'master');
       await registerRedis(consul, 'redis-a', a, 'replica');
     });

@@ -9,13 +9,12 @@ import { once } from 'node:events';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { ConfigError, parseConfig } from '../../api/config.ts';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { startConsulDouble, type ConsulDouble } from '../../doubles/consul/double.ts';
 import { fetchDeepHealth, statusApartFromLag } from '../../testkit/health.ts';
 import { LOOPBACK, makeTempDir, waitFor } from '../../testkit/processes.ts';
-import { pingRedis, startRedis, type RedisServer } from '../../testkit/redis.ts';
+import { pingRedis, startRedis, withAdminConnection, type RedisServer } from '../../testkit/redis.ts';
 import { startTestNode, type TestNode } from '../../testkit/service.ts';
 import { createTestCa, type TestCa } from '../../testkit/tls.ts';
 
@@ -63,27 +62,6 @@ async function node(redis: Record<string, unknown>): Promise<TestNode> {
   return started;
 }
 
-/** An admin connection over TLS, trusting the test CA; never the node's. */
-async function withTlsRedis<T>(server: RedisServer, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({
-    host: server.host,
-    port: server.port,
-    tls: { ca: ca.caPem, ...(server.tls?.servername === undefined ? {} : { servername: server.tls.servername }) },
-    lazyConnect: true,
-    connectTimeout: 3000,
-    commandTimeout: 3000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    return await use(redis);
-  } finally {
-    redis.disconnect();
-  }
-}
-
 async function waitForHealth(target: TestNode, pattern: RegExp): Promise<{ status: number; body: string }> {
   return waitFor(
     async () => {
@@ -105,12 +83,12 @@ describe('when st-api reaches Redis at a fixed address over TLS with the right C
     const target = await node({ host: fixed.host, port: fixed.port, tls: { ca: ca.caFile } });
     const health = await waitForHealth(target, /redis=ok\([\d.]+ms,master\)/);
     assert.equal(statusApartFromLag(health), 200, health.body);
-    await withTlsRedis(fixed, (redis) => redis.flushall());
+    await withAdminConnection(fixed, (redis) => redis.flushall());
     const response = await target.play({ contentId: 'tt-demo-0001', device: 'web' }, target.tokenFor('premium-user'));
     assert.equal(response.status, 200);
     const keys = await waitFor(
       async () => {
-        const found: string[] = await withTlsRedis(fixed, (redis) => redis.keys('st-api:v1:*'));
+        const found: string[] = await withAdminConnection(fixed, (redis) => redis.keys('st-api:v1:*'));
         return found.some((key) => key.startsWith('st-api:v1:plays:premium-user:')) && found.some((key) => key.includes(':rights:'))
           ? found
           : undefined;
@@ -131,7 +109,7 @@ describe('when st-api finds the TLS master through Consul DNS and its certificat
     assert.equal(statusApartFromLag(health), 200, health.body);
     assert.equal((await target.play({ contentId: 'tt-demo-0002', device: 'web' }, target.tokenFor('premium-user'))).status, 200);
     await waitFor(
-      async () => (await withTlsRedis(discovered, (redis) => redis.exists('st-api:v1:rights:premium-user:tt-demo-0002'))) === 1,
+      async () => (await withAdminConnection(discovered, (redis) => redis.exists('st-api:v1:rights:premium-user:tt-demo-0002'))) === 1,
       {
         timeoutMs: 5000,
         intervalMs: 50,
