@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { waitFor } from '../../testkit/processes.ts';
+import { GiveUp, waitFor } from '../../testkit/processes.ts';
 import { startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
 const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });
@@ -64,12 +64,25 @@ describe('when st-api receives SIGTERM', () => {
     node = await startStApiProcess({ shutdown: { drainMs: 4000, timeoutMs: 20_000 }, http: PATIENT_HTTP });
     const inFlight = await playInFlight(node);
 
-    node.child.kill('SIGTERM');
+    const target = node;
+    let exited = false;
+    void target.exited.then(() => (exited = true));
+    target.child.kill('SIGTERM');
     const health = await waitFor(
       async () => {
-        const response = await fetch(`${node?.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
-        const body = await response.text();
-        return response.status === 503 ? body : undefined;
+        // A node that died on the signal instead of draining is a finding of its own: say so, with its output.
+        if (exited) throw new GiveUp(`st-api exited on SIGTERM instead of draining:\n${target.output()}`);
+        try {
+          const response = await fetch(`${target.baseUrl}/health/deep`, { signal: AbortSignal.timeout(2000) });
+          const body = await response.text();
+          return response.status === 503 ? body : undefined;
+        } catch (error) {
+          // fetch says only "fetch failed"; the cause (ECONNREFUSED, ECONNRESET…) is what tells the story.
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          throw new Error(`fetch failed (${cause?.code ?? cause?.message ?? 'no cause'}); st-api said:\n${target.output().slice(-1500)}`, {
+            cause: error,
+          });
+        }
       },
       { timeoutMs: 3000, intervalMs: 50, what: '/health/deep to turn critical' },
     );
