@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { adminClash, adminFromEnv } from '../../api/listen.ts';
-import { makeTempDir, waitFor } from '../../testkit/processes.ts';
+import { makeTempDir, refusesConnections, waitFor } from '../../testkit/processes.ts';
 import { startTestNode } from '../../testkit/service.ts';
 import { API_MAIN, startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
@@ -49,17 +49,6 @@ async function playInFlight(target: StApiProcess): Promise<{ received(): string;
     `POST /v1/playback-urls HTTP/1.1\r\nHost: st-api\r\nAuthorization: Bearer ${target.demo.tokenFor('demo-user', 600)}\r\nContent-Type: application/json\r\nContent-Length: ${PLAY_BODY.length}\r\n\r\n${PLAY_BODY.slice(0, half)}`,
   );
   return { received: () => received, finish: () => socket.write(PLAY_BODY.slice(half)) };
-}
-
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
 }
 
 // Processes expected to fail at start-up: startStApiProcess waits for a listening line they never print.

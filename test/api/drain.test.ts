@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { GiveUp, waitFor } from '../../testkit/processes.ts';
+import { GiveUp, refusesConnections, waitFor } from '../../testkit/processes.ts';
 import { startStApiProcess, type StApiProcess } from './st-api-process.ts';
 
 const PLAY_BODY = JSON.stringify({ contentId: 'tt-demo-0001', device: 'web' });
@@ -46,17 +46,6 @@ async function exitWithin(target: StApiProcess, limitMs: number): Promise<Awaite
   } finally {
     clearTimeout(timer);
   }
-}
-
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
 }
 
 describe('when st-api receives SIGTERM', () => {

@@ -13,13 +13,12 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { embeddedDemo } from '../../api/demo/embedded.ts';
 import { httpsRequest } from '../../testkit/https-client.ts';
-import { freePort, sleep, waitFor } from '../../testkit/processes.ts';
+import { freePort, refusesConnections, sleep, waitFor } from '../../testkit/processes.ts';
 import { createTestCa } from '../../testkit/tls.ts';
 import { publishedNodes, REPO, startWatcherWorld, waitForPublished, watcherCli, WATCHER, type WatcherWorld } from './harness.ts';
 
@@ -142,17 +141,6 @@ function startSlowPlay(port: number, token: string): { finish(): void; outcome: 
 }
 
 /** True once nothing listens on the port any more (the drained node closed its listener). */
-function refusesConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.on('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
-  });
-}
-
 before(async () => {
   world = await startWatcherWorld({}, {}, { tlsForChecks: { caPem: ca.caPem } });
   for (const node of NODES) {
